@@ -1,8 +1,22 @@
 package tagseg
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
+	"iter"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Expr is a segment expression: a boolean combination of tag tests and
@@ -148,4 +162,771 @@ func u64(x uint64) any {
 		return int64(x)
 	}
 	return x
+}
+
+// ---- evaluation ----
+
+// evaluator computes the members of an expression over one consistent
+// state: the committed in-memory state and a bbolt read transaction, or a
+// write batch's view of them.
+type evaluator struct {
+	st      *state
+	btx     *bolt.Tx
+	tx      *Tx // non-nil inside a batch: its changes count
+	unknown []string
+}
+
+// val is an evaluated set. owned means bm is a private copy that may be
+// changed in place; otherwise it is a stored bitmap that must not be.
+type val struct {
+	bm    *roaring.Bitmap
+	owned bool
+}
+
+func (v val) own() *roaring.Bitmap {
+	if v.owned {
+		return v.bm
+	}
+	return v.bm.Clone()
+}
+
+func (ev *evaluator) bitmap(k bmKey) val {
+	var b *roaring.Bitmap
+	owned := false
+	if ev.tx != nil {
+		b, owned = ev.tx.bitmap(k)
+	} else {
+		b = ev.st.get(k)
+	}
+	if b == nil {
+		return val{roaring.New(), true}
+	}
+	return val{b, owned}
+}
+
+func (ev *evaluator) live() val { return ev.bitmap(bmKey{bkLive, ""}) }
+
+func (ev *evaluator) tag(name string) val {
+	name = strings.TrimSpace(name)
+	v := ev.bitmap(bmKey{bkTag, name})
+	if v.bm.IsEmpty() && !slices.Contains(ev.unknown, name) {
+		ev.unknown = append(ev.unknown, name)
+	}
+	return v
+}
+
+func (ev *evaluator) eval(e Expr) (val, error) {
+	n := e.n
+	if n == nil {
+		return ev.live(), nil
+	}
+	switch n.kind {
+	case kAll:
+		return ev.live(), nil
+	case kTag:
+		return ev.tag(n.tags[0]), nil
+	case kAnyTags:
+		vs := make([]val, len(n.tags))
+		for i, t := range n.tags {
+			vs[i] = ev.tag(t)
+		}
+		return union(vs), nil
+	case kAllTags:
+		if len(n.tags) == 0 {
+			return ev.live(), nil
+		}
+		vs := make([]val, len(n.tags))
+		for i, t := range n.tags {
+			vs[i] = ev.tag(t)
+		}
+		return ev.intersect(vs, nil), nil
+	case kAnd:
+		if len(n.kids) == 0 {
+			return ev.live(), nil
+		}
+		var pos, neg []val
+		for _, k := range n.kids {
+			if k.kind() == kNot {
+				v, err := ev.eval(k.n.kids[0])
+				if err != nil {
+					return val{}, err
+				}
+				neg = append(neg, v)
+				continue
+			}
+			v, err := ev.eval(k)
+			if err != nil {
+				return val{}, err
+			}
+			pos = append(pos, v)
+		}
+		return ev.intersect(pos, neg), nil
+	case kOr:
+		vs := make([]val, 0, len(n.kids))
+		for _, k := range n.kids {
+			v, err := ev.eval(k)
+			if err != nil {
+				return val{}, err
+			}
+			vs = append(vs, v)
+		}
+		return union(vs), nil
+	case kNot:
+		v, err := ev.eval(n.kids[0])
+		if err != nil {
+			return val{}, err
+		}
+		return ev.intersect(nil, []val{v}), nil
+	case kWhere:
+		return ev.where(n)
+	}
+	return val{}, fmt.Errorf("tagseg: bad expression node %d: %w", n.kind, ErrInvalidField)
+}
+
+// intersect returns the intersection of pos (every live customer when pos
+// is empty) minus every set in neg. It works in place on one private copy,
+// starting from the smallest operand.
+func (ev *evaluator) intersect(pos, neg []val) val {
+	if len(pos) == 0 {
+		pos = []val{ev.live()}
+	}
+	if len(pos) == 1 && len(neg) == 0 {
+		return pos[0]
+	}
+	slices.SortFunc(pos, func(a, b val) int { return cmp.Compare(a.bm.GetCardinality(), b.bm.GetCardinality()) })
+	acc := pos[0].own()
+	for _, v := range pos[1:] {
+		if acc.IsEmpty() {
+			break
+		}
+		acc.And(v.bm)
+	}
+	for _, v := range neg {
+		if acc.IsEmpty() {
+			break
+		}
+		acc.AndNot(v.bm)
+	}
+	return val{acc, true}
+}
+
+func union(vs []val) val {
+	bms := make([]*roaring.Bitmap, 0, len(vs))
+	for _, v := range vs {
+		if !v.bm.IsEmpty() {
+			bms = append(bms, v.bm)
+		}
+	}
+	switch len(bms) {
+	case 0:
+		return val{roaring.New(), true}
+	case 1:
+		for _, v := range vs {
+			if v.bm == bms[0] {
+				return v
+			}
+		}
+	}
+	return val{roaring.FastOr(bms...), true}
+}
+
+// Field kinds of the query language.
+func fieldKind(f string) (kind byte, ok bool) {
+	switch f {
+	case "country", "state", "city", "zip", "data_source":
+		return 'q', true // in-memory bitmap per value
+	case "email", "name", "company", "external_id":
+		return 's', true // sorted index, strings
+	case "lead_created_at", "free_trial_started_at":
+		return 't', true // sorted index, times
+	case "mrr", "arr":
+		return 'm', true
+	}
+	if k, ok := strings.CutPrefix(f, "custom."); ok && isBare(k) {
+		return 'c', true
+	}
+	return 0, false
+}
+
+func (ev *evaluator) where(n *node) (val, error) {
+	kind, ok := fieldKind(n.field)
+	if !ok {
+		return val{}, fmt.Errorf("tagseg: unknown field %q: %w", n.field, ErrInvalidField)
+	}
+	if n.op < Eq || n.op > Lte {
+		return val{}, fmt.Errorf("tagseg: field %s: unknown operator %v: %w", n.field, n.op, ErrInvalidField)
+	}
+	bad := func(want string) (val, error) {
+		return val{}, fmt.Errorf("tagseg: field %s wants %s, not %T %v: %w", n.field, want, n.value, n.value, ErrInvalidField)
+	}
+	switch kind {
+	case 'q':
+		s, ok := n.value.(string)
+		if !ok {
+			return bad("a string")
+		}
+		return ev.eqField(n.field, n.op, s), nil
+	case 's':
+		s, ok := n.value.(string)
+		if !ok {
+			return bad("a string")
+		}
+		if n.field == "email" {
+			s = lower(s)
+		}
+		return ev.scan(n.field, n.op, s)
+	case 't':
+		t, ok := asTime(n.value)
+		if !ok {
+			return bad("a time (time.Time or RFC 3339)")
+		}
+		return ev.scan(n.field, n.op, t)
+	case 'm':
+		var c int64
+		switch x := n.value.(type) {
+		case int64:
+			c = x
+		case uint64:
+			c = math.MaxInt64 // beyond every value
+			if n.op == Eq {
+				return val{roaring.New(), true}, nil
+			}
+		default:
+			return bad("an integer number of cents")
+		}
+		if n.field == "arr" {
+			return ev.arrCompare(n.op, c), nil
+		}
+		return ev.mrrCompare(n.op, c), nil
+	case 'c':
+		return ev.custom(n)
+	}
+	return bad("?")
+}
+
+func asTime(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case time.Time:
+		return x, true
+	case string:
+		return parseTime(x)
+	}
+	return time.Time{}, false
+}
+
+// parseTime accepts an RFC 3339 date (2024-01-31) or time.
+func parseTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+func compare[T cmp.Ordered](a T, op Op, b T) bool {
+	switch op {
+	case Eq:
+		return a == b
+	case NotEq:
+		return a != b
+	case Gt:
+		return a > b
+	case Gte:
+		return a >= b
+	case Lt:
+		return a < b
+	case Lte:
+		return a <= b
+	}
+	return false
+}
+
+// eqField compares an in-memory bitmap field (country, …).
+func (ev *evaluator) eqField(field string, op Op, s string) val {
+	switch op {
+	case Eq:
+		return ev.bitmap(eqKey(field, s))
+	case NotEq:
+		return ev.intersect(nil, []val{ev.bitmap(eqKey(field, s))})
+	}
+	var vs []val
+	seen := map[string]bool{}
+	consider := func(v string) {
+		if !seen[v] && compare(v, op, s) {
+			seen[v] = true
+			vs = append(vs, ev.bitmap(eqKey(field, v)))
+		}
+	}
+	for v := range ev.st.eq[field] {
+		consider(v)
+	}
+	if ev.tx != nil {
+		prefix := field + "\x00"
+		for k := range ev.tx.deltas {
+			if k.kind == bkEq && strings.HasPrefix(k.name, prefix) {
+				consider(k.name[len(prefix):])
+			}
+		}
+	}
+	return union(vs)
+}
+
+// scan compares a field of the sorted index with a value; NotEq is every
+// live customer but the Eq ones (customers without the field included).
+func (ev *evaluator) scan(field string, op Op, v any) (val, error) {
+	if op == NotEq {
+		eq, err := ev.scan(field, Eq, v)
+		if err != nil {
+			return val{}, err
+		}
+		return ev.intersect(nil, []val{eq}), nil
+	}
+	p := idxPrefix(field, idxType(v))
+	b := appendSortable(slices.Clone(p), v)
+	out := roaring.New()
+	c := ev.btx.Bucket(bktIdx).Cursor()
+	add := func(k []byte) { out.Add(binary.BigEndian.Uint32(k[len(k)-4:])) }
+	var k []byte
+	switch op {
+	case Eq:
+		for k, _ = c.Seek(b); k != nil && bytes.HasPrefix(k, b) && len(k) == len(b)+4; k, _ = c.Next() {
+			add(k)
+		}
+	case Gt, Gte:
+		for k, _ = c.Seek(b); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			if op == Gt && bytes.HasPrefix(k, b) && len(k) == len(b)+4 {
+				continue
+			}
+			add(k)
+		}
+	case Lt, Lte:
+		for k, _ = c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			if bytes.Compare(k, b) >= 0 && !(op == Lte && bytes.HasPrefix(k, b) && len(k) == len(b)+4) {
+				break
+			}
+			add(k)
+		}
+	}
+	out.And(ev.live().bm) // entries of deleted customers linger until cleaned
+	return val{out, true}, nil
+}
+
+// custom compares custom.KEY with a value, against the stored values of
+// every type the value converts to exactly: integers and floats compare
+// numerically with each other, a string that reads as an RFC 3339 time
+// also matches stored times.
+func (ev *evaluator) custom(n *node) (val, error) {
+	if n.op == NotEq {
+		eq, err := ev.custom(&node{kind: kWhere, field: n.field, op: Eq, value: n.value})
+		if err != nil {
+			return val{}, err
+		}
+		return ev.intersect(nil, []val{eq}), nil
+	}
+	var vs []val
+	add := func(op Op, v any) error {
+		r, err := ev.scan(n.field, op, v)
+		vs = append(vs, r)
+		return err
+	}
+	var err error
+	switch x := n.value.(type) {
+	case string:
+		err = add(n.op, x)
+		if t, ok := parseTime(x); ok && err == nil {
+			err = add(n.op, t)
+		}
+	case bool, time.Time:
+		err = add(n.op, x)
+	case int64:
+		if err = add(n.op, x); err == nil {
+			err = add(n.op, float64(x)) // exact enough for bounds below 2^53
+		}
+	case uint64:
+		if n.op == Lt || n.op == Lte {
+			err = add(Lte, int64(math.MaxInt64))
+		}
+		if err == nil {
+			err = add(n.op, float64(x))
+		}
+	case float64:
+		if err = add(n.op, x); err == nil && !math.IsNaN(x) {
+			if op, iv, ok := floatToIntBound(n.op, x); ok {
+				err = add(op, iv)
+			}
+		}
+	default:
+		return val{}, fmt.Errorf("tagseg: field %s: unsupported value type %T: %w", n.field, n.value, ErrInvalidField)
+	}
+	if err != nil {
+		return val{}, err
+	}
+	return union(vs), nil
+}
+
+// floatToIntBound turns "x op f" over integers into "x op' i".
+func floatToIntBound(op Op, f float64) (Op, int64, bool) {
+	if f >= math.MaxInt64 || f < math.MinInt64 {
+		switch {
+		case f > 0 && (op == Lt || op == Lte), f < 0 && (op == Gt || op == Gte):
+			return Gte, math.MinInt64, true // every integer
+		}
+		return Eq, 0, false
+	}
+	fl, ce := math.Floor(f), math.Ceil(f)
+	switch op {
+	case Eq:
+		return Eq, int64(f), fl == f
+	case Gt:
+		return Gt, int64(fl), true
+	case Gte:
+		return Gte, int64(ce), true
+	case Lt:
+		return Lt, int64(ce), true
+	case Lte:
+		return Lte, int64(fl), true
+	}
+	return Eq, 0, false
+}
+
+// planes returns the MRR bit planes and, inside a batch, its MRR changes.
+func (ev *evaluator) mrrCompare(op Op, c int64) val {
+	live := ev.live()
+	var out *roaring.Bitmap
+	if c < 0 {
+		switch op {
+		case Gt, Gte, NotEq:
+			return live
+		}
+		return val{roaring.New(), true}
+	}
+	planes := ev.st.planes
+	var eq, gt, lt *roaring.Bitmap
+	if bits.Len64(uint64(c)) > len(planes) {
+		eq, gt, lt = roaring.New(), roaring.New(), live.own()
+	} else {
+		eq, gt, lt = live.own(), roaring.New(), roaring.New()
+		for i := len(planes) - 1; i >= 0 && !eq.IsEmpty(); i-- {
+			if c&(1<<i) != 0 {
+				lt.Or(roaring.AndNot(eq, planes[i]))
+				eq.And(planes[i])
+			} else {
+				gt.Or(roaring.And(eq, planes[i]))
+				eq.AndNot(planes[i])
+			}
+		}
+	}
+	switch op {
+	case Eq:
+		out = eq
+	case NotEq:
+		out = live.own()
+		out.AndNot(eq)
+	case Gt:
+		out = gt
+	case Gte:
+		gt.Or(eq)
+		out = gt
+	case Lt:
+		out = lt
+	case Lte:
+		lt.Or(eq)
+		out = lt
+	}
+	if ev.tx != nil { // the batch's own MRR changes
+		for id, v := range ev.tx.mrr {
+			if live.bm.Contains(id) && compare(v, op, c) {
+				out.Add(id)
+			} else {
+				out.Remove(id)
+			}
+		}
+	}
+	return val{out, true}
+}
+
+// arrCompare compares 12 × MRR with c.
+func (ev *evaluator) arrCompare(op Op, c int64) val {
+	fl := c / 12
+	if c%12 != 0 && c < 0 {
+		fl--
+	}
+	ce := fl
+	if c%12 != 0 {
+		ce++
+	}
+	switch op {
+	case Eq, NotEq:
+		if c%12 != 0 {
+			if op == Eq {
+				return val{roaring.New(), true}
+			}
+			return ev.live()
+		}
+		return ev.mrrCompare(op, c/12)
+	case Gt:
+		return ev.mrrCompare(Gt, fl)
+	case Gte:
+		return ev.mrrCompare(Gte, ce)
+	case Lt:
+		return ev.mrrCompare(Lt, ce)
+	}
+	return ev.mrrCompare(Lte, fl)
+}
+
+// ---- segments ----
+
+// Segment is the result of evaluating an expression: its members and their
+// current MRR, as of one consistent state of the index. It does not change
+// when the index does.
+type Segment struct {
+	ix      *Index
+	ids     *roaring.Bitmap
+	count   uint64
+	paying  uint64
+	mrr     int64
+	unknown []string
+}
+
+// Segment evaluates e. An unknown field, or a value of the wrong type for
+// its field, gives ErrInvalidField; an unknown tag is an empty set (see
+// Segment.UnknownTags).
+func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{st: st, btx: btx}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		seg = newSegment(ix, st, v.own(), ev.unknown)
+		return nil
+	})
+	return seg, err
+}
+
+func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
+	s := &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown}
+	if s.count > 0 {
+		s.paying = ids.AndCardinality(st.paying)
+		s.mrr = sumPlanes(ids, st.planes)
+	}
+	return s
+}
+
+// sumPlanes is the sum of the values of ids in the bit-sliced index planes.
+func sumPlanes(ids *roaring.Bitmap, planes []*roaring.Bitmap) int64 {
+	var sum int64
+	for i, p := range planes {
+		sum += int64(ids.AndCardinality(p)) << i
+	}
+	return sum
+}
+
+// Count is the number of customers in the segment.
+func (s *Segment) Count() uint64 { return s.count }
+
+// MRR is the members' total current MRR, in cents.
+func (s *Segment) MRR() int64 { return s.mrr }
+
+// ARR is 12 × MRR, in cents.
+func (s *Segment) ARR() int64 { return 12 * s.mrr }
+
+// Paying is the number of members with MRR > 0.
+func (s *Segment) Paying() uint64 { return s.paying }
+
+// ARPA is the average MRR per paying member (MRR / Paying, truncated), 0
+// when nobody pays.
+func (s *Segment) ARPA() int64 {
+	if s.paying == 0 {
+		return 0
+	}
+	return s.mrr / int64(s.paying)
+}
+
+// UnknownTags lists the tags named in the expression that no customer held
+// when it was evaluated, in the order first named.
+func (s *Segment) UnknownTags() []string { return slices.Clone(s.unknown) }
+
+// IDs returns the members' dense IDs: a copy, safe to change.
+func (s *Segment) IDs() *roaring.Bitmap { return s.ids.Clone() }
+
+// Contains reports whether the customer with the UUID is a member. A
+// customer deleted since the segment was evaluated is not.
+func (s *Segment) Contains(uuid string) bool {
+	found := false
+	s.ix.view(func(_ *state, btx *bolt.Tx) error {
+		v := btx.Bucket(bktUUID).Get([]byte(uuid))
+		found = len(v) == 4 && s.ids.Contains(binary.BigEndian.Uint32(v))
+		return nil
+	})
+	return found
+}
+
+// Customers yields the members in dense-ID order, read from the file as
+// they are when yielded (tags and MRR may be newer than the segment);
+// members deleted since are skipped. The loop body may call any method of
+// the index.
+func (s *Segment) Customers() iter.Seq[Customer] {
+	return func(yield func(Customer) bool) {
+		it := s.ids.ManyIterator()
+		buf := make([]uint32, 256)
+		for {
+			n := it.NextMany(buf)
+			if n == 0 {
+				return
+			}
+			var batch []Customer
+			err := s.ix.view(func(_ *state, btx *bolt.Tx) error {
+				for _, id := range buf[:n] {
+					if btx.Bucket(bktCust).Get(u32key(nil, id)) == nil {
+						continue
+					}
+					r, err := readRecord(btx, s.ix.path, id)
+					if err != nil {
+						return err
+					}
+					batch = append(batch, r.customer(storedMRR(btx, id)))
+				}
+				return nil
+			})
+			if err != nil {
+				return
+			}
+			for _, c := range batch {
+				if !yield(c) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ---- tag statistics ----
+
+// TagStat is one tag's share of a segment.
+type TagStat struct {
+	Tag       string
+	Customers uint64 // members of the segment holding the tag
+	MRR       int64  // their current MRR, cents
+}
+
+// TagStatsOptions select and order the tags TagStats reports.
+type TagStatsOptions struct {
+	Prefix  string // only tags starting with it
+	Limit   int    // at most this many (0 = all)
+	ByCount bool   // sort by Customers instead of MRR
+}
+
+// smallTag is the size up to which a tag's figures are gathered member by
+// member rather than with one AndCardinality per MRR bit plane.
+const smallTag = 128
+
+// TagStats reports, for every tag that members of the segment e hold, how
+// many members hold it and their total current MRR. The result is exact,
+// sorted by MRR descending (ByCount: by Customers), then by the other
+// figure descending, then by tag ascending, and cut to opt.Limit.
+//
+// It intersects the segment with each MRR bit plane once; a tag's MRR is
+// then the weighted sum of its AndCardinality with each of those, so the
+// work per tag is a few container intersections, spread over GOMAXPROCS
+// goroutines.
+func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+	if opt.Limit < 0 {
+		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
+	}
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{st: st, btx: btx}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		seg := v.bm
+		if seg.IsEmpty() {
+			out = []TagStat{}
+			return nil
+		}
+		segPlanes := make([]*roaring.Bitmap, len(st.planes))
+		for i, p := range st.planes {
+			segPlanes[i] = roaring.And(seg, p)
+		}
+		type tb struct {
+			tag string
+			bm  *roaring.Bitmap
+		}
+		var tags []tb
+		for t, bm := range st.tags {
+			if strings.HasPrefix(t, opt.Prefix) {
+				tags = append(tags, tb{t, bm})
+			}
+		}
+		stats := make([]TagStat, len(tags))
+		parallel(len(tags), func(i int) {
+			t := tags[i]
+			s := TagStat{Tag: t.tag}
+			if t.bm.GetCardinality() <= smallTag {
+				t.bm.Iterate(func(id uint32) bool {
+					if seg.Contains(id) {
+						s.Customers++
+						s.MRR += st.mrr[id]
+					}
+					return true
+				})
+			} else if s.Customers = seg.AndCardinality(t.bm); s.Customers > 0 {
+				for j, p := range segPlanes {
+					s.MRR += int64(p.AndCardinality(t.bm)) << j
+				}
+			}
+			stats[i] = s
+		})
+		out = slices.DeleteFunc(stats, func(s TagStat) bool { return s.Customers == 0 })
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b TagStat) int {
+		x, y := cmp.Compare(b.MRR, a.MRR), cmp.Compare(b.Customers, a.Customers)
+		if opt.ByCount {
+			x, y = y, x
+		}
+		if x != 0 {
+			return x
+		}
+		if y != 0 {
+			return y
+		}
+		return strings.Compare(a.Tag, b.Tag)
+	})
+	if opt.Limit > 0 && len(out) > opt.Limit {
+		out = out[:opt.Limit:opt.Limit]
+	}
+	return out, nil
+}
+
+// parallel calls fn(0..n-1) on up to GOMAXPROCS goroutines and returns
+// when all calls have.
+func parallel(n int, fn func(i int)) {
+	w := min(runtime.GOMAXPROCS(0), n/64+1)
+	if w <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range w {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -1,0 +1,1311 @@
+package tagseg
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"iter"
+	"maps"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options configure Open. A nil *Options means the defaults.
+type Options struct {
+	// NoSync skips the fsync at the end of each write transaction. Writes
+	// are then fast but a crash of the machine (not just the process) can
+	// lose or corrupt recent ones. For bulk loads that can be redone.
+	NoSync bool
+	// ReadOnly opens the file for reading only; writes return ErrReadOnly.
+	// Several processes may hold one file open read-only at once.
+	ReadOnly bool
+	// Timeout is how long Open waits for another process that holds the
+	// file to release it before returning ErrLocked. Zero means 2 seconds;
+	// a negative value means wait forever.
+	Timeout time.Duration
+}
+
+func (o *Options) timeout() time.Duration {
+	switch {
+	case o.Timeout == 0:
+		return 2 * time.Second
+	case o.Timeout < 0:
+		return 0 // bbolt: wait forever
+	}
+	return o.Timeout
+}
+
+// Customer is one customer of the index.
+//
+// CreateCustomer takes every field but ID and MRR, which the index assigns:
+// ID is the customer's dense ID (assigned in order, never reused) and MRR is
+// its current MRR in cents, written with SetMRR. Times are stored to the
+// nanosecond and returned in UTC. Custom holds typed attributes: string,
+// int64, float64, bool or time.Time (other integer types are stored as
+// int64, float32 as float64); each keeps its type across reopen.
+type Customer struct {
+	UUID               string // "cus_" + a random UUID when empty on create
+	ID                 uint32 // dense ID, assigned by the index
+	DataSourceUUID     string
+	ExternalID         string // unique together with DataSourceUUID, when not empty
+	Name               string
+	Email              string // stored as given, matched case-insensitively
+	Company            string
+	Country            string
+	State              string
+	City               string
+	Zip                string
+	LeadCreatedAt      time.Time
+	FreeTrialStartedAt time.Time
+	Tags               []string       // in the order first added
+	Custom             map[string]any // typed custom attributes
+	MRR                int64          // current MRR in cents (read-only; see SetMRR)
+}
+
+// Limits on customer input; longer values give ErrInvalid.
+const (
+	maxTagLen   = 255
+	maxFieldLen = 4096
+	maxKeyLen   = 255
+)
+
+// Index is an open tagseg index: customers, tags and MRR in one bbolt file,
+// with the bitmaps queries need held in memory. All methods are safe for
+// concurrent use: any number of readers run alongside one writer at a time.
+type Index struct {
+	path     string
+	db       *bolt.DB
+	readOnly bool
+
+	wmu    sync.Mutex   // serializes write transactions
+	mu     sync.RWMutex // guards st and closed
+	closed bool
+	st     *state
+}
+
+// state is the in-memory part of the index. Readers use it under mu.RLock;
+// the writer changes it only under mu.Lock, after its bbolt commit.
+type state struct {
+	nextID uint32
+	live   *roaring.Bitmap
+	tags   map[string]*roaring.Bitmap
+	eq     map[string]map[string]*roaring.Bitmap // field → value → IDs
+	mrr    []int64                               // current MRR by ID
+	planes []*roaring.Bitmap                     // bit i of mrr
+	paying *roaring.Bitmap                       // mrr > 0
+}
+
+func newState() *state {
+	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New()}
+	for _, f := range eqFields {
+		st.eq[f] = map[string]*roaring.Bitmap{}
+	}
+	return st
+}
+
+// get returns the stored bitmap k, or nil.
+func (st *state) get(k bmKey) *roaring.Bitmap {
+	switch k.kind {
+	case bkLive:
+		return st.live
+	case bkTag:
+		return st.tags[k.name]
+	case bkEq:
+		f, v, _ := strings.Cut(k.name, "\x00")
+		return st.eq[f][v]
+	}
+	return nil
+}
+
+// put stores bm as bitmap k; an empty bm removes it.
+func (st *state) put(k bmKey, bm *roaring.Bitmap) {
+	switch k.kind {
+	case bkLive:
+		st.live = bm
+	case bkTag:
+		if bm.IsEmpty() {
+			delete(st.tags, k.name)
+		} else {
+			st.tags[k.name] = bm
+		}
+	case bkEq:
+		f, v, _ := strings.Cut(k.name, "\x00")
+		m := st.eq[f]
+		if m == nil {
+			m = map[string]*roaring.Bitmap{}
+			st.eq[f] = m
+		}
+		if bm.IsEmpty() {
+			delete(m, v)
+		} else {
+			m[v] = bm
+		}
+	}
+}
+
+// setMRR sets the current MRR of id and keeps the bit planes in step.
+func (st *state) setMRR(id uint32, v int64) {
+	old := st.mrr[id]
+	if old == v {
+		return
+	}
+	st.mrr[id] = v
+	for diff := uint64(old ^ v); diff != 0; diff &= diff - 1 {
+		i := bits.TrailingZeros64(diff)
+		for len(st.planes) <= i {
+			st.planes = append(st.planes, roaring.New())
+		}
+		if v&(1<<i) != 0 {
+			st.planes[i].Add(id)
+		} else {
+			st.planes[i].Remove(id)
+		}
+	}
+	if v > 0 {
+		st.paying.Add(id)
+	} else {
+		st.paying.Remove(id)
+	}
+}
+
+// rebuildPlanes derives the bit planes and paying set from the mrr column,
+// one 2^16-ID chunk at a time through dense words.
+func (st *state) rebuildPlanes() {
+	st.planes, st.paying = nil, roaring.New()
+	var maxv int64
+	for _, v := range st.mrr {
+		maxv = max(maxv, v)
+	}
+	nb := bits.Len64(uint64(maxv))
+	words := make([][]uint64, nb+1) // last one: paying
+	for i := range words {
+		words[i] = make([]uint64, 1024)
+		if i < nb {
+			st.planes = append(st.planes, roaring.New())
+		}
+	}
+	for lo := 0; lo < len(st.mrr); lo += 1 << 16 {
+		for _, w := range words {
+			clear(w)
+		}
+		any := false
+		for j, v := range st.mrr[lo:min(lo+1<<16, len(st.mrr))] {
+			if v == 0 {
+				continue
+			}
+			any = true
+			w, b := j>>6, uint64(1)<<(j&63)
+			words[nb][w] |= b
+			for u := uint64(v); u != 0; u &= u - 1 {
+				words[bits.TrailingZeros64(u)][w] |= b
+			}
+		}
+		if !any {
+			continue
+		}
+		for i, w := range words {
+			c := roaring.AddOffset(roaring.FromDense(w, true), uint32(lo))
+			if i < nb {
+				st.planes[i].Or(c)
+			} else {
+				st.paying.Or(c)
+			}
+		}
+	}
+}
+
+// Open opens the index in the bbolt file at path, creating it when it does
+// not exist, and loads its bitmaps and MRR column into memory. A file that
+// is not a tagseg index, is truncated or does not decode gives ErrCorrupt;
+// one written by a newer format gives ErrVersion; one held by another
+// process gives ErrLocked after Options.Timeout.
+func Open(path string, opts *Options) (*Index, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Index, error) {
+		db.Close()
+		return nil, err
+	}
+	if err := initDB(db, path, opts.ReadOnly); err != nil {
+		return fail(err)
+	}
+	st, err := load(db, path)
+	if err != nil {
+		return fail(err)
+	}
+	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly, st: st}
+	if !opts.ReadOnly {
+		// Finish removing the sorted-index entries of deleted customers.
+		if err := ix.update(func(tx *Tx) error { return nil }); err != nil {
+			return fail(err)
+		}
+	}
+	return ix, nil
+}
+
+// Path returns the file the index was opened from.
+func (ix *Index) Path() string { return ix.path }
+
+// Close waits for a write in progress, then closes the file. Every later
+// call returns ErrClosed, and iterators yield nothing.
+func (ix *Index) Close() error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.closed {
+		return fmt.Errorf("tagseg: close %s: %w", ix.path, ErrClosed)
+	}
+	ix.closed = true
+	ix.st = nil
+	return ix.db.Close()
+}
+
+// read runs fn with the in-memory state, under the read lock.
+func (ix *Index) read(fn func(st *state) error) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.closed {
+		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed)
+	}
+	return fn(ix.st)
+}
+
+// view runs fn in a bbolt read transaction with the in-memory state, both
+// under the read lock, turning bbolt panics on corrupt pages into ErrCorrupt.
+func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
+	return ix.read(func(st *state) error {
+		return guard(ix.path, func() error {
+			return ix.db.View(func(btx *bolt.Tx) error { return fn(st, btx) })
+		})
+	})
+}
+
+// Update runs fn in one write transaction: fn sees its own writes, and the
+// whole batch becomes durable (and visible to readers) when Update returns
+// nil. If fn returns an error, or panics, every write of the batch is
+// rolled back and the error is returned. The *Tx must not be used after fn
+// returns.
+func (ix *Index) Update(fn func(tx *Tx) error) error {
+	return ix.update(fn)
+}
+
+func (ix *Index) update(fn func(tx *Tx) error) (err error) {
+	if ix.readOnly {
+		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	ix.mu.RLock()
+	closed, st := ix.closed, ix.st
+	ix.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed)
+	}
+	btx, err := ix.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
+	}
+	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, mrr: map[uint32]int64{}}
+	if st != nil {
+		tx.nextID = st.nextID
+	}
+	committed := false
+	defer func() {
+		tx.done = true
+		if !committed {
+			btx.Rollback()
+		}
+	}()
+	if err := guard(ix.path, tx.cleanTombs); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := guard(ix.path, tx.flush); err != nil {
+		return err
+	}
+	if err := btx.Commit(); err != nil {
+		committed = true // bbolt rolled it back itself
+		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, err)
+	}
+	committed = true
+	if st != nil {
+		ix.mu.Lock()
+		tx.apply(st)
+		ix.mu.Unlock()
+	}
+	return nil
+}
+
+// Tx is a write transaction, passed to the function given to Update. Its
+// write methods behave as the Index methods of the same names, inside the
+// batch; its read methods see the batch's own writes.
+type Tx struct {
+	ix     *Index
+	btx    *bolt.Tx
+	st     *state // the committed state, read-only while the batch runs
+	deltas map[bmKey]*bmDelta
+	mrr    map[uint32]int64 // new current MRR by ID
+	nextID uint32
+	done   bool
+}
+
+// bmDelta is a batch's change to one bitmap: the effective bitmap is
+// (base ∪ add) − del, with add ∩ base = ∅ and del ⊆ base.
+type bmDelta struct{ add, del *roaring.Bitmap }
+
+func (tx *Tx) delta(k bmKey) *bmDelta {
+	d := tx.deltas[k]
+	if d == nil {
+		d = &bmDelta{roaring.New(), roaring.New()}
+		tx.deltas[k] = d
+	}
+	return d
+}
+
+func (tx *Tx) base(k bmKey) *roaring.Bitmap {
+	if tx.st == nil {
+		return nil
+	}
+	return tx.st.get(k)
+}
+
+func (tx *Tx) set(k bmKey, id uint32) {
+	d := tx.delta(k)
+	if b := tx.base(k); b != nil && b.Contains(id) {
+		d.del.Remove(id)
+	} else {
+		d.add.Add(id)
+	}
+}
+
+func (tx *Tx) unset(k bmKey, id uint32) {
+	d := tx.delta(k)
+	d.add.Remove(id)
+	if b := tx.base(k); b != nil && b.Contains(id) {
+		d.del.Add(id)
+	}
+}
+
+func (tx *Tx) setMany(k bmKey, ids *roaring.Bitmap) {
+	d := tx.delta(k)
+	d.del.AndNot(ids)
+	if b := tx.base(k); b != nil {
+		d.add.Or(roaring.AndNot(ids, b))
+	} else {
+		d.add.Or(ids)
+	}
+}
+
+func (tx *Tx) unsetMany(k bmKey, ids *roaring.Bitmap) {
+	d := tx.delta(k)
+	d.add.AndNot(ids)
+	if b := tx.base(k); b != nil {
+		d.del.Or(roaring.And(ids, b))
+	}
+}
+
+// bitmap returns bitmap k as the batch sees it, and whether it is a
+// private copy.
+func (tx *Tx) bitmap(k bmKey) (*roaring.Bitmap, bool) {
+	b := tx.base(k)
+	d := tx.deltas[k]
+	if d == nil {
+		return b, false
+	}
+	out := d.add.Clone()
+	if b != nil {
+		out.Or(b)
+	}
+	out.AndNot(d.del)
+	return out, true
+}
+
+func (tx *Tx) mrrOf(id uint32) int64 {
+	if v, ok := tx.mrr[id]; ok {
+		return v
+	}
+	if tx.st != nil && int(id) < len(tx.st.mrr) {
+		return tx.st.mrr[id]
+	}
+	return 0
+}
+
+func (tx *Tx) check() error {
+	if tx.done {
+		return fmt.Errorf("tagseg: transaction already finished: %w", ErrClosed)
+	}
+	return nil
+}
+
+// chunks calls fn with each 2^16-ID chunk number holding an ID of bm.
+func chunks(bm *roaring.Bitmap, fn func(hi uint16) error) error {
+	it := bm.Iterator()
+	for it.HasNext() {
+		hi := it.Next() >> 16
+		if err := fn(uint16(hi)); err != nil {
+			return err
+		}
+		if hi == math.MaxUint16 {
+			break
+		}
+		it.AdvanceIfNeeded((hi + 1) << 16)
+	}
+	return nil
+}
+
+// flush writes the batch's bitmap chunks, MRR blocks and next ID to bbolt.
+func (tx *Tx) flush() error {
+	bmb := tx.btx.Bucket(bktBm)
+	for k, d := range tx.deltas {
+		if d.add.IsEmpty() && d.del.IsEmpty() {
+			continue
+		}
+		base := tx.base(k)
+		err := chunks(roaring.Or(d.add, d.del), func(hi uint16) error {
+			r := chunkRange(hi)
+			c := roaring.And(d.add, r)
+			if base != nil {
+				c.Or(roaring.And(base, r))
+			}
+			c.AndNot(d.del)
+			key := chunkKey(k, hi)
+			if c.IsEmpty() {
+				return bmb.Delete(key)
+			}
+			v, err := encodeChunk(c)
+			if err != nil {
+				return err
+			}
+			return bmb.Put(key, v)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	blocks := map[uint32]bool{}
+	for id := range tx.mrr {
+		blocks[id/mrrBlock] = true
+	}
+	mb := tx.btx.Bucket(bktMRR)
+	vals := make([]int64, 0, mrrBlock)
+	for blk := range blocks {
+		vals = vals[:0]
+		for id := uint64(blk) * mrrBlock; id < min(uint64(blk+1)*mrrBlock, uint64(tx.nextID)); id++ {
+			vals = append(vals, tx.mrrOf(uint32(id)))
+		}
+		if err := mb.Put(u32key(nil, blk), encodeMRRBlock(vals)); err != nil {
+			return err
+		}
+	}
+	if tx.st == nil || tx.nextID != tx.st.nextID {
+		return tx.btx.Bucket(bktMeta).Put(keyNext, u32key(nil, tx.nextID))
+	}
+	return nil
+}
+
+// apply makes a committed batch visible in memory; called under mu.Lock.
+func (tx *Tx) apply(st *state) {
+	if n := int(tx.nextID); n > len(st.mrr) {
+		st.mrr = slices.Grow(st.mrr, n-len(st.mrr))[:n]
+	}
+	st.nextID = tx.nextID
+	for k, d := range tx.deltas {
+		if d.add.IsEmpty() && d.del.IsEmpty() {
+			continue
+		}
+		b := st.get(k)
+		if b == nil {
+			b = d.add
+		} else {
+			b.Or(d.add)
+			b.AndNot(d.del)
+		}
+		st.put(k, b)
+	}
+	for id, v := range tx.mrr {
+		st.setMRR(id, v)
+	}
+}
+
+// cleanTombs removes the sorted-index entries of customers deleted by
+// earlier batches. (They are kept until the in-memory state of that batch
+// is visible, so a reader never sees a live customer without its entries.)
+func (tx *Tx) cleanTombs() error {
+	tb := tx.btx.Bucket(bktTomb)
+	idx := tx.btx.Bucket(bktIdx)
+	c := tb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		if len(k) != 4 {
+			return fmt.Errorf("tagseg: %s: bad tombstone key: %w", tx.ix.path, ErrCorrupt)
+		}
+		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
+		if err != nil {
+			return fmt.Errorf("tagseg: %s: tombstone: %v: %w", tx.ix.path, err, ErrCorrupt)
+		}
+		for _, ik := range idxEntries(r) {
+			if err := idx.Delete(ik); err != nil {
+				return err
+			}
+		}
+		if err := tb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- validation ----
+
+// normTags trims, checks and de-duplicates tags, keeping their order.
+func normTags(op string, tags []string) ([]string, error) {
+	out := make([]string, 0, len(tags))
+	var seen map[string]bool
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) {
+			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(t), ErrInvalidTag)
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func lower(s string) string { return strings.ToLower(s) }
+
+// isBare reports whether s is a bare word of the query language.
+func isBare(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !isBareRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isBareRune(r rune) bool {
+	return r == '-' || r == '_' || r == '.' || r == '@' || r == '+' || r == '/' ||
+		r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
+		r > 127 && (unicode.IsLetter(r) || unicode.IsDigit(r))
+}
+
+func checkTime(what string, t time.Time) (time.Time, error) {
+	if t.IsZero() {
+		return t, nil
+	}
+	if t.Year() < 1678 || t.Year() > 2261 {
+		return t, fmt.Errorf("tagseg: %s %v out of range (years 1678–2261): %w", what, t, ErrInvalid)
+	}
+	return t.UTC(), nil
+}
+
+// normCustomer checks a customer for CreateCustomer and normalizes it.
+func normCustomer(c Customer) (Customer, error) {
+	c.ID, c.MRR = 0, 0
+	if c.UUID != "" && (len(c.UUID) > maxKeyLen || !utf8.ValidString(c.UUID) || strings.TrimSpace(c.UUID) != c.UUID) {
+		return c, fmt.Errorf("tagseg: create customer: bad UUID %q: %w", truncate(c.UUID), ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"data_source_uuid", c.DataSourceUUID}, {"external_id", c.ExternalID}, {"name", c.Name},
+		{"email", c.Email}, {"company", c.Company}, {"country", c.Country}, {"state", c.State},
+		{"city", c.City}, {"zip", c.Zip},
+	} {
+		if len(f.v) > maxFieldLen || !utf8.ValidString(f.v) {
+			return c, fmt.Errorf("tagseg: create customer: %s is longer than %d bytes or not UTF-8: %w", f.name, maxFieldLen, ErrInvalid)
+		}
+	}
+	var err error
+	if c.LeadCreatedAt, err = checkTime("lead_created_at", c.LeadCreatedAt); err != nil {
+		return c, err
+	}
+	if c.FreeTrialStartedAt, err = checkTime("free_trial_started_at", c.FreeTrialStartedAt); err != nil {
+		return c, err
+	}
+	if c.Tags, err = normTags("create customer", c.Tags); err != nil {
+		return c, err
+	}
+	if len(c.Custom) > 0 {
+		custom := make(map[string]any, len(c.Custom))
+		for k, v := range c.Custom {
+			if len(k) > maxKeyLen || !isBare(k) {
+				return c, fmt.Errorf("tagseg: create customer: custom key %q must be a bare word (letters, digits, -_.@+/) of at most %d bytes: %w", truncate(k), maxKeyLen, ErrInvalidField)
+			}
+			nv, err := normCustom(k, v)
+			if err != nil {
+				return c, err
+			}
+			custom[k] = nv
+		}
+		c.Custom = custom
+	} else {
+		c.Custom = nil
+	}
+	return c, nil
+}
+
+func normCustom(k string, v any) (any, error) {
+	switch x := normValue(v).(type) {
+	case string:
+		if len(x) > maxFieldLen || !utf8.ValidString(x) {
+			return nil, fmt.Errorf("tagseg: custom.%s: string longer than %d bytes or not UTF-8: %w", k, maxFieldLen, ErrInvalidField)
+		}
+		return x, nil
+	case int64, float64, bool:
+		return x, nil
+	case time.Time:
+		if x.IsZero() {
+			return nil, fmt.Errorf("tagseg: custom.%s: zero time: %w", k, ErrInvalidField)
+		}
+		return checkTime("custom."+k, x)
+	}
+	return nil, fmt.Errorf("tagseg: custom.%s: unsupported type %T (want string, integer, float64, bool or time.Time): %w", k, v, ErrInvalidField)
+}
+
+// newUUID returns "cus_" and a random version 4 UUID.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return "cus_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func extKey(ds, ext string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(ds)))
+	b = append(b, ds...)
+	return append(b, ext...)
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// ---- Tx reads ----
+
+func (tx *Tx) corrupt(format string, args ...any) error {
+	return fmt.Errorf("tagseg: %s: %s: %w", tx.ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
+}
+
+// lookup finds the record of a customer by UUID.
+func (tx *Tx) lookup(op, uuid string) (*record, error) {
+	return lookup(tx.btx, tx.ix.path, op, uuid)
+}
+
+func lookup(btx *bolt.Tx, path, op, uuid string) (*record, error) {
+	v := btx.Bucket(bktUUID).Get([]byte(uuid))
+	if v == nil {
+		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
+	}
+	if len(v) != 4 {
+		return nil, fmt.Errorf("tagseg: %s: bad uuid entry for %s: %w", path, uuid, ErrCorrupt)
+	}
+	return readRecord(btx, path, binary.BigEndian.Uint32(v))
+}
+
+func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
+	v := btx.Bucket(bktCust).Get(u32key(nil, id))
+	if v == nil {
+		return nil, fmt.Errorf("tagseg: %s: customer %d has a UUID but no record: %w", path, id, ErrCorrupt)
+	}
+	r, err := decodeRecord(id, v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
+	}
+	return r, nil
+}
+
+// storedMRR reads the current MRR of id from the stored column.
+func storedMRR(btx *bolt.Tx, id uint32) int64 {
+	v := btx.Bucket(bktMRR).Get(u32key(nil, id/mrrBlock))
+	for i := uint32(0); len(v) > 0; i++ {
+		x, n := binary.Uvarint(v)
+		if n <= 0 {
+			return 0
+		}
+		if i == id%mrrBlock {
+			return int64(x)
+		}
+		v = v[n:]
+	}
+	return 0
+}
+
+// idsByEmail lists the customers with email (any case) that have a record.
+func idsByEmail(btx *bolt.Tx, email string) []uint32 {
+	prefix := appendSortable(idxPrefix("email", itString), lower(email))
+	var ids []uint32
+	cust := btx.Bucket(bktCust)
+	c := btx.Bucket(bktIdx).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+4 {
+			continue
+		}
+		id := binary.BigEndian.Uint32(k[len(prefix):])
+		if cust.Get(u32key(nil, id)) != nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (r *record) customer(mrr int64) Customer {
+	c := r.c
+	c.ID, c.MRR = r.id, mrr
+	return c
+}
+
+// Customer returns the customer with the given UUID as the batch sees it.
+func (tx *Tx) Customer(uuid string) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	r, err := tx.lookup("customer", uuid)
+	if err != nil {
+		return Customer{}, err
+	}
+	return r.customer(tx.mrrOf(r.id)), nil
+}
+
+// CustomersByEmail returns the customers with the email (matched
+// case-insensitively) as the batch sees them.
+func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	out := []Customer{}
+	for _, id := range idsByEmail(tx.btx, email) {
+		r, err := readRecord(tx.btx, tx.ix.path, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.customer(tx.mrrOf(id)))
+	}
+	return out, nil
+}
+
+// ---- Tx writes ----
+
+func (tx *Tx) putRecord(r *record) error {
+	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), encodeRecord(r))
+}
+
+// CreateCustomer adds a customer with its tags and returns it as stored,
+// with its UUID and ID assigned. See Index.CreateCustomer.
+func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	c, err := normCustomer(c)
+	if err != nil {
+		return Customer{}, err
+	}
+	if c.UUID == "" {
+		c.UUID = newUUID()
+	}
+	ub := tx.btx.Bucket(bktUUID)
+	if ub.Get([]byte(c.UUID)) != nil {
+		return Customer{}, fmt.Errorf("tagseg: create customer %s: UUID exists: %w", c.UUID, ErrDuplicate)
+	}
+	eb := tx.btx.Bucket(bktExt)
+	if c.ExternalID != "" && eb.Get(extKey(c.DataSourceUUID, c.ExternalID)) != nil {
+		return Customer{}, fmt.Errorf("tagseg: create customer: external ID %q in data source %q exists: %w", c.ExternalID, c.DataSourceUUID, ErrDuplicate)
+	}
+	if tx.nextID == math.MaxUint32 {
+		return Customer{}, fmt.Errorf("tagseg: create customer: all 2^32-1 IDs used: %w", ErrInvalid)
+	}
+	r := &record{id: tx.nextID, c: c}
+	idb := u32key(nil, r.id)
+	if err := tx.putRecord(r); err != nil {
+		return Customer{}, err
+	}
+	if err := ub.Put([]byte(c.UUID), idb); err != nil {
+		return Customer{}, err
+	}
+	if c.ExternalID != "" {
+		if err := eb.Put(extKey(c.DataSourceUUID, c.ExternalID), idb); err != nil {
+			return Customer{}, err
+		}
+	}
+	ib := tx.btx.Bucket(bktIdx)
+	for _, k := range idxEntries(r) {
+		if err := ib.Put(k, nil); err != nil {
+			return Customer{}, err
+		}
+	}
+	tx.nextID++
+	tx.set(bmKey{bkLive, ""}, r.id)
+	for _, t := range c.Tags {
+		tx.set(bmKey{bkTag, t}, r.id)
+	}
+	for _, f := range eqFields {
+		tx.set(eqKey(f, eqValue(&c, f)), r.id)
+	}
+	return r.customer(0), nil
+}
+
+// DeleteCustomer removes a customer, its tags and its MRR history.
+func (tx *Tx) DeleteCustomer(uuid string) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	r, err := tx.lookup("delete customer", uuid)
+	if err != nil {
+		return err
+	}
+	idb := u32key(nil, r.id)
+	old := tx.btx.Bucket(bktCust).Get(idb)
+	if err := tx.btx.Bucket(bktTomb).Put(idb, old); err != nil {
+		return err
+	}
+	if err := tx.btx.Bucket(bktCust).Delete(idb); err != nil {
+		return err
+	}
+	if err := tx.btx.Bucket(bktUUID).Delete([]byte(uuid)); err != nil {
+		return err
+	}
+	if r.c.ExternalID != "" {
+		if err := tx.btx.Bucket(bktExt).Delete(extKey(r.c.DataSourceUUID, r.c.ExternalID)); err != nil {
+			return err
+		}
+	}
+	ev := tx.btx.Bucket(bktEv).Cursor()
+	for k, _ := ev.Seek(idb); k != nil && bytes.HasPrefix(k, idb); k, _ = ev.Seek(idb) {
+		if err := ev.Delete(); err != nil {
+			return err
+		}
+	}
+	tx.unset(bmKey{bkLive, ""}, r.id)
+	for _, t := range r.c.Tags {
+		tx.unset(bmKey{bkTag, t}, r.id)
+	}
+	for _, f := range eqFields {
+		tx.unset(eqKey(f, eqValue(&r.c, f)), r.id)
+	}
+	if tx.mrrOf(r.id) != 0 {
+		tx.mrr[r.id] = 0
+	}
+	return nil
+}
+
+// addTags adds normalized tags to r; it reports whether r changed.
+func (tx *Tx) addTags(r *record, tags []string) (bool, error) {
+	have := tagSet(r.c.Tags)
+	changed := false
+	for _, t := range tags {
+		if have(t) {
+			continue
+		}
+		r.c.Tags = append(r.c.Tags, t)
+		tx.set(bmKey{bkTag, t}, r.id)
+		changed = true
+	}
+	if changed {
+		return true, tx.putRecord(r)
+	}
+	return false, nil
+}
+
+// removeTags removes normalized tags from r; it reports whether r changed.
+func (tx *Tx) removeTags(r *record, tags []string) (bool, error) {
+	drop := tagSet(tags)
+	n := len(r.c.Tags)
+	r.c.Tags = slices.DeleteFunc(r.c.Tags, func(t string) bool {
+		if drop(t) {
+			tx.unset(bmKey{bkTag, t}, r.id)
+			return true
+		}
+		return false
+	})
+	if len(r.c.Tags) != n {
+		return true, tx.putRecord(r)
+	}
+	return false, nil
+}
+
+// tagSet returns a membership test for tags: a scan for a few, a map for many.
+func tagSet(tags []string) func(string) bool {
+	if len(tags) <= 16 {
+		return func(t string) bool { return slices.Contains(tags, t) }
+	}
+	m := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		m[t] = true
+	}
+	return func(t string) bool { return m[t] }
+}
+
+// AddTags adds tags to a customer and returns all its tags after.
+func (tx *Tx) AddTags(uuid string, tags ...string) ([]string, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("add tags to "+uuid, tags)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.lookup("add tags to", uuid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.addTags(r, tags); err != nil {
+		return nil, err
+	}
+	return slices.Clone(r.c.Tags), nil
+}
+
+// RemoveTags removes tags from a customer and returns the tags left.
+func (tx *Tx) RemoveTags(uuid string, tags ...string) ([]string, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("remove tags from "+uuid, tags)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.lookup("remove tags from", uuid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.removeTags(r, tags); err != nil {
+		return nil, err
+	}
+	return slices.Clone(r.c.Tags), nil
+}
+
+// AddTagsByEmail adds tags to every customer with the email (any case) and
+// returns them, in dense-ID order. No such customer gives ErrNotFound.
+func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("add tags by email "+email, tags)
+	if err != nil {
+		return nil, err
+	}
+	ids := idsByEmail(tx.btx, email)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("tagseg: add tags by email %s: %w", email, ErrNotFound)
+	}
+	out := make([]Customer, 0, len(ids))
+	for _, id := range ids {
+		r, err := readRecord(tx.btx, tx.ix.path, id)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.addTags(r, tags); err != nil {
+			return nil, err
+		}
+		out = append(out, r.customer(tx.mrrOf(id)))
+	}
+	return out, nil
+}
+
+// SetMRR records that the customer's MRR became cents at the instant at.
+// The customer's current MRR is the value of its latest event; an event at
+// the same instant as an earlier one replaces it. Negative cents, or a time
+// outside the years 1678–2261, give ErrInvalid.
+func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	if cents < 0 {
+		return fmt.Errorf("tagseg: set MRR of %s: negative MRR %d: %w", uuid, cents, ErrInvalid)
+	}
+	if at.IsZero() {
+		return fmt.Errorf("tagseg: set MRR of %s: zero time: %w", uuid, ErrInvalid)
+	}
+	at, err := checkTime("set MRR time", at)
+	if err != nil {
+		return err
+	}
+	r, err := tx.lookup("set MRR of", uuid)
+	if err != nil {
+		return err
+	}
+	eb := tx.btx.Bucket(bktEv)
+	if err := eb.Put(evKey(r.id, at), binary.AppendUvarint(nil, uint64(cents))); err != nil {
+		return err
+	}
+	// The current MRR is the value of the customer's last event.
+	last := append(u32key(nil, r.id), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
+	c := eb.Cursor()
+	k, v := c.Seek(last)
+	if k == nil || !bytes.Equal(k, last) {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, last[:4]) {
+		return tx.corrupt("event of %s vanished", uuid)
+	}
+	cur, n := binary.Uvarint(v)
+	if n <= 0 || cur > math.MaxInt64 {
+		return tx.corrupt("bad MRR event of %s", uuid)
+	}
+	tx.mrr[r.id] = int64(cur)
+	return nil
+}
+
+// ---- Index: single-call writes ----
+
+func (ix *Index) write1(fn func(tx *Tx) error) error { return ix.update(fn) }
+
+// CreateCustomer adds a customer (with its tags) in one durable
+// transaction and returns it as stored: UUID assigned ("cus_" + a random
+// UUID) when empty, ID assigned, tags trimmed and de-duplicated, times in
+// UTC. An existing UUID or (DataSourceUUID, ExternalID) pair gives
+// ErrDuplicate; an invalid tag ErrInvalidTag; a bad custom attribute
+// ErrInvalidField. c.ID and c.MRR are ignored: MRR is written with SetMRR.
+func (ix *Index) CreateCustomer(c Customer) (out Customer, err error) {
+	err = ix.write1(func(tx *Tx) error { out, err = tx.CreateCustomer(c); return err })
+	return out, err
+}
+
+// DeleteCustomer removes the customer with the UUID, its tags and its MRR
+// history. Its ID is never reused; its (DataSourceUUID, ExternalID) may be
+// created again.
+func (ix *Index) DeleteCustomer(uuid string) error {
+	return ix.write1(func(tx *Tx) error { return tx.DeleteCustomer(uuid) })
+}
+
+// AddTags adds tags to the customer and returns all its tags after, in the
+// order first added. Tags are trimmed; one the customer has is skipped. An
+// invalid tag gives ErrInvalidTag and adds none of them.
+func (ix *Index) AddTags(uuid string, tags ...string) (out []string, err error) {
+	err = ix.write1(func(tx *Tx) error { out, err = tx.AddTags(uuid, tags...); return err })
+	return out, err
+}
+
+// AddTagsByEmail adds tags to every customer whose email matches
+// (case-insensitively) and returns those customers after the change, in
+// dense-ID order. No match gives ErrNotFound.
+func (ix *Index) AddTagsByEmail(email string, tags ...string) (out []Customer, err error) {
+	err = ix.write1(func(tx *Tx) error { out, err = tx.AddTagsByEmail(email, tags...); return err })
+	return out, err
+}
+
+// RemoveTags removes tags from the customer and returns the tags left.
+// Removing a tag the customer lacks is a no-op.
+func (ix *Index) RemoveTags(uuid string, tags ...string) (out []string, err error) {
+	err = ix.write1(func(tx *Tx) error { out, err = tx.RemoveTags(uuid, tags...); return err })
+	return out, err
+}
+
+// SetMRR records an MRR change event for the customer: from the instant at
+// its MRR is cents. See Tx.SetMRR.
+func (ix *Index) SetMRR(uuid string, at time.Time, cents int64) error {
+	return ix.write1(func(tx *Tx) error { return tx.SetMRR(uuid, at, cents) })
+}
+
+// ---- Index: reads ----
+
+// Customer returns the customer with the UUID, or ErrNotFound.
+func (ix *Index) Customer(uuid string) (out Customer, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		r, err := lookup(btx, ix.path, "customer", uuid)
+		if err != nil {
+			return err
+		}
+		out = r.customer(storedMRR(btx, r.id))
+		return nil
+	})
+	return out, err
+}
+
+// CustomersByEmail returns every customer whose email matches
+// (case-insensitively), in dense-ID order: an empty slice when none does.
+func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		out = []Customer{}
+		for _, id := range idsByEmail(btx, email) {
+			r, err := readRecord(btx, ix.path, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.customer(storedMRR(btx, id)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Tags yields every tag some customer holds, with its customer count, in
+// byte order of the tag names. It works on a snapshot taken when iteration
+// starts, so the loop body may call any method of the index.
+func (ix *Index) Tags() iter.Seq2[string, uint64] {
+	return func(yield func(string, uint64) bool) {
+		type tc struct {
+			tag string
+			n   uint64
+		}
+		var all []tc
+		if ix.read(func(st *state) error {
+			all = make([]tc, 0, len(st.tags))
+			for t, bm := range st.tags {
+				all = append(all, tc{t, bm.GetCardinality()})
+			}
+			return nil
+		}) != nil {
+			return
+		}
+		slices.SortFunc(all, func(a, b tc) int { return strings.Compare(a.tag, b.tag) })
+		for _, x := range all {
+			if !yield(x.tag, x.n) {
+				return
+			}
+		}
+	}
+}
+
+// ---- saved segments ----
+
+// SaveSegment saves a query under a name, replacing any segment of that
+// name. The query must parse (else the *SyntaxError is returned); the name
+// must be non-empty UTF-8 of at most 255 bytes.
+func (ix *Index) SaveSegment(name, query string) error {
+	if name == "" || len(name) > maxKeyLen || !utf8.ValidString(name) {
+		return fmt.Errorf("tagseg: save segment %q: name must be 1–%d bytes of UTF-8: %w", truncate(name), maxKeyLen, ErrInvalid)
+	}
+	if _, err := Parse(query); err != nil {
+		return err
+	}
+	return ix.write1(func(tx *Tx) error {
+		return tx.btx.Bucket(bktSeg).Put([]byte(name), []byte(query))
+	})
+}
+
+// SavedSegments yields every saved segment's name and query, by name.
+func (ix *Index) SavedSegments() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		var names, queries []string
+		if ix.view(func(_ *state, btx *bolt.Tx) error {
+			return btx.Bucket(bktSeg).ForEach(func(k, v []byte) error {
+				names, queries = append(names, string(k)), append(queries, string(v))
+				return nil
+			})
+		}) != nil {
+			return
+		}
+		for i := range names {
+			if !yield(names[i], queries[i]) {
+				return
+			}
+		}
+	}
+}
+
+// DeleteSegment deletes a saved segment; an unknown name gives ErrNotFound.
+func (ix *Index) DeleteSegment(name string) error {
+	return ix.write1(func(tx *Tx) error {
+		b := tx.btx.Bucket(bktSeg)
+		if b.Get([]byte(name)) == nil {
+			return fmt.Errorf("tagseg: delete segment %s: %w", name, ErrNotFound)
+		}
+		return b.Delete([]byte(name))
+	})
+}
+
+// ---- bulk tagging of a segment ----
+
+// AddTagsToSegment adds tags to every customer of the segment e, evaluated
+// once before the change, and returns how many customers' tag sets
+// changed. See Index.AddTagsToSegment.
+func (tx *Tx) AddTagsToSegment(e Expr, tags ...string) (int, error) {
+	return tx.segmentTags("add tags to segment", e, tags, tx.addTags)
+}
+
+// RemoveTagsFromSegment removes tags from every customer of the segment e,
+// evaluated once before the change, and returns how many customers' tag
+// sets changed.
+func (tx *Tx) RemoveTagsFromSegment(e Expr, tags ...string) (int, error) {
+	return tx.segmentTags("remove tags from segment", e, tags, tx.removeTags)
+}
+
+func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record, []string) (bool, error)) (int, error) {
+	if err := tx.check(); err != nil {
+		return 0, err
+	}
+	tags, err := normTags(op, tags)
+	if err != nil {
+		return 0, err
+	}
+	ev := &evaluator{st: tx.st, btx: tx.btx, tx: tx}
+	v, err := ev.eval(e)
+	if err != nil {
+		return 0, err
+	}
+	ids := v.own() // our changes below must not alter the set we walk
+	changed := 0
+	for it := ids.Iterator(); it.HasNext(); {
+		r, err := readRecord(tx.btx, tx.ix.path, it.Next())
+		if err != nil {
+			return 0, err
+		}
+		ch, err := change(r, tags)
+		if err != nil {
+			return 0, err
+		}
+		if ch {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+// AddTagsToSegment adds tags to every customer of the segment e in one
+// durable transaction. The segment is evaluated once, before the change;
+// the result is how many customers' tag sets actually changed. Tags are
+// trimmed, de-duplicated and appended in the order given; an invalid tag
+// gives ErrInvalidTag with nothing changed.
+func (ix *Index) AddTagsToSegment(e Expr, tags ...string) (changed int, err error) {
+	err = ix.write1(func(tx *Tx) error { changed, err = tx.AddTagsToSegment(e, tags...); return err })
+	if err != nil {
+		return 0, err
+	}
+	return changed, nil
+}
+
+// RemoveTagsFromSegment removes tags from every customer of the segment e
+// in one durable transaction, as AddTagsToSegment adds them; for example
+// RemoveTagsFromSegment(Tag("churn-risk-high"), "churn-risk-high").
+func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err error) {
+	err = ix.write1(func(tx *Tx) error { changed, err = tx.RemoveTagsFromSegment(e, tags...); return err })
+	if err != nil {
+		return 0, err
+	}
+	return changed, nil
+}

@@ -1,0 +1,866 @@
+package tagseg
+
+// The bbolt layout. One file holds everything, in these buckets:
+//
+//	meta   "version" → format version (uint32 BE); "next" → next dense ID (uint32 BE)
+//	cust   ID (uint32 BE) → customer record (encodeRecord)
+//	uuid   UUID → ID
+//	ext    uvarint(len(ds)) ds ext → ID          (only for a non-empty ExternalID)
+//	idx    sorted field index: field 0x00 type value ID (see idxKey)
+//	bm     bitmap chunks: kind uvarint(len(name)) name hi16 → roaring bitmap
+//	       holding the IDs of one 2^16-ID chunk (one container)
+//	mrr    current-MRR column: block (uint32 BE, 1024 IDs a block) → uvarints
+//	ev     MRR events: ID time(8, sortable) → uvarint cents
+//	seg    saved segments: name → query
+//	tomb   IDs deleted whose idx entries are still to be removed → old record
+//
+// Bitmaps, the MRR column and the next ID are loaded into memory on Open;
+// customer records, the sorted field index and the events stay on disk.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
+)
+
+// formatVersion is the on-disk format this package writes and reads.
+const formatVersion = 1
+
+var (
+	bktMeta = []byte("meta")
+	bktCust = []byte("cust")
+	bktUUID = []byte("uuid")
+	bktExt  = []byte("ext")
+	bktIdx  = []byte("idx")
+	bktBm   = []byte("bm")
+	bktMRR  = []byte("mrr")
+	bktEv   = []byte("ev")
+	bktSeg  = []byte("seg")
+	bktTomb = []byte("tomb")
+
+	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktIdx, bktBm, bktMRR, bktEv, bktSeg, bktTomb}
+
+	keyVersion = []byte("version")
+	keyNext    = []byte("next")
+)
+
+// mrrBlock is the number of IDs per block of the stored MRR column.
+const mrrBlock = 1024
+
+// Bitmap kinds, the first byte of a bm key.
+const (
+	bkLive byte = 'l' // live customers
+	bkTag  byte = 't' // name = tag
+	bkEq   byte = 'f' // name = field 0x00 value (country, state, city, zip, data_source)
+)
+
+// bmKey names one in-memory bitmap.
+type bmKey struct {
+	kind byte
+	name string
+}
+
+func u32(b []byte) []byte { return u32key(nil, binary.BigEndian.Uint32(b)) }
+
+func u32key(dst []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(dst, v) }
+
+// chunkKey is the bm bucket key of chunk hi of bitmap k.
+func chunkKey(k bmKey, hi uint16) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(k.name)+2)
+	b = append(b, k.kind)
+	b = binary.AppendUvarint(b, uint64(len(k.name)))
+	b = append(b, k.name...)
+	return binary.BigEndian.AppendUint16(b, hi)
+}
+
+// parseChunkKey is the inverse of chunkKey.
+func parseChunkKey(b []byte) (bmKey, uint16, error) {
+	if len(b) < 4 {
+		return bmKey{}, 0, errors.New("short bitmap key")
+	}
+	kind := b[0]
+	if kind != bkLive && kind != bkTag && kind != bkEq {
+		return bmKey{}, 0, fmt.Errorf("unknown bitmap kind %q", kind)
+	}
+	n, w := binary.Uvarint(b[1:])
+	if w <= 0 || uint64(len(b)-1-w) != n+2 {
+		return bmKey{}, 0, errors.New("bad bitmap key length")
+	}
+	name := string(b[1+w : 1+w+int(n)])
+	return bmKey{kind, name}, binary.BigEndian.Uint16(b[len(b)-2:]), nil
+}
+
+// chunkRange is a bitmap holding every ID of chunk hi.
+func chunkRange(hi uint16) *roaring.Bitmap {
+	r := roaring.New()
+	r.AddRange(uint64(hi)<<16, uint64(hi+1)<<16)
+	if hi == math.MaxUint16 {
+		r = roaring.New()
+		r.AddRange(uint64(hi)<<16, 1<<32)
+	}
+	return r
+}
+
+// encodeChunk serializes one chunk (a bitmap whose IDs share hi).
+func encodeChunk(c *roaring.Bitmap) ([]byte, error) {
+	c.RunOptimize()
+	return c.ToBytes()
+}
+
+// decodeChunk parses a stored chunk and checks it holds only IDs of chunk hi.
+func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bm, err = nil, fmt.Errorf("bitmap chunk: %v", r)
+		}
+	}()
+	bm = roaring.New()
+	if err := bm.UnmarshalBinary(v); err != nil {
+		return nil, err
+	}
+	if err := bm.Validate(); err != nil {
+		return nil, err
+	}
+	if bm.IsEmpty() {
+		return nil, errors.New("empty bitmap chunk")
+	}
+	if bm.Minimum()>>16 != uint32(hi) || bm.Maximum()>>16 != uint32(hi) {
+		return nil, errors.New("bitmap chunk holds IDs of another chunk")
+	}
+	if bm.GetSerializedSizeInBytes() > uint64(len(v)) {
+		return nil, errors.New("bitmap chunk truncated")
+	}
+	return bm, nil
+}
+
+// Sortable encodings for the idx bucket. A key is
+//
+//	field 0x00 type value ID(4)
+//
+// where value sorts like the Go value: strings escape 0x00 as 0x00 0xFF and
+// end with 0x00 0x01; int64 and times are 8 bytes big-endian with the sign
+// bit flipped; float64 uses the usual order-preserving bit trick.
+const (
+	itString byte = 's'
+	itInt    byte = 'i'
+	itFloat  byte = 'f'
+	itBool   byte = 'b'
+	itTime   byte = 't'
+)
+
+func idxPrefix(field string, typ byte) []byte {
+	b := make([]byte, 0, len(field)+2)
+	b = append(b, field...)
+	b = append(b, 0, typ)
+	return b
+}
+
+func appendSortable(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		for i := 0; i < len(x); i++ {
+			if x[i] == 0 {
+				b = append(b, 0, 0xFF)
+			} else {
+				b = append(b, x[i])
+			}
+		}
+		return append(b, 0, 1)
+	case int64:
+		return binary.BigEndian.AppendUint64(b, uint64(x)^(1<<63))
+	case float64:
+		u := math.Float64bits(x)
+		if u&(1<<63) != 0 {
+			u = ^u
+		} else {
+			u |= 1 << 63
+		}
+		return binary.BigEndian.AppendUint64(b, u)
+	case bool:
+		if x {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	case time.Time:
+		return binary.BigEndian.AppendUint64(b, uint64(x.UnixNano())^(1<<63))
+	}
+	panic(fmt.Sprintf("tagseg: unsortable %T", v))
+}
+
+func idxType(v any) byte {
+	switch v.(type) {
+	case string:
+		return itString
+	case int64:
+		return itInt
+	case float64:
+		return itFloat
+	case bool:
+		return itBool
+	case time.Time:
+		return itTime
+	}
+	return 0
+}
+
+// idxEntries lists the idx keys of a customer record.
+func idxEntries(r *record) [][]byte {
+	var keys [][]byte
+	add := func(field string, v any) {
+		k := idxPrefix(field, idxType(v))
+		k = appendSortable(k, v)
+		keys = append(keys, u32key(k, r.id))
+	}
+	add("email", lower(r.c.Email))
+	add("name", r.c.Name)
+	add("company", r.c.Company)
+	add("external_id", r.c.ExternalID)
+	if !r.c.LeadCreatedAt.IsZero() {
+		add("lead_created_at", r.c.LeadCreatedAt)
+	}
+	if !r.c.FreeTrialStartedAt.IsZero() {
+		add("free_trial_started_at", r.c.FreeTrialStartedAt)
+	}
+	for k, v := range r.c.Custom {
+		add("custom."+k, v)
+	}
+	return keys
+}
+
+// eqFields are the string fields held as in-memory bitmaps per value.
+var eqFields = []string{"country", "state", "city", "zip", "data_source"}
+
+func eqValue(c *Customer, field string) string {
+	switch field {
+	case "country":
+		return c.Country
+	case "state":
+		return c.State
+	case "city":
+		return c.City
+	case "zip":
+		return c.Zip
+	case "data_source":
+		return c.DataSourceUUID
+	}
+	return ""
+}
+
+func eqKey(field, value string) bmKey { return bmKey{bkEq, field + "\x00" + value} }
+
+// evKey is the ev bucket key of customer id's event at t.
+func evKey(id uint32, t time.Time) []byte {
+	b := u32key(make([]byte, 0, 12), id)
+	return binary.BigEndian.AppendUint64(b, uint64(t.UnixNano())^(1<<63))
+}
+
+func evTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[4:12])^(1<<63))).UTC()
+}
+
+// record is a customer as stored: its dense ID and every field but MRR
+// (which lives in the MRR column).
+type record struct {
+	id uint32
+	c  Customer
+}
+
+const recordVersion = 1
+
+// Custom value type tags in records.
+const (
+	cvString byte = iota + 1
+	cvInt
+	cvFloat
+	cvBool
+	cvTime
+)
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+func encodeRecord(r *record) []byte {
+	c := &r.c
+	b := make([]byte, 0, 256)
+	b = append(b, recordVersion)
+	for _, s := range []string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip} {
+		b = appendString(b, s)
+	}
+	b = appendTime(b, c.LeadCreatedAt)
+	b = appendTime(b, c.FreeTrialStartedAt)
+	b = binary.AppendUvarint(b, uint64(len(c.Tags)))
+	for _, t := range c.Tags {
+		b = appendString(b, t)
+	}
+	keys := sortedKeys(c.Custom)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
+		switch v := c.Custom[k].(type) {
+		case string:
+			b = append(b, cvString)
+			b = appendString(b, v)
+		case int64:
+			b = append(b, cvInt)
+			b = binary.AppendVarint(b, v)
+		case float64:
+			b = append(b, cvFloat)
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+		case bool:
+			b = append(b, cvBool)
+			if v {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		case time.Time:
+			b = append(b, cvTime)
+			b = binary.AppendVarint(b, v.UnixNano())
+		}
+	}
+	return b
+}
+
+// decoder reads a record; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("record: bad %s", what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte1(what string) byte {
+	if len(d.b) < 1 {
+		d.fail(what)
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) str(what string) string {
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time(what string) time.Time {
+	switch d.byte1(what) {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(0, d.varint(what)).UTC()
+	}
+	d.fail(what)
+	return time.Time{}
+}
+
+// decodeRecord parses a stored customer record. It never panics; garbage
+// gives an error.
+func decodeRecord(id uint32, v []byte) (*record, error) {
+	d := &decoder{b: v}
+	if d.byte1("version") != recordVersion {
+		return nil, errors.New("record: unknown version")
+	}
+	r := &record{id: id}
+	c := &r.c
+	for _, p := range []*string{&c.UUID, &c.DataSourceUUID, &c.ExternalID, &c.Name, &c.Email, &c.Company, &c.Country, &c.State, &c.City, &c.Zip} {
+		*p = d.str("string field")
+	}
+	c.LeadCreatedAt = d.time("lead_created_at")
+	c.FreeTrialStartedAt = d.time("free_trial_started_at")
+	n := d.uvarint("tag count")
+	if n > uint64(len(d.b)) {
+		d.fail("tag count")
+	}
+	if n > 0 && d.err == nil {
+		c.Tags = make([]string, 0, n)
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			c.Tags = append(c.Tags, d.str("tag"))
+		}
+	}
+	n = d.uvarint("custom count")
+	if n > uint64(len(d.b)) {
+		d.fail("custom count")
+	}
+	if n > 0 && d.err == nil {
+		c.Custom = make(map[string]any, n)
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			k := d.str("custom key")
+			switch d.byte1("custom type") {
+			case cvString:
+				c.Custom[k] = d.str("custom string")
+			case cvInt:
+				c.Custom[k] = d.varint("custom int")
+			case cvFloat:
+				if len(d.b) < 8 {
+					d.fail("custom float")
+					break
+				}
+				c.Custom[k] = math.Float64frombits(binary.BigEndian.Uint64(d.b))
+				d.b = d.b[8:]
+			case cvBool:
+				switch d.byte1("custom bool") {
+				case 0:
+					c.Custom[k] = false
+				case 1:
+					c.Custom[k] = true
+				default:
+					d.fail("custom bool")
+				}
+			case cvTime:
+				c.Custom[k] = time.Unix(0, d.varint("custom time")).UTC()
+			default:
+				d.fail("custom type")
+			}
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return r, nil
+}
+
+// encodeMRRBlock encodes values for IDs block*mrrBlock ... as uvarints.
+func encodeMRRBlock(vals []int64) []byte {
+	b := make([]byte, 0, len(vals)*3)
+	for _, v := range vals {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	return b
+}
+
+// decodeMRRBlock fills dst from a stored block; a block written when fewer
+// IDs existed holds fewer values, and the rest stay 0.
+func decodeMRRBlock(v []byte, dst []int64) error {
+	for i := 0; len(v) > 0; i++ {
+		if i == len(dst) {
+			return errors.New("mrr block: too many values")
+		}
+		x, n := binary.Uvarint(v)
+		if n <= 0 || x > math.MaxInt64 {
+			return errors.New("mrr block: bad value")
+		}
+		dst[i] = int64(x)
+		v = v[n:]
+	}
+	return nil
+}
+
+// openDB opens the bbolt file and maps its errors onto ours.
+func openDB(path string, opts *Options) (*bolt.DB, error) {
+	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
+		}
+	}
+	db, err := safeOpen(path, bo)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolterr.ErrTimeout):
+		return nil, fmt.Errorf("tagseg: open %s: waited %v: %w", path, opts.timeout(), ErrLocked)
+	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum),
+		errors.Is(err, bolterr.ErrVersionMismatch), errors.Is(err, bolterr.ErrInvalidMapping),
+		errors.Is(err, errPanic):
+		return nil, fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
+	}
+	// Anything else bbolt says about the file's contents is corruption.
+	return nil, fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+}
+
+var errPanic = errors.New("panic while reading")
+
+func safeOpen(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: %v", errPanic, r)
+		}
+	}()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	return bolt.Open(path, 0o600, bo)
+}
+
+// guard runs fn, turning a panic or memory fault inside bbolt (a corrupt
+// page) into an ErrCorrupt error naming the path.
+func guard(path string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tagseg: %s: %v: %w", path, r, ErrCorrupt)
+		}
+	}()
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	return fn()
+}
+
+// initDB creates the buckets and the version key of a new file, or checks
+// the version of an existing one.
+func initDB(db *bolt.DB, path string, readOnly bool) error {
+	var fresh bool
+	err := guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bktMeta)
+			if meta == nil {
+				empty := true
+				tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+				if !empty {
+					return fmt.Errorf("tagseg: open %s: not a tagseg index (no meta bucket): %w", path, ErrCorrupt)
+				}
+				fresh = true
+				return nil
+			}
+			v := meta.Get(keyVersion)
+			if len(v) != 4 {
+				return fmt.Errorf("tagseg: open %s: missing format version: %w", path, ErrCorrupt)
+			}
+			if ver := binary.BigEndian.Uint32(v); ver != formatVersion {
+				return fmt.Errorf("tagseg: open %s: format version %d, this build reads %d: %w", path, ver, formatVersion, ErrVersion)
+			}
+			for _, b := range allBuckets {
+				if tx.Bucket(b) == nil {
+					return fmt.Errorf("tagseg: open %s: missing bucket %q: %w", path, b, ErrCorrupt)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil || !fresh || readOnly {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bktMeta)
+		if err := meta.Put(keyVersion, u32key(nil, formatVersion)); err != nil {
+			return err
+		}
+		return meta.Put(keyNext, u32key(nil, 0))
+	})
+}
+
+// load reads the in-memory state from the file.
+func load(db *bolt.DB, path string) (*state, error) {
+	st := newState()
+	err := guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bktMeta)
+			if meta == nil { // a fresh read-only file
+				return nil
+			}
+			corrupt := func(format string, args ...any) error {
+				return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
+			}
+			v := meta.Get(keyNext)
+			if len(v) != 4 {
+				return corrupt("missing next ID")
+			}
+			st.nextID = binary.BigEndian.Uint32(v)
+
+			// Bitmaps: chunks arrive grouped by bitmap, in chunk order.
+			var cur bmKey
+			var bm *roaring.Bitmap
+			lastHi := -1
+			finish := func() {
+				if bm != nil {
+					st.put(cur, bm)
+				}
+			}
+			c := tx.Bucket(bktBm).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				key, hi, err := parseChunkKey(k)
+				if err != nil {
+					return corrupt("%v", err)
+				}
+				chunk, err := decodeChunk(v, hi)
+				if err != nil {
+					return corrupt("bitmap %q chunk %d: %v", key.name, hi, err)
+				}
+				if bm == nil || key != cur {
+					finish()
+					cur, bm, lastHi = key, roaring.New(), -1
+				}
+				if int(hi) <= lastHi {
+					return corrupt("bitmap %q: chunks out of order", key.name)
+				}
+				lastHi = int(hi)
+				if uint64(chunk.Maximum()) >= uint64(st.nextID) {
+					return corrupt("bitmap %q holds ID %d beyond next ID %d", key.name, chunk.Maximum(), st.nextID)
+				}
+				bm.Or(chunk)
+			}
+			finish()
+
+			// MRR column.
+			st.mrr = make([]int64, st.nextID)
+			c = tx.Bucket(bktMRR).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(k) != 4 {
+					return corrupt("bad MRR block key")
+				}
+				blk := binary.BigEndian.Uint32(k)
+				lo := uint64(blk) * mrrBlock
+				if lo >= uint64(st.nextID) {
+					return corrupt("MRR block %d beyond next ID", blk)
+				}
+				hi := min(lo+mrrBlock, uint64(st.nextID))
+				if err := decodeMRRBlock(v, st.mrr[lo:hi]); err != nil {
+					return corrupt("MRR block %d: %v", blk, err)
+				}
+			}
+			st.rebuildPlanes()
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Check verifies the index file against itself and against memory: bbolt's
+// own page check, every customer record decodes, the UUID, external-ID and
+// email entries point at the right records, every bitmap (live, tags,
+// equality fields) equals what the records say, and every current MRR is
+// the value of the customer's latest event. It reads the whole file, so it
+// takes time proportional to its size. A problem gives an error wrapping
+// ErrCorrupt.
+func (ix *Index) Check() error {
+	err := ix.view(func(st *state, btx *bolt.Tx) error {
+		corrupt := func(format string, args ...any) error {
+			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
+		}
+		for err := range btx.Check() {
+			return corrupt("bbolt: %v", err)
+		}
+		want := newState()
+		want.nextID = st.nextID
+		want.mrr = make([]int64, st.nextID)
+		setBit := func(k bmKey, id uint32) {
+			b := want.get(k)
+			if b == nil {
+				b = roaring.New()
+			}
+			b.Add(id)
+			want.put(k, b)
+		}
+		nrec := 0
+		err := btx.Bucket(bktCust).ForEach(func(k, v []byte) error {
+			if len(k) != 4 {
+				return corrupt("bad customer key %x", k)
+			}
+			id := binary.BigEndian.Uint32(k)
+			if id >= st.nextID {
+				return corrupt("customer %d beyond next ID %d", id, st.nextID)
+			}
+			r, err := decodeRecord(id, v)
+			if err != nil {
+				return corrupt("customer %d: %v", id, err)
+			}
+			nrec++
+			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, k) {
+				return corrupt("customer %d: UUID %s points at %x", id, r.c.UUID, u)
+			}
+			if r.c.ExternalID != "" {
+				if u := btx.Bucket(bktExt).Get(extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, k) {
+					return corrupt("customer %d: external ID entry points at %x", id, u)
+				}
+			}
+			for _, ik := range idxEntries(r) {
+				if !hasKey(btx.Bucket(bktIdx), ik) {
+					return corrupt("customer %d: missing sorted-index entry %q", id, ik)
+				}
+			}
+			setBit(bmKey{bkLive, ""}, id)
+			for _, t := range r.c.Tags {
+				setBit(bmKey{bkTag, t}, id)
+			}
+			for _, f := range eqFields {
+				setBit(eqKey(f, eqValue(&r.c, f)), id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n := btx.Bucket(bktUUID).Stats().KeyN; n != nrec {
+			return corrupt("%d UUID entries for %d customers", n, nrec)
+		}
+		// Current MRR: the latest event of each customer.
+		c := btx.Bucket(bktEv).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 12 {
+				return corrupt("bad event key %x", k)
+			}
+			id := binary.BigEndian.Uint32(k)
+			x, n := binary.Uvarint(v)
+			if n <= 0 || x > math.MaxInt64 {
+				return corrupt("bad event value for customer %d", id)
+			}
+			if !want.live.Contains(id) {
+				return corrupt("event of missing customer %d", id)
+			}
+			want.mrr[id] = int64(x) // events come in time order: the last wins
+		}
+		if !want.live.Equals(st.live) {
+			return corrupt("live bitmap: %d stored, %d customers", st.live.GetCardinality(), want.live.GetCardinality())
+		}
+		if len(want.tags) != len(st.tags) {
+			return corrupt("%d tags in memory, %d in records", len(st.tags), len(want.tags))
+		}
+		for t, b := range want.tags {
+			if !b.Equals(st.tags[t]) {
+				return corrupt("tag %q bitmap disagrees with records", t)
+			}
+		}
+		for _, f := range eqFields {
+			if len(want.eq[f]) != len(st.eq[f]) {
+				return corrupt("field %s: %d values in memory, %d in records", f, len(st.eq[f]), len(want.eq[f]))
+			}
+			for v, b := range want.eq[f] {
+				if !b.Equals(st.eq[f][v]) {
+					return corrupt("field %s value %q bitmap disagrees with records", f, v)
+				}
+			}
+		}
+		for id, v := range want.mrr {
+			if st.mrr[id] != v {
+				return corrupt("customer %d: MRR %d in memory, latest event %d", id, st.mrr[id], v)
+			}
+			if stored := storedMRR(btx, uint32(id)); stored != v {
+				return corrupt("customer %d: stored MRR %d, latest event %d", id, stored, v)
+			}
+		}
+		want.rebuildPlanes()
+		if len(want.planes) > len(st.planes) {
+			return corrupt("%d MRR planes in memory, %d needed", len(st.planes), len(want.planes))
+		}
+		for i, p := range st.planes {
+			w := roaring.New()
+			if i < len(want.planes) {
+				w = want.planes[i]
+			}
+			if !w.Equals(p) {
+				return corrupt("MRR plane %d disagrees with the column", i)
+			}
+		}
+		if !want.paying.Equals(st.paying) {
+			return corrupt("paying bitmap disagrees with the column")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// What is stored must load back to what is in memory.
+	return ix.read(func(st *state) error {
+		disk, err := load(ix.db, ix.path)
+		if err != nil {
+			return err
+		}
+		if msg := diffStates(disk, st); msg != "" {
+			return fmt.Errorf("tagseg: check %s: stored bitmaps differ from memory: %s: %w", ix.path, msg, ErrCorrupt)
+		}
+		return nil
+	})
+}
+
+// diffStates describes the first difference between two states, or "".
+func diffStates(a, b *state) string {
+	if a.nextID != b.nextID {
+		return fmt.Sprintf("next ID %d vs %d", a.nextID, b.nextID)
+	}
+	if !a.live.Equals(b.live) {
+		return "live"
+	}
+	if len(a.tags) != len(b.tags) {
+		return fmt.Sprintf("%d vs %d tags", len(a.tags), len(b.tags))
+	}
+	for t, bm := range a.tags {
+		if !bm.Equals(b.tags[t]) {
+			return fmt.Sprintf("tag %q", t)
+		}
+	}
+	for _, f := range eqFields {
+		if len(a.eq[f]) != len(b.eq[f]) {
+			return "field " + f
+		}
+		for v, bm := range a.eq[f] {
+			if !bm.Equals(b.eq[f][v]) {
+				return fmt.Sprintf("field %s value %q", f, v)
+			}
+		}
+	}
+	if !slices.Equal(a.mrr, b.mrr) {
+		return "MRR column"
+	}
+	return ""
+}
+
+func hasKey(b *bolt.Bucket, k []byte) bool {
+	got, _ := b.Cursor().Seek(k)
+	return bytes.Equal(got, k)
+}
