@@ -781,11 +781,16 @@ func idsByEmail(btx *bolt.Tx, email string) []uint32 {
 	return ids
 }
 
+// customer returns the record as a Customer with its MRR. Tags is never
+// nil, so that it encodes as [] in JSON.
 func (r *record) customer(mrr int64) Customer {
 	c := r.c
 	c.ID, c.MRR = r.id, mrr
+	c.Tags = cloneTags(c.Tags)
 	return c
 }
+
+func cloneTags(tags []string) []string { return append([]string{}, tags...) }
 
 // Customer returns the customer with the given UUID as the batch sees it.
 func (tx *Tx) Customer(uuid string) (Customer, error) {
@@ -983,7 +988,7 @@ func (tx *Tx) AddTags(uuid string, tags ...string) ([]string, error) {
 	if _, err := tx.addTags(r, tags); err != nil {
 		return nil, err
 	}
-	return slices.Clone(r.c.Tags), nil
+	return cloneTags(r.c.Tags), nil
 }
 
 // RemoveTags removes tags from a customer and returns the tags left.
@@ -1002,7 +1007,7 @@ func (tx *Tx) RemoveTags(uuid string, tags ...string) ([]string, error) {
 	if _, err := tx.removeTags(r, tags); err != nil {
 		return nil, err
 	}
-	return slices.Clone(r.c.Tags), nil
+	return cloneTags(r.c.Tags), nil
 }
 
 // AddTagsByEmail adds tags to every customer with the email (any case) and

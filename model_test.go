@@ -1,0 +1,648 @@
+package tagseg
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The model: plain maps, no bitmaps, no files.
+
+type mCust struct {
+	c      Customer // fields as created (Tags, MRR unused)
+	tags   []string
+	events map[int64]int64 // unix nanos → cents
+}
+
+func (m *mCust) mrr() int64 {
+	var last int64 = -1 << 63
+	var v int64
+	for t, c := range m.events {
+		if t > last {
+			last, v = t, c
+		}
+	}
+	return v
+}
+
+type model struct {
+	custs map[string]*mCust // by UUID
+	byID  map[uint32]string
+}
+
+func newModel() *model { return &model{custs: map[string]*mCust{}, byID: map[uint32]string{}} }
+
+func (m *model) clone() *model {
+	n := newModel()
+	maps.Copy(n.byID, m.byID)
+	for u, c := range m.custs {
+		cc := *c
+		cc.tags = slices.Clone(c.tags)
+		cc.events = maps.Clone(c.events)
+		n.custs[u] = &cc
+	}
+	return n
+}
+
+func (m *model) customer(u string) Customer {
+	mc := m.custs[u]
+	c := mc.c
+	c.Tags = append([]string{}, mc.tags...)
+	c.MRR = mc.mrr()
+	return c
+}
+
+func (m *model) addTags(u string, tags []string) bool {
+	mc := m.custs[u]
+	changed := false
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if !slices.Contains(mc.tags, t) {
+			mc.tags = append(mc.tags, t)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (m *model) removeTags(u string, tags []string) bool {
+	mc := m.custs[u]
+	n := len(mc.tags)
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		mc.tags = slices.DeleteFunc(mc.tags, func(x string) bool { return x == t })
+	}
+	return len(mc.tags) != n
+}
+
+// eval is the model's reading of an expression, written from the design
+// rather than from the evaluator: a predicate per customer.
+func (m *model) eval(e Expr) map[string]bool {
+	out := map[string]bool{}
+	for u, c := range m.custs {
+		if m.match(e, c) {
+			out[u] = true
+		}
+	}
+	return out
+}
+
+func (m *model) match(e Expr, c *mCust) bool {
+	n := e.n
+	if n == nil {
+		return true
+	}
+	has := func(t string) bool { return slices.Contains(c.tags, strings.TrimSpace(t)) }
+	switch n.kind {
+	case kAll:
+		return true
+	case kTag:
+		return has(n.tags[0])
+	case kAnyTags:
+		return slices.ContainsFunc(n.tags, has)
+	case kAllTags:
+		for _, t := range n.tags {
+			if !has(t) {
+				return false
+			}
+		}
+		return true
+	case kAnd:
+		for _, k := range n.kids {
+			if !m.match(k, c) {
+				return false
+			}
+		}
+		return true
+	case kOr:
+		for _, k := range n.kids {
+			if m.match(k, c) {
+				return true
+			}
+		}
+		return false
+	case kNot:
+		return !m.match(n.kids[0], c)
+	case kWhere:
+		return whereModel(n, c)
+	}
+	panic("bad kind")
+}
+
+func cmpOp[T int64 | string | float64](a T, op Op, b T) bool {
+	switch op {
+	case Eq:
+		return a == b
+	case NotEq:
+		return a != b
+	case Gt:
+		return a > b
+	case Gte:
+		return a >= b
+	case Lt:
+		return a < b
+	case Lte:
+		return a <= b
+	}
+	panic("op")
+}
+
+func whereModel(n *node, c *mCust) bool {
+	switch n.field {
+	case "country":
+		return cmpOp(c.c.Country, n.op, n.value.(string))
+	case "city":
+		return cmpOp(c.c.City, n.op, n.value.(string))
+	case "email":
+		return cmpOp(strings.ToLower(c.c.Email), n.op, strings.ToLower(n.value.(string)))
+	case "name":
+		return cmpOp(c.c.Name, n.op, n.value.(string))
+	case "mrr":
+		return cmpOp(c.mrr(), n.op, n.value.(int64))
+	case "arr":
+		return cmpOp(12*c.mrr(), n.op, n.value.(int64))
+	case "lead_created_at":
+		if c.c.LeadCreatedAt.IsZero() {
+			return n.op == NotEq
+		}
+		return cmpOp(c.c.LeadCreatedAt.UnixNano(), n.op, n.value.(time.Time).UnixNano())
+	case "custom.seats":
+		v, ok := c.c.Custom["seats"]
+		if !ok {
+			return n.op == NotEq
+		}
+		return cmpOp(float64(v.(int64)), n.op, toF(n.value))
+	case "custom.plan":
+		v, ok := c.c.Custom["plan"]
+		if !ok {
+			return n.op == NotEq
+		}
+		return cmpOp(v.(string), n.op, n.value.(string))
+	}
+	panic("field " + n.field)
+}
+
+func toF(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case float64:
+		return x
+	}
+	panic("num")
+}
+
+// Random inputs from small pools, so that operations collide.
+
+var (
+	tagPool     = []string{"vip", "churn-risk-high", "churn-risk-low", "plan-pro", "plan-starter", "feature-sso", "feature: dark mode", "managed-account", "internal", "beta", "é-tag", "a"}
+	countryPool = []string{"US", "GB", "DE", "FR", ""}
+	cityPool    = []string{"Berlin", "Paris", "NYC", ""}
+	emailPool   = []string{"adam@x.com", "Adam@X.com", "eve@y.org", "bob@z.net", "", "carol@x.com"}
+	planPool    = []string{"free", "pro", "enterprise"}
+)
+
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+func randTags(r *rand.Rand, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		t := pick(r, tagPool)
+		if r.IntN(8) == 0 {
+			t = "  " + t + " " // trimmed by the index
+		}
+		out[i] = t
+	}
+	return out
+}
+
+func randTime(r *rand.Rand) time.Time {
+	return day(2023, 1, 1).Add(time.Duration(r.IntN(3*365*24)) * time.Hour)
+}
+
+func randExpr(r *rand.Rand, depth int) Expr {
+	k := r.IntN(14)
+	if depth <= 0 && k < 7 {
+		k += 7
+	}
+	switch k {
+	case 0, 1:
+		xs := make([]Expr, r.IntN(4))
+		for i := range xs {
+			xs[i] = randExpr(r, depth-1)
+		}
+		return And(xs...)
+	case 2, 3:
+		xs := make([]Expr, r.IntN(4))
+		for i := range xs {
+			xs[i] = randExpr(r, depth-1)
+		}
+		return Or(xs...)
+	case 4, 5:
+		return Not(randExpr(r, depth-1))
+	case 6:
+		return All()
+	case 7, 8:
+		return Tag(pick(r, tagPool))
+	case 9:
+		return AnyTag(randTags(r, r.IntN(3))...)
+	case 10:
+		return AllTags(randTags(r, r.IntN(3))...)
+	}
+	op := Op(r.IntN(6))
+	switch r.IntN(8) {
+	case 0:
+		return Where("country", op, pick(r, countryPool))
+	case 1:
+		return Where("email", op, pick(r, emailPool))
+	case 2:
+		return Where("mrr", op, int64(r.IntN(5))*1000+int64(r.IntN(2)))
+	case 3:
+		return Where("arr", op, int64(r.IntN(60000)))
+	case 4:
+		return Where("lead_created_at", op, randTime(r))
+	case 5:
+		if r.IntN(2) == 0 {
+			return Where("custom.seats", op, r.IntN(100))
+		}
+		return Where("custom.seats", op, float64(r.IntN(1000))/10)
+	case 6:
+		return Where("custom.plan", op, pick(r, planPool))
+	}
+	return Where("city", op, pick(r, cityPool))
+}
+
+func randCustomer(r *rand.Rand, n int) Customer {
+	c := Customer{
+		DataSourceUUID: pick(r, []string{"ds_a", "ds_b"}),
+		ExternalID:     fmt.Sprint(r.IntN(n + 10)),
+		Name:           pick(r, []string{"Ann", "Bo", "Cy"}),
+		Email:          pick(r, emailPool),
+		Country:        pick(r, countryPool),
+		City:           pick(r, cityPool),
+		Tags:           randTags(r, r.IntN(4)),
+	}
+	if r.IntN(3) > 0 {
+		c.LeadCreatedAt = randTime(r)
+	}
+	if r.IntN(2) == 0 {
+		c.Custom = map[string]any{"plan": pick(r, planPool), "seats": int64(r.IntN(100))}
+	}
+	if r.IntN(10) == 0 {
+		c.ExternalID = ""
+	}
+	return c
+}
+
+// TestModel runs random operations against the index and the model,
+// comparing every segment kind after each step.
+func TestModel(t *testing.T) {
+	steps := 1500
+	if testing.Short() {
+		steps = 300
+	}
+	seed := testSeed(t)
+	r := newRand(seed)
+	path := filepath.Join(t.TempDir(), "model.db")
+	ix, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ix.Close() }()
+	m := newModel()
+	uuids := func() []string { return slices.Sorted(maps.Keys(m.custs)) }
+	someUUID := func() string {
+		us := uuids()
+		if len(us) == 0 || r.IntN(20) == 0 {
+			return "cus_missing"
+		}
+		return pick(r, us)
+	}
+	exts := func(ds, ext string) bool {
+		for _, c := range m.custs {
+			if ext != "" && c.c.DataSourceUUID == ds && c.c.ExternalID == ext {
+				return true
+			}
+		}
+		return false
+	}
+
+	for step := range steps {
+		var what string
+		switch op := r.IntN(100); {
+		case op < 25: // create
+			c := randCustomer(r, len(m.custs))
+			what = "create"
+			got, err := ix.CreateCustomer(c)
+			if exts(c.DataSourceUUID, c.ExternalID) {
+				if !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("step %d: duplicate create: err %v", step, err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: create: %v", step, err)
+			}
+			tags := c.Tags
+			c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
+			m.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
+			m.byID[got.ID] = got.UUID
+			m.addTags(got.UUID, tags)
+			if d := cmp.Diff(m.customer(got.UUID), got); d != "" {
+				t.Fatalf("step %d: created (-model +index):\n%s", step, d)
+			}
+		case op < 40: // add tags
+			u, tags := someUUID(), randTags(r, 1+r.IntN(3))
+			what = "add tags " + u
+			got, err := ix.AddTags(u, tags...)
+			if m.custs[u] == nil {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("step %d: add tags to missing: %v", step, err)
+				}
+				break
+			}
+			m.addTags(u, tags)
+			if err != nil || !cmp.Equal(got, append([]string{}, m.custs[u].tags...)) {
+				t.Fatalf("step %d: AddTags = %v, %v; model %v", step, got, err, m.custs[u].tags)
+			}
+		case op < 50: // remove tags
+			u, tags := someUUID(), randTags(r, 1+r.IntN(3))
+			what = "remove tags " + u
+			got, err := ix.RemoveTags(u, tags...)
+			if m.custs[u] == nil {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("step %d: remove tags from missing: %v", step, err)
+				}
+				break
+			}
+			m.removeTags(u, tags)
+			if err != nil || !cmp.Equal(got, append([]string{}, m.custs[u].tags...)) {
+				t.Fatalf("step %d: RemoveTags = %v, %v; model %v", step, got, err, m.custs[u].tags)
+			}
+		case op < 55: // add tags by email
+			email, tags := pick(r, emailPool), randTags(r, 1+r.IntN(2))
+			what = "add tags by email " + email
+			got, err := ix.AddTagsByEmail(email, tags...)
+			var want []string
+			for _, u := range uuids() {
+				if strings.EqualFold(m.custs[u].c.Email, email) {
+					want = append(want, u)
+					m.addTags(u, tags)
+				}
+			}
+			if len(want) == 0 {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("step %d: AddTagsByEmail(%q) with no match: %v", step, email, err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: AddTagsByEmail: %v", step, err)
+			}
+			var gotU []string
+			for _, c := range got {
+				gotU = append(gotU, c.UUID)
+				if d := cmp.Diff(m.customer(c.UUID), c); d != "" {
+					t.Fatalf("step %d: AddTagsByEmail customer (-model +index):\n%s", step, d)
+				}
+			}
+			slices.Sort(gotU)
+			if d := cmp.Diff(want, gotU); d != "" {
+				t.Fatalf("step %d: AddTagsByEmail customers (-model +index):\n%s", step, d)
+			}
+		case op < 62: // delete
+			u := someUUID()
+			what = "delete " + u
+			err := ix.DeleteCustomer(u)
+			if m.custs[u] == nil {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("step %d: delete missing: %v", step, err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: delete: %v", step, err)
+			}
+			delete(m.byID, m.custs[u].c.ID)
+			delete(m.custs, u)
+		case op < 80: // SetMRR, often out of order and at colliding instants
+			u := someUUID()
+			at := day(2023, 1, 1).AddDate(0, r.IntN(36), r.IntN(3))
+			cents := int64(r.IntN(4)) * 2500
+			what = fmt.Sprintf("set MRR %s %v %d", u, at, cents)
+			err := ix.SetMRR(u, at, cents)
+			if m.custs[u] == nil {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("step %d: SetMRR missing: %v", step, err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: SetMRR: %v", step, err)
+			}
+			m.custs[u].events[at.UnixNano()] = cents
+		case op < 85: // a batch, sometimes rolled back
+			what = "batch"
+			next := m.clone()
+			rollback := r.IntN(3) == 0
+			errBoom := errors.New("boom")
+			err := ix.Update(func(tx *Tx) error {
+				for range 1 + r.IntN(4) {
+					c := randCustomer(r, len(next.custs))
+					c.ExternalID = ""
+					got, err := tx.CreateCustomer(c)
+					if err != nil {
+						return err
+					}
+					created := c.Tags
+					c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
+					next.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
+					next.byID[got.ID] = got.UUID
+					next.addTags(got.UUID, created)
+					tags := randTags(r, 2)
+					if _, err := tx.AddTags(got.UUID, tags...); err != nil {
+						return err
+					}
+					next.addTags(got.UUID, tags)
+					seen, err := tx.Customer(got.UUID)
+					if err != nil {
+						return err
+					}
+					if d := cmp.Diff(next.customer(got.UUID), seen); d != "" {
+						t.Errorf("step %d: tx does not see its own writes (-model +tx):\n%s", step, d)
+					}
+				}
+				if rollback {
+					return errBoom
+				}
+				return nil
+			})
+			if rollback {
+				if !errors.Is(err, errBoom) {
+					t.Fatalf("step %d: rolled-back batch returned %v", step, err)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("step %d: batch: %v", step, err)
+			}
+			m = next
+		case op < 90: // bulk segment tagging
+			e, tags := randExpr(r, 2), randTags(r, 1+r.IntN(2))
+			add := r.IntN(2) == 0
+			what = fmt.Sprintf("segment tags add=%v %v", add, tags)
+			members := m.eval(e)
+			want := 0
+			for _, u := range slices.Sorted(maps.Keys(members)) {
+				var ch bool
+				if add {
+					ch = m.addTags(u, tags)
+				} else {
+					ch = m.removeTags(u, tags)
+				}
+				if ch {
+					want++
+				}
+			}
+			var got int
+			var err error
+			if add {
+				got, err = ix.AddTagsToSegment(e, tags...)
+			} else {
+				got, err = ix.RemoveTagsFromSegment(e, tags...)
+			}
+			if err != nil || got != want {
+				t.Fatalf("step %d: %s = %d, %v; model changed %d", step, what, got, err, want)
+			}
+		case op < 92: // reopen
+			what = "reopen"
+			if err := ix.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if ix, err = Open(path, &Options{NoSync: true}); err != nil {
+				t.Fatalf("step %d: reopen: %v", step, err)
+			}
+		default: // an invalid write changes nothing
+			u := someUUID()
+			what = "invalid add tags " + u
+			_, err := ix.AddTags(u, "ok-tag", pick(r, []string{"", "  ", strings.Repeat("x", 256), "bad\xff"}))
+			if !errors.Is(err, ErrInvalidTag) {
+				t.Fatalf("step %d: invalid tag gave %v", step, err)
+			}
+		}
+
+		for range 3 {
+			checkSegment(t, ix, m, randExpr(r, 3), fmt.Sprintf("step %d (%s)", step, what))
+		}
+		if step%100 == 0 || step == steps-1 {
+			checkAll(t, ix, m, fmt.Sprintf("step %d", step))
+		}
+	}
+}
+
+func checkSegment(t *testing.T, ix *Index, m *model, e Expr, where string) {
+	t.Helper()
+	seg, err := ix.Segment(e)
+	if err != nil {
+		t.Fatalf("%s: Segment(%#v): %v", where, e, err)
+	}
+	want := m.eval(e)
+	var wantMRR int64
+	var wantPaying uint64
+	for u := range want {
+		if v := m.custs[u].mrr(); v > 0 {
+			wantMRR += v
+			wantPaying++
+		}
+	}
+	var got []string
+	for id := range seg.IDs().Iterate {
+		got = append(got, m.byID[id])
+	}
+	slices.Sort(got)
+	if d := cmp.Diff(slices.Sorted(maps.Keys(want)), got); d != "" {
+		t.Fatalf("%s: members of %s (-model +index):\n%s", where, dump(e), d)
+	}
+	if seg.Count() != uint64(len(want)) || seg.MRR() != wantMRR || seg.Paying() != wantPaying || seg.ARR() != 12*wantMRR {
+		t.Fatalf("%s: %s: count %d MRR %d paying %d; model %d %d %d", where, dump(e), seg.Count(), seg.MRR(), seg.Paying(), len(want), wantMRR, wantPaying)
+	}
+	if wantPaying > 0 && seg.ARPA() != wantMRR/int64(wantPaying) || wantPaying == 0 && seg.ARPA() != 0 {
+		t.Fatalf("%s: ARPA %d", where, seg.ARPA())
+	}
+}
+
+// checkAll compares every customer, the tag list and the per-tag stats.
+func checkAll(t *testing.T, ix *Index, m *model, where string) {
+	t.Helper()
+	for u := range m.custs {
+		got, err := ix.Customer(u)
+		if err != nil {
+			t.Fatalf("%s: Customer(%s): %v", where, u, err)
+		}
+		if d := cmp.Diff(m.customer(u), got); d != "" {
+			t.Fatalf("%s: Customer(%s) (-model +index):\n%s", where, u, d)
+		}
+	}
+	wantTags := map[string]uint64{}
+	wantStats := map[string]TagStat{}
+	for _, c := range m.custs {
+		for _, tg := range c.tags {
+			wantTags[tg]++
+			s := wantStats[tg]
+			s.Tag, s.Customers, s.MRR = tg, s.Customers+1, s.MRR+c.mrr()
+			wantStats[tg] = s
+		}
+	}
+	gotTags := maps.Collect(ix.Tags())
+	if d := cmp.Diff(wantTags, gotTags); d != "" {
+		t.Fatalf("%s: Tags() (-model +index):\n%s", where, d)
+	}
+	stats, err := ix.TagStats(All(), TagStatsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotStats := map[string]TagStat{}
+	for _, s := range stats {
+		gotStats[s.Tag] = s
+	}
+	if d := cmp.Diff(wantStats, gotStats); d != "" {
+		t.Fatalf("%s: TagStats (-model +index):\n%s", where, d)
+	}
+	if err := ix.Check(); err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+}
+
+// dump prints an expression for failure messages.
+func dump(e Expr) string {
+	n := e.n
+	if n == nil {
+		return "*"
+	}
+	switch n.kind {
+	case kAll:
+		return "All()"
+	case kTag:
+		return fmt.Sprintf("Tag(%q)", n.tags[0])
+	case kAnyTags:
+		return fmt.Sprintf("AnyTag(%q)", n.tags)
+	case kAllTags:
+		return fmt.Sprintf("AllTags(%q)", n.tags)
+	case kAnd, kOr, kNot:
+		var parts []string
+		for _, k := range n.kids {
+			parts = append(parts, dump(k))
+		}
+		name := map[nodeKind]string{kAnd: "And", kOr: "Or", kNot: "Not"}[n.kind]
+		return name + "(" + strings.Join(parts, ", ") + ")"
+	}
+	return fmt.Sprintf("Where(%q, %v, %#v)", n.field, n.op, n.value)
+}
