@@ -2,6 +2,7 @@ package tagseg
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -102,6 +103,7 @@ type state struct {
 	tags   map[string]*roaring.Bitmap
 	eq     map[string]map[string]*roaring.Bitmap // field → value → IDs
 	mrr    []int64                               // current MRR by ID
+	hist   [][]mrrEvent                          // MRR history by ID
 	planes []*roaring.Bitmap                     // bit i of mrr
 	paying *roaring.Bitmap                       // mrr > 0
 }
@@ -322,7 +324,7 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
 	}
-	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, mrr: map[uint32]int64{}}
+	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}}
 	if st != nil {
 		tx.nextID = st.nextID
 	}
@@ -363,7 +365,7 @@ type Tx struct {
 	btx    *bolt.Tx
 	st     *state // the committed state, read-only while the batch runs
 	deltas map[bmKey]*bmDelta
-	mrr    map[uint32]int64 // new current MRR by ID
+	hist   map[uint32][]mrrEvent // new MRR histories by ID (nil: deleted)
 	nextID uint32
 	done   bool
 }
@@ -439,15 +441,19 @@ func (tx *Tx) bitmap(k bmKey) (*roaring.Bitmap, bool) {
 	return out, true
 }
 
-func (tx *Tx) mrrOf(id uint32) int64 {
-	if v, ok := tx.mrr[id]; ok {
-		return v
+// histOf is the MRR history of id as the batch sees it; it must not be
+// changed in place.
+func (tx *Tx) histOf(id uint32) []mrrEvent {
+	if h, ok := tx.hist[id]; ok {
+		return h
 	}
-	if tx.st != nil && int(id) < len(tx.st.mrr) {
-		return tx.st.mrr[id]
+	if tx.st != nil && int(id) < len(tx.st.hist) {
+		return tx.st.hist[id]
 	}
-	return 0
+	return nil
 }
+
+func (tx *Tx) mrrOf(id uint32) int64 { return current(tx.histOf(id)) }
 
 func (tx *Tx) check() error {
 	if tx.done {
@@ -501,18 +507,15 @@ func (tx *Tx) flush() error {
 			return err
 		}
 	}
-	blocks := map[uint32]bool{}
-	for id := range tx.mrr {
-		blocks[id/mrrBlock] = true
-	}
-	mb := tx.btx.Bucket(bktMRR)
-	vals := make([]int64, 0, mrrBlock)
-	for blk := range blocks {
-		vals = vals[:0]
-		for id := uint64(blk) * mrrBlock; id < min(uint64(blk+1)*mrrBlock, uint64(tx.nextID)); id++ {
-			vals = append(vals, tx.mrrOf(uint32(id)))
+	eb := tx.btx.Bucket(bktEv)
+	for id, h := range tx.hist {
+		var err error
+		if len(h) == 0 {
+			err = eb.Delete(u32key(nil, id))
+		} else {
+			err = eb.Put(u32key(nil, id), encodeHist(h))
 		}
-		if err := mb.Put(u32key(nil, blk), encodeMRRBlock(vals)); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -526,6 +529,7 @@ func (tx *Tx) flush() error {
 func (tx *Tx) apply(st *state) {
 	if n := int(tx.nextID); n > len(st.mrr) {
 		st.mrr = slices.Grow(st.mrr, n-len(st.mrr))[:n]
+		st.hist = slices.Grow(st.hist, n-len(st.hist))[:n]
 	}
 	st.nextID = tx.nextID
 	for k, d := range tx.deltas {
@@ -541,8 +545,9 @@ func (tx *Tx) apply(st *state) {
 		}
 		st.put(k, b)
 	}
-	for id, v := range tx.mrr {
-		st.setMRR(id, v)
+	for id, h := range tx.hist {
+		st.hist[id] = h
+		st.setMRR(id, current(h))
 	}
 }
 
@@ -747,20 +752,17 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 	return r, nil
 }
 
-// storedMRR reads the current MRR of id from the stored column.
+// storedMRR reads the current MRR of id from its stored history.
 func storedMRR(btx *bolt.Tx, id uint32) int64 {
-	v := btx.Bucket(bktMRR).Get(u32key(nil, id/mrrBlock))
-	for i := uint32(0); len(v) > 0; i++ {
-		x, n := binary.Uvarint(v)
-		if n <= 0 {
-			return 0
-		}
-		if i == id%mrrBlock {
-			return int64(x)
-		}
-		v = v[n:]
+	v := btx.Bucket(bktEv).Get(u32key(nil, id))
+	if v == nil {
+		return 0
 	}
-	return 0
+	h, err := decodeHist(v)
+	if err != nil {
+		return 0
+	}
+	return current(h)
 }
 
 // idsByEmail lists the customers with email (any case) that have a record.
@@ -906,12 +908,6 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 			return err
 		}
 	}
-	ev := tx.btx.Bucket(bktEv).Cursor()
-	for k, _ := ev.Seek(idb); k != nil && bytes.HasPrefix(k, idb); k, _ = ev.Seek(idb) {
-		if err := ev.Delete(); err != nil {
-			return err
-		}
-	}
 	tx.unset(bmKey{bkLive, ""}, r.id)
 	for _, t := range r.c.Tags {
 		tx.unset(bmKey{bkTag, t}, r.id)
@@ -919,8 +915,8 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 	for _, f := range eqFields {
 		tx.unset(eqKey(f, eqValue(&r.c, f)), r.id)
 	}
-	if tx.mrrOf(r.id) != 0 {
-		tx.mrr[r.id] = 0
+	if len(tx.histOf(r.id)) > 0 {
+		tx.hist[r.id] = nil
 	}
 	return nil
 }
@@ -1060,25 +1056,17 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if err != nil {
 		return err
 	}
-	eb := tx.btx.Bucket(bktEv)
-	if err := eb.Put(evKey(r.id, at), binary.AppendUvarint(nil, uint64(cents))); err != nil {
-		return err
+	// Insert the event in time order; one at the same instant is replaced.
+	h := tx.histOf(r.id)
+	e := mrrEvent{at.UnixNano(), cents}
+	i, found := slices.BinarySearchFunc(h, e.at, func(x mrrEvent, t int64) int { return cmp.Compare(x.at, t) })
+	nh := make([]mrrEvent, 0, len(h)+1)
+	nh = append(nh, h[:i]...)
+	nh = append(nh, e)
+	if found {
+		i++
 	}
-	// The current MRR is the value of the customer's last event.
-	last := append(u32key(nil, r.id), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
-	c := eb.Cursor()
-	k, v := c.Seek(last)
-	if k == nil || !bytes.Equal(k, last) {
-		k, v = c.Prev()
-	}
-	if k == nil || !bytes.HasPrefix(k, last[:4]) {
-		return tx.corrupt("event of %s vanished", uuid)
-	}
-	cur, n := binary.Uvarint(v)
-	if n <= 0 || cur > math.MaxInt64 {
-		return tx.corrupt("bad MRR event of %s", uuid)
-	}
-	tx.mrr[r.id] = int64(cur)
+	tx.hist[r.id] = append(nh, h[i:]...)
 	return nil
 }
 

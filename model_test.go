@@ -264,9 +264,9 @@ func randExpr(r *rand.Rand, depth int) Expr {
 	case 1:
 		return Where("email", op, pick(r, emailPool))
 	case 2:
-		return Where("mrr", op, int64(r.IntN(5))*1000+int64(r.IntN(2)))
+		return Where("mrr", op, int64(r.IntN(4))*2500+int64(r.IntN(30)))
 	case 3:
-		return Where("arr", op, int64(r.IntN(60000)))
+		return Where("arr", op, 12*int64(r.IntN(4))*2500+int64(r.IntN(400))-200)
 	case 4:
 		return Where("lead_created_at", op, randTime(r))
 	case 5:
@@ -437,6 +437,9 @@ func TestModel(t *testing.T) {
 			u := someUUID()
 			at := day(2023, 1, 1).AddDate(0, r.IntN(36), r.IntN(3))
 			cents := int64(r.IntN(4)) * 2500
+			if r.IntN(2) == 0 {
+				cents += int64(r.IntN(30))
+			}
 			what = fmt.Sprintf("set MRR %s %v %d", u, at, cents)
 			err := ix.SetMRR(u, at, cents)
 			if m.custs[u] == nil {

@@ -9,13 +9,13 @@ package tagseg
 //	idx    sorted field index: field 0x00 type value ID (see idxKey)
 //	bm     bitmap chunks: kind uvarint(len(name)) name hi16 → roaring bitmap
 //	       holding the IDs of one 2^16-ID chunk (one container)
-//	mrr    current-MRR column: block (uint32 BE, 1024 IDs a block) → uvarints
-//	ev     MRR events: ID time(8, sortable) → uvarint cents
+//	ev     MRR history: ID → the customer's events in time order (encodeHist)
 //	seg    saved segments: name → query
 //	tomb   IDs deleted whose idx entries are still to be removed → old record
 //
-// Bitmaps, the MRR column and the next ID are loaded into memory on Open;
-// customer records, the sorted field index and the events stay on disk.
+// Bitmaps, MRR histories and the next ID are loaded into memory on Open
+// (the current MRR and its bit planes are derived from the histories);
+// customer records and the sorted field index stay on disk.
 
 import (
 	"bytes"
@@ -43,19 +43,15 @@ var (
 	bktExt  = []byte("ext")
 	bktIdx  = []byte("idx")
 	bktBm   = []byte("bm")
-	bktMRR  = []byte("mrr")
 	bktEv   = []byte("ev")
 	bktSeg  = []byte("seg")
 	bktTomb = []byte("tomb")
 
-	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktIdx, bktBm, bktMRR, bktEv, bktSeg, bktTomb}
+	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktIdx, bktBm, bktEv, bktSeg, bktTomb}
 
 	keyVersion = []byte("version")
 	keyNext    = []byte("next")
 )
-
-// mrrBlock is the number of IDs per block of the stored MRR column.
-const mrrBlock = 1024
 
 // Bitmap kinds, the first byte of a bm key.
 const (
@@ -258,14 +254,69 @@ func eqValue(c *Customer, field string) string {
 
 func eqKey(field, value string) bmKey { return bmKey{bkEq, field + "\x00" + value} }
 
-// evKey is the ev bucket key of customer id's event at t.
-func evKey(id uint32, t time.Time) []byte {
-	b := u32key(make([]byte, 0, 12), id)
-	return binary.BigEndian.AppendUint64(b, uint64(t.UnixNano())^(1<<63))
+// mrrEvent is one MRR change: from the instant at (Unix nanoseconds) the
+// customer's MRR is cents.
+type mrrEvent struct {
+	at    int64
+	cents int64
 }
 
-func evTime(k []byte) time.Time {
-	return time.Unix(0, int64(binary.BigEndian.Uint64(k[4:12])^(1<<63))).UTC()
+// encodeHist encodes a history (sorted by time, one event per instant):
+// per event the time as a varint delta from the previous one and the cents
+// as a uvarint.
+func encodeHist(h []mrrEvent) []byte {
+	b := make([]byte, 0, len(h)*8)
+	var prev int64
+	for i, e := range h {
+		if i == 0 {
+			b = binary.AppendVarint(b, e.at)
+		} else {
+			b = binary.AppendUvarint(b, uint64(e.at-prev))
+		}
+		b = binary.AppendUvarint(b, uint64(e.cents))
+		prev = e.at
+	}
+	return b
+}
+
+// decodeHist is the inverse of encodeHist; it checks that times increase
+// and cents are not negative.
+func decodeHist(v []byte) ([]mrrEvent, error) {
+	if len(v) == 0 {
+		return nil, errors.New("empty MRR history")
+	}
+	h := make([]mrrEvent, 0, len(v)/4)
+	var at int64
+	for len(v) > 0 {
+		if len(h) == 0 {
+			x, n := binary.Varint(v)
+			if n <= 0 {
+				return nil, errors.New("MRR history: bad time")
+			}
+			at, v = x, v[n:]
+		} else {
+			d, n := binary.Uvarint(v)
+			if n <= 0 || d == 0 || d > math.MaxInt64 || at > math.MaxInt64-int64(d) {
+				return nil, errors.New("MRR history: bad time delta")
+			}
+			at, v = at+int64(d), v[n:]
+		}
+		c, n := binary.Uvarint(v)
+		if n <= 0 || c > math.MaxInt64 {
+			return nil, errors.New("MRR history: bad cents")
+		}
+		v = v[n:]
+		h = append(h, mrrEvent{at, int64(c)})
+	}
+	return h, nil
+}
+
+// current is the MRR after every event of h.
+func current(h []mrrEvent) int64 {
+	if len(h) == 0 {
+		return 0
+	}
+	return h[len(h)-1].cents
 }
 
 // record is a customer as stored: its dense ID and every field but MRR
@@ -475,32 +526,6 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 	return r, nil
 }
 
-// encodeMRRBlock encodes values for IDs block*mrrBlock ... as uvarints.
-func encodeMRRBlock(vals []int64) []byte {
-	b := make([]byte, 0, len(vals)*3)
-	for _, v := range vals {
-		b = binary.AppendUvarint(b, uint64(v))
-	}
-	return b
-}
-
-// decodeMRRBlock fills dst from a stored block; a block written when fewer
-// IDs existed holds fewer values, and the rest stay 0.
-func decodeMRRBlock(v []byte, dst []int64) error {
-	for i := 0; len(v) > 0; i++ {
-		if i == len(dst) {
-			return errors.New("mrr block: too many values")
-		}
-		x, n := binary.Uvarint(v)
-		if n <= 0 || x > math.MaxInt64 {
-			return errors.New("mrr block: bad value")
-		}
-		dst[i] = int64(x)
-		v = v[n:]
-	}
-	return nil
-}
-
 // openDB opens the bbolt file and maps its errors onto ours.
 func openDB(path string, opts *Options) (*bolt.DB, error) {
 	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType}
@@ -654,22 +679,23 @@ func load(db *bolt.DB, path string) (*state, error) {
 			}
 			finish()
 
-			// MRR column.
+			// MRR histories.
 			st.mrr = make([]int64, st.nextID)
-			c = tx.Bucket(bktMRR).Cursor()
+			st.hist = make([][]mrrEvent, st.nextID)
+			c = tx.Bucket(bktEv).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 4 {
-					return corrupt("bad MRR block key")
+					return corrupt("bad MRR history key")
 				}
-				blk := binary.BigEndian.Uint32(k)
-				lo := uint64(blk) * mrrBlock
-				if lo >= uint64(st.nextID) {
-					return corrupt("MRR block %d beyond next ID", blk)
+				id := binary.BigEndian.Uint32(k)
+				if id >= st.nextID {
+					return corrupt("MRR history of customer %d beyond next ID", id)
 				}
-				hi := min(lo+mrrBlock, uint64(st.nextID))
-				if err := decodeMRRBlock(v, st.mrr[lo:hi]); err != nil {
-					return corrupt("MRR block %d: %v", blk, err)
+				h, err := decodeHist(v)
+				if err != nil {
+					return corrupt("customer %d: %v", id, err)
 				}
+				st.hist[id], st.mrr[id] = h, current(h)
 			}
 			st.rebuildPlanes()
 			return nil
@@ -749,21 +775,27 @@ func (ix *Index) Check() error {
 		if n := btx.Bucket(bktUUID).Stats().KeyN; n != nrec {
 			return corrupt("%d UUID entries for %d customers", n, nrec)
 		}
-		// Current MRR: the latest event of each customer.
-		c := btx.Bucket(bktEv).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != 12 {
-				return corrupt("bad event key %x", k)
+		// MRR histories belong to live customers; memory agrees with them.
+		err = btx.Bucket(bktEv).ForEach(func(k, v []byte) error {
+			if len(k) != 4 {
+				return corrupt("bad MRR history key %x", k)
 			}
 			id := binary.BigEndian.Uint32(k)
-			x, n := binary.Uvarint(v)
-			if n <= 0 || x > math.MaxInt64 {
-				return corrupt("bad event value for customer %d", id)
+			h, err := decodeHist(v)
+			if err != nil {
+				return corrupt("customer %d: %v", id, err)
 			}
 			if !want.live.Contains(id) {
-				return corrupt("event of missing customer %d", id)
+				return corrupt("MRR history of missing customer %d", id)
 			}
-			want.mrr[id] = int64(x) // events come in time order: the last wins
+			want.mrr[id] = current(h)
+			if !slices.Equal(h, st.hist[id]) {
+				return corrupt("customer %d: MRR history in memory differs from the file", id)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if !want.live.Equals(st.live) {
 			return corrupt("live bitmap: %d stored, %d customers", st.live.GetCardinality(), want.live.GetCardinality())
@@ -789,9 +821,6 @@ func (ix *Index) Check() error {
 		for id, v := range want.mrr {
 			if st.mrr[id] != v {
 				return corrupt("customer %d: MRR %d in memory, latest event %d", id, st.mrr[id], v)
-			}
-			if stored := storedMRR(btx, uint32(id)); stored != v {
-				return corrupt("customer %d: stored MRR %d, latest event %d", id, stored, v)
 			}
 		}
 		want.rebuildPlanes()
@@ -856,6 +885,11 @@ func diffStates(a, b *state) string {
 	}
 	if !slices.Equal(a.mrr, b.mrr) {
 		return "MRR column"
+	}
+	for id := range a.hist {
+		if !slices.Equal(a.hist[id], b.hist[id]) {
+			return fmt.Sprintf("MRR history of customer %d", id)
+		}
 	}
 	return ""
 }

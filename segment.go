@@ -636,8 +636,8 @@ func (ev *evaluator) mrrCompare(op Op, c int64) val {
 		out = lt
 	}
 	if ev.tx != nil { // the batch's own MRR changes
-		for id, v := range ev.tx.mrr {
-			if live.bm.Contains(id) && compare(v, op, c) {
+		for id, h := range ev.tx.hist {
+			if live.bm.Contains(id) && compare(current(h), op, c) {
 				out.Add(id)
 			} else {
 				out.Remove(id)
