@@ -325,6 +325,12 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
 	}
+	// Most writes append (new IDs, v7 UUIDs, sorted batches): fill pages.
+	for _, b := range [][]byte{bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv} {
+		if bk := btx.Bucket(b); bk != nil {
+			bk.FillPercent = 0.9
+		}
+	}
 	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}}
 	if st != nil {
 		tx.nextID = st.nextID
@@ -398,7 +404,9 @@ func (tx *Tx) base(k bmKey) *roaring.Bitmap {
 
 func (tx *Tx) set(k bmKey, id uint32) {
 	d := tx.delta(k)
-	if b := tx.base(k); b != nil && b.Contains(id) {
+	if tx.st != nil && id >= tx.st.nextID { // created in this batch
+		d.add.Add(id)
+	} else if b := tx.base(k); b != nil && b.Contains(id) {
 		d.del.Remove(id)
 	} else {
 		d.add.Add(id)
