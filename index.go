@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -680,24 +679,9 @@ func truncate(s string) string {
 
 func lower(s string) string { return strings.ToLower(s) }
 
-// isBare reports whether s is a bare word of the query language.
-func isBare(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !isBareRune(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func isBareRune(r rune) bool {
-	return r == '-' || r == '_' || r == '.' || r == '@' || r == '+' || r == '/' ||
-		r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
-		r > 127 && (unicode.IsLetter(r) || unicode.IsDigit(r))
-}
+// isKey reports whether s can be a custom attribute key: a word of the
+// query language, so that custom.KEY can be queried.
+func isKey(s string) bool { return s != "" && wordLen(s, false) == len(s) }
 
 func checkTime(what string, t time.Time) (time.Time, error) {
 	if t.IsZero() {
@@ -737,7 +721,7 @@ func normCustomer(c Customer) (Customer, error) {
 	if len(c.Custom) > 0 {
 		custom := make(map[string]any, len(c.Custom))
 		for k, v := range c.Custom {
-			if len(k) > maxKeyLen || !isBare(k) {
+			if len(k) > maxKeyLen || !isKey(k) {
 				return c, fmt.Errorf("tagseg: create customer: custom key %q must be a bare word (letters, digits, -_.@+/) of at most %d bytes: %w", truncate(k), maxKeyLen, ErrInvalidField)
 			}
 			nv, err := normCustom(k, v)

@@ -580,6 +580,19 @@ func checkSegment(t *testing.T, ix *Index, m *model, e Expr, where string) {
 	if wantPaying > 0 && seg.ARPA() != wantMRR/int64(wantPaying) || wantPaying == 0 && seg.ARPA() != 0 {
 		t.Fatalf("%s: ARPA %d", where, seg.ARPA())
 	}
+	// The query language round trip selects the same members.
+	q := e.String()
+	pe, err := Parse(q)
+	if err != nil {
+		t.Fatalf("%s: Parse(%q) of %s: %v", where, q, dump(e), err)
+	}
+	pseg, err := ix.Segment(pe)
+	if err != nil {
+		t.Fatalf("%s: Segment(Parse(%q)): %v", where, q, err)
+	}
+	if !pseg.IDs().Equals(seg.IDs()) {
+		t.Fatalf("%s: Parse(%q) selects %v, %s selects %v", where, q, pseg.IDs(), dump(e), seg.IDs())
+	}
 }
 
 // checkAll compares every customer, the tag list and the per-tag stats.

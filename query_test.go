@@ -2,7 +2,6 @@ package tagseg
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -13,20 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomized tests (0: from the clock)")
-
-// testSeed returns the seed for a randomized test and logs it, so that a
-// failure can be replayed with -seed.
-func testSeed(t testing.TB) uint64 {
-	t.Helper()
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed=%d)", s, s)
-	return s
-}
 
 // tree mirrors an Expr with exported fields, so that go-cmp can show where
 // two expressions differ.
@@ -621,7 +606,7 @@ func TestRoundTripRandom(t *testing.T) {
 		n = 500
 	}
 	for i := range n {
-		e := randExpr(r, r.IntN(6))
+		e := randQExpr(r, r.IntN(6))
 		s := e.String()
 		p, err := Parse(s)
 		if err != nil {
@@ -660,7 +645,7 @@ func randText(r *rand.Rand) string {
 	return b.String()
 }
 
-func randTags(r *rand.Rand) []string {
+func randQTags(r *rand.Rand) []string {
 	tags := make([]string, r.IntN(4))
 	for i := range tags {
 		tags[i] = randText(r)
@@ -668,7 +653,7 @@ func randTags(r *rand.Rand) []string {
 	return tags
 }
 
-func randTime(r *rand.Rand) time.Time {
+func randQTime(r *rand.Rand) time.Time {
 	lo := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	hi := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	var sec int64
@@ -727,7 +712,7 @@ func randWhere(r *rand.Rand) Expr {
 		return Where([]string{"mrr", "arr"}[r.IntN(2)], op, randInt(r))
 	case 2:
 		f := []string{"lead_created_at", "free_trial_started_at"}[r.IntN(2)]
-		t := randTime(r)
+		t := randQTime(r)
 		switch r.IntN(3) {
 		case 0:
 			if y := t.Year(); 0 <= y && y <= 9999 { // else RFC 3339 cannot write it
@@ -750,22 +735,22 @@ func randWhere(r *rand.Rand) Expr {
 	case 3:
 		v = r.IntN(2) == 0
 	case 4:
-		v = randTime(r)
+		v = randQTime(r)
 	default:
 		v = []string{"10", "true", "NaN", "1e400", "2024-01-02", "007", "x", ""}[r.IntN(8)]
 	}
 	return Where(f, op, v)
 }
 
-func randExpr(r *rand.Rand, depth int) Expr {
+func randQExpr(r *rand.Rand, depth int) Expr {
 	if depth > 0 && r.IntN(3) > 0 {
 		switch r.IntN(3) {
 		case 0:
-			return Not(randExpr(r, depth-1))
+			return Not(randQExpr(r, depth-1))
 		default:
 			kids := make([]Expr, r.IntN(5))
 			for i := range kids {
-				kids[i] = randExpr(r, depth-1)
+				kids[i] = randQExpr(r, depth-1)
 			}
 			if r.IntN(2) == 0 {
 				return And(kids...)
@@ -781,9 +766,9 @@ func randExpr(r *rand.Rand, depth int) Expr {
 	case 2, 3:
 		return Tag(randText(r))
 	case 4:
-		return AnyTag(randTags(r)...)
+		return AnyTag(randQTags(r)...)
 	case 5:
-		return AllTags(randTags(r)...)
+		return AllTags(randQTags(r)...)
 	}
 	return randWhere(r)
 }

@@ -341,7 +341,7 @@ func fieldKind(f string) (kind byte, ok bool) {
 	case "mrr", "arr":
 		return 'm', true
 	}
-	if k, ok := strings.CutPrefix(f, "custom."); ok && isBare(k) {
+	if k, ok := strings.CutPrefix(f, "custom."); ok && isKey(k) {
 		return 'c', true
 	}
 	return 0, false
@@ -428,18 +428,8 @@ func asTime(v any) (time.Time, bool) {
 	case time.Time:
 		return x, true
 	case string:
-		return parseTime(x)
-	}
-	return time.Time{}, false
-}
-
-// parseTime accepts an RFC 3339 date (2024-01-31) or time.
-func parseTime(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), true
+		t, bad := parseTime(x)
+		return t, bad == ""
 	}
 	return time.Time{}, false
 }
