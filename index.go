@@ -962,8 +962,8 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 	for _, t := range c.Tags {
 		tx.set(bmKey{bkTag, t}, r.id)
 	}
-	for _, f := range eqFields {
-		tx.set(eqKey(f, eqValue(&c, f)), r.id)
+	for _, k := range eqKeys(&c) {
+		tx.set(k, r.id)
 	}
 	return r.customer(0), nil
 }
@@ -991,8 +991,8 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 	for _, t := range r.c.Tags {
 		tx.unset(bmKey{bkTag, t}, r.id)
 	}
-	for _, f := range eqFields {
-		tx.unset(eqKey(f, eqValue(&r.c, f)), r.id)
+	for _, k := range eqKeys(&r.c) {
+		tx.unset(k, r.id)
 	}
 	if len(tx.histOf(r.id)) > 0 {
 		tx.hist[r.id] = nil

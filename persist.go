@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"maps"
 	"math"
 	"os"
@@ -291,6 +292,66 @@ func eqValue(c *Customer, field string) string {
 }
 
 func eqKey(field, value string) bmKey { return bmKey{bkEq, field + "\x00" + value} }
+
+// eqKeys lists the equality bitmaps a customer belongs to: one per
+// eqFields field and one per custom attribute ("custom.KEY", customEq).
+func eqKeys(c *Customer) []bmKey {
+	keys := make([]bmKey, 0, len(eqFields)+len(c.Custom))
+	for _, f := range eqFields {
+		keys = append(keys, eqKey(f, eqValue(c, f)))
+	}
+	for k, v := range c.Custom {
+		keys = append(keys, eqKey("custom."+k, customEq(v)))
+	}
+	return keys
+}
+
+// customEq encodes a custom attribute value as the value part of its
+// equality bitmap's name: a type byte, then the string, or 8 bytes.
+func customEq(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "s" + x
+	case int64:
+		return string(binary.BigEndian.AppendUint64([]byte{'i'}, uint64(x)))
+	case float64:
+		return string(binary.BigEndian.AppendUint64([]byte{'f'}, math.Float64bits(x)))
+	case bool:
+		if x {
+			return "b1"
+		}
+		return "b0"
+	case time.Time:
+		return string(binary.BigEndian.AppendUint64([]byte{'t'}, uint64(x.UnixNano())))
+	}
+	return ""
+}
+
+// parseCustomEq is the inverse of customEq.
+func parseCustomEq(s string) (any, bool) {
+	if s == "" {
+		return nil, false
+	}
+	if s[0] == 's' {
+		return s[1:], true
+	}
+	if s[0] == 'b' && len(s) == 2 {
+		return s[1] == '1', true
+	}
+	if len(s) != 9 {
+		return nil, false
+	}
+	u := binary.BigEndian.Uint64([]byte(s[1:]))
+	switch s[0] {
+	case 'i':
+		return int64(u), true
+	case 'f':
+		return math.Float64frombits(u), true
+	case 't':
+		return time.Unix(0, int64(u)).UTC(), true
+	}
+	return nil, false
+}
 
 // mrrEvent is one MRR change: from the instant at (Unix nanoseconds) the
 // customer's MRR is cents.
@@ -902,8 +963,8 @@ func (ix *Index) Check() error {
 			for _, t := range r.c.Tags {
 				setBit(bmKey{bkTag, t}, id)
 			}
-			for _, f := range eqFields {
-				setBit(eqKey(f, eqValue(&r.c, f)), id)
+			for _, k := range eqKeys(&r.c) {
+				setBit(k, id)
 			}
 			return nil
 		})
@@ -946,7 +1007,7 @@ func (ix *Index) Check() error {
 				return corrupt("tag %q bitmap disagrees with records", t)
 			}
 		}
-		for _, f := range eqFields {
+		for f := range allFields(want, st) {
 			if len(want.eq[f]) != len(st.eq[f]) {
 				return corrupt("field %s: %d values in memory, %d in records", f, len(st.eq[f]), len(want.eq[f]))
 			}
@@ -995,6 +1056,22 @@ func (ix *Index) Check() error {
 	})
 }
 
+// allFields yields the equality fields of both states.
+func allFields(a, b *state) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for f := range a.eq {
+			if !yield(f) {
+				return
+			}
+		}
+		for f := range b.eq {
+			if _, ok := a.eq[f]; !ok && !yield(f) {
+				return
+			}
+		}
+	}
+}
+
 // diffStates describes the first difference between two states, or "".
 func diffStates(a, b *state) string {
 	if a.nextID != b.nextID {
@@ -1011,7 +1088,7 @@ func diffStates(a, b *state) string {
 			return fmt.Sprintf("tag %q", t)
 		}
 	}
-	for _, f := range eqFields {
+	for f := range allFields(a, b) {
 		if len(a.eq[f]) != len(b.eq[f]) {
 			return "field " + f
 		}
