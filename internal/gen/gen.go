@@ -285,7 +285,7 @@ func (g *Generator) Fill(c *Customer, i int) {
 	}
 	// Tags and events are collected in stack buffers and copied out once, to
 	// an exact-size slice or into the capacity the caller passed in.
-	var tagBuf [48]string
+	var tagBuf [128]string
 	var eventBuf [48]MRREvent
 	tags, events := tagBuf[:0], eventBuf[:0]
 	oldTags, oldEvents, custom := c.Tags, c.Events, c.Custom
@@ -384,15 +384,22 @@ func (g *Generator) Fill(c *Customer, i int) {
 
 	// Generic tags: the head one by one, the tail by a Poisson count of
 	// distinct draws.
-	for k := 0; k < len(g.headThresh); k += 2 {
-		x := r.u64()
-		if x>>32 < g.headThresh[k] {
-			tags = append(tags, g.headTag[k])
+	// The head loop is branch-free: each tag is written, and kept by
+	// advancing n only when drawn (its threshold is a coin of that bias).
+	n := len(tags)
+	tags = slices.Grow(tags, len(g.headTag))
+	buf := tags[:cap(tags)]
+	var x uint64
+	for k, th := range g.headThresh {
+		if k&1 == 0 {
+			x = r.u64()
+		} else {
+			x <<= 32
 		}
-		if k+1 < len(g.headThresh) && x&math.MaxUint32 < g.headThresh[k+1] {
-			tags = append(tags, g.headTag[k+1])
-		}
+		buf[n] = g.headTag[k]
+		n += b2i(x>>32 < th)
 	}
+	tags = buf[:n]
 	if nt := min(r.poisson(g.tailLambda, g.tailExp), len(g.tailTag)/2); nt > 0 {
 		var buf [64]int32
 		seen := buf[:0]
@@ -440,6 +447,13 @@ func (g *Generator) Fill(c *Customer, i int) {
 		}
 		c.Custom = custom
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // shareBelow: a customer reuses an earlier email when its first draw is below.

@@ -5,18 +5,23 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-var statsN = flag.Int("gen.stats", 0, "TestStats: report distribution facts over this many customers")
+var (
+	statsN  = flag.Int("gen.stats", 0, "TestStats: report distribution facts over this many customers")
+	streamN = flag.Int("gen.stream", 0, "TestStream: generate this many customers on GOMAXPROCS goroutines and report the time")
+)
 
 // testN customers are generated once and shared by the distribution tests.
 const testN = 20_000
@@ -385,6 +390,42 @@ func TestStats(t *testing.T) {
 	}
 	sort.Strings(cs)
 	t.Logf("countries: %s", strings.Join(cs, ", "))
+}
+
+// TestStream times a whole data set as an importer would produce it:
+// go test -run TestStream -gen.stream 10000000 -v
+func TestStream(t *testing.T) {
+	if *streamN <= 0 {
+		t.Skip("set -gen.stream N")
+	}
+	n, workers := *streamN, runtime.GOMAXPROCS(0)
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	t0 := time.Now()
+	g := NewGenerator(DefaultConfig(n))
+	setup := time.Since(t0)
+	var wg sync.WaitGroup
+	var tags, events atomic.Int64
+	for w := range workers {
+		wg.Go(func() {
+			var c Customer
+			var nt, ne int
+			for i := w; i < n; i += workers {
+				g.Fill(&c, i)
+				nt += len(c.Tags)
+				ne += len(c.Events)
+			}
+			tags.Add(int64(nt))
+			events.Add(int64(ne))
+		})
+	}
+	wg.Wait()
+	wall := time.Since(t0)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	t.Logf("%d customers, %d workers: wall %v (setup %v), CPU %v = %.0f ns CPU/customer; %.2f tags, %.2f events per customer",
+		n, workers, wall.Round(time.Millisecond), setup.Round(time.Millisecond), cpu.Round(time.Millisecond),
+		float64(cpu.Nanoseconds())/float64(n), float64(tags.Load())/float64(n), float64(events.Load())/float64(n))
 }
 
 func BenchmarkCustomer(b *testing.B) {

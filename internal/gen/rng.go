@@ -69,16 +69,20 @@ func (r *rng) poisson(lambda, expNeg float64) int {
 }
 
 // alias is Walker's alias table: O(1) sampling from a discrete distribution.
-type alias struct {
-	prob  []uint32 // keep column i when the low 32 bits are below prob[i]
-	alias []int32
+type alias struct{ col []aliasColumn }
+
+// aliasColumn keeps index i when the low 32 bits of the draw are below prob,
+// and takes alias otherwise. One column is one memory access.
+type aliasColumn struct {
+	prob  uint32
+	alias int32
 }
 
 // newAlias builds the table for weights w (not necessarily normalised; at
 // least one positive). Vose's method.
 func newAlias(w []float64) alias {
 	n := len(w)
-	a := alias{prob: make([]uint32, n), alias: make([]int32, n)}
+	a := alias{col: make([]aliasColumn, n)}
 	var sum float64
 	for _, x := range w {
 		sum += x
@@ -97,8 +101,7 @@ func newAlias(w []float64) alias {
 	for len(small) > 0 && len(large) > 0 {
 		s, l := small[len(small)-1], large[len(large)-1]
 		small = small[:len(small)-1]
-		a.prob[s] = uint32(scaled[s] * (1 << 32))
-		a.alias[s] = l
+		a.col[s] = aliasColumn{uint32(scaled[s] * (1 << 32)), l}
 		scaled[l] -= 1 - scaled[s]
 		if scaled[l] < 1 {
 			large = large[:len(large)-1]
@@ -107,17 +110,16 @@ func newAlias(w []float64) alias {
 	}
 	// Leftovers are (numerically) exactly 1: always keep them.
 	for _, i := range append(small, large...) {
-		a.prob[i] = math.MaxUint32
-		a.alias[i] = i
+		a.col[i] = aliasColumn{math.MaxUint32, i}
 	}
 	return a
 }
 
 // sample draws an index using one 64-bit random number.
 func (a *alias) sample(x uint64) int {
-	i := int((x >> 32) * uint64(len(a.prob)) >> 32)
-	if uint32(x) < a.prob[i] {
-		return i
+	i := int((x >> 32) * uint64(len(a.col)) >> 32)
+	if c := a.col[i]; uint32(x) >= c.prob {
+		return int(c.alias)
 	}
-	return int(a.alias[i])
+	return i
 }
