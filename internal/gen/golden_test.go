@@ -3,6 +3,7 @@ package gen
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -13,6 +14,11 @@ import (
 const goldenDigest = "081eca7d7a4341e429103ecfd79ded586ccb97277950fc63c5ef19f6b25a5132"
 
 func TestGolden(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		// math.Exp/Log/Pow and fused multiply-adds may differ in the last
+		// bit on other architectures, which can move an MRR by a dollar.
+		t.Skip("digest recorded on amd64")
+	}
 	g := NewGenerator(DefaultConfig(1_000))
 	h := sha256.New()
 	for i := range 1_000 {
