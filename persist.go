@@ -910,9 +910,12 @@ func load(db *bolt.DB, path string) (*state, error) {
 // email entries point at the right records, every bitmap (live, tags,
 // equality fields) equals what the records say, and every current MRR is
 // the value of the customer's latest event. It reads the whole file, so it
-// takes time proportional to its size. A problem gives an error wrapping
-// ErrCorrupt.
+// takes time proportional to its size, and holds off writers meanwhile
+// (bbolt's page check and the reload below need the file to stand still).
+// A problem gives an error wrapping ErrCorrupt.
 func (ix *Index) Check() error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
 	err := ix.view(func(st *state, btx *bolt.Tx) error {
 		corrupt := func(format string, args ...any) error {
 			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
