@@ -919,8 +919,16 @@ func (ix *Index) Check() error {
 		corrupt := func(format string, args ...any) error {
 			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
 		}
+		// Drain the channel: bbolt's check goroutine uses btx until it
+		// closes it, and must not outlive the transaction.
+		var bad error
 		for err := range btx.Check() {
-			return corrupt("bbolt: %v", err)
+			if bad == nil {
+				bad = err
+			}
+		}
+		if bad != nil {
+			return corrupt("bbolt: %v", bad)
 		}
 		want := newState()
 		want.nextID = st.nextID

@@ -1,12 +1,19 @@
 package tagseg
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Regression tests for bugs the reliability tests found, each small and
@@ -139,4 +146,135 @@ func TestReadsDoNotMixCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d writes, %d pairs of reads", writes, reads.Load())
+}
+
+// ---- damaged files, made by hand ----
+
+// boltFile is a closed bbolt file in memory, with what its newest meta page
+// says (native byte order, as bbolt writes it; see pagecheck.go).
+type boltFile struct {
+	data     []byte
+	ps       int
+	hwm      uint64 // pages below it are in use or free
+	freelist uint64 // the free list's page
+}
+
+func readBoltFile(t *testing.T, path string) *boltFile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := int(binary.NativeEndian.Uint32(data[24:]))
+	meta := data[:ps]
+	if other := data[ps : 2*ps]; binary.NativeEndian.Uint64(other[64:]) > binary.NativeEndian.Uint64(meta[64:]) {
+		meta = other
+	}
+	return &boltFile{data: data, ps: ps, hwm: binary.NativeEndian.Uint64(meta[56:]), freelist: binary.NativeEndian.Uint64(meta[48:])}
+}
+
+func (b *boltFile) page(id uint64) []byte { return b.data[int(id)*b.ps : int(id+1)*b.ps] }
+
+// setFreeList replaces the IDs the free list holds.
+func (b *boltFile) setFreeList(t *testing.T, ids []uint64) {
+	t.Helper()
+	p := b.page(b.freelist)
+	if len(ids) > b.ps/8-3 {
+		t.Fatalf("%d free IDs do not fit", len(ids))
+	}
+	slices.Sort(ids)
+	binary.NativeEndian.PutUint16(p[10:], uint16(len(ids)))
+	for i, id := range ids {
+		binary.NativeEndian.PutUint64(p[16+8*i:], id)
+	}
+}
+
+func (b *boltFile) write(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, b.data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freeIDs is what the free list holds now.
+func (b *boltFile) freeIDs() []uint64 {
+	p := b.page(b.freelist)
+	var ids []uint64
+	for i := range int(binary.NativeEndian.Uint16(p[10:])) {
+		ids = append(ids, binary.NativeEndian.Uint64(p[16+8*i:]))
+	}
+	return ids
+}
+
+// damagedFixture writes a sound index of a few hundred customers, closes
+// it, and returns its path and the root pages of its buckets.
+func damagedFixture(t *testing.T) (string, map[string]uint64) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fixture.db")
+	ix, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ix.Update(func(tx *Tx) error {
+		for i := range 300 {
+			c, err := tx.CreateCustomer(Customer{Name: fmt.Sprint("customer number ", i), Email: fmt.Sprint(i, "@x.com"), Tags: []string{"a", fmt.Sprint("t", i%7)}})
+			if err != nil {
+				return err
+			}
+			if err := tx.SetMRR(c.UUID, day(2024, 1, 1), int64(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	roots := map[string]uint64{}
+	db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			roots[string(name)] = uint64(b.Root())
+			return nil
+		})
+	})
+	return path, roots
+}
+
+// Check returned on the first error of bbolt's page check without
+// draining its channel, so bbolt's check goroutine was left blocked on
+// its next error for ever, or, with no further error, walking the pages
+// of a transaction that was closed, and of a file unmapped by Close: a
+// segmentation fault that killed the process.
+func TestCheckDrainsBboltCheck(t *testing.T) {
+	path, roots := damagedFixture(t)
+	b := readBoltFile(t, path)
+	// Pages in use listed as free: bbolt's check reports each of them.
+	b.setFreeList(t, append(b.freeIDs(), roots["cust"], roots["uuid"], roots["ev"]))
+	b.write(t, path)
+	ix, err := Open(path, &Options{ReadOnly: true}) // a write would reuse them
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	if err := ix.Check(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Check: %v, want ErrCorrupt", err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d goroutines before Check, %d after: bbolt's check goroutine outlived it", before, runtime.NumGoroutine())
 }
