@@ -626,7 +626,9 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 
 // openDB opens the bbolt file and maps its errors onto ours.
 func openDB(path string, opts *Options) (*bolt.DB, error) {
-	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType}
+	// PreLoadFreelist: read the free list here, under safeOpen's guard, even
+	// when read-only (bbolt would read it in Check's goroutine, unguarded).
+	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, PreLoadFreelist: true}
 	if opts.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
@@ -918,6 +920,10 @@ func (ix *Index) Check() error {
 	err := ix.view(func(st *state, btx *bolt.Tx) error {
 		corrupt := func(format string, args ...any) error {
 			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
+		}
+		// bbolt's page check trusts the page structure: check that first.
+		if err := checkPages(ix.path, btx); err != nil {
+			return corrupt("%v", err)
 		}
 		// Drain the channel: bbolt's check goroutine uses btx until it
 		// closes it, and must not outlive the transaction.
