@@ -36,6 +36,17 @@ func checkPages(path string, btx *bolt.Tx) error {
 	return c.bucket(meta[32:48], 0)
 }
 
+// checkFile checks what bbolt takes on trust when it opens a file, cheaply:
+// that the file holds every page below the high-water mark (a truncated
+// file does not: reads of the missing pages would fault, or find zeros).
+func checkFile(path string, btx *bolt.Tx) error {
+	c, _, err := openChecker(path, btx)
+	if err != nil {
+		return err
+	}
+	return c.f.Close()
+}
+
 // openChecker opens the file for reading with ReadAt, checks it holds
 // every page below btx's high-water mark, and returns the first 80 bytes
 // of btx's meta page.

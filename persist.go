@@ -685,6 +685,9 @@ func initDB(db *bolt.DB, path string, readOnly bool) error {
 	var fresh bool
 	err := guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
+			if err := checkFile(path, tx); err != nil {
+				return fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+			}
 			meta := tx.Bucket(bktMeta)
 			if meta == nil {
 				empty := true

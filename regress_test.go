@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -297,5 +298,46 @@ func TestCheckDamagedPageHeader(t *testing.T) {
 	defer ix.Close()
 	if err := ix.Check(); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Check: %v, want ErrCorrupt", err)
+	}
+}
+
+// A file cut short could open: bbolt maps it without looking at its
+// length, and Open reads only some buckets (bitmaps, columns, histories),
+// so a file missing the pages of, say, the saved segments opened and
+// failed later. Open now checks the file holds every page below bbolt's
+// high-water mark.
+func TestOpenTruncated(t *testing.T) {
+	path, _ := damagedFixture(t)
+	ix, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A long saved query: pages of its own, at the end of the file.
+	q := strings.Repeat("tag:a OR ", 20000) + "tag:b"
+	if err := ix.SaveSegment("long", q); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := readBoltFile(t, path)
+	var segRoot uint64
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bolt.Tx) error { segRoot = uint64(tx.Bucket(bktSeg).Root()); return nil })
+	db.Close()
+	if err := os.Truncate(path, int64(segRoot+1)*int64(b.ps)); err != nil { // the query's first page only
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		ix, err := Open(path, &Options{ReadOnly: ro})
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Open(ReadOnly: %v) of a truncated file: %v, want ErrCorrupt", ro, err)
+		}
+		if err == nil {
+			ix.Close()
+		}
 	}
 }
