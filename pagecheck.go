@@ -3,6 +3,7 @@ package tagseg
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,7 +27,9 @@ import (
 // (flags u32, pos u32, ksize u32, vsize u32), pos counting from the
 // element; a bucket's value (leaf flag 1) is (root u64, sequence u64),
 // followed by the bucket's page when root is 0 (an inline bucket). The meta
-// page holds the root bucket at offset 32 and the transaction ID at 64.
+// page holds the root bucket at offset 32, the free list's page at 48 and
+// the transaction ID at 64; the free list page holds count page IDs (u64)
+// after its header, or the count in its first u64 when count is 0xFFFF.
 func checkPages(path string, btx *bolt.Tx) error {
 	c, meta, err := openChecker(path, btx)
 	if err != nil {
@@ -38,13 +41,46 @@ func checkPages(path string, btx *bolt.Tx) error {
 
 // checkFile checks what bbolt takes on trust when it opens a file, cheaply:
 // that the file holds every page below the high-water mark (a truncated
-// file does not: reads of the missing pages would fault, or find zeros).
+// file does not: reads of the missing pages would fault), and that the
+// free list names only pages below it (bbolt would hand one out to the
+// next write, and write far past the end of the file).
 func checkFile(path string, btx *bolt.Tx) error {
-	c, _, err := openChecker(path, btx)
+	c, meta, err := openChecker(path, btx)
 	if err != nil {
 		return err
 	}
-	return c.f.Close()
+	defer c.f.Close()
+	fl := ne.Uint64(meta[48:])
+	if fl == math.MaxUint64 { // no free list stored
+		return nil
+	}
+	if fl < 2 || fl >= c.hwm {
+		return fmt.Errorf("free list page %d out of bounds (high-water mark %d)", fl, c.hwm)
+	}
+	hdr := make([]byte, 24)
+	if _, err := c.f.ReadAt(hdr, int64(fl*c.ps)); err != nil {
+		return fmt.Errorf("free list page %d: %v", fl, err)
+	}
+	if flags := ne.Uint16(hdr[8:]); flags != 0x10 {
+		return fmt.Errorf("free list page %d: flags %#x", fl, flags)
+	}
+	off, n := uint64(16), uint64(ne.Uint16(hdr[10:]))
+	if n == 0xFFFF { // the count is the first element
+		off, n = 24, ne.Uint64(hdr[16:])
+	}
+	if over := uint64(ne.Uint32(hdr[12:])); n > ((over+1)*c.ps-off)/8 || fl+over >= c.hwm {
+		return fmt.Errorf("free list page %d: %d entries in %d overflow pages", fl, n, over)
+	}
+	ids := make([]byte, n*8)
+	if _, err := c.f.ReadAt(ids, int64(fl*c.ps+off)); err != nil {
+		return fmt.Errorf("free list page %d: %v", fl, err)
+	}
+	for i := uint64(0); i < n; i++ {
+		if id := ne.Uint64(ids[i*8:]); id < 2 || id >= c.hwm {
+			return fmt.Errorf("free list names page %d, out of bounds (high-water mark %d)", id, c.hwm)
+		}
+	}
+	return nil
 }
 
 // openChecker opens the file for reading with ReadAt, checks it holds

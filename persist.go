@@ -925,6 +925,9 @@ func (ix *Index) Check() error {
 			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
 		}
 		// bbolt's page check trusts the page structure: check that first.
+		if err := checkFile(ix.path, btx); err != nil {
+			return corrupt("%v", err)
+		}
 		if err := checkPages(ix.path, btx); err != nil {
 			return corrupt("%v", err)
 		}

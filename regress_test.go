@@ -341,3 +341,20 @@ func TestOpenTruncated(t *testing.T) {
 		}
 	}
 }
+
+// A free list naming a page past the end of the file made Open fail with
+// whatever the file system said when the no-op commit of Open wrote its
+// new free list there ("file too large"), not ErrCorrupt.
+func TestOpenFreeListPastEnd(t *testing.T) {
+	path, _ := damagedFixture(t)
+	b := readBoltFile(t, path)
+	b.setFreeList(t, []uint64{1 << 40})
+	b.write(t, path)
+	ix, err := Open(path, nil)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open: %v, want ErrCorrupt", err)
+	}
+	if err == nil {
+		ix.Close()
+	}
+}
