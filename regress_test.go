@@ -358,3 +358,21 @@ func TestOpenFreeListPastEnd(t *testing.T) {
 		ix.Close()
 	}
 }
+
+// bbolt panics in Commit on a free list that lists a page twice or a page
+// in use ("page 5 already freed"); the panic went through Update (and
+// through Open, which commits once) to the caller.
+func TestCommitPanicIsErrCorrupt(t *testing.T) {
+	path, _ := damagedFixture(t)
+	b := readBoltFile(t, path)
+	// The commit frees the old free list page, which the list already has.
+	b.setFreeList(t, append(b.freeIDs(), b.freelist))
+	b.write(t, path)
+	ix, err := Open(path, nil)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open: %v, want ErrCorrupt", err)
+	}
+	if err == nil {
+		ix.Close()
+	}
+}
