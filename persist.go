@@ -747,6 +747,23 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 			return corrupt("missing next ID")
 		}
 		st.nextID = binary.BigEndian.Uint32(v)
+		// The next ID sizes every in-memory column (56 bytes an ID): check
+		// it against the column blocks, which every customer ever created
+		// wrote its values to, before a damaged one asks for gigabytes.
+		c := tx.Bucket(bktCol).Cursor()
+		k, _ := c.Seek([]byte{colEmail + 1})
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		last := int64(-1) // the last block of the first column
+		if len(k) == 5 && k[0] == colEmail {
+			last = int64(binary.BigEndian.Uint32(k[1:]))
+		}
+		if want := (int64(st.nextID) - 1 + colBlock) / colBlock; last+1 != want {
+			return corrupt("next ID %d, but the last column block is %d", st.nextID, last)
+		}
 		return nil
 	})
 	if err != nil || st.nextID == 0 {

@@ -376,3 +376,26 @@ func TestCommitPanicIsErrCorrupt(t *testing.T) {
 		ix.Close()
 	}
 }
+
+// Open sized its in-memory columns (56 bytes an ID) by the stored next ID
+// before anything vouched for it: one damaged byte there asked for
+// gigabytes, and a next ID a little too large went unnoticed.
+func TestOpenDamagedNextID(t *testing.T) {
+	path, _ := damagedFixture(t)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keyNext, u32key(nil, 300+1<<20)) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(path, nil)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Open: %v, want ErrCorrupt", err)
+	}
+	if err == nil {
+		ix.Close()
+	}
+}
