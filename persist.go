@@ -96,6 +96,15 @@ func parseChunkKey(b []byte) (kind byte, hi uint16, name []byte, err error) {
 	return kind, binary.BigEndian.Uint16(b[1:3]), b[3:], nil
 }
 
+// clipKey prints a key from the file for an error message: in hex, at most
+// 32 bytes of it (a damaged key can be tens of kilobytes).
+func clipKey(b []byte) string {
+	if len(b) <= 32 {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%x…(%d bytes)", b[:32], len(b))
+}
+
 // chunkRange is a bitmap holding every ID of chunk hi.
 func chunkRange(hi uint16) *roaring.Bitmap {
 	r := roaring.New()
@@ -796,10 +805,10 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 							}
 							chunk, err := decodeChunk(v, chi)
 							if err != nil {
-								return corrupt("bitmap %q chunk %d: %v", name, chi, err)
+								return corrupt("bitmap %q chunk %d: %v", truncate(string(name)), chi, err)
 							}
 							if uint64(chunk.Maximum()) >= uint64(st.nextID) {
-								return corrupt("bitmap %q holds ID %d beyond next ID %d", name, chunk.Maximum(), st.nextID)
+								return corrupt("bitmap %q holds ID %d beyond next ID %d", truncate(string(name)), chunk.Maximum(), st.nextID)
 							}
 							bm := m[string(name)]
 							if bm == nil {
@@ -829,7 +838,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 			if lastHi < math.MaxUint16 {
 				next := lastHi + 1
 				if k, _ := c.Seek([]byte{kind, byte(next >> 8), byte(next)}); k != nil && k[0] == kind {
-					return corrupt("bitmap chunk %x beyond next ID", k)
+					return corrupt("bitmap chunk %s beyond next ID", clipKey(k))
 				}
 			}
 			k, _ = c.Seek([]byte{kind + 1})
@@ -900,7 +909,7 @@ func load(db *bolt.DB, path string) (*state, error) {
 			c = tx.Bucket(bktCol).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 5 || int(k[0]) >= numCols {
-					return corrupt("bad column key %x", k)
+					return corrupt("bad column key %s", clipKey(k))
 				}
 				col, blk := int(k[0]), binary.BigEndian.Uint32(k[1:])
 				lo := uint64(blk) * colBlock
@@ -973,7 +982,7 @@ func (ix *Index) Check() error {
 		nrec := 0
 		err := btx.Bucket(bktCust).ForEach(func(k, v []byte) error {
 			if len(k) != 4 {
-				return corrupt("bad customer key %x", k)
+				return corrupt("bad customer key %s", clipKey(k))
 			}
 			id := binary.BigEndian.Uint32(k)
 			if id >= st.nextID {
@@ -985,18 +994,18 @@ func (ix *Index) Check() error {
 			}
 			nrec++
 			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, k) {
-				return corrupt("customer %d: UUID %s points at %x", id, r.c.UUID, u)
+				return corrupt("customer %d: UUID %s points at %s", id, truncate(r.c.UUID), clipKey(u))
 			}
 			if r.c.ExternalID != "" {
 				if u := btx.Bucket(bktExt).Get(extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, k) {
-					return corrupt("customer %d: external ID entry points at %x", id, u)
+					return corrupt("customer %d: external ID entry points at %s", id, clipKey(u))
 				}
 			}
 			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
 				return corrupt("customer %d: columns %v, record says %v", id, got, want)
 			}
 			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emails.ids(want), id) {
-				return corrupt("customer %d: email %q not in the email table", id, r.c.Email)
+				return corrupt("customer %d: email %q not in the email table", id, truncate(r.c.Email))
 			}
 			setBit(bmKey{bkLive, ""}, id)
 			for _, t := range r.c.Tags {
@@ -1016,7 +1025,7 @@ func (ix *Index) Check() error {
 		// MRR histories belong to live customers; memory agrees with them.
 		err = btx.Bucket(bktEv).ForEach(func(k, v []byte) error {
 			if len(k) != 4 {
-				return corrupt("bad MRR history key %x", k)
+				return corrupt("bad MRR history key %s", clipKey(k))
 			}
 			id := binary.BigEndian.Uint32(k)
 			h, err := decodeHist(v)
@@ -1043,7 +1052,7 @@ func (ix *Index) Check() error {
 		}
 		for t, b := range want.tags {
 			if !b.Equals(st.tags[t]) {
-				return corrupt("tag %q bitmap disagrees with records", t)
+				return corrupt("tag %q bitmap disagrees with records", truncate(t))
 			}
 		}
 		for f := range allFields(want, st) {
@@ -1052,7 +1061,7 @@ func (ix *Index) Check() error {
 			}
 			for v, b := range want.eq[f] {
 				if !b.Equals(st.eq[f][v]) {
-					return corrupt("field %s value %q bitmap disagrees with records", f, v)
+					return corrupt("field %s value %q bitmap disagrees with records", truncate(f), truncate(v))
 				}
 			}
 		}

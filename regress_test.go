@@ -1,6 +1,7 @@
 package tagseg
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -397,5 +398,30 @@ func TestOpenDamagedNextID(t *testing.T) {
 	}
 	if err == nil {
 		ix.Close()
+	}
+}
+
+// Errors about a damaged key printed all of it: a key is up to 32 KiB, and
+// a damaged key size makes bbolt hand out a slice of up to 4 GiB of the
+// map, so Open spent seconds building error messages of megabytes.
+func TestCorruptKeyInErrorIsClipped(t *testing.T) {
+	for _, tc := range []struct{ bucket, key []byte }{
+		{bktBm, append([]byte{bkTag, 0, 0}, strings.Repeat("x", 30000)...)}, // and a value that is no bitmap
+		{bktCol, bytes.Repeat([]byte{2}, 30000)},                            // a key of the last column
+	} {
+		path, _ := damagedFixture(t)
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(tc.bucket).Put(tc.key, []byte("junk")) })
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(path, nil)
+		if !errors.Is(err, ErrCorrupt) || len(err.Error()) > 500 {
+			t.Errorf("bucket %s: Open: %d bytes of error, want ErrCorrupt in at most 500:\n%.600s", tc.bucket, len(err.Error()), err)
+		}
 	}
 }
