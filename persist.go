@@ -402,11 +402,13 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 			}
 			at, v = x, v[n:]
 		} else {
+			// Deltas between the years 1678 and 2261 exceed MaxInt64:
+			// add them in uint64, up to what keeps at an int64.
 			d, n := binary.Uvarint(v)
-			if n <= 0 || d == 0 || d > math.MaxInt64 || at > math.MaxInt64-int64(d) {
+			if n <= 0 || d == 0 || d > uint64(math.MaxInt64)-uint64(at) {
 				return nil, errors.New("MRR history: bad time delta")
 			}
-			at, v = at+int64(d), v[n:]
+			at, v = int64(uint64(at)+d), v[n:]
 		}
 		c, n := binary.Uvarint(v)
 		if n <= 0 || c > math.MaxInt64 {

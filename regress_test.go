@@ -425,3 +425,34 @@ func TestCorruptKeyInErrorIsClipped(t *testing.T) {
 		}
 	}
 }
+
+// decodeHist rejected a time delta above MaxInt64, but SetMRR accepts any
+// instant of the years 1678–2261, and from one end of that range to the
+// other is more: two valid SetMRR calls (1700 and 2250) made the history
+// unreadable, Check report corruption and the index fail to reopen.
+func TestMRRHistorySpansTheTimeRange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "span.db")
+	ix := openTestAt(t, path, nil)
+	c := mustCreate(t, ix, Customer{})
+	first, last := time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2261, 12, 31, 23, 59, 59, 0, time.UTC)
+	for i, at := range []time.Time{first, last} {
+		if err := ix.SetMRR(c.UUID, at, int64(100*(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ix.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix = openTestAt(t, path, nil)
+	got, err := ix.Customer(c.UUID)
+	if err != nil || got.MRR != 200 {
+		t.Fatalf("after reopen: MRR %d, %v; want 200 (the 2261 event)", got.MRR, err)
+	}
+	h := ix.st.hist[got.ID]
+	if len(h) != 2 || h[0].at != first.UnixNano() || h[1].at != last.UnixNano() {
+		t.Fatalf("history after reopen: %v", h)
+	}
+}
