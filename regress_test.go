@@ -456,3 +456,39 @@ func TestMRRHistorySpansTheTimeRange(t *testing.T) {
 		t.Fatalf("history after reopen: %v", h)
 	}
 }
+
+// A damaged value size in the root bucket's page (the buckets' headers)
+// went unnoticed at Open, and bbolt copies an unaligned bucket header on
+// every use of the bucket: every read copied the rest of the file. Open
+// now checks the root bucket's pages.
+func TestOpenDamagedBucketHeader(t *testing.T) {
+	path, _ := damagedFixture(t)
+	b := readBoltFile(t, path)
+	meta := b.data[:b.ps]
+	if other := b.data[b.ps : 2*b.ps]; binary.NativeEndian.Uint64(other[64:]) > binary.NativeEndian.Uint64(meta[64:]) {
+		meta = other
+	}
+	p := b.page(binary.NativeEndian.Uint64(meta[32:]))
+	found := false
+	for i := range int(binary.NativeEndian.Uint16(p[10:])) {
+		e := p[16+16*i:]
+		pos, ksize := binary.NativeEndian.Uint32(e[4:]), binary.NativeEndian.Uint32(e[8:])
+		if string(e[pos:pos+ksize]) == "cust" {
+			binary.NativeEndian.PutUint32(e[12:], 100_001) // vsize
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no bucket cust in the root page")
+	}
+	b.write(t, path)
+	for _, ro := range []bool{true, false} {
+		ix, err := Open(path, &Options{ReadOnly: ro})
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Open(ReadOnly: %v): %v, want ErrCorrupt", ro, err)
+		}
+		if err == nil {
+			ix.Close()
+		}
+	}
+}
