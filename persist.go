@@ -392,7 +392,9 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 	if len(v) == 0 {
 		return nil, errors.New("empty MRR history")
 	}
-	h := make([]mrrEvent, 0, len(v)/4)
+	// Sized by the bytes, but not beyond 256 events: a damaged page can
+	// hand out a value gigabytes long.
+	h := make([]mrrEvent, 0, min(len(v)/4, 256))
 	var at int64
 	for len(v) > 0 {
 		if len(h) == 0 {
@@ -585,7 +587,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("tag count")
 	}
 	if n > 0 && d.err == nil {
-		c.Tags = make([]string, 0, n)
+		c.Tags = make([]string, 0, min(n, 256)) // n is bounded by a length that may be damaged
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			c.Tags = append(c.Tags, d.str("tag"))
 		}
@@ -595,7 +597,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("custom count")
 	}
 	if n > 0 && d.err == nil {
-		c.Custom = make(map[string]any, n)
+		c.Custom = make(map[string]any, min(n, 64))
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			k := d.str("custom key")
 			switch d.byte1("custom type") {

@@ -492,3 +492,27 @@ func TestOpenDamagedBucketHeader(t *testing.T) {
 		}
 	}
 }
+
+// decodeHist and decodeRecord sized their slices by the length of the
+// value, and a damaged page hands out values of up to 4 GiB: one damaged
+// size made Open allocate 16 bytes of history for every 4 bytes of it
+// (seconds, and gigabytes) before finding the first bad event.
+func TestDecodersDoNotTrustLengths(t *testing.T) {
+	v := make([]byte, 16<<20)                                 // an event at 0, then a zero time step: bad
+	rec := append([]byte{recordVersion}, make([]byte, 12)...) // empty strings, no times
+	rec = binary.AppendUvarint(rec, 16<<20)                   // that many tags…
+	rec = binary.AppendUvarint(rec, 1<<40)                    // …of which the first is too long
+	rec = append(rec, v...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := decodeHist(v); err == nil {
+		t.Fatal("decodeHist accepts a zero time step")
+	}
+	if _, err := decodeRecord(1, rec); err == nil {
+		t.Fatal("decodeRecord accepts a bad tag")
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("decoding values of 16 MiB that fail at once allocated %d bytes", got)
+	}
+}
