@@ -516,3 +516,22 @@ func TestDecodersDoNotTrustLengths(t *testing.T) {
 		t.Errorf("decoding values of 16 MiB that fail at once allocated %d bytes", got)
 	}
 }
+
+// SetMRR accepted any non-negative int64: one customer at MaxInt64 had an
+// ARR of -12, two made a segment's MRR -2. It now stops at 2^40-1 cents.
+func TestMRRAboveMaximum(t *testing.T) {
+	ix := openTest(t)
+	a := mustCreate(t, ix, Customer{Tags: []string{"big"}})
+	b := mustCreate(t, ix, Customer{Tags: []string{"big"}})
+	if err := ix.SetMRR(a.UUID, day(2024, 1, 1), math.MaxInt64); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SetMRR(MaxInt64): %v, want ErrInvalid", err)
+	}
+	for _, u := range []string{a.UUID, b.UUID} {
+		if err := ix.SetMRR(u, day(2024, 1, 1), maxMRR); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := mustSegment(t, ix, Tag("big")); s.MRR() != 2*maxMRR || s.ARR() != 24*maxMRR {
+		t.Fatalf("MRR %d, ARR %d", s.MRR(), s.ARR())
+	}
+}
