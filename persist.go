@@ -643,8 +643,12 @@ func openDB(path string, opts *Options) (*bolt.DB, error) {
 	// when read-only (bbolt would read it in Check's goroutine, unguarded).
 	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType, PreLoadFreelist: true}
 	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
+		fi, err := os.Stat(path)
+		if err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
+		}
+		if fi.Size() == 0 { // bbolt would try to write a new file's pages
+			return nil, fmt.Errorf("tagseg: open %s: empty file, not an index: %w", path, ErrCorrupt)
 		}
 	}
 	db, err := safeOpen(path, bo)

@@ -560,3 +560,21 @@ func TestManyUnknownTags(t *testing.T) {
 		t.Fatalf("%d unknown tags: %q…", len(u), u[:min(len(u), 4)])
 	}
 }
+
+// Open(ReadOnly) of an empty file let bbolt try to write a new file's
+// pages through a read-only descriptor: "write …: bad file descriptor",
+// no sentinel. An empty file is not an index: ErrCorrupt. (Opened for
+// writing, an empty file is a new index, as a missing one is.)
+func TestReadOnlyEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(path, &Options{ReadOnly: true})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read-only Open of an empty file: %v, want ErrCorrupt", err)
+	}
+	if err == nil {
+		ix.Close()
+	}
+}
