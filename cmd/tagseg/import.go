@@ -606,7 +606,8 @@ type fileStats struct {
 	landed          []lineRange // lines of the rows that landed
 	prevLanded      bool        // whether the file's previous row landed
 	aborted         bool        // the import stopped in this file
-	rolledBack      lineRange   // the batch that did not land when aborted
+	rolledBack      lineRange   // the rows read but not written when aborted
+	why             string      // why they were not written
 }
 
 type importer struct {
@@ -659,7 +660,7 @@ func (im *importer) importSource(s *source) error {
 			if len(batch) > 0 {
 				fst.rolledBack = lineRange{batch[0].line, batch[len(batch)-1].line}
 			}
-			fst.aborted = true
+			fst.aborted, fst.why = true, "never written"
 			return fmt.Errorf("%s: read error after line %d: %w", s.name, lastLine(batch, fst), err)
 		}
 		fst.rows++
@@ -766,14 +767,14 @@ func (im *importer) flush(fst *fileStats, batch []row) error {
 			continue
 		}
 		if err != nil {
-			fst.aborted = true
+			fst.aborted, fst.why = true, "its batch rolled back"
 			fst.rolledBack = lineRange{batch[0].line, batch[len(batch)-1].line}
 			var ae *abortError
 			if errors.As(err, &ae) {
 				fmt.Fprintf(im.stderr, "%s:%d: %v (aborting)\n", fst.name, ae.line, cleanErr(ae.err))
-				return fmt.Errorf("aborted at %s line %d; its batch (lines %d-%d) was rolled back", fst.name, ae.line, fst.rolledBack.first, fst.rolledBack.last)
+				return fmt.Errorf("aborted at %s line %d; its batch (%s) was rolled back", fst.name, ae.line, linesText([]lineRange{fst.rolledBack}))
 			}
-			return fmt.Errorf("%s: batch of lines %d-%d rolled back: %w", fst.name, fst.rolledBack.first, fst.rolledBack.last, err)
+			return fmt.Errorf("%s: batch of %s rolled back: %w", fst.name, linesText([]lineRange{fst.rolledBack}), err)
 		}
 		break
 	}
@@ -810,8 +811,14 @@ func (r lineRange) String() string {
 	return fmt.Sprintf("%d-%d", r.first, r.last)
 }
 
-func ranges(rs []lineRange) string {
+// linesText writes line ranges: "line 7", "lines 2-6, 8".
+func linesText(rs []lineRange) string {
 	var b strings.Builder
+	if len(rs) == 1 && rs[0].first == rs[0].last {
+		b.WriteString("line ")
+	} else {
+		b.WriteString("lines ")
+	}
 	for i, r := range rs {
 		if i > 0 {
 			b.WriteString(", ")
@@ -834,7 +841,7 @@ func (im *importer) summary() {
 	for _, f := range im.files {
 		fmt.Fprintf(im.stdout, "%s: %s read, %d imported", f.name, plural(f.rows, "row", "rows"), f.imp)
 		if f.imp > 0 {
-			fmt.Fprintf(im.stdout, " (lines %s)", ranges(f.landed))
+			fmt.Fprintf(im.stdout, " (%s)", linesText(f.landed))
 		}
 		if f.skip > 0 {
 			fmt.Fprintf(im.stdout, ", %d skipped", f.skip)
@@ -842,7 +849,7 @@ func (im *importer) summary() {
 		if f.aborted && f.rolledBack.first > 0 {
 			n := f.rows - f.imp - f.skip
 			rb += n
-			fmt.Fprintf(im.stdout, ", %d not imported (lines %s rolled back or never written)", n, f.rolledBack)
+			fmt.Fprintf(im.stdout, ", %d not imported (%s: %s)", n, linesText([]lineRange{f.rolledBack}), f.why)
 		}
 		fmt.Fprintln(im.stdout)
 		imp += f.imp

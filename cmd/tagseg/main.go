@@ -52,13 +52,17 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// usageError is an error in how tagseg was called.
-type usageError struct{ msg string }
+// usageError is an error in how tagseg was called. printed means the
+// message has been shown already (the flag package prints its own).
+type usageError struct {
+	msg     string
+	printed bool
+}
 
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 // run runs tagseg with the arguments after the program name and returns
@@ -95,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ue) && ue.printed:
+		return 2
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "tagseg %s: %v\nRun 'tagseg help %s' for usage.\n", name, err, name)
 		return 2
@@ -154,7 +160,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 				return nil, err
 			}
 			// The flag package has printed the error and the usage.
-			return nil, &usageError{err.Error()}
+			return nil, &usageError{msg: err.Error(), printed: true}
 		}
 		rest := fs.Args()
 		// fs.Parse consumed a "--" if it stopped there.

@@ -165,7 +165,7 @@ func (t *table) write(w io.Writer) {
 				b.WriteString(c + pad)
 			}
 		}
-		fmt.Fprintln(w, b.String())
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
 
