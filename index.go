@@ -1,7 +1,6 @@
 package tagseg
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
@@ -104,12 +103,14 @@ type state struct {
 	eq     map[string]map[string]*roaring.Bitmap // field → value → IDs
 	mrr    []int64                               // current MRR by ID
 	hist   [][]mrrEvent                          // MRR history by ID
+	cols   [numCols][]int64                      // columns by ID
+	emails emailIndex                            // email hash → IDs
 	planes []*roaring.Bitmap                     // bit i of mrr
 	paying *roaring.Bitmap                       // mrr > 0
 }
 
 func newState() *state {
-	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New()}
+	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New(), emails: newEmailIndex()}
 	for _, f := range eqFields {
 		st.eq[f] = map[string]*roaring.Bitmap{}
 	}
@@ -324,7 +325,7 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
 	}
-	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}}
+	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}}
 	if st != nil {
 		tx.nextID = st.nextID
 	}
@@ -335,9 +336,6 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 			btx.Rollback()
 		}
 	}()
-	if err := guard(ix.path, tx.cleanTombs); err != nil {
-		return err
-	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -365,9 +363,17 @@ type Tx struct {
 	btx    *bolt.Tx
 	st     *state // the committed state, read-only while the batch runs
 	deltas map[bmKey]*bmDelta
-	hist   map[uint32][]mrrEvent // new MRR histories by ID (nil: deleted)
+	hist   map[uint32][]mrrEvent        // new MRR histories by ID (nil: deleted)
+	cols   map[colID]int64              // new column values
+	pend   map[string]map[string][]byte // uuid and ext writes, sorted on flush (nil: delete)
 	nextID uint32
 	done   bool
+}
+
+// colID names one cell of a column.
+type colID struct {
+	col int
+	id  uint32
 }
 
 // bmDelta is a batch's change to one bitmap: the effective bitmap is
@@ -455,6 +461,35 @@ func (tx *Tx) histOf(id uint32) []mrrEvent {
 
 func (tx *Tx) mrrOf(id uint32) int64 { return current(tx.histOf(id)) }
 
+// colOf is a column value of id as the batch sees it.
+func (tx *Tx) colOf(col int, id uint32) int64 {
+	if v, ok := tx.cols[colID{col, id}]; ok {
+		return v
+	}
+	if tx.st != nil && int(id) < len(tx.st.cols[col]) {
+		return tx.st.cols[col][id]
+	}
+	return colNone[col]
+}
+
+// get reads a key of a point-write bucket (uuid, ext) as the batch sees it.
+func (tx *Tx) get(bucket []byte, key []byte) []byte {
+	if v, ok := tx.pend[string(bucket)][string(key)]; ok {
+		return v
+	}
+	return tx.btx.Bucket(bucket).Get(key)
+}
+
+// put writes a key of a point-write bucket at flush (v nil: delete).
+func (tx *Tx) put(bucket []byte, key []byte, v []byte) {
+	m := tx.pend[string(bucket)]
+	if m == nil {
+		m = map[string][]byte{}
+		tx.pend[string(bucket)] = m
+	}
+	m[string(key)] = v
+}
+
 func (tx *Tx) check() error {
 	if tx.done {
 		return fmt.Errorf("tagseg: transaction already finished: %w", ErrClosed)
@@ -480,8 +515,33 @@ func chunks(bm *roaring.Bitmap, fn func(hi uint16) error) error {
 
 // flush writes the batch's bitmap chunks, MRR blocks and next ID to bbolt.
 func (tx *Tx) flush() error {
+	// Point writes, in key order.
+	for _, name := range sortedKeys(tx.pend) {
+		b := tx.btx.Bucket([]byte(name))
+		m := tx.pend[name]
+		for _, k := range sortedKeys(m) {
+			var err error
+			if v := m[k]; v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	// Bitmap chunks, in key order.
 	bmb := tx.btx.Bucket(bktBm)
-	for k, d := range tx.deltas {
+	keys := make([]bmKey, 0, len(tx.deltas))
+	for k := range tx.deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b bmKey) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(len(a.name), len(b.name)), strings.Compare(a.name, b.name))
+	})
+	for _, k := range keys {
+		d := tx.deltas[k]
 		if d.add.IsEmpty() && d.del.IsEmpty() {
 			continue
 		}
@@ -507,8 +567,28 @@ func (tx *Tx) flush() error {
 			return err
 		}
 	}
+	// Column blocks.
+	blocks := map[colID]bool{}
+	for c := range tx.cols {
+		blocks[colID{c.col, c.id / colBlock}] = true
+	}
+	cb := tx.btx.Bucket(bktCol)
+	vals := make([]int64, 0, colBlock)
+	for _, blk := range slices.SortedFunc(maps.Keys(blocks), func(a, b colID) int {
+		return cmp.Or(cmp.Compare(a.col, b.col), cmp.Compare(a.id, b.id))
+	}) {
+		vals = vals[:0]
+		for id := uint64(blk.id) * colBlock; id < min(uint64(blk.id+1)*colBlock, uint64(tx.nextID)); id++ {
+			vals = append(vals, tx.colOf(blk.col, uint32(id)))
+		}
+		if err := cb.Put(colKey(blk.col, blk.id), encodeCol(vals)); err != nil {
+			return err
+		}
+	}
+	// MRR histories, in ID order.
 	eb := tx.btx.Bucket(bktEv)
-	for id, h := range tx.hist {
+	for _, id := range slices.Sorted(maps.Keys(tx.hist)) {
+		h := tx.hist[id]
 		var err error
 		if len(h) == 0 {
 			err = eb.Delete(u32key(nil, id))
@@ -530,6 +610,16 @@ func (tx *Tx) apply(st *state) {
 	if n := int(tx.nextID); n > len(st.mrr) {
 		st.mrr = slices.Grow(st.mrr, n-len(st.mrr))[:n]
 		st.hist = slices.Grow(st.hist, n-len(st.hist))[:n]
+		for col := range numCols {
+			st.cols[col] = slices.Grow(st.cols[col], n-len(st.cols[col]))[:n]
+		}
+	}
+	for c, v := range tx.cols {
+		if c.col == colEmail {
+			st.emails.remove(st.cols[colEmail][c.id], c.id)
+			st.emails.add(v, c.id)
+		}
+		st.cols[c.col][c.id] = v
 	}
 	st.nextID = tx.nextID
 	for k, d := range tx.deltas {
@@ -549,33 +639,6 @@ func (tx *Tx) apply(st *state) {
 		st.hist[id] = h
 		st.setMRR(id, current(h))
 	}
-}
-
-// cleanTombs removes the sorted-index entries of customers deleted by
-// earlier batches. (They are kept until the in-memory state of that batch
-// is visible, so a reader never sees a live customer without its entries.)
-func (tx *Tx) cleanTombs() error {
-	tb := tx.btx.Bucket(bktTomb)
-	idx := tx.btx.Bucket(bktIdx)
-	c := tb.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		if len(k) != 4 {
-			return fmt.Errorf("tagseg: %s: bad tombstone key: %w", tx.ix.path, ErrCorrupt)
-		}
-		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
-		if err != nil {
-			return fmt.Errorf("tagseg: %s: tombstone: %v: %w", tx.ix.path, err, ErrCorrupt)
-		}
-		for _, ik := range idxEntries(r) {
-			if err := idx.Delete(ik); err != nil {
-				return err
-			}
-		}
-		if err := tb.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // ---- validation ----
@@ -700,11 +763,15 @@ func normCustom(k string, v any) (any, error) {
 	return nil, fmt.Errorf("tagseg: custom.%s: unsupported type %T (want string, integer, float64, bool or time.Time): %w", k, v, ErrInvalidField)
 }
 
-// newUUID returns "cus_" and a random version 4 UUID.
+// newUUID returns "cus_" and a version 7 UUID: a millisecond timestamp
+// then random bits, so that UUIDs created in turn sort in turn and their
+// index grows at its end.
 func newUUID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
+	ms := uint64(time.Now().UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return "cus_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
@@ -726,11 +793,14 @@ func (tx *Tx) corrupt(format string, args ...any) error {
 
 // lookup finds the record of a customer by UUID.
 func (tx *Tx) lookup(op, uuid string) (*record, error) {
-	return lookup(tx.btx, tx.ix.path, op, uuid)
+	return lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)))
 }
 
 func lookup(btx *bolt.Tx, path, op, uuid string) (*record, error) {
-	v := btx.Bucket(bktUUID).Get([]byte(uuid))
+	return lookupID(btx, path, op, uuid, btx.Bucket(bktUUID).Get([]byte(uuid)))
+}
+
+func lookupID(btx *bolt.Tx, path, op, uuid string, v []byte) (*record, error) {
 	if v == nil {
 		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
 	}
@@ -765,22 +835,54 @@ func storedMRR(btx *bolt.Tx, id uint32) int64 {
 	return current(h)
 }
 
-// idsByEmail lists the customers with email (any case) that have a record.
-func idsByEmail(btx *bolt.Tx, email string) []uint32 {
-	prefix := appendSortable(idxPrefix("email", itString), lower(email))
-	var ids []uint32
+// byEmail reads the records of the candidate IDs and keeps those whose
+// email matches (case-insensitively), in ID order.
+func byEmail(btx *bolt.Tx, path, email string, ids []uint32) ([]*record, error) {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []*record
 	cust := btx.Bucket(bktCust)
-	c := btx.Bucket(bktIdx).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != len(prefix)+4 {
-			continue
+	want := lower(email)
+	for _, id := range ids {
+		v := cust.Get(u32key(nil, id))
+		if v == nil {
+			continue // deleted since
 		}
-		id := binary.BigEndian.Uint32(k[len(prefix):])
-		if cust.Get(u32key(nil, id)) != nil {
-			ids = append(ids, id)
+		r, err := decodeRecord(id, v)
+		if err != nil {
+			return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
+		}
+		if lower(r.c.Email) == want {
+			out = append(out, r)
 		}
 	}
-	return ids
+	return out, nil
+}
+
+// byEmail finds the customers with the email as the batch sees them.
+func (tx *Tx) byEmail(email string) ([]*record, error) {
+	h := emailHash(email)
+	if h == 0 {
+		return nil, nil
+	}
+	ids := tx.st.emails.ids(h)
+	for c, v := range tx.emailCands() {
+		if v == h {
+			ids = append(ids, c)
+		}
+	}
+	return byEmail(tx.btx, tx.ix.path, email, ids)
+}
+
+// emailCands yields the IDs whose email the batch set, with their hashes.
+func (tx *Tx) emailCands() iter.Seq2[uint32, int64] {
+	return func(yield func(uint32, int64) bool) {
+		for c, v := range tx.cols {
+			if c.col == colEmail && !yield(c.id, v) {
+				return
+			}
+		}
+	}
 }
 
 // customer returns the record as a Customer with its MRR. Tags is never
@@ -812,13 +914,13 @@ func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
 	}
+	rs, err := tx.byEmail(email)
+	if err != nil {
+		return nil, err
+	}
 	out := []Customer{}
-	for _, id := range idsByEmail(tx.btx, email) {
-		r, err := readRecord(tx.btx, tx.ix.path, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.customer(tx.mrrOf(id)))
+	for _, r := range rs {
+		out = append(out, r.customer(tx.mrrOf(r.id)))
 	}
 	return out, nil
 }
@@ -842,12 +944,10 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 	if c.UUID == "" {
 		c.UUID = newUUID()
 	}
-	ub := tx.btx.Bucket(bktUUID)
-	if ub.Get([]byte(c.UUID)) != nil {
+	if tx.get(bktUUID, []byte(c.UUID)) != nil {
 		return Customer{}, fmt.Errorf("tagseg: create customer %s: UUID exists: %w", c.UUID, ErrDuplicate)
 	}
-	eb := tx.btx.Bucket(bktExt)
-	if c.ExternalID != "" && eb.Get(extKey(c.DataSourceUUID, c.ExternalID)) != nil {
+	if c.ExternalID != "" && tx.get(bktExt, extKey(c.DataSourceUUID, c.ExternalID)) != nil {
 		return Customer{}, fmt.Errorf("tagseg: create customer: external ID %q in data source %q exists: %w", c.ExternalID, c.DataSourceUUID, ErrDuplicate)
 	}
 	if tx.nextID == math.MaxUint32 {
@@ -858,19 +958,12 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 	if err := tx.putRecord(r); err != nil {
 		return Customer{}, err
 	}
-	if err := ub.Put([]byte(c.UUID), idb); err != nil {
-		return Customer{}, err
-	}
+	tx.put(bktUUID, []byte(c.UUID), idb)
 	if c.ExternalID != "" {
-		if err := eb.Put(extKey(c.DataSourceUUID, c.ExternalID), idb); err != nil {
-			return Customer{}, err
-		}
+		tx.put(bktExt, extKey(c.DataSourceUUID, c.ExternalID), idb)
 	}
-	ib := tx.btx.Bucket(bktIdx)
-	for _, k := range idxEntries(r) {
-		if err := ib.Put(k, nil); err != nil {
-			return Customer{}, err
-		}
+	for col, v := range colValues(&c) {
+		tx.cols[colID{col, r.id}] = v
 	}
 	tx.nextID++
 	tx.set(bmKey{bkLive, ""}, r.id)
@@ -892,21 +985,15 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 	if err != nil {
 		return err
 	}
-	idb := u32key(nil, r.id)
-	old := tx.btx.Bucket(bktCust).Get(idb)
-	if err := tx.btx.Bucket(bktTomb).Put(idb, old); err != nil {
+	if err := tx.btx.Bucket(bktCust).Delete(u32key(nil, r.id)); err != nil {
 		return err
 	}
-	if err := tx.btx.Bucket(bktCust).Delete(idb); err != nil {
-		return err
-	}
-	if err := tx.btx.Bucket(bktUUID).Delete([]byte(uuid)); err != nil {
-		return err
-	}
+	tx.put(bktUUID, []byte(uuid), nil)
 	if r.c.ExternalID != "" {
-		if err := tx.btx.Bucket(bktExt).Delete(extKey(r.c.DataSourceUUID, r.c.ExternalID)); err != nil {
-			return err
-		}
+		tx.put(bktExt, extKey(r.c.DataSourceUUID, r.c.ExternalID), nil)
+	}
+	for col, v := range colNone {
+		tx.cols[colID{col, r.id}] = v
 	}
 	tx.unset(bmKey{bkLive, ""}, r.id)
 	for _, t := range r.c.Tags {
@@ -1016,20 +1103,19 @@ func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := idsByEmail(tx.btx, email)
-	if len(ids) == 0 {
+	rs, err := tx.byEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
 		return nil, fmt.Errorf("tagseg: add tags by email %s: %w", email, ErrNotFound)
 	}
-	out := make([]Customer, 0, len(ids))
-	for _, id := range ids {
-		r, err := readRecord(tx.btx, tx.ix.path, id)
-		if err != nil {
-			return nil, err
-		}
+	out := make([]Customer, 0, len(rs))
+	for _, r := range rs {
 		if _, err := tx.addTags(r, tags); err != nil {
 			return nil, err
 		}
-		out = append(out, r.customer(tx.mrrOf(id)))
+		out = append(out, r.customer(tx.mrrOf(r.id)))
 	}
 	return out, nil
 }
@@ -1102,7 +1188,8 @@ func (ix *Index) AddTags(uuid string, tags ...string) (out []string, err error) 
 
 // AddTagsByEmail adds tags to every customer whose email matches
 // (case-insensitively) and returns those customers after the change, in
-// dense-ID order. No match gives ErrNotFound.
+// dense-ID order. No match gives ErrNotFound; an empty email matches
+// nobody.
 func (ix *Index) AddTagsByEmail(email string, tags ...string) (out []Customer, err error) {
 	err = ix.write1(func(tx *Tx) error { out, err = tx.AddTagsByEmail(email, tags...); return err })
 	return out, err
@@ -1138,15 +1225,16 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 
 // CustomersByEmail returns every customer whose email matches
 // (case-insensitively), in dense-ID order: an empty slice when none does.
+// An empty email matches nobody.
 func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		out = []Customer{}
-		for _, id := range idsByEmail(btx, email) {
-			r, err := readRecord(btx, ix.path, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, r.customer(storedMRR(btx, id)))
+		rs, err := byEmail(btx, ix.path, email, st.emails.ids(emailHash(email)))
+		if err != nil {
+			return err
+		}
+		out = make([]Customer, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, r.customer(st.mrr[r.id]))
 		}
 		return nil
 	})

@@ -6,22 +6,26 @@ package tagseg
 //	cust   ID (uint32 BE) → customer record (encodeRecord)
 //	uuid   UUID → ID
 //	ext    uvarint(len(ds)) ds ext → ID          (only for a non-empty ExternalID)
-//	idx    sorted field index: field 0x00 type value ID (see idxKey)
+//	col    columns: column (1 byte) block (uint32 BE, 1024 IDs a block) →
+//	       zigzag varint deltas: email hashes, lead and trial dates
 //	bm     bitmap chunks: kind uvarint(len(name)) name hi16 → roaring bitmap
 //	       holding the IDs of one 2^16-ID chunk (one container)
 //	ev     MRR history: ID → the customer's events in time order (encodeHist)
 //	seg    saved segments: name → query
-//	tomb   IDs deleted whose idx entries are still to be removed → old record
 //
-// Bitmaps, MRR histories and the next ID are loaded into memory on Open
-// (the current MRR and its bit planes are derived from the histories);
-// customer records and the sorted field index stay on disk.
+// Bitmaps, columns, MRR histories and the next ID are loaded into memory on
+// Open (the current MRR, its bit planes and the email lookup table are
+// derived from them); customer records stay on disk. Every key written in
+// bulk is in ID order or sorted before it is written, so a bulk load
+// appends to the B+trees instead of scattering writes over them.
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"math"
 	"os"
 	"runtime/debug"
@@ -41,13 +45,12 @@ var (
 	bktCust = []byte("cust")
 	bktUUID = []byte("uuid")
 	bktExt  = []byte("ext")
-	bktIdx  = []byte("idx")
+	bktCol  = []byte("col")
 	bktBm   = []byte("bm")
 	bktEv   = []byte("ev")
 	bktSeg  = []byte("seg")
-	bktTomb = []byte("tomb")
 
-	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktIdx, bktBm, bktEv, bktSeg, bktTomb}
+	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv, bktSeg}
 
 	keyVersion = []byte("version")
 	keyNext    = []byte("next")
@@ -139,98 +142,136 @@ func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
 	return bm, nil
 }
 
-// Sortable encodings for the idx bucket. A key is
-//
-//	field 0x00 type value ID(4)
-//
-// where value sorts like the Go value: strings escape 0x00 as 0x00 0xFF and
-// end with 0x00 0x01; int64 and times are 8 bytes big-endian with the sign
-// bit flipped; float64 uses the usual order-preserving bit trick.
+// Columns: one int64 per ID, in memory as dense slices, stored in blocks.
 const (
-	itString byte = 's'
-	itInt    byte = 'i'
-	itFloat  byte = 'f'
-	itBool   byte = 'b'
-	itTime   byte = 't'
+	colEmail = iota // hash of the lower-cased email; 0 = none
+	colLead         // lead_created_at, Unix nanoseconds; noTime = none
+	colTrial        // free_trial_started_at
+	numCols
 )
 
-func idxPrefix(field string, typ byte) []byte {
-	b := make([]byte, 0, len(field)+2)
-	b = append(b, field...)
-	b = append(b, 0, typ)
+// colBlock is the number of IDs per stored column block.
+const colBlock = 1024
+
+// noTime marks an absent time in a column.
+const noTime = math.MinInt64
+
+var colNone = [numCols]int64{0, noTime, noTime}
+
+func colKey(col int, blk uint32) []byte { return u32key([]byte{byte(col)}, blk) }
+
+// encodeCol encodes a block as zigzag varints of the differences between
+// consecutive values.
+func encodeCol(vals []int64) []byte {
+	b := make([]byte, 0, len(vals)*2)
+	var prev int64
+	for _, v := range vals {
+		b = binary.AppendVarint(b, v-prev)
+		prev = v
+	}
 	return b
 }
 
-func appendSortable(b []byte, v any) []byte {
-	switch x := v.(type) {
-	case string:
-		for i := 0; i < len(x); i++ {
-			if x[i] == 0 {
-				b = append(b, 0, 0xFF)
+// decodeCol fills dst from a stored block; a block written when fewer IDs
+// existed holds fewer values, and the rest are left alone.
+func decodeCol(v []byte, dst []int64) error {
+	var prev int64
+	for i := 0; len(v) > 0; i++ {
+		if i == len(dst) {
+			return errors.New("column block: too many values")
+		}
+		d, n := binary.Varint(v)
+		if n <= 0 {
+			return errors.New("column block: bad value")
+		}
+		prev += d
+		dst[i] = prev
+		v = v[n:]
+	}
+	return nil
+}
+
+// emailHash is the column value of an email: FNV-1a of its lower case, 0
+// for none.
+func emailHash(email string) int64 {
+	if email == "" {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(lower(email)))
+	v := int64(h.Sum64())
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+func timeCol(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
+// colValues are a customer's column values.
+func colValues(c *Customer) [numCols]int64 {
+	return [numCols]int64{emailHash(c.Email), timeCol(c.LeadCreatedAt), timeCol(c.FreeTrialStartedAt)}
+}
+
+// emailIndex finds customers by email hash: most hashes have one ID, kept
+// in one, a few have several, kept in more.
+type emailIndex struct {
+	one  map[int64]uint32
+	more map[int64][]uint32
+}
+
+func newEmailIndex() emailIndex {
+	return emailIndex{one: map[int64]uint32{}, more: map[int64][]uint32{}}
+}
+
+func (x *emailIndex) add(h int64, id uint32) {
+	if h == 0 {
+		return
+	}
+	if first, ok := x.one[h]; ok {
+		if first != id && !slices.Contains(x.more[h], id) {
+			x.more[h] = append(x.more[h], id)
+		}
+		return
+	}
+	x.one[h] = id
+}
+
+func (x *emailIndex) remove(h int64, id uint32) {
+	if h == 0 {
+		return
+	}
+	if first, ok := x.one[h]; ok && first == id {
+		if rest := x.more[h]; len(rest) > 0 {
+			x.one[h] = rest[0]
+			if len(rest) == 1 {
+				delete(x.more, h)
 			} else {
-				b = append(b, x[i])
+				x.more[h] = slices.Clone(rest[1:])
 			}
+			return
 		}
-		return append(b, 0, 1)
-	case int64:
-		return binary.BigEndian.AppendUint64(b, uint64(x)^(1<<63))
-	case float64:
-		u := math.Float64bits(x)
-		if u&(1<<63) != 0 {
-			u = ^u
-		} else {
-			u |= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(b, u)
-	case bool:
-		if x {
-			return append(b, 1)
-		}
-		return append(b, 0)
-	case time.Time:
-		return binary.BigEndian.AppendUint64(b, uint64(x.UnixNano())^(1<<63))
+		delete(x.one, h)
+		return
 	}
-	panic(fmt.Sprintf("tagseg: unsortable %T", v))
+	if rest := slices.DeleteFunc(slices.Clone(x.more[h]), func(v uint32) bool { return v == id }); len(rest) > 0 {
+		x.more[h] = rest
+	} else {
+		delete(x.more, h)
+	}
 }
 
-func idxType(v any) byte {
-	switch v.(type) {
-	case string:
-		return itString
-	case int64:
-		return itInt
-	case float64:
-		return itFloat
-	case bool:
-		return itBool
-	case time.Time:
-		return itTime
+func (x *emailIndex) ids(h int64) []uint32 {
+	first, ok := x.one[h]
+	if !ok {
+		return nil
 	}
-	return 0
-}
-
-// idxEntries lists the idx keys of a customer record.
-func idxEntries(r *record) [][]byte {
-	var keys [][]byte
-	add := func(field string, v any) {
-		k := idxPrefix(field, idxType(v))
-		k = appendSortable(k, v)
-		keys = append(keys, u32key(k, r.id))
-	}
-	add("email", lower(r.c.Email))
-	add("name", r.c.Name)
-	add("company", r.c.Company)
-	add("external_id", r.c.ExternalID)
-	if !r.c.LeadCreatedAt.IsZero() {
-		add("lead_created_at", r.c.LeadCreatedAt)
-	}
-	if !r.c.FreeTrialStartedAt.IsZero() {
-		add("free_trial_started_at", r.c.FreeTrialStartedAt)
-	}
-	for k, v := range r.c.Custom {
-		add("custom."+k, v)
-	}
-	return keys
+	return append([]uint32{first}, x.more[h]...)
 }
 
 // eqFields are the string fields held as in-memory bitmaps per value.
@@ -697,6 +738,34 @@ func load(db *bolt.DB, path string) (*state, error) {
 				}
 				st.hist[id], st.mrr[id] = h, current(h)
 			}
+			// Columns.
+			for col := range numCols {
+				st.cols[col] = make([]int64, st.nextID)
+				if colNone[col] != 0 {
+					for i := range st.cols[col] {
+						st.cols[col][i] = colNone[col]
+					}
+				}
+			}
+			c = tx.Bucket(bktCol).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(k) != 5 || int(k[0]) >= numCols {
+					return corrupt("bad column key %x", k)
+				}
+				col, blk := int(k[0]), binary.BigEndian.Uint32(k[1:])
+				lo := uint64(blk) * colBlock
+				if lo >= uint64(st.nextID) {
+					return corrupt("column %d block %d beyond next ID", col, blk)
+				}
+				if err := decodeCol(v, st.cols[col][lo:min(lo+colBlock, uint64(st.nextID))]); err != nil {
+					return corrupt("column %d block %d: %v", col, blk, err)
+				}
+			}
+			for id, h := range st.cols[colEmail] {
+				if h != 0 && st.live.Contains(uint32(id)) {
+					st.emails.add(h, uint32(id))
+				}
+			}
 			st.rebuildPlanes()
 			return nil
 		})
@@ -755,10 +824,11 @@ func (ix *Index) Check() error {
 					return corrupt("customer %d: external ID entry points at %x", id, u)
 				}
 			}
-			for _, ik := range idxEntries(r) {
-				if !hasKey(btx.Bucket(bktIdx), ik) {
-					return corrupt("customer %d: missing sorted-index entry %q", id, ik)
-				}
+			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
+				return corrupt("customer %d: columns %v, record says %v", id, got, want)
+			}
+			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emails.ids(want), id) {
+				return corrupt("customer %d: email %q not in the email table", id, r.c.Email)
 			}
 			setBit(bmKey{bkLive, ""}, id)
 			for _, t := range r.c.Tags {
@@ -886,15 +956,18 @@ func diffStates(a, b *state) string {
 	if !slices.Equal(a.mrr, b.mrr) {
 		return "MRR column"
 	}
+	for col := range numCols {
+		if !slices.Equal(a.cols[col], b.cols[col]) {
+			return fmt.Sprintf("column %d", col)
+		}
+	}
+	if !maps.Equal(a.emails.one, b.emails.one) || len(a.emails.more) != len(b.emails.more) {
+		return "email table"
+	}
 	for id := range a.hist {
 		if !slices.Equal(a.hist[id], b.hist[id]) {
 			return fmt.Sprintf("MRR history of customer %d", id)
 		}
 	}
 	return ""
-}
-
-func hasKey(b *bolt.Bucket, k []byte) bool {
-	got, _ := b.Cursor().Seek(k)
-	return bytes.Equal(got, k)
 }

@@ -1,7 +1,6 @@
 package tagseg
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -371,16 +370,32 @@ func (ev *evaluator) where(n *node) (val, error) {
 		if !ok {
 			return bad("a string")
 		}
-		if n.field == "email" {
-			s = lower(s)
+		if n.field == "email" && n.op == Eq {
+			if s == "" { // customers without an email
+				return ev.colCompare(colEmail, Eq, 0, false), nil
+			}
+			return ev.email(s)
 		}
-		return ev.scan(n.field, n.op, s)
+		return ev.scanField(n.field, n.op, s)
 	case 't':
 		t, ok := asTime(n.value)
 		if !ok {
 			return bad("a time (time.Time or RFC 3339)")
 		}
-		return ev.scan(n.field, n.op, t)
+		col := colLead
+		if n.field == "free_trial_started_at" {
+			col = colTrial
+		}
+		var q int64
+		switch {
+		case t.Year() < 1678:
+			q = noTime + 1
+		case t.Year() > 2261:
+			q = math.MaxInt64
+		default:
+			q = t.UnixNano()
+		}
+		return ev.colCompare(col, n.op, q, true), nil
 	case 'm':
 		var c int64
 		switch x := n.value.(type) {
@@ -399,7 +414,11 @@ func (ev *evaluator) where(n *node) (val, error) {
 		}
 		return ev.mrrCompare(n.op, c), nil
 	case 'c':
-		return ev.custom(n)
+		switch n.value.(type) {
+		case string, int64, uint64, float64, bool, time.Time:
+			return ev.scanField(n.field, n.op, n.value)
+		}
+		return bad("a string, number, bool or time")
 	}
 	return bad("?")
 }
@@ -473,125 +492,185 @@ func (ev *evaluator) eqField(field string, op Op, s string) val {
 	return union(vs)
 }
 
-// scan compares a field of the sorted index with a value; NotEq is every
-// live customer but the Eq ones (customers without the field included).
-func (ev *evaluator) scan(field string, op Op, v any) (val, error) {
-	if op == NotEq {
-		eq, err := ev.scan(field, Eq, v)
-		if err != nil {
-			return val{}, err
-		}
-		return ev.intersect(nil, []val{eq}), nil
-	}
-	p := idxPrefix(field, idxType(v))
-	b := appendSortable(slices.Clone(p), v)
-	out := roaring.New()
-	c := ev.btx.Bucket(bktIdx).Cursor()
-	add := func(k []byte) { out.Add(binary.BigEndian.Uint32(k[len(k)-4:])) }
-	var k []byte
-	switch op {
-	case Eq:
-		for k, _ = c.Seek(b); k != nil && bytes.HasPrefix(k, b) && len(k) == len(b)+4; k, _ = c.Next() {
-			add(k)
-		}
-	case Gt, Gte:
-		for k, _ = c.Seek(b); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			if op == Gt && bytes.HasPrefix(k, b) && len(k) == len(b)+4 {
-				continue
-			}
-			add(k)
-		}
-	case Lt, Lte:
-		for k, _ = c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			if bytes.Compare(k, b) >= 0 && !(op == Lte && bytes.HasPrefix(k, b) && len(k) == len(b)+4) {
-				break
-			}
-			add(k)
-		}
-	}
-	out.And(ev.live().bm) // entries of deleted customers linger until cleaned
-	return val{out, true}, nil
-}
-
-// custom compares custom.KEY with a value, against the stored values of
-// every type the value converts to exactly: integers and floats compare
-// numerically with each other, a string that reads as an RFC 3339 time
-// also matches stored times.
-func (ev *evaluator) custom(n *node) (val, error) {
-	if n.op == NotEq {
-		eq, err := ev.custom(&node{kind: kWhere, field: n.field, op: Eq, value: n.value})
-		if err != nil {
-			return val{}, err
-		}
-		return ev.intersect(nil, []val{eq}), nil
-	}
-	var vs []val
-	add := func(op Op, v any) error {
-		r, err := ev.scan(n.field, op, v)
-		vs = append(vs, r)
-		return err
-	}
+// email selects the customers with an email (any case), through the
+// in-memory hash table, checked against their records.
+func (ev *evaluator) email(email string) (val, error) {
+	var rs []*record
 	var err error
-	switch x := n.value.(type) {
-	case string:
-		err = add(n.op, x)
-		if t, ok := parseTime(x); ok && err == nil {
-			err = add(n.op, t)
-		}
-	case bool, time.Time:
-		err = add(n.op, x)
-	case int64:
-		if err = add(n.op, x); err == nil {
-			err = add(n.op, float64(x)) // exact enough for bounds below 2^53
-		}
-	case uint64:
-		if n.op == Lt || n.op == Lte {
-			err = add(Lte, int64(math.MaxInt64))
-		}
-		if err == nil {
-			err = add(n.op, float64(x))
-		}
-	case float64:
-		if err = add(n.op, x); err == nil && !math.IsNaN(x) {
-			if op, iv, ok := floatToIntBound(n.op, x); ok {
-				err = add(op, iv)
-			}
-		}
-	default:
-		return val{}, fmt.Errorf("tagseg: field %s: unsupported value type %T: %w", n.field, n.value, ErrInvalidField)
+	if ev.tx != nil {
+		rs, err = ev.tx.byEmail(email)
+	} else {
+		rs, err = byEmail(ev.btx, "", email, ev.st.emails.ids(emailHash(email)))
 	}
 	if err != nil {
 		return val{}, err
 	}
-	return union(vs), nil
+	out := roaring.New()
+	for _, r := range rs {
+		out.Add(r.id)
+	}
+	out.And(ev.live().bm)
+	return val{out, true}, nil
 }
 
-// floatToIntBound turns "x op f" over integers into "x op' i".
-func floatToIntBound(op Op, f float64) (Op, int64, bool) {
-	if f >= math.MaxInt64 || f < math.MinInt64 {
-		switch {
-		case f > 0 && (op == Lt || op == Lte), f < 0 && (op == Gt || op == Gte):
-			return Gte, math.MinInt64, true // every integer
+// colCompare compares a column with q over the live customers. With
+// skipNone, customers whose value is the column's "none" match only NotEq.
+func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
+	if op == NotEq {
+		return ev.intersect(nil, []val{ev.colCompare(col, Eq, q, skipNone)})
+	}
+	live := ev.live().bm
+	column := ev.st.cols[col]
+	out := roaring.New()
+	match := func(v int64) bool { return !(skipNone && v == colNone[col]) && compare(v, op, q) }
+	it := live.ManyIterator()
+	buf := make([]uint32, 4096)
+	sel := make([]uint32, 0, 4096)
+	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+		sel = sel[:0]
+		for _, id := range buf[:n] {
+			if int(id) < len(column) && match(column[id]) {
+				sel = append(sel, id)
+			}
 		}
-		return Eq, 0, false
+		out.AddMany(sel)
 	}
-	fl, ce := math.Floor(f), math.Ceil(f)
-	switch op {
-	case Eq:
-		return Eq, int64(f), fl == f
-	case Gt:
-		return Gt, int64(fl), true
-	case Gte:
-		return Gte, int64(ce), true
-	case Lt:
-		return Lt, int64(ce), true
-	case Lte:
-		return Lte, int64(fl), true
+	if ev.tx != nil { // the batch's own rows
+		for c, v := range ev.tx.cols {
+			if c.col != col {
+				continue
+			}
+			if live.Contains(c.id) && match(v) {
+				out.Add(c.id)
+			} else {
+				out.Remove(c.id)
+			}
+		}
 	}
-	return Eq, 0, false
+	return val{out, true}
 }
 
-// planes returns the MRR bit planes and, inside a batch, its MRR changes.
+// scanField compares a field kept only in the customer records (name,
+// company, external_id, email ranges, custom attributes) by reading every
+// record. NotEq is every live customer but the Eq ones, so customers
+// without the field match it.
+func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
+	if op == NotEq {
+		eq, err := ev.scanField(field, Eq, q)
+		if err != nil {
+			return val{}, err
+		}
+		return ev.intersect(nil, []val{eq}), nil
+	}
+	if field == "email" {
+		q = lower(q.(string))
+	}
+	out := roaring.New()
+	c := ev.btx.Bucket(bktCust).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 4 {
+			return val{}, fmt.Errorf("tagseg: bad customer key %x: %w", k, ErrCorrupt)
+		}
+		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
+		if err != nil {
+			return val{}, fmt.Errorf("tagseg: customer %x: %v: %w", k, err, ErrCorrupt)
+		}
+		if x, ok := recordField(r, field); ok {
+			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
+				out.Add(r.id)
+			}
+		}
+	}
+	out.And(ev.live().bm)
+	return val{out, true}, nil
+}
+
+// recordField is the value of a field as stored in a record.
+func recordField(r *record, field string) (any, bool) {
+	switch field {
+	case "email":
+		return lower(r.c.Email), true
+	case "name":
+		return r.c.Name, true
+	case "company":
+		return r.c.Company, true
+	case "external_id":
+		return r.c.ExternalID, true
+	}
+	if k, ok := strings.CutPrefix(field, "custom."); ok {
+		v, ok := r.c.Custom[k]
+		return v, ok
+	}
+	return nil, false
+}
+
+// compareAny compares a stored value x with a query value q: strings with
+// strings, bools with bools, times with times (or RFC 3339 strings), and
+// numbers with numbers. ok is false when they do not compare.
+func compareAny(x, q any) (c int, ok bool) {
+	switch a := x.(type) {
+	case string:
+		if b, ok := q.(string); ok {
+			return strings.Compare(a, b), true
+		}
+	case bool:
+		if b, ok := q.(bool); ok {
+			switch {
+			case a == b:
+				return 0, true
+			case b:
+				return -1, true
+			}
+			return 1, true
+		}
+	case time.Time:
+		if b, ok := asTime(q); ok {
+			return a.Compare(b), true
+		}
+	case int64:
+		switch b := q.(type) {
+		case int64:
+			return cmp.Compare(a, b), true
+		case uint64:
+			return -1, true // b > MaxInt64
+		case float64:
+			return compareIntFloat(a, b), true
+		}
+	case float64:
+		switch b := q.(type) {
+		case int64:
+			return -compareIntFloat(b, a), true
+		case uint64:
+			return cmp.Compare(a, float64(b)), true
+		case float64:
+			return cmp.Compare(a, b), true
+		}
+	}
+	return 0, false
+}
+
+// compareIntFloat compares an integer with a float exactly.
+func compareIntFloat(a int64, f float64) int {
+	switch {
+	case math.IsNaN(f):
+		return 1 // as cmp.Compare: NaN is below every number
+	case f >= math.MaxInt64:
+		return -1
+	case f < math.MinInt64:
+		return 1
+	}
+	fl := math.Floor(f)
+	if c := cmp.Compare(a, int64(fl)); c != 0 {
+		return c
+	}
+	if fl == f {
+		return 0
+	}
+	return -1
+}
+
+// mrrCompare compares the current MRR with c on the bit planes (O'Neil's
+// range algorithm), then corrects for a batch's own MRR changes.
 func (ev *evaluator) mrrCompare(op Op, c int64) val {
 	live := ev.live()
 	var out *roaring.Bitmap

@@ -1,0 +1,101 @@
+// Package tagseg keeps customers, their tags and their MRR in one file and
+// answers segment questions over millions of customers in about a
+// millisecond: "how many customers are tagged churn-risk-high AND plan-pro
+// but NOT managed-account, and what MRR do they carry, month by month?"
+//
+// # Opening an index
+//
+// An Index lives in one bbolt file. Open creates it when missing and loads
+// what queries need into memory; Close releases it:
+//
+//	ix, err := tagseg.Open("customers.db", nil)
+//	if err != nil { ... }
+//	defer ix.Close()
+//
+// Every write method is one durable transaction: when it returns nil the
+// change is on disk (fsync) and survives a crash. Update groups many writes
+// into one transaction, all or nothing, for bulk loads:
+//
+//	err := ix.Update(func(tx *tagseg.Tx) error {
+//		for _, c := range customers {
+//			if _, err := tx.CreateCustomer(c); err != nil {
+//				return err // nothing of the batch is kept
+//			}
+//		}
+//		return nil
+//	})
+//
+// Reads see one consistent state and run alongside a writer; any number of
+// goroutines may use one Index. The package starts no goroutines that
+// outlive a call.
+//
+// # Customers and tags
+//
+// A Customer has a UUID ("cus_" + a random UUID when not given), a dense
+// uint32 ID assigned in order and never reused, the usual CRM fields, typed
+// custom attributes and tags. Tags are exact, case-sensitive strings,
+// trimmed of surrounding white space; empty, longer than 255 bytes or not
+// UTF-8 is ErrInvalidTag. There are three ways to tag — at create,
+// AddTags by UUID, AddTagsByEmail for every customer with an email — and
+// RemoveTags to untag; AddTagsToSegment and RemoveTagsFromSegment change
+// a whole segment at once. Adding a tag a customer has, or removing one it
+// lacks, is a no-op; a call that returns an error changes nothing.
+//
+// # Segments
+//
+// Expressions are built from Tag, AnyTag, AllTags, And, Or, Not, All and
+// Where, or parsed from text with Parse:
+//
+//	e := tagseg.And(
+//		tagseg.Tag("churn-risk-high"),
+//		tagseg.Not(tagseg.Tag("managed-account")),
+//		tagseg.Where("mrr", tagseg.Gte, 10_000),
+//	)
+//	// or: tagseg.Parse(`tag:churn-risk-high AND NOT tag:managed-account AND mrr >= 10000`)
+//	seg, err := ix.Segment(e)
+//	fmt.Println(seg.Count(), seg.MRR(), seg.ARPA())
+//
+// NOT x means every live customer not in x. An unknown tag is an empty set
+// (Segment.UnknownTags lists them); an unknown field is ErrInvalidField.
+// Field comparisons: country, state, city, zip and data_source are exact
+// strings held as in-memory bitmaps; email (case-insensitive), name,
+// company, external_id, the two dates and custom.KEY are looked up in a
+// sorted index on disk; mrr and arr (cents) are compared on the MRR bit
+// planes. A customer without a date or custom attribute matches only "!=".
+// Strings compare by bytes. A custom attribute compares with values of its
+// own type; integers and floats compare numerically with each other.
+//
+// # MRR
+//
+// SetMRR(uuid, at, cents) records that from the instant at the customer's
+// MRR is cents. The current MRR (Customer.MRR, the query field mrr) is the
+// value of the latest event by time; an event at the same instant as an
+// earlier one replaces it. Series turns the events of a segment's members
+// into MRR, paying customers, ARPA, ARR and the five MRR movements — new
+// business, expansion, contraction, churn and reactivation — per day, ISO
+// week, month, quarter or year. Membership is today's: the filter picks the
+// customers and the history is theirs, as in ChartMogul.
+//
+// TagStats reports, for every tag held in a segment, its customers and
+// their MRR, sorted by MRR: the "rank feature requests by MRR" report.
+//
+// # How it works
+//
+// Each tag is a Roaring bitmap over dense IDs; a segment is evaluated in
+// place on one private copy, starting from the smallest operand. Current
+// MRR is held as bit planes (a bit-sliced index), so the MRR of any set is
+// a weighted sum of AndCardinality calls. MRR histories are in-memory
+// arrays per customer; a series is one pass over the members' histories.
+// On disk, bitmaps are stored in chunks of 2^16 IDs (one container per
+// key), so tagging one customer rewrites a few hundred bytes whatever the
+// size of the tag. Customer records and the sorted field index stay on
+// disk. Index.Check verifies a file against itself.
+//
+// # Errors
+//
+// Every error wraps one of the sentinel errors (ErrNotFound, ErrDuplicate,
+// ErrInvalidTag, ErrInvalidField, ErrClosed, ErrReadOnly, ErrCorrupt,
+// ErrVersion, ErrLocked, ErrInvalid) and names what it is about; test with
+// errors.Is. A file that is not a tagseg index, or is damaged, gives
+// ErrCorrupt, never a panic or an empty index.
+package tagseg
