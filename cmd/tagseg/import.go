@@ -550,8 +550,8 @@ func decodeJSON(b []byte, v any) error {
 	if err := d.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if _, err := d.Token(); err != io.EOF {
-		return fmt.Errorf("invalid JSON: data after the object at byte %d", d.InputOffset())
+	if rest := bytes.TrimLeft(b[d.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return fmt.Errorf("invalid JSON: data after the object at byte %d", len(b)-len(rest))
 	}
 	return nil
 }

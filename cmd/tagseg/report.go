@@ -383,6 +383,13 @@ type seriesEntry struct {
 	Reactivation int64  `json:"mrr-reactivation"`
 }
 
+// seriesJSON is the JSON of a series, from `series -json` and the API.
+type seriesJSON struct {
+	Query    string        `json:"query"`
+	Interval string        `json:"interval"`
+	Entries  []seriesEntry `json:"entries"`
+}
+
 func toEntry(p tagseg.Point) seriesEntry {
 	return seriesEntry{
 		Date:         p.End.AddDate(0, 0, -1).Format(time.DateOnly),
@@ -458,11 +465,7 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case *asJSON:
-		return writeJSON(stdout, struct {
-			Query    string        `json:"query"`
-			Interval string        `json:"interval"`
-			Entries  []seriesEntry `json:"entries"`
-		}{q, iv.String(), entries})
+		return writeJSON(stdout, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
 	case *asCSV:
 		w := csv.NewWriter(stdout)
 		w.Write([]string{"date", "start", "mrr", "customers", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})

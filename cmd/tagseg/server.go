@@ -677,8 +677,8 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	points, err := s.ix.Series(e, dates[0], dates[1], iv)
-	if errors.Is(err, tagseg.ErrInvalid) {
-		writeError(w, http.StatusBadRequest, cleanErr(err), "interval")
+	if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
+		writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
 		return
 	}
 	if err != nil {
@@ -689,7 +689,7 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 	for i, p := range points {
 		entries[i] = toEntry(p)
 	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"query": q, "interval": iv.String(), "entries": entries})
+	writeJSONStatus(w, http.StatusOK, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
 }
 
 func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
@@ -754,7 +754,10 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func
 		s.writeLibError(w, r, err, "tags")
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"query": q, "changed": n})
+	writeJSONStatus(w, http.StatusOK, struct {
+		Query   string `json:"query"`
+		Changed int    `json:"changed"`
+	}{q, n})
 }
 
 func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
