@@ -78,7 +78,7 @@ func resolve(ix *tagseg.Index, query, segment string) (string, tagseg.Expr, erro
 	}
 	e, err := tagseg.Parse(query)
 	if err != nil {
-		return "", tagseg.Expr{}, fmt.Errorf("query %q: %w", query, err)
+		return "", tagseg.Expr{}, fmt.Errorf("query %q: %s", query, cleanErr(err))
 	}
 	return query, e, nil
 }

@@ -453,16 +453,32 @@ func TestAPISegments(t *testing.T) {
 		call{method: "DELETE", path: "/v1/segments/saved/everyone", status: 404, want: `{"error":"Segment not found"}`},
 		call{method: "GET", path: "/v1/segments/saved/everyone", status: 404, want: `{"error":"Segment not found"}`},
 	)
-	if realParser() {
-		a.run(
-			call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro+AND+NOT+tag%3Anobody", status: 200,
-				want: `{"query":"tag:plan-pro AND NOT tag:nobody","customers":1,"paying":1,"mrr":10000,"arr":120000,"arpa":10000,"unknown_tags":["nobody"]}`},
-			call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aa+AND+(", status: 400},
-			call{method: "GET", path: "/v1/segments/metrics?query=colour%3Ared", status: 400},
-			call{method: "PUT", path: "/v1/segments/saved/bad", status: 400, body: `{"query":"colour:red"}`},
-		)
-	}
 	golden(t, "api/segments.txt", a.b.String())
+}
+
+func TestAPISegmentQueries(t *testing.T) {
+	if !realParser() {
+		t.Skip("tagseg.Parse is still the stub")
+	}
+	srv, _ := newAPI(t, serverOptions{})
+	a := &apiSession{t: t, srv: srv}
+	a.run(
+		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro+AND+NOT+tag%3Anobody", status: 200,
+			want: `{"query":"tag:plan-pro AND NOT tag:nobody","customers":1,"paying":1,"mrr":10000,"arr":120000,"arpa":10000,"unknown_tags":["nobody"]}`},
+		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aa+AND+(", status: 400},
+		call{method: "GET", path: "/v1/segments/metrics?query=colour%3Ared", status: 400},
+		call{method: "GET", path: "/v1/segments/metrics?query=custom.seats+%3E%3D+5+AND+country%3AUS", status: 200},
+		call{method: "GET", path: "/v1/segments/tags?query=email%3Aalice%40example.com", status: 200},
+		call{method: "GET", path: "/v1/segments/series?query=tag%3Aplan-basic&start-date=2024-01-01&end-date=2024-05-31", status: 200},
+		call{method: "GET", path: "/v1/segments/customers?query=mrr+%3D+0", status: 200},
+		call{method: "POST", path: "/v1/segments/tags", status: 200, body: `{"query":"tag:churn-risk-high","tags":["call-them"]}`,
+			want: `{"query":"tag:churn-risk-high","changed":1}`},
+		call{method: "DELETE", path: "/v1/segments/tags", status: 400, body: `{"query":"tag:","tags":["call-them"]}`},
+		call{method: "PUT", path: "/v1/segments/saved/bad", status: 400, body: `{"query":"colour:red"}`},
+		call{method: "PUT", path: "/v1/segments/saved/pro", status: 200, body: `{"query":"tag:plan-pro"}`},
+		call{method: "GET", path: "/v1/segments/metrics?segment=pro", status: 200},
+	)
+	golden(t, "api/segment-queries.txt", a.b.String())
 }
 
 func TestAPIAuth(t *testing.T) {
