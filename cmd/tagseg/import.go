@@ -142,7 +142,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 			progressbar.OptionSetDescription("importing"),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
-			progressbar.OptionFullWidth(),
+			progressbar.OptionSetWidth(30),
 		)
 		im.start = start
 	}
@@ -636,6 +636,14 @@ func (im *importer) progress(s *source) {
 	im.bar.Describe(fmt.Sprintf("%d rows, %.0f rows/s", im.rows, float64(im.rows)/max(el, 1e-3)))
 }
 
+// warn writes a diagnostic to stderr, above the progress bar.
+func (im *importer) warn(format string, args ...any) {
+	if im.bar != nil {
+		im.bar.Clear()
+	}
+	fmt.Fprintf(im.stderr, format, args...)
+}
+
 // isRowError reports whether err is about the row itself (the index
 // refused it and changed nothing), not about the index or the disk.
 func isRowError(err error) bool {
@@ -771,7 +779,7 @@ func (im *importer) flush(fst *fileStats, batch []row) error {
 			fst.rolledBack = lineRange{batch[0].line, batch[len(batch)-1].line}
 			var ae *abortError
 			if errors.As(err, &ae) {
-				fmt.Fprintf(im.stderr, "%s:%d: %v (aborting)\n", fst.name, ae.line, cleanErr(ae.err))
+				im.warn("%s:%d: %v (aborting)\n", fst.name, ae.line, cleanErr(ae.err))
 				return fmt.Errorf("aborted at %s line %d; its batch (%s) was rolled back", fst.name, ae.line, linesText([]lineRange{fst.rolledBack}))
 			}
 			return fmt.Errorf("%s: batch of %s rolled back: %w", fst.name, linesText([]lineRange{fst.rolledBack}), err)
@@ -782,7 +790,7 @@ func (im *importer) flush(fst *fileStats, batch []row) error {
 	bi := 0
 	for i, r := range batch {
 		if bi < len(bad) && bad[bi].i == i {
-			fmt.Fprintf(im.stderr, "%s:%d: %v (skipped)\n", fst.name, r.line, cleanErr(bad[bi].err))
+			im.warn("%s:%d: %v (skipped)\n", fst.name, r.line, cleanErr(bad[bi].err))
 			fst.skip++
 			fst.prevLanded = false
 			bi++

@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errReported):
 		return 1
 	default:
-		fmt.Fprintf(stderr, "tagseg %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "tagseg %s: %s\n", name, cleanErr(err))
 		return 1
 	}
 }
