@@ -307,6 +307,8 @@ func TestQueryLanguage(t *testing.T) {
 	s.run(0, "query", "-db", "$DB", "mrr >= 10000 AND custom.vip = true")
 	s.run(1, "query", "-db", "$DB", "tag:a AND (")
 	s.run(1, "query", "-db", "$DB", "colour:red")
+	s.run(1, "segments", "-db", "$DB", "save", "bad", "colour:red")
+	s.run(0, "segments", "-db", "$DB", "list")
 	s.run(0, "tags", "-db", "$DB", "-query", "tag:plan-pro", "-by", "count")
 	s.run(0, "series", "-db", "$DB", "-query", "tag:plan-pro", "-from", "2024-01-01", "-to", "2024-03-31")
 	s.golden("query-language.txt")

@@ -568,11 +568,11 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer ix.Close()
-		if err := ix.SaveSegment(name, q); err != nil {
-			return err
-		}
-		seg, err := evalQuery(ix, q)
+		seg, err := evalQuery(ix, q) // an unknown field is refused too
 		if err != nil {
+			return fmt.Errorf("query %q: %s", q, cleanErr(err))
+		}
+		if err := ix.SaveSegment(name, q); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "saved segment %s: %s (%s customers, MRR %s)\n", name, q, count(seg.Count()), money(seg.MRR()))
