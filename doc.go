@@ -57,13 +57,17 @@
 //
 // NOT x means every live customer not in x. An unknown tag is an empty set
 // (Segment.UnknownTags lists them); an unknown field is ErrInvalidField.
-// Field comparisons: country, state, city, zip and data_source are exact
-// strings held as in-memory bitmaps; email (case-insensitive), name,
-// company, external_id, the two dates and custom.KEY are looked up in a
-// sorted index on disk; mrr and arr (cents) are compared on the MRR bit
-// planes. A customer without a date or custom attribute matches only "!=".
-// Strings compare by bytes. A custom attribute compares with values of its
-// own type; integers and floats compare numerically with each other.
+// Field comparisons: country, state, city, zip, data_source and every
+// custom.KEY value are in-memory bitmaps per value; email equality goes
+// through an in-memory hash table (case-insensitive); lead_created_at and
+// free_trial_started_at are in-memory columns; mrr and arr (cents) are
+// compared on the MRR bit planes. name, company, external_id and email
+// ranges are compared by reading every customer record, which takes
+// seconds at millions of customers. A customer without a date or custom
+// attribute matches only "!=". Strings compare by bytes. A custom
+// attribute compares with values of its own type; integers and floats
+// compare numerically with each other; a string that reads as an RFC 3339
+// time also matches stored times.
 //
 // # MRR
 //
@@ -88,8 +92,8 @@
 // arrays per customer; a series is one pass over the members' histories.
 // On disk, bitmaps are stored in chunks of 2^16 IDs (one container per
 // key), so tagging one customer rewrites a few hundred bytes whatever the
-// size of the tag. Customer records and the sorted field index stay on
-// disk. Index.Check verifies a file against itself.
+// size of the tag. Customer records stay on disk. Index.Check verifies a
+// file against itself and against memory.
 //
 // # Errors
 //

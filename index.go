@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -325,6 +324,12 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
 	}
+	// Most writes append (new IDs, v7 UUIDs, sorted batches): fill pages.
+	for _, b := range [][]byte{bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv} {
+		if bk := btx.Bucket(b); bk != nil {
+			bk.FillPercent = 0.9
+		}
+	}
 	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}}
 	if st != nil {
 		tx.nextID = st.nextID
@@ -398,7 +403,9 @@ func (tx *Tx) base(k bmKey) *roaring.Bitmap {
 
 func (tx *Tx) set(k bmKey, id uint32) {
 	d := tx.delta(k)
-	if b := tx.base(k); b != nil && b.Contains(id) {
+	if tx.st != nil && id >= tx.st.nextID { // created in this batch
+		d.add.Add(id)
+	} else if b := tx.base(k); b != nil && b.Contains(id) {
 		d.del.Remove(id)
 	} else {
 		d.add.Add(id)
@@ -672,24 +679,9 @@ func truncate(s string) string {
 
 func lower(s string) string { return strings.ToLower(s) }
 
-// isBare reports whether s is a bare word of the query language.
-func isBare(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !isBareRune(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func isBareRune(r rune) bool {
-	return r == '-' || r == '_' || r == '.' || r == '@' || r == '+' || r == '/' ||
-		r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' ||
-		r > 127 && (unicode.IsLetter(r) || unicode.IsDigit(r))
-}
+// isKey reports whether s can be a custom attribute key: a word of the
+// query language, so that custom.KEY can be queried.
+func isKey(s string) bool { return s != "" && wordLen(s, false) == len(s) }
 
 func checkTime(what string, t time.Time) (time.Time, error) {
 	if t.IsZero() {
@@ -729,7 +721,7 @@ func normCustomer(c Customer) (Customer, error) {
 	if len(c.Custom) > 0 {
 		custom := make(map[string]any, len(c.Custom))
 		for k, v := range c.Custom {
-			if len(k) > maxKeyLen || !isBare(k) {
+			if len(k) > maxKeyLen || !isKey(k) {
 				return c, fmt.Errorf("tagseg: create customer: custom key %q must be a bare word (letters, digits, -_.@+/) of at most %d bytes: %w", truncate(k), maxKeyLen, ErrInvalidField)
 			}
 			nv, err := normCustom(k, v)
@@ -970,8 +962,8 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 	for _, t := range c.Tags {
 		tx.set(bmKey{bkTag, t}, r.id)
 	}
-	for _, f := range eqFields {
-		tx.set(eqKey(f, eqValue(&c, f)), r.id)
+	for _, k := range eqKeys(&c) {
+		tx.set(k, r.id)
 	}
 	return r.customer(0), nil
 }
@@ -999,8 +991,8 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 	for _, t := range r.c.Tags {
 		tx.unset(bmKey{bkTag, t}, r.id)
 	}
-	for _, f := range eqFields {
-		tx.unset(eqKey(f, eqValue(&r.c, f)), r.id)
+	for _, k := range eqKeys(&r.c) {
+		tx.unset(k, r.id)
 	}
 	if len(tx.histOf(r.id)) > 0 {
 		tx.hist[r.id] = nil

@@ -180,6 +180,30 @@ func whereModel(n *node, c *mCust) bool {
 			return n.op == NotEq
 		}
 		return cmpOp(float64(v.(int64)), n.op, toF(n.value))
+	case "custom.score":
+		v, ok := c.c.Custom["score"]
+		if !ok {
+			return n.op == NotEq
+		}
+		return cmpOp(v.(float64), n.op, toF(n.value))
+	case "custom.vip":
+		v, ok := c.c.Custom["vip"]
+		if !ok {
+			return n.op == NotEq
+		}
+		b2i := func(b bool) int64 {
+			if b {
+				return 1
+			}
+			return 0
+		}
+		return cmpOp(b2i(v.(bool)), n.op, b2i(n.value.(bool)))
+	case "custom.renewal":
+		v, ok := c.c.Custom["renewal"]
+		if !ok {
+			return n.op == NotEq
+		}
+		return cmpOp(v.(time.Time).UnixNano(), n.op, n.value.(time.Time).UnixNano())
 	case "custom.plan":
 		v, ok := c.c.Custom["plan"]
 		if !ok {
@@ -275,6 +299,16 @@ func randExpr(r *rand.Rand, depth int) Expr {
 		}
 		return Where("custom.seats", op, float64(r.IntN(1000))/10)
 	case 6:
+		switch r.IntN(4) {
+		case 0:
+			return Where("custom.score", op, float64(r.IntN(20))/4)
+		case 1:
+			return Where("custom.score", op, r.IntN(5))
+		case 2:
+			return Where("custom.vip", op, r.IntN(2) == 0)
+		case 3:
+			return Where("custom.renewal", op, day(2025, time.Month(1+r.IntN(12)), 1+r.IntN(2)))
+		}
 		return Where("custom.plan", op, pick(r, planPool))
 	}
 	return Where("city", op, pick(r, cityPool))
@@ -295,6 +329,11 @@ func randCustomer(r *rand.Rand, n int) Customer {
 	}
 	if r.IntN(2) == 0 {
 		c.Custom = map[string]any{"plan": pick(r, planPool), "seats": int64(r.IntN(100))}
+		if r.IntN(2) == 0 {
+			c.Custom["score"] = float64(r.IntN(20)) / 4
+			c.Custom["vip"] = r.IntN(2) == 0
+			c.Custom["renewal"] = day(2025, time.Month(1+r.IntN(12)), 1)
+		}
 	}
 	if r.IntN(10) == 0 {
 		c.ExternalID = ""
@@ -579,6 +618,19 @@ func checkSegment(t *testing.T, ix *Index, m *model, e Expr, where string) {
 	}
 	if wantPaying > 0 && seg.ARPA() != wantMRR/int64(wantPaying) || wantPaying == 0 && seg.ARPA() != 0 {
 		t.Fatalf("%s: ARPA %d", where, seg.ARPA())
+	}
+	// The query language round trip selects the same members.
+	q := e.String()
+	pe, err := Parse(q)
+	if err != nil {
+		t.Fatalf("%s: Parse(%q) of %s: %v", where, q, dump(e), err)
+	}
+	pseg, err := ix.Segment(pe)
+	if err != nil {
+		t.Fatalf("%s: Segment(Parse(%q)): %v", where, q, err)
+	}
+	if !pseg.IDs().Equals(seg.IDs()) {
+		t.Fatalf("%s: Parse(%q) selects %v, %s selects %v", where, q, pseg.IDs(), dump(e), seg.IDs())
 	}
 }
 

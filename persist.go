@@ -8,8 +8,9 @@ package tagseg
 //	ext    uvarint(len(ds)) ds ext → ID          (only for a non-empty ExternalID)
 //	col    columns: column (1 byte) block (uint32 BE, 1024 IDs a block) →
 //	       zigzag varint deltas: email hashes, lead and trial dates
-//	bm     bitmap chunks: kind uvarint(len(name)) name hi16 → roaring bitmap
-//	       holding the IDs of one 2^16-ID chunk (one container)
+//	bm     bitmap chunks: kind hi16 name → roaring bitmap holding the IDs
+//	       of one 2^16-ID chunk (one container); chunk before name, so a
+//	       bulk load (new IDs, one or two chunks) writes one region
 //	ev     MRR history: ID → the customer's events in time order (encodeHist)
 //	seg    saved segments: name → query
 //
@@ -25,11 +26,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"maps"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -75,28 +79,22 @@ func u32key(dst []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(
 
 // chunkKey is the bm bucket key of chunk hi of bitmap k.
 func chunkKey(k bmKey, hi uint16) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(k.name)+2)
+	b := make([]byte, 0, 3+len(k.name))
 	b = append(b, k.kind)
-	b = binary.AppendUvarint(b, uint64(len(k.name)))
-	b = append(b, k.name...)
-	return binary.BigEndian.AppendUint16(b, hi)
+	b = binary.BigEndian.AppendUint16(b, hi)
+	return append(b, k.name...)
 }
 
-// parseChunkKey is the inverse of chunkKey.
-func parseChunkKey(b []byte) (bmKey, uint16, error) {
-	if len(b) < 4 {
-		return bmKey{}, 0, errors.New("short bitmap key")
+// parseChunkKey is the inverse of chunkKey; the name aliases b.
+func parseChunkKey(b []byte) (kind byte, hi uint16, name []byte, err error) {
+	if len(b) < 3 {
+		return 0, 0, nil, errors.New("short bitmap key")
 	}
-	kind := b[0]
+	kind = b[0]
 	if kind != bkLive && kind != bkTag && kind != bkEq {
-		return bmKey{}, 0, fmt.Errorf("unknown bitmap kind %q", kind)
+		return 0, 0, nil, fmt.Errorf("unknown bitmap kind %q", kind)
 	}
-	n, w := binary.Uvarint(b[1:])
-	if w <= 0 || uint64(len(b)-1-w) != n+2 {
-		return bmKey{}, 0, errors.New("bad bitmap key length")
-	}
-	name := string(b[1+w : 1+w+int(n)])
-	return bmKey{kind, name}, binary.BigEndian.Uint16(b[len(b)-2:]), nil
+	return kind, binary.BigEndian.Uint16(b[1:3]), b[3:], nil
 }
 
 // chunkRange is a bitmap holding every ID of chunk hi.
@@ -294,6 +292,66 @@ func eqValue(c *Customer, field string) string {
 }
 
 func eqKey(field, value string) bmKey { return bmKey{bkEq, field + "\x00" + value} }
+
+// eqKeys lists the equality bitmaps a customer belongs to: one per
+// eqFields field and one per custom attribute ("custom.KEY", customEq).
+func eqKeys(c *Customer) []bmKey {
+	keys := make([]bmKey, 0, len(eqFields)+len(c.Custom))
+	for _, f := range eqFields {
+		keys = append(keys, eqKey(f, eqValue(c, f)))
+	}
+	for k, v := range c.Custom {
+		keys = append(keys, eqKey("custom."+k, customEq(v)))
+	}
+	return keys
+}
+
+// customEq encodes a custom attribute value as the value part of its
+// equality bitmap's name: a type byte, then the string, or 8 bytes.
+func customEq(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "s" + x
+	case int64:
+		return string(binary.BigEndian.AppendUint64([]byte{'i'}, uint64(x)))
+	case float64:
+		return string(binary.BigEndian.AppendUint64([]byte{'f'}, math.Float64bits(x)))
+	case bool:
+		if x {
+			return "b1"
+		}
+		return "b0"
+	case time.Time:
+		return string(binary.BigEndian.AppendUint64([]byte{'t'}, uint64(x.UnixNano())))
+	}
+	return ""
+}
+
+// parseCustomEq is the inverse of customEq.
+func parseCustomEq(s string) (any, bool) {
+	if s == "" {
+		return nil, false
+	}
+	if s[0] == 's' {
+		return s[1:], true
+	}
+	if s[0] == 'b' && len(s) == 2 {
+		return s[1] == '1', true
+	}
+	if len(s) != 9 {
+		return nil, false
+	}
+	u := binary.BigEndian.Uint64([]byte(s[1:]))
+	switch s[0] {
+	case 'i':
+		return int64(u), true
+	case 'f':
+		return math.Float64frombits(u), true
+	case 't':
+		return time.Unix(0, int64(u)).UTC(), true
+	}
+	return nil, false
+}
 
 // mrrEvent is one MRR change: from the instant at (Unix nanoseconds) the
 // customer's MRR is cents.
@@ -668,10 +726,120 @@ func initDB(db *bolt.DB, path string, readOnly bool) error {
 	})
 }
 
+// loadBitmaps reads every bitmap: the bm bucket is split by chunk number
+// among GOMAXPROCS goroutines, each with its own read transaction, and the
+// parts (disjoint, in chunk order) are then joined.
+func loadBitmaps(db *bolt.DB, path string, st *state) error {
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		if meta == nil { // a fresh read-only file
+			return nil
+		}
+		v := meta.Get(keyNext)
+		if len(v) != 4 {
+			return corrupt("missing next ID")
+		}
+		st.nextID = binary.BigEndian.Uint32(v)
+		return nil
+	})
+	if err != nil || st.nextID == 0 {
+		return err
+	}
+	type part map[byte]map[string]*roaring.Bitmap
+	lastHi := int(uint64(st.nextID-1) >> 16)
+	w := min(runtime.GOMAXPROCS(0), lastHi+1)
+	parts := make([]part, w)
+	errs := make([]error, w)
+	var wg sync.WaitGroup
+	for p := range w {
+		lo, hi := p*(lastHi+1)/w, (p+1)*(lastHi+1)/w // chunks [lo, hi)
+		wg.Go(func() {
+			errs[p] = guard(path, func() error {
+				return db.View(func(tx *bolt.Tx) error {
+					pt := part{bkLive: {}, bkTag: {}, bkEq: {}}
+					parts[p] = pt
+					c := tx.Bucket(bktBm).Cursor()
+					for _, kind := range []byte{bkLive, bkEq, bkTag} {
+						m := pt[kind]
+						start := []byte{kind, byte(lo >> 8), byte(lo)}
+						for k, v := c.Seek(start); k != nil && k[0] == kind; k, v = c.Next() {
+							_, chi, name, err := parseChunkKey(k)
+							if err != nil {
+								return corrupt("%v", err)
+							}
+							if int(chi) >= hi {
+								break
+							}
+							chunk, err := decodeChunk(v, chi)
+							if err != nil {
+								return corrupt("bitmap %q chunk %d: %v", name, chi, err)
+							}
+							if uint64(chunk.Maximum()) >= uint64(st.nextID) {
+								return corrupt("bitmap %q holds ID %d beyond next ID %d", name, chunk.Maximum(), st.nextID)
+							}
+							bm := m[string(name)]
+							if bm == nil {
+								bm = roaring.New()
+								m[string(name)] = bm
+							}
+							bm.Or(chunk)
+						}
+					}
+					return nil
+				})
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Anything outside the known kinds, or beyond the last chunk?
+	err = db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktBm).Cursor()
+		for k, _ := c.First(); k != nil; {
+			kind, _, _, err := parseChunkKey(k)
+			if err != nil {
+				return corrupt("%v", err)
+			}
+			if lastHi < math.MaxUint16 {
+				next := lastHi + 1
+				if k, _ := c.Seek([]byte{kind, byte(next >> 8), byte(next)}); k != nil && k[0] == kind {
+					return corrupt("bitmap chunk %x beyond next ID", k)
+				}
+			}
+			k, _ = c.Seek([]byte{kind + 1})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, pt := range parts {
+		for kind, m := range pt {
+			for name, bm := range m {
+				k := bmKey{kind, name}
+				if have := st.get(k); have != nil {
+					have.Or(bm)
+				} else {
+					st.put(k, bm)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // load reads the in-memory state from the file.
 func load(db *bolt.DB, path string) (*state, error) {
 	st := newState()
 	err := guard(path, func() error {
+		if err := loadBitmaps(db, path, st); err != nil {
+			return err
+		}
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
 			if meta == nil { // a fresh read-only file
@@ -680,50 +848,11 @@ func load(db *bolt.DB, path string) (*state, error) {
 			corrupt := func(format string, args ...any) error {
 				return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 			}
-			v := meta.Get(keyNext)
-			if len(v) != 4 {
-				return corrupt("missing next ID")
-			}
-			st.nextID = binary.BigEndian.Uint32(v)
-
-			// Bitmaps: chunks arrive grouped by bitmap, in chunk order.
-			var cur bmKey
-			var bm *roaring.Bitmap
-			lastHi := -1
-			finish := func() {
-				if bm != nil {
-					st.put(cur, bm)
-				}
-			}
-			c := tx.Bucket(bktBm).Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				key, hi, err := parseChunkKey(k)
-				if err != nil {
-					return corrupt("%v", err)
-				}
-				chunk, err := decodeChunk(v, hi)
-				if err != nil {
-					return corrupt("bitmap %q chunk %d: %v", key.name, hi, err)
-				}
-				if bm == nil || key != cur {
-					finish()
-					cur, bm, lastHi = key, roaring.New(), -1
-				}
-				if int(hi) <= lastHi {
-					return corrupt("bitmap %q: chunks out of order", key.name)
-				}
-				lastHi = int(hi)
-				if uint64(chunk.Maximum()) >= uint64(st.nextID) {
-					return corrupt("bitmap %q holds ID %d beyond next ID %d", key.name, chunk.Maximum(), st.nextID)
-				}
-				bm.Or(chunk)
-			}
-			finish()
 
 			// MRR histories.
 			st.mrr = make([]int64, st.nextID)
 			st.hist = make([][]mrrEvent, st.nextID)
-			c = tx.Bucket(bktEv).Cursor()
+			c := tx.Bucket(bktEv).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 4 {
 					return corrupt("bad MRR history key")
@@ -834,8 +963,8 @@ func (ix *Index) Check() error {
 			for _, t := range r.c.Tags {
 				setBit(bmKey{bkTag, t}, id)
 			}
-			for _, f := range eqFields {
-				setBit(eqKey(f, eqValue(&r.c, f)), id)
+			for _, k := range eqKeys(&r.c) {
+				setBit(k, id)
 			}
 			return nil
 		})
@@ -878,7 +1007,7 @@ func (ix *Index) Check() error {
 				return corrupt("tag %q bitmap disagrees with records", t)
 			}
 		}
-		for _, f := range eqFields {
+		for f := range allFields(want, st) {
 			if len(want.eq[f]) != len(st.eq[f]) {
 				return corrupt("field %s: %d values in memory, %d in records", f, len(st.eq[f]), len(want.eq[f]))
 			}
@@ -927,6 +1056,22 @@ func (ix *Index) Check() error {
 	})
 }
 
+// allFields yields the equality fields of both states.
+func allFields(a, b *state) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for f := range a.eq {
+			if !yield(f) {
+				return
+			}
+		}
+		for f := range b.eq {
+			if _, ok := a.eq[f]; !ok && !yield(f) {
+				return
+			}
+		}
+	}
+}
+
 // diffStates describes the first difference between two states, or "".
 func diffStates(a, b *state) string {
 	if a.nextID != b.nextID {
@@ -943,7 +1088,7 @@ func diffStates(a, b *state) string {
 			return fmt.Sprintf("tag %q", t)
 		}
 	}
-	for _, f := range eqFields {
+	for f := range allFields(a, b) {
 		if len(a.eq[f]) != len(b.eq[f]) {
 			return "field " + f
 		}

@@ -341,7 +341,7 @@ func fieldKind(f string) (kind byte, ok bool) {
 	case "mrr", "arr":
 		return 'm', true
 	}
-	if k, ok := strings.CutPrefix(f, "custom."); ok && isBare(k) {
+	if k, ok := strings.CutPrefix(f, "custom."); ok && isKey(k) {
 		return 'c', true
 	}
 	return 0, false
@@ -416,7 +416,7 @@ func (ev *evaluator) where(n *node) (val, error) {
 	case 'c':
 		switch n.value.(type) {
 		case string, int64, uint64, float64, bool, time.Time:
-			return ev.scanField(n.field, n.op, n.value)
+			return ev.custom(n.field, n.op, n.value), nil
 		}
 		return bad("a string, number, bool or time")
 	}
@@ -428,18 +428,8 @@ func asTime(v any) (time.Time, bool) {
 	case time.Time:
 		return x, true
 	case string:
-		return parseTime(x)
-	}
-	return time.Time{}, false
-}
-
-// parseTime accepts an RFC 3339 date (2024-01-31) or time.
-func parseTime(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), true
+		t, bad := parseTime(x)
+		return t, bad == ""
 	}
 	return time.Time{}, false
 }
@@ -470,10 +460,67 @@ func (ev *evaluator) eqField(field string, op Op, s string) val {
 	case NotEq:
 		return ev.intersect(nil, []val{ev.bitmap(eqKey(field, s))})
 	}
+	return ev.eqMatch(field, func(v string) bool { return compare(v, op, s) })
+}
+
+// custom compares a custom attribute, held as one bitmap per value, with
+// q: Eq looks up the values equal to q in each type it converts to exactly,
+// the other operators go through the attribute's values. NotEq is every
+// live customer but the Eq ones, so customers without it match.
+func (ev *evaluator) custom(field string, op Op, q any) val {
+	switch op {
+	case Eq:
+		var vs []val
+		for _, c := range eqCandidates(q) {
+			vs = append(vs, ev.bitmap(eqKey(field, customEq(c))))
+		}
+		return union(vs)
+	case NotEq:
+		return ev.intersect(nil, []val{ev.custom(field, Eq, q)})
+	}
+	return ev.eqMatch(field, func(v string) bool {
+		x, ok := parseCustomEq(v)
+		if !ok {
+			return false
+		}
+		c, ok := compareAny(x, q)
+		return ok && compare(c, op, 0)
+	})
+}
+
+// eqCandidates lists the stored values that equal the query value q.
+func eqCandidates(q any) []any {
+	switch x := q.(type) {
+	case string:
+		if t, bad := parseTime(x); bad == "" {
+			return []any{x, t}
+		}
+		return []any{x}
+	case int64:
+		if f := float64(x); compareIntFloat(x, f) == 0 {
+			return []any{x, f}
+		}
+		return []any{x}
+	case uint64:
+		if f := float64(x); uint64(f) == x {
+			return []any{f}
+		}
+		return nil
+	case float64:
+		if x == math.Trunc(x) && x >= math.MinInt64 && x < math.MaxInt64 {
+			return []any{x, int64(x)}
+		}
+		return []any{x}
+	}
+	return []any{q}
+}
+
+// eqMatch is the union of the bitmaps of field whose value matches.
+func (ev *evaluator) eqMatch(field string, match func(v string) bool) val {
 	var vs []val
 	seen := map[string]bool{}
 	consider := func(v string) {
-		if !seen[v] && compare(v, op, s) {
+		if !seen[v] && match(v) {
 			seen[v] = true
 			vs = append(vs, ev.bitmap(eqKey(field, v)))
 		}

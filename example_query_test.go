@@ -1,0 +1,38 @@
+package tagseg_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tagseg/tagseg"
+)
+
+func ExampleParse() {
+	e, err := tagseg.Parse(`tag:churn-risk-high and (tag:"feature: dark mode" or tags:any(sso,scim))
+		AND NOT tags:any(managed-account, internal) AND mrr>=10000 AND country=US`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(e)
+
+	_, err = tagseg.Parse("tag:a AND plan:pro")
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, tagseg.ErrInvalidField))
+	// Output:
+	// tag:churn-risk-high AND (tag:"feature: dark mode" OR tags:any(sso, scim)) AND tags:none(managed-account, internal) AND mrr >= 10000 AND country:US
+	// tagseg: syntax error at offset 10: expected field, found unknown field "plan"
+	// true
+}
+
+func ExampleExpr_String() {
+	e := tagseg.And(
+		tagseg.Or(tagseg.Tag("plan-pro"), tagseg.Tag("plan enterprise")),
+		tagseg.Not(tagseg.AnyTag("internal")),
+		tagseg.Where("custom.seats", tagseg.Gte, 10),
+		tagseg.Where("custom.code", tagseg.Eq, "10"),
+	)
+	fmt.Println(e)
+	// Output:
+	// (tag:plan-pro OR tag:"plan enterprise") AND tags:none(internal) AND custom.seats >= 10 AND custom.code:"10"
+}
