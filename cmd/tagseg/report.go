@@ -78,9 +78,19 @@ func resolve(ix *tagseg.Index, query, segment string) (string, tagseg.Expr, erro
 	}
 	e, err := tagseg.Parse(query)
 	if err != nil {
-		return "", tagseg.Expr{}, fmt.Errorf("query %q: %s", query, cleanErr(err))
+		return "", tagseg.Expr{}, queryError(query, err)
 	}
 	return query, e, nil
+}
+
+// queryError describes a query that does not parse or evaluate; a syntax
+// error shows the query with a caret under the place of the problem.
+func queryError(query string, err error) error {
+	var se *tagseg.SyntaxError
+	if errors.As(err, &se) && se.Query == query && se.Offset >= 0 && se.Offset <= len(query) && !strings.ContainsAny(query, "\n\r\t") {
+		return fmt.Errorf("%s\n  %s\n  %s^", cleanErr(err), query, strings.Repeat(" ", utf8.RuneCountInString(query[:se.Offset])))
+	}
+	return fmt.Errorf("query %q: %s", query, cleanErr(err))
 }
 
 // ---- formatting ----
@@ -570,7 +580,7 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 		defer ix.Close()
 		seg, err := evalQuery(ix, q) // an unknown field is refused too
 		if err != nil {
-			return fmt.Errorf("query %q: %s", q, cleanErr(err))
+			return queryError(q, err)
 		}
 		if err := ix.SaveSegment(name, q); err != nil {
 			return err

@@ -457,9 +457,6 @@ func TestAPISegments(t *testing.T) {
 }
 
 func TestAPISegmentQueries(t *testing.T) {
-	if !realParser() {
-		t.Skip("tagseg.Parse is still the stub")
-	}
 	srv, _ := newAPI(t, serverOptions{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
