@@ -142,7 +142,9 @@ func typeOfField(name string) fieldType {
 // any case is not a value: quote it. A quoted string is written in double
 // quotes; inside it \" stands for " and \\ for \, any other backslash is an
 // error, and every other byte stands for itself. A field name may be quoted
-// too, so that "custom.KEY" can name a key that is not a word.
+// too, so that "custom.my key" can name a key that is not a word; it must
+// still be one of the fields above (quoted "tag" and "tags" are unknown
+// fields).
 //
 // Values are typed by their field:
 //
@@ -158,13 +160,14 @@ func typeOfField(name string) fieldType {
 //     UTC within years 0000 to 9999.
 //   - custom.KEY: the type stored under KEY is not known to Parse, so a
 //     bare value is typed by how it looks: true or false is a bool; an
-//     integer without leading zeros or sign ("-" allowed) is an int64 (a
-//     uint64 above math.MaxInt64); a decimal number with a fraction or an
-//     exponent (1.5, -2e10), NaN, +Inf or -Inf is a float64; an RFC 3339
-//     date or time is a time.Time in UTC; anything else is a string. A
-//     QUOTED value is always a string: custom.plan:"10" compares with the
-//     string "10". Evaluation compares a value with the type that is stored
-//     and converts where that makes sense.
+//     integer -?(0|[1-9][0-9]*) is an int64 (a uint64 above
+//     math.MaxInt64); such an integer with a fraction and/or an exponent
+//     (1.5, -2e10, 3.0), or NaN, +Inf or -Inf, is a float64; an RFC 3339
+//     date or time is a time.Time in UTC; anything else (007, +5, True,
+//     2024-02-30, pro) is a string. A QUOTED value is always a string:
+//     custom.plan:"10" compares with the string "10". Evaluation compares a
+//     value with the type that is stored and converts where that makes
+//     sense.
 //
 // Parse returns every error as a *SyntaxError carrying the byte offset and
 // what was expected there: an empty query, unbalanced parentheses, a
