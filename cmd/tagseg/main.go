@@ -2,6 +2,7 @@
 //
 // Usage:
 //
+//	tagseg demo     [-customers N] [-db PATH] [-seed N]
 //	tagseg import   -db PATH [-format csv|jsonl] [-batch 10000] [-on-error skip|abort] FILE...
 //	tagseg query    -db PATH [-json] [-limit 10] [QUERY]
 //	tagseg tags     -db PATH [-query Q] [-prefix P] [-limit N] [-by mrr|count] [-json]
@@ -40,6 +41,7 @@ type command struct {
 
 // commands is the table of subcommands; add one by adding an entry.
 var commands = map[string]command{
+	"demo":     {runDemo, "build a synthetic index and show what tagseg answers over it"},
 	"import":   {runImport, "import customers and tags from CSV or JSON Lines files"},
 	"query":    {runQuery, "count a segment and its MRR, ARR and ARPA; list its first customers"},
 	"tags":     {runTags, "the tags of a segment, with their customers and MRR"},
