@@ -653,14 +653,20 @@ func (tx *Tx) apply(st *state) {
 // normTags trims, checks and de-duplicates tags, keeping their order.
 func normTags(op string, tags []string) ([]string, error) {
 	out := make([]string, 0, len(tags))
-	var seen map[string]bool
-	for _, t := range tags {
-		t = strings.TrimSpace(t)
+	var seen map[string]bool // for long lists; short ones are scanned
+	for _, raw := range tags {
+		t := strings.TrimSpace(raw)
 		if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) {
-			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(t), ErrInvalidTag)
+			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(raw), ErrInvalidTag)
+		}
+		if len(tags) <= 32 {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+			continue
 		}
 		if seen == nil {
-			seen = map[string]bool{}
+			seen = make(map[string]bool, len(tags))
 		}
 		if !seen[t] {
 			seen[t] = true
@@ -1130,10 +1136,14 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if err != nil {
 		return err
 	}
-	r, err := tx.lookup("set MRR of", uuid)
-	if err != nil {
-		return err
+	v := tx.get(bktUUID, []byte(uuid))
+	if v == nil {
+		return fmt.Errorf("tagseg: set MRR of %s: %w", uuid, ErrNotFound)
 	}
+	if len(v) != 4 {
+		return tx.corrupt("bad uuid entry for %s", uuid)
+	}
+	r := &record{id: binary.BigEndian.Uint32(v)}
 	// Insert the event in time order; one at the same instant is replaced.
 	h := tx.histOf(r.id)
 	e := mrrEvent{at.UnixNano(), cents}

@@ -627,7 +627,11 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 
 // openDB opens the bbolt file and maps its errors onto ours.
 func openDB(path string, opts *Options) (*bolt.DB, error) {
-	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType}
+	// A large initial map saves the remaps (which copy every dirty node of
+	// a big write transaction) while a file grows; it is address space, not
+	// memory.
+	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
+		FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30}
 	if opts.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
