@@ -1392,3 +1392,72 @@ func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err
 	}
 	return changed, nil
 }
+
+// ---- lookups for integrations ----
+
+// CustomerByExternalID returns the customer with the (DataSourceUUID,
+// ExternalID) pair, or ErrNotFound.
+func (ix *Index) CustomerByExternalID(dataSource, externalID string) (out Customer, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		r, err := lookupExt(btx, ix.path, dataSource, externalID, btx.Bucket(bktExt).Get(extKey(dataSource, externalID)))
+		if err != nil {
+			return err
+		}
+		out = r.customer(st.mrr[r.id])
+		return nil
+	})
+	return out, err
+}
+
+// CustomerByExternalID returns the customer with the (DataSourceUUID,
+// ExternalID) pair as the batch sees it, or ErrNotFound.
+func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)))
+	if err != nil {
+		return Customer{}, err
+	}
+	return r.customer(tx.mrrOf(r.id)), nil
+}
+
+func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte) (*record, error) {
+	if v == nil || ext == "" {
+		return nil, fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
+	}
+	if len(v) != 4 {
+		return nil, fmt.Errorf("tagseg: %s: bad external ID entry: %w", path, ErrCorrupt)
+	}
+	return readRecord(btx, path, binary.BigEndian.Uint32(v))
+}
+
+// MRRChange is one event of a customer's MRR history: from At on, its MRR
+// is Cents.
+type MRRChange struct {
+	At    time.Time // UTC
+	Cents int64
+}
+
+// MRRHistory returns the customer's MRR events in time order, one per
+// instant (a later SetMRR at the same instant replaced the earlier one).
+func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		v := btx.Bucket(bktUUID).Get([]byte(uuid))
+		if v == nil {
+			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+		}
+		if len(v) != 4 {
+			return fmt.Errorf("tagseg: %s: bad uuid entry for %s: %w", ix.path, uuid, ErrCorrupt)
+		}
+		id := binary.BigEndian.Uint32(v)
+		out = []MRRChange{}
+		if int(id) < len(st.hist) {
+			for _, e := range st.hist[id] {
+				out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -894,12 +894,20 @@ func (s *Segment) Contains(uuid string) bool {
 // they are when yielded (tags and MRR may be newer than the segment);
 // members deleted since are skipped. The loop body may call any method of
 // the index.
-func (s *Segment) Customers() iter.Seq[Customer] {
+func (s *Segment) Customers() iter.Seq[Customer] { return s.CustomersFrom(0) }
+
+// CustomersFrom is Customers starting at the first member whose dense ID is
+// at least id: a cursor for paging through a large segment.
+func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 	return func(yield func(Customer) bool) {
-		it := s.ids.ManyIterator()
+		it := s.ids.Iterator()
+		it.AdvanceIfNeeded(id)
 		buf := make([]uint32, 256)
 		for {
-			n := it.NextMany(buf)
+			n := 0
+			for ; n < len(buf) && it.HasNext(); n++ {
+				buf[n] = it.Next()
+			}
 			if n == 0 {
 				return
 			}
