@@ -480,3 +480,44 @@ func BenchmarkNewGenerator(b *testing.B) {
 		})
 	}
 }
+
+func TestEdgeConfigs(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Customers: 10, Tags: 10, TagsPerCust: 1, Months: 1},
+		{Customers: 1_000, TagsPerCust: 3},
+		{Customers: 1_000, TagsPerCust: 100, Months: 120, Custom: true},
+		{Customers: 1_000, Tags: 300, TagsPerCust: 300, Start: time.Date(2024, 2, 29, 13, 0, 0, 0, time.FixedZone("X", 3600))},
+	} {
+		g := NewGenerator(cfg)
+		got := g.Config()
+		if got.Start.Day() != 1 || got.Start.Location() != time.UTC || got.Months <= 0 || got.Tags <= 0 {
+			t.Errorf("%+v: normalised to %+v", cfg, got)
+		}
+		total := 0
+		for i := range 500 {
+			c := g.Customer(i * 7)
+			total += len(c.Tags)
+			seen := map[string]bool{}
+			plansHeld := 0
+			for _, tag := range c.Tags {
+				if seen[tag] {
+					t.Fatalf("%+v: customer %d: tag %q twice", cfg, i*7, tag)
+				}
+				seen[tag] = true
+				if strings.HasPrefix(tag, "plan-") {
+					plansHeld++
+				}
+			}
+			if plansHeld != 1 {
+				t.Fatalf("%+v: customer %d: %d plan tags", cfg, i*7, plansHeld)
+			}
+			for k := 1; k < len(c.Events); k++ {
+				if !c.Events[k].At.After(c.Events[k-1].At) || c.Events[k].Cents == c.Events[k-1].Cents {
+					t.Fatalf("%+v: customer %d: events %v", cfg, i*7, c.Events)
+				}
+			}
+		}
+		t.Logf("%+v: %d tags, mean %.2f tags/customer", cfg, g.NumTags(), float64(total)/500)
+	}
+}
