@@ -187,7 +187,7 @@ func TestAPICustomers(t *testing.T) {
 		call{method: "POST", path: "/v1/customers", status: 422, body: `{"data_source_uuid":"ds_1","external_id":"a"}`,
 			want: `{"errors":{"external_id":"The external ID for this customer already exists in our system."}}`},
 		call{method: "POST", path: "/v1/customers", status: 422, body: `{"data_source_uuid":"ds_1","external_id":"e","attributes":{"tags":["ok","  "]}}`,
-			want: `{"errors":{"tags":"create customer: tag \"\": invalid tag"}}`},
+			want: `{"errors":{"tags":"create customer: tag \"  \": invalid tag"}}`},
 		call{method: "POST", path: "/v1/customers", status: 422, body: `{"data_source_uuid":"ds_1","external_id":"e","lead_created_at":"yesterday"}`,
 			want: `{"errors":{"lead_created_at":"\"yesterday\" is not a date or time (want RFC 3339, like 2024-01-31 or 2024-01-31T12:00:00Z)"}}`},
 		call{method: "POST", path: "/v1/customers", status: 422, body: `{"data_source_uuid":"ds_1","external_id":"e","attributes":{"custom":[{"type":"Integer","key":"seats","value":"many"}]}}`,
@@ -271,7 +271,7 @@ func TestAPITags(t *testing.T) {
 		call{method: "DELETE", path: "/v1/customers/cus_a/attributes/tags", status: 400, body: `{"tags":[]}`,
 			want: `{"code":400,"message":"Parameter \"tags\" must not be empty","param":"tags"}`},
 		call{method: "DELETE", path: "/v1/customers/cus_a/attributes/tags", status: 422, body: `{"tags":[" "]}`,
-			want: `{"errors":{"tags":"remove tags from cus_a: tag \"\": invalid tag"}}`},
+			want: `{"errors":{"tags":"remove tags from cus_a: tag \" \": invalid tag"}}`},
 		call{method: "DELETE", path: "/v1/customers/cus_a/attributes/tags", status: 400,
 			want: `{"code":400,"message":"Request body is empty; want a JSON object","param":null}`},
 
