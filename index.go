@@ -592,15 +592,27 @@ func (tx *Tx) flush() error {
 			return err
 		}
 	}
-	// MRR histories, in ID order.
+	// MRR history blocks, in order.
+	hblocks := map[uint32]bool{}
+	for id := range tx.hist {
+		hblocks[id/histBlock] = true
+	}
 	eb := tx.btx.Bucket(bktEv)
-	for _, id := range slices.Sorted(maps.Keys(tx.hist)) {
-		h := tx.hist[id]
+	for _, blk := range slices.Sorted(maps.Keys(hblocks)) {
+		lo := blk * histBlock
+		n := int(min(uint64(lo)+histBlock, uint64(tx.nextID)) - uint64(lo))
+		empty := true
+		for i := range n {
+			if len(tx.histOf(lo+uint32(i))) > 0 {
+				empty = false
+				break
+			}
+		}
 		var err error
-		if len(h) == 0 {
-			err = eb.Delete(u32key(nil, id))
+		if empty {
+			err = eb.Delete(u32key(nil, blk))
 		} else {
-			err = eb.Put(u32key(nil, id), encodeHist(h))
+			err = eb.Put(u32key(nil, blk), encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n))
 		}
 		if err != nil {
 			return err
@@ -822,11 +834,8 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 
 // storedMRR reads the current MRR of id from its stored history.
 func storedMRR(btx *bolt.Tx, id uint32) int64 {
-	v := btx.Bucket(bktEv).Get(u32key(nil, id))
-	if v == nil {
-		return 0
-	}
-	h, err := decodeHist(v)
+	v := btx.Bucket(bktEv).Get(u32key(nil, id/histBlock))
+	h, err := histInBlock(v, int(id%histBlock))
 	if err != nil {
 		return 0
 	}
