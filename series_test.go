@@ -2,8 +2,8 @@ package tagseg
 
 import (
 	"errors"
-	"path/filepath"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
