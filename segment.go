@@ -1230,6 +1230,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 			return err
 		}
 		ids := v.bm.ToArray()
+		loc := newLocator(nanos)
 		w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
 		parts := make([]struct {
 			open  seriesAcc
@@ -1243,7 +1244,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
 			wg.Go(func() {
 				for _, id := range ids[lo:hi] {
-					replay(st.hist[id], nanos, &part.open, &part.open0, part.accs)
+					replay(st.hist[id], loc, &part.open, &part.open0, part.accs)
 				}
 			})
 		}
@@ -1284,12 +1285,51 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	return out, nil
 }
 
-// replay walks one customer's history: events before nanos[0] go into
-// open (and the MRR at nanos[0] into open0), events in [nanos[i],
-// nanos[i+1]) into accs[i]; later ones are not needed.
-func replay(h []mrrEvent, nanos []int64, open *seriesAcc, open0 *int64, accs []seriesAcc) {
+// locator finds the interval of an instant: through a table by whole days
+// from the first boundary when the range is not too long (boundaries are
+// whole UTC days), else by binary search.
+type locator struct {
+	nanos []int64
+	byDay []int32 // interval of each day since nanos[0], or nil
+}
+
+const dayNanos = int64(24 * time.Hour)
+
+func newLocator(nanos []int64) *locator {
+	l := &locator{nanos: nanos}
+	days := (nanos[len(nanos)-1] - nanos[0]) / dayNanos
+	if days <= 1<<16 {
+		l.byDay = make([]int32, days)
+		i := int32(0)
+		for d := range l.byDay {
+			for nanos[i+1] <= nanos[0]+int64(d)*dayNanos {
+				i++
+			}
+			l.byDay[d] = i
+		}
+	}
+	return l
+}
+
+// interval returns i with nanos[i] <= at < nanos[i+1]; at must be in range.
+func (l *locator) interval(at int64) int {
+	if l.byDay != nil {
+		return int(l.byDay[(at-l.nanos[0])/dayNanos])
+	}
+	i, found := slices.BinarySearch(l.nanos, at)
+	if !found {
+		i--
+	}
+	return i
+}
+
+// replay walks one customer's history: events before the first boundary go
+// into open (and the MRR there into open0), events in interval i into
+// accs[i]; later ones are not needed.
+func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []seriesAcc) {
 	var prev int64
 	paid := false
+	nanos := loc.nanos
 	end := nanos[len(nanos)-1]
 	for _, e := range h {
 		if e.at >= end {
@@ -1323,10 +1363,7 @@ func replay(h []mrrEvent, nanos []int64, open *seriesAcc, open0 *int64, accs []s
 			*open0 += cur - prev
 			open.paying += dp
 		} else {
-			i, found := slices.BinarySearch(nanos, e.at)
-			if !found {
-				i--
-			}
+			i := loc.interval(e.at)
 			accs[i].mov[kind] += cur - prev
 			accs[i].paying += dp
 		}
