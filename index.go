@@ -103,13 +103,32 @@ type state struct {
 	mrr    []int64                               // current MRR by ID
 	hist   [][]mrrEvent                          // MRR history by ID
 	cols   [numCols][]int64                      // columns by ID
-	emails emailIndex                            // email hash → IDs
 	planes []*roaring.Bitmap                     // bit i of mrr
 	paying *roaring.Bitmap                       // mrr > 0
+	emails emailIndex                            // email hash → IDs; see emailTable
+	emOnce sync.Once
+}
+
+// emailTable returns the email lookup table, building it from the email
+// column on first use: a file opened for segments alone never pays for it.
+// Safe under the read lock (sync.Once) and for the writer.
+func (st *state) emailTable() *emailIndex {
+	st.emOnce.Do(func() {
+		st.emails = newEmailIndex()
+		col := st.cols[colEmail]
+		st.emails.one = make(map[int64]uint32, st.live.GetCardinality())
+		for it := st.live.Iterator(); it.HasNext(); {
+			id := it.Next()
+			if int(id) < len(col) {
+				st.emails.add(col[id], id)
+			}
+		}
+	})
+	return &st.emails
 }
 
 func newState() *state {
-	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New(), emails: newEmailIndex()}
+	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New()}
 	for _, f := range eqFields {
 		st.eq[f] = map[string]*roaring.Bitmap{}
 	}
@@ -635,8 +654,9 @@ func (tx *Tx) apply(st *state) {
 	}
 	for c, v := range tx.cols {
 		if c.col == colEmail {
-			st.emails.remove(st.cols[colEmail][c.id], c.id)
-			st.emails.add(v, c.id)
+			em := st.emailTable()
+			em.remove(st.cols[colEmail][c.id], c.id)
+			em.add(v, c.id)
 		}
 		st.cols[c.col][c.id] = v
 	}
@@ -872,7 +892,7 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 	if h == 0 {
 		return nil, nil
 	}
-	ids := tx.st.emails.ids(h)
+	ids := tx.st.emailTable().ids(h)
 	for c, v := range tx.emailCands() {
 		if v == h {
 			ids = append(ids, c)
@@ -1239,7 +1259,7 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 // An empty email matches nobody.
 func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		rs, err := byEmail(btx, ix.path, email, st.emails.ids(emailHash(email)))
+		rs, err := byEmail(btx, ix.path, email, st.emailTable().ids(emailHash(email)))
 		if err != nil {
 			return err
 		}

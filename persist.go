@@ -801,20 +801,8 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
-	err := db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bktMeta)
-		if meta == nil { // a fresh read-only file
-			return nil
-		}
-		v := meta.Get(keyNext)
-		if len(v) != 4 {
-			return corrupt("missing next ID")
-		}
-		st.nextID = binary.BigEndian.Uint32(v)
+	if st.nextID == 0 {
 		return nil
-	})
-	if err != nil || st.nextID == 0 {
-		return err
 	}
 	type part map[byte]map[string]*roaring.Bitmap
 	lastHi := int(uint64(st.nextID-1) >> 16)
@@ -866,7 +854,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 		return err
 	}
 	// Anything outside the known kinds, or beyond the last chunk?
-	err = db.View(func(tx *bolt.Tx) error {
+	err := db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktBm).Cursor()
 		for k, _ := c.First(); k != nil; {
 			kind, _, _, err := parseChunkKey(k)
@@ -905,9 +893,27 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 func load(db *bolt.DB, path string) (*state, error) {
 	st := newState()
 	err := guard(path, func() error {
-		if err := loadBitmaps(db, path, st); err != nil {
-			return err
-		}
+		return db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bktMeta)
+			if meta == nil { // a fresh read-only file
+				return nil
+			}
+			v := meta.Get(keyNext)
+			if len(v) != 4 {
+				return fmt.Errorf("tagseg: open %s: missing next ID: %w", path, ErrCorrupt)
+			}
+			st.nextID = binary.BigEndian.Uint32(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Bitmaps on their goroutines, alongside the histories and columns.
+	var bmErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { bmErr = loadBitmaps(db, path, st) })
+	err = guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
 			if meta == nil { // a fresh read-only file
@@ -960,16 +966,12 @@ func load(db *bolt.DB, path string) (*state, error) {
 					return corrupt("column %d block %d: %v", col, blk, err)
 				}
 			}
-			for id, h := range st.cols[colEmail] {
-				if h != 0 && st.live.Contains(uint32(id)) {
-					st.emails.add(h, uint32(id))
-				}
-			}
 			st.rebuildPlanes()
 			return nil
 		})
 	})
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(err, bmErr); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -1026,7 +1028,7 @@ func (ix *Index) Check() error {
 			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
 				return corrupt("customer %d: columns %v, record says %v", id, got, want)
 			}
-			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emails.ids(want), id) {
+			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emailTable().ids(want), id) {
 				return corrupt("customer %d: email %q not in the email table", id, r.c.Email)
 			}
 			setBit(bmKey{bkLive, ""}, id)
@@ -1182,11 +1184,12 @@ func diffStates(a, b *state) string {
 			return fmt.Sprintf("column %d", col)
 		}
 	}
-	if !maps.EqualFunc(a.emails.one, b.emails.one, func(_, _ uint32) bool { return true }) || len(a.emails.more) != len(b.emails.more) {
+	ae, be := a.emailTable(), b.emailTable()
+	if !maps.EqualFunc(ae.one, be.one, func(_, _ uint32) bool { return true }) || len(ae.more) != len(be.more) {
 		return "email table"
 	}
-	for h := range a.emails.one { // the same IDs per hash, in any order
-		x, y := a.emails.ids(h), b.emails.ids(h)
+	for h := range ae.one { // the same IDs per hash, in any order
+		x, y := ae.ids(h), be.ids(h)
 		slices.Sort(x)
 		slices.Sort(y)
 		if !slices.Equal(x, y) {

@@ -547,7 +547,7 @@ func (ev *evaluator) email(email string) (val, error) {
 	if ev.tx != nil {
 		rs, err = ev.tx.byEmail(email)
 	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.st.emails.ids(emailHash(email)))
+		rs, err = byEmail(ev.btx, "", email, ev.st.emailTable().ids(emailHash(email)))
 	}
 	if err != nil {
 		return val{}, err
