@@ -265,48 +265,25 @@ func (p *parser) peekKeyword(kw string) (int, bool) {
 	return n, n == len(kw) && strings.EqualFold(p.q[p.pos:p.pos+n], kw)
 }
 
-func (p *parser) parseOr() (Expr, error) {
-	x, err := p.parseAnd()
-	if err != nil {
-		return Expr{}, err
-	}
-	var xs []Expr
-	for {
-		p.skipSpace()
-		n, ok := p.peekKeyword("OR")
-		if !ok {
-			break
-		}
-		p.pos += n
-		y, err := p.parseAnd()
-		if err != nil {
-			return Expr{}, err
-		}
-		if xs == nil {
-			xs = []Expr{x}
-		}
-		xs = append(xs, y)
-	}
-	if xs == nil {
-		return x, nil
-	}
-	return Expr{&node{kind: kOr, kids: xs}}, nil
-}
+func (p *parser) parseOr() (Expr, error)  { return p.parseChain("OR", kOr, p.parseAnd) }
+func (p *parser) parseAnd() (Expr, error) { return p.parseChain("AND", kAnd, p.parseUnary) }
 
-func (p *parser) parseAnd() (Expr, error) {
-	x, err := p.parseUnary()
+// parseChain parses next { kw next } into one node of kind, or just the
+// first operand when there is no kw.
+func (p *parser) parseChain(kw string, kind nodeKind, next func() (Expr, error)) (Expr, error) {
+	x, err := next()
 	if err != nil {
 		return Expr{}, err
 	}
 	var xs []Expr
 	for {
 		p.skipSpace()
-		n, ok := p.peekKeyword("AND")
+		n, ok := p.peekKeyword(kw)
 		if !ok {
 			break
 		}
 		p.pos += n
-		y, err := p.parseUnary()
+		y, err := next()
 		if err != nil {
 			return Expr{}, err
 		}
@@ -318,7 +295,7 @@ func (p *parser) parseAnd() (Expr, error) {
 	if xs == nil {
 		return x, nil
 	}
-	return Expr{&node{kind: kAnd, kids: xs}}, nil
+	return Expr{&node{kind: kind, kids: xs}}, nil
 }
 
 func (p *parser) parseUnary() (Expr, error) {
