@@ -88,9 +88,11 @@ type Index struct {
 	readOnly bool
 
 	wmu    sync.Mutex   // serializes write transactions
-	mu     sync.RWMutex // guards st and closed
+	mu     sync.RWMutex // guards st, txid and closed
 	closed bool
 	st     *state
+	txid   int        // the bbolt transaction st reflects
+	cmu    sync.Mutex // held by a writer from its commit until st has it
 }
 
 // state is the in-memory part of the index. Readers use it under mu.RLock;
@@ -271,6 +273,9 @@ func Open(path string, opts *Options) (*Index, error) {
 		return fail(err)
 	}
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly, st: st}
+	if err := db.View(func(btx *bolt.Tx) error { ix.txid = btx.ID(); return nil }); err != nil {
+		return fail(err)
+	}
 	if !opts.ReadOnly {
 		// Finish removing the sorted-index entries of deleted customers.
 		if err := ix.update(func(tx *Tx) error { return nil }); err != nil {
@@ -310,12 +315,31 @@ func (ix *Index) read(fn func(st *state) error) error {
 
 // view runs fn in a bbolt read transaction with the in-memory state, both
 // under the read lock, turning bbolt panics on corrupt pages into ErrCorrupt.
+// The two are of the same commit: a writer commits to the file before it
+// takes the lock to apply the batch in memory, so a read transaction begun
+// in between sees the file ahead of memory; view then waits for the writer
+// to finish and starts again.
 func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
-	return ix.read(func(st *state) error {
-		return guard(ix.path, func() error {
-			return ix.db.View(func(btx *bolt.Tx) error { return fn(st, btx) })
+	for range 1000 {
+		stale := false
+		err := ix.read(func(st *state) error {
+			return guard(ix.path, func() error {
+				return ix.db.View(func(btx *bolt.Tx) error {
+					if btx.ID() != ix.txid {
+						stale = true
+						return nil
+					}
+					return fn(st, btx)
+				})
+			})
 		})
-	})
+		if !stale {
+			return err
+		}
+		ix.cmu.Lock() // the writer holds it until memory has its commit
+		ix.cmu.Unlock()
+	}
+	return fmt.Errorf("tagseg: %s: the file stays ahead of memory (a failed commit?); reopen the index: %w", ix.path, ErrCorrupt)
 }
 
 // Update runs fn in one write transaction: fn sees its own writes, and the
@@ -366,16 +390,20 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err := guard(ix.path, tx.flush); err != nil {
 		return err
 	}
+	txid := btx.ID()
+	ix.cmu.Lock()
+	defer ix.cmu.Unlock()
 	if err := btx.Commit(); err != nil {
 		committed = true // bbolt rolled it back itself
 		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, err)
 	}
 	committed = true
+	ix.mu.Lock()
 	if st != nil {
-		ix.mu.Lock()
 		tx.apply(st)
-		ix.mu.Unlock()
 	}
+	ix.txid = txid
+	ix.mu.Unlock()
 	return nil
 }
 
