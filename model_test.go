@@ -619,6 +619,9 @@ func checkSegment(t *testing.T, ix *Index, m *model, e Expr, where string) {
 	if wantPaying > 0 && seg.ARPA() != wantMRR/int64(wantPaying) || wantPaying == 0 && seg.ARPA() != 0 {
 		t.Fatalf("%s: ARPA %d", where, seg.ARPA())
 	}
+	if n, err := ix.Count(e); err != nil || n != uint64(len(want)) {
+		t.Fatalf("%s: Count(%s) = %d, %v; model %d", where, dump(e), n, err, len(want))
+	}
 	// The query language round trip selects the same members.
 	q := e.String()
 	pe, err := Parse(q)

@@ -231,33 +231,12 @@ func (ev *evaluator) eval(e Expr) (val, error) {
 		}
 		return union(vs), nil
 	case kAllTags:
-		if len(n.tags) == 0 {
-			return ev.live(), nil
-		}
-		vs := make([]val, len(n.tags))
-		for i, t := range n.tags {
-			vs[i] = ev.tag(t)
-		}
-		return ev.intersect(vs, nil), nil
+		pos, _, _ := ev.andOperands(n)
+		return ev.intersect(pos, nil), nil
 	case kAnd:
-		if len(n.kids) == 0 {
-			return ev.live(), nil
-		}
-		var pos, neg []val
-		for _, k := range n.kids {
-			if k.kind() == kNot {
-				v, err := ev.eval(k.n.kids[0])
-				if err != nil {
-					return val{}, err
-				}
-				neg = append(neg, v)
-				continue
-			}
-			v, err := ev.eval(k)
-			if err != nil {
-				return val{}, err
-			}
-			pos = append(pos, v)
+		pos, neg, err := ev.andOperands(n)
+		if err != nil {
+			return val{}, err
 		}
 		return ev.intersect(pos, neg), nil
 	case kOr:
@@ -282,6 +261,33 @@ func (ev *evaluator) eval(e Expr) (val, error) {
 	return val{}, fmt.Errorf("tagseg: bad expression node %d: %w", n.kind, ErrInvalidField)
 }
 
+// andOperands evaluates the operands of an And (or AllTags) node: the
+// positive ones, and the inner sets of the Not ones.
+func (ev *evaluator) andOperands(n *node) (pos, neg []val, err error) {
+	if n.kind == kAllTags {
+		for _, t := range n.tags {
+			pos = append(pos, ev.tag(t))
+		}
+		return pos, nil, nil
+	}
+	for _, k := range n.kids {
+		if k.kind() == kNot {
+			v, err := ev.eval(k.n.kids[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			neg = append(neg, v)
+			continue
+		}
+		v, err := ev.eval(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		pos = append(pos, v)
+	}
+	return pos, neg, nil
+}
+
 // intersect returns the intersection of pos (every live customer when pos
 // is empty) minus every set in neg. It works in place on one private copy,
 // starting from the smallest operand.
@@ -293,7 +299,15 @@ func (ev *evaluator) intersect(pos, neg []val) val {
 		return pos[0]
 	}
 	slices.SortFunc(pos, func(a, b val) int { return cmp.Compare(a.bm.GetCardinality(), b.bm.GetCardinality()) })
-	acc := pos[0].own()
+	var acc *roaring.Bitmap
+	switch {
+	case pos[0].owned:
+		acc = pos[0].bm
+	case len(pos) > 1: // the first step allocates only the result
+		acc, pos = roaring.And(pos[0].bm, pos[1].bm), pos[1:]
+	case len(neg) > 0:
+		acc, neg = roaring.AndNot(pos[0].bm, neg[0].bm), neg[1:]
+	}
 	for _, v := range pos[1:] {
 		if acc.IsEmpty() {
 			break
@@ -830,6 +844,40 @@ func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
 		return nil
 	})
 	return seg, err
+}
+
+// Count returns the number of customers e selects: Segment(e).Count()
+// without building the member set or summing MRR. The last intersection
+// (or difference) of a top-level And is an AndCardinality.
+func (ix *Index) Count(e Expr) (n uint64, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{st: st, btx: btx}
+		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {
+			pos, neg, err := ev.andOperands(e.n)
+			if err != nil {
+				return err
+			}
+			if len(neg) > 0 {
+				last := neg[len(neg)-1]
+				acc := ev.intersect(pos, neg[:len(neg)-1]).bm
+				n = acc.GetCardinality() - acc.AndCardinality(last.bm)
+				return nil
+			}
+			if len(pos) > 1 {
+				slices.SortFunc(pos, func(a, b val) int { return cmp.Compare(a.bm.GetCardinality(), b.bm.GetCardinality()) })
+				last := pos[len(pos)-1]
+				n = ev.intersect(pos[:len(pos)-1], nil).bm.AndCardinality(last.bm)
+				return nil
+			}
+		}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		n = v.bm.GetCardinality()
+		return nil
+	})
+	return n, err
 }
 
 func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
