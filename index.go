@@ -409,7 +409,8 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 
 // Tx is a write transaction, passed to the function given to Update. Its
 // write methods behave as the Index methods of the same names, inside the
-// batch; its read methods see the batch's own writes.
+// batch; its read methods see the batch's own writes. A Tx is for the
+// goroutine running fn only, and only until fn returns.
 type Tx struct {
 	ix     *Index
 	btx    *bolt.Tx

@@ -1261,11 +1261,10 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	if from.After(to) {
 		return nil, fmt.Errorf("tagseg: series: from %v is after to %v: %w", from, to, ErrInvalid)
 	}
-	if _, err := checkTime("series from", from); err != nil {
-		return nil, err
-	}
-	if _, err := checkTime("series to", to); err != nil {
-		return nil, err
+	for _, t := range []time.Time{from, to} {
+		if y := t.UTC().Year(); y < 1678 || y > 2261 {
+			return nil, fmt.Errorf("tagseg: series: time %v out of range (years 1678–2261): %w", t, ErrInvalid)
+		}
 	}
 	// Interval boundaries: bounds[i] is the start of point i, bounds[n] the
 	// end of the last.
