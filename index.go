@@ -109,6 +109,8 @@ type state struct {
 	paying *roaring.Bitmap                       // mrr > 0
 	emails emailIndex                            // email hash → IDs; see emailTable
 	emOnce sync.Once
+	fwdMu  sync.Mutex
+	fwd    *forward // see forwardIndex; nil until needed
 }
 
 // emailTable returns the email lookup table, building it from the email
@@ -703,6 +705,7 @@ func (tx *Tx) apply(st *state) {
 		}
 		st.put(k, b)
 	}
+	st.applyForward(tx.deltas)
 	for id, h := range tx.hist {
 		st.hist[id] = h
 		st.setMRR(id, current(h))

@@ -1001,6 +1001,159 @@ type TagStatsOptions struct {
 	ByCount bool   // sort by Customers instead of MRR
 }
 
+// memberDriven: TagStats walks the members' tag lists (the forward index)
+// when the segment holds at most 1/memberDriven of the customers, and
+// intersects every tag with the segment otherwise. A variable so that tests
+// can force either way.
+var memberDriven uint64 = 4
+
+// tagStatsByMember counts, for each member of seg, each of its tags, through
+// the forward index: work proportional to the members' tag assignments,
+// not to the number of tags.
+func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat {
+	f := st.forwardIndex()
+	ids := seg.ToArray()
+	w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
+	type part struct {
+		n   []uint64
+		mrr []int64
+	}
+	parts := make([]part, w)
+	var wg sync.WaitGroup
+	for p := range w {
+		lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
+		wg.Go(func() {
+			n, mrr := make([]uint64, len(f.names)), make([]int64, len(f.names))
+			for _, id := range ids[lo:hi] {
+				v := st.mrr[id]
+				for _, t := range f.list(id) {
+					n[t]++
+					mrr[t] += v
+				}
+			}
+			parts[p] = part{n, mrr}
+		})
+	}
+	wg.Wait()
+	out := []TagStat{}
+	for t, name := range f.names {
+		var s TagStat
+		for _, p := range parts {
+			s.Customers += p.n[t]
+			s.MRR += p.mrr[t]
+		}
+		if s.Customers > 0 && strings.HasPrefix(name, prefix) {
+			s.Tag = name
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// forward is the forward index: each customer's tags as tag numbers, in
+// CSR form (off, tags) as built, plus the lists of customers changed since
+// (more). Built on the first TagStats that needs it; kept up to date by
+// small batches and dropped by large ones.
+type forward struct {
+	names []string          // tag number → tag
+	nums  map[string]uint32 // tag → tag number
+	off   []uint32          // customer ID → start in tags; len = IDs at build + 1
+	tags  []uint32
+	more  map[uint32][]uint32
+}
+
+func (f *forward) list(id uint32) []uint32 {
+	if l, ok := f.more[id]; ok {
+		return l
+	}
+	if int(id)+1 < len(f.off) {
+		return f.tags[f.off[id]:f.off[id+1]]
+	}
+	return nil
+}
+
+func (f *forward) num(tag string) uint32 {
+	n, ok := f.nums[tag]
+	if !ok {
+		n = uint32(len(f.names))
+		f.names = append(f.names, tag)
+		f.nums[tag] = n
+	}
+	return n
+}
+
+// forwardIndex returns the forward index, building it from the tag bitmaps
+// if needed. Readers call it under the read lock; fwdMu makes one build.
+func (st *state) forwardIndex() *forward {
+	st.fwdMu.Lock()
+	defer st.fwdMu.Unlock()
+	if st.fwd != nil {
+		return st.fwd
+	}
+	n := st.nextID
+	f := &forward{nums: make(map[string]uint32, len(st.tags)), off: make([]uint32, n+1), more: map[uint32][]uint32{}}
+	bms := make([]*roaring.Bitmap, 0, len(st.tags))
+	for t, bm := range st.tags {
+		f.num(t)
+		bms = append(bms, bm)
+	}
+	for _, bm := range bms { // count, then place
+		bm.Iterate(func(id uint32) bool { f.off[id+1]++; return true })
+	}
+	for i := 1; i < len(f.off); i++ {
+		f.off[i] += f.off[i-1]
+	}
+	f.tags = make([]uint32, f.off[n])
+	pos := slices.Clone(f.off[:n])
+	for t, bm := range bms {
+		bm.Iterate(func(id uint32) bool {
+			f.tags[pos[id]] = uint32(t)
+			pos[id]++
+			return true
+		})
+	}
+	st.fwd = f
+	return f
+}
+
+// applyForward brings the forward index up to date with a committed
+// batch's tag changes, or drops it when the batch is large.
+func (st *state) applyForward(deltas map[bmKey]*bmDelta) {
+	f := st.fwd
+	if f == nil {
+		return
+	}
+	changed := 0
+	for k, d := range deltas {
+		if k.kind == bkTag {
+			changed += int(d.add.GetCardinality() + d.del.GetCardinality())
+		}
+	}
+	if changed == 0 {
+		return
+	}
+	if len(f.more)+changed > len(f.off)/8+1024 {
+		st.fwd = nil // cheaper to build again when next needed
+		return
+	}
+	for k, d := range deltas {
+		if k.kind != bkTag {
+			continue
+		}
+		t := f.num(k.name)
+		d.add.Iterate(func(id uint32) bool {
+			if l := f.list(id); !slices.Contains(l, t) {
+				f.more[id] = append(slices.Clip(l), t)
+			}
+			return true
+		})
+		d.del.Iterate(func(id uint32) bool {
+			f.more[id] = slices.DeleteFunc(slices.Clone(f.list(id)), func(x uint32) bool { return x == t })
+			return true
+		})
+	}
+}
+
 // gatherFactor weighs summing MRR member by member against the bit planes
 // in TagStats (a variable so that tests can force either way).
 var gatherFactor uint64 = 20
@@ -1014,10 +1167,14 @@ const smallTag = 128
 // sorted by MRR descending (ByCount: by Customers), then by the other
 // figure descending, then by tag ascending, and cut to opt.Limit.
 //
-// It intersects the segment with each MRR bit plane once; a tag's MRR is
-// then the weighted sum of its AndCardinality with each of those, so the
-// work per tag is a few container intersections, spread over GOMAXPROCS
-// goroutines.
+// For a segment of at most a quarter of the customers it walks the
+// members' tag lists (a forward index, built from the bitmaps by the first
+// TagStats that needs it, about 4 bytes per tag assignment, kept up to date
+// by small write batches and dropped by large ones). For a larger segment
+// it goes tag by tag: it intersects the segment with each MRR bit plane
+// once, and a tag's MRR is then the weighted sum of its AndCardinality with
+// each of those (or the sum of its members' MRR, when they are few). Both
+// spread over GOMAXPROCS goroutines.
 func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 	if opt.Limit < 0 {
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
@@ -1031,6 +1188,10 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 		seg := v.bm
 		if seg.IsEmpty() {
 			out = []TagStat{}
+			return nil
+		}
+		if seg.GetCardinality()*memberDriven <= uint64(st.nextID) {
+			out = st.tagStatsByMember(seg, opt.Prefix)
 			return nil
 		}
 		segPlanes := make([]*roaring.Bitmap, len(st.planes))
