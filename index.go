@@ -395,9 +395,15 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	txid := btx.ID()
 	ix.cmu.Lock()
 	defer ix.cmu.Unlock()
-	if err := btx.Commit(); err != nil {
+	// bbolt panics in Commit on a damaged free list ("page already freed");
+	// the deferred Rollback then releases the transaction.
+	var cerr error
+	if err := guard(ix.path, func() error { cerr = btx.Commit(); return nil }); err != nil {
+		return err
+	}
+	if cerr != nil {
 		committed = true // bbolt rolled it back itself
-		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, err)
+		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, cerr)
 	}
 	committed = true
 	ix.mu.Lock()

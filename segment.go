@@ -630,11 +630,11 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 	c := ev.btx.Bucket(bktCust).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
-			return val{}, fmt.Errorf("tagseg: bad customer key %x: %w", k, ErrCorrupt)
+			return val{}, fmt.Errorf("tagseg: bad customer key %s: %w", clipKey(k), ErrCorrupt)
 		}
 		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
 		if err != nil {
-			return val{}, fmt.Errorf("tagseg: customer %x: %v: %w", k, err, ErrCorrupt)
+			return val{}, fmt.Errorf("tagseg: customer %s: %v: %w", clipKey(k), err, ErrCorrupt)
 		}
 		if x, ok := recordField(r, field); ok {
 			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
