@@ -74,7 +74,8 @@
 // SetMRR(uuid, at, cents) records that from the instant at the customer's
 // MRR is cents. The current MRR (Customer.MRR, the query field mrr) is the
 // value of the latest event by time; an event at the same instant as an
-// earlier one replaces it. Series turns the events of a segment's members
+// earlier one replaces it. cents runs from 0 to 2^40-1 (some eleven billion
+// a month), so that ARR and the sums over segments stay exact. Series turns the events of a segment's members
 // into MRR, paying customers, ARPA, ARR and the five MRR movements — new
 // business, expansion, contraction, churn and reactivation — per day, ISO
 // week, month, quarter or year. Membership is today's: the filter picks the

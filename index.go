@@ -1185,16 +1185,27 @@ func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
 	return out, nil
 }
 
+// maxMRR is the largest MRR SetMRR accepts, in cents: 2^40-1, some eleven
+// billion in the currency's units a month. It keeps a customer's ARR and
+// the sums over a segment (MRR, ARR, series) exact in an int64 up to some
+// 699,000 customers at the maximum each; without it one customer at
+// MaxInt64 had a negative ARR.
+const maxMRR = 1<<40 - 1
+
 // SetMRR records that the customer's MRR became cents at the instant at.
 // The customer's current MRR is the value of its latest event; an event at
-// the same instant as an earlier one replaces it. Negative cents, or a time
-// outside the years 1678–2261, give ErrInvalid.
+// the same instant as an earlier one replaces it. Negative cents, more
+// than 2^40-1 cents, or a time outside the years 1678–2261, give
+// ErrInvalid.
 func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if err := tx.check(); err != nil {
 		return err
 	}
 	if cents < 0 {
 		return fmt.Errorf("tagseg: set MRR of %s: negative MRR %d: %w", uuid, cents, ErrInvalid)
+	}
+	if cents > maxMRR {
+		return fmt.Errorf("tagseg: set MRR of %s: MRR %d above the maximum %d cents: %w", uuid, cents, int64(maxMRR), ErrInvalid)
 	}
 	if at.IsZero() {
 		return fmt.Errorf("tagseg: set MRR of %s: zero time: %w", uuid, ErrInvalid)

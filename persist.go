@@ -393,7 +393,9 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 	if len(v) == 0 {
 		return nil, errors.New("empty MRR history")
 	}
-	return appendHist(make([]mrrEvent, 0, len(v)/4), v)
+	// Sized by the bytes, but not beyond 256 events: a damaged page can
+	// hand out a value gigabytes long.
+	return appendHist(make([]mrrEvent, 0, min(len(v)/4, 256)), v)
 }
 
 // appendHist decodes a history onto h.
@@ -442,7 +444,7 @@ func encodeHistBlock(hs func(i int) []mrrEvent, n int) []byte {
 // decodeHistBlock fills dst from a stored block, the histories sharing one
 // array; a block written when fewer IDs existed holds fewer.
 func decodeHistBlock(v []byte, dst [][]mrrEvent) error {
-	buf := make([]mrrEvent, 0, len(v)/4)
+	buf := make([]mrrEvent, 0, min(len(v)/4, histBlock*4))
 	for i := 0; len(v) > 0; i++ {
 		if i == len(dst) {
 			return errors.New("MRR history block: too many customers")
@@ -649,7 +651,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("tag count")
 	}
 	if n > 0 && d.err == nil {
-		c.Tags = make([]string, 0, n)
+		c.Tags = make([]string, 0, min(n, 256)) // n is bounded by a length that may be damaged
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			c.Tags = append(c.Tags, d.str("tag"))
 		}
@@ -659,7 +661,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("custom count")
 	}
 	if n > 0 && d.err == nil {
-		c.Custom = make(map[string]any, n)
+		c.Custom = make(map[string]any, min(n, 64))
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			k := d.str("custom key")
 			switch d.byte1("custom type") {
@@ -711,8 +713,12 @@ func openDB(path string, opts *Options) (*bolt.DB, error) {
 	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
 		FreelistType: bolt.FreelistArrayType, InitialMmapSize: 1 << 30, PreLoadFreelist: true}
 	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
+		fi, err := os.Stat(path)
+		if err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
+		}
+		if fi.Size() == 0 { // bbolt would try to write a new file's pages
+			return nil, fmt.Errorf("tagseg: open %s: empty file, not an index: %w", path, ErrCorrupt)
 		}
 	}
 	db, err := safeOpen(path, bo)

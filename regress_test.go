@@ -492,3 +492,89 @@ func TestOpenDamagedBucketHeader(t *testing.T) {
 		}
 	}
 }
+
+// decodeHist and decodeRecord sized their slices by the length of the
+// value, and a damaged page hands out values of up to 4 GiB: one damaged
+// size made Open allocate 16 bytes of history for every 4 bytes of it
+// (seconds, and gigabytes) before finding the first bad event.
+func TestDecodersDoNotTrustLengths(t *testing.T) {
+	v := make([]byte, 16<<20)                                 // an event at 0, then a zero time step: bad
+	rec := append([]byte{recordVersion}, make([]byte, 12)...) // empty strings, no times
+	rec = binary.AppendUvarint(rec, 16<<20)                   // that many tags…
+	rec = binary.AppendUvarint(rec, 1<<40)                    // …of which the first is too long
+	rec = append(rec, v...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := decodeHist(v); err == nil {
+		t.Fatal("decodeHist accepts a zero time step")
+	}
+	if _, err := decodeRecord(1, rec); err == nil {
+		t.Fatal("decodeRecord accepts a bad tag")
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("decoding values of 16 MiB that fail at once allocated %d bytes", got)
+	}
+}
+
+// SetMRR accepted any non-negative int64: one customer at MaxInt64 had an
+// ARR of -12, two made a segment's MRR -2. It now stops at 2^40-1 cents.
+func TestMRRAboveMaximum(t *testing.T) {
+	ix := openTest(t)
+	a := mustCreate(t, ix, Customer{Tags: []string{"big"}})
+	b := mustCreate(t, ix, Customer{Tags: []string{"big"}})
+	if err := ix.SetMRR(a.UUID, day(2024, 1, 1), math.MaxInt64); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SetMRR(MaxInt64): %v, want ErrInvalid", err)
+	}
+	for _, u := range []string{a.UUID, b.UUID} {
+		if err := ix.SetMRR(u, day(2024, 1, 1), maxMRR); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := mustSegment(t, ix, Tag("big")); s.MRR() != 2*maxMRR || s.ARR() != 24*maxMRR {
+		t.Fatalf("MRR %d, ARR %d", s.MRR(), s.ARR())
+	}
+}
+
+// The evaluator kept the unknown tags of a query in a slice and searched
+// it for each tag: a query naming 100,000 tags nobody has (1 MB of text)
+// took some 20 s of CPU under the read lock, holding off every writer's
+// apply. Without the fix this test takes that long.
+func TestManyUnknownTags(t *testing.T) {
+	ix := openTest(t)
+	mustCreate(t, ix, Customer{Tags: []string{"known"}})
+	n := 100_000
+	if raceEnabled {
+		n = 20_000
+	}
+	var names []string
+	for i := range n {
+		names = append(names, fmt.Sprint("u", i), fmt.Sprint("u", i/2)) // each twice
+	}
+	s := mustSegment(t, ix, Or(AnyTag(names...), Tag("known")))
+	if s.Count() != 1 {
+		t.Fatalf("count %d", s.Count())
+	}
+	u := s.UnknownTags()
+	if len(u) != n || u[0] != "u0" || u[1] != "u1" || u[n-1] != fmt.Sprint("u", n-1) {
+		t.Fatalf("%d unknown tags: %q…", len(u), u[:min(len(u), 4)])
+	}
+}
+
+// Open(ReadOnly) of an empty file let bbolt try to write a new file's
+// pages through a read-only descriptor: "write …: bad file descriptor",
+// no sentinel. An empty file is not an index: ErrCorrupt. (Opened for
+// writing, an empty file is a new index, as a missing one is.)
+func TestReadOnlyEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(path, &Options{ReadOnly: true})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read-only Open of an empty file: %v, want ErrCorrupt", err)
+	}
+	if err == nil {
+		ix.Close()
+	}
+}

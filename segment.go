@@ -173,6 +173,7 @@ type evaluator struct {
 	btx     *bolt.Tx
 	tx      *Tx // non-nil inside a batch: its changes count
 	unknown []string
+	seen    map[string]bool // the tags in unknown
 }
 
 // val is an evaluated set. owned means bm is a private copy that may be
@@ -208,7 +209,11 @@ func (ev *evaluator) live() val { return ev.bitmap(bmKey{bkLive, ""}) }
 func (ev *evaluator) tag(name string) val {
 	name = strings.TrimSpace(name)
 	v := ev.bitmap(bmKey{bkTag, name})
-	if v.bm.IsEmpty() && !slices.Contains(ev.unknown, name) {
+	if v.bm.IsEmpty() && !ev.seen[name] { // a map: a query may name 100,000 tags
+		if ev.seen == nil {
+			ev.seen = map[string]bool{}
+		}
+		ev.seen[name] = true
 		ev.unknown = append(ev.unknown, name)
 	}
 	return v
@@ -1523,7 +1528,8 @@ const dayNanos = int64(24 * time.Hour)
 
 func newLocator(nanos []int64) *locator {
 	l := &locator{nanos: nanos}
-	days := (nanos[len(nanos)-1] - nanos[0]) / dayNanos
+	// The span in uint64: from 1678 to 2262 it exceeds MaxInt64.
+	days := (uint64(nanos[len(nanos)-1]) - uint64(nanos[0])) / uint64(dayNanos)
 	if days <= 1<<16 {
 		l.byDay = make([]int32, days)
 		i := int32(0)
