@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"sync"
@@ -50,7 +51,10 @@ func fixture(t *testing.T) (*Dataset, *Tagseg, *Answers) {
 }
 
 func TestMain(m *testing.M) {
-	os.Setenv("TAGSEG_BENCH_QUIET", "1")
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Setenv("TAGSEG_BENCH_QUIET", "1") // tests only: no progress bars
+	}
 	code := m.Run()
 	if testIx != nil {
 		testIx.Close()
