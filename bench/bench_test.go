@@ -20,7 +20,8 @@ import (
 // reports p50-ns and p99-ns over its iterations, and result sizes.
 //
 // Systems: tagseg always; the peers of $TAGSEG_BENCH_PEERS (default
-// "maps,sqlite,postgres"; postgres only when $TAGSEG_BENCH_PG_DSN is set).
+// "maps,sqlite,postgres"; postgres only when $TAGSEG_BENCH_PG_DSN is set;
+// "none" for tagseg alone).
 
 // env is everything loaded for one data set size, shared by the benchmarks.
 type env struct {
@@ -45,7 +46,7 @@ func peerNames() []string {
 	var out []string
 	for p := range strings.SplitSeq(s, ",") {
 		p = strings.TrimSpace(p)
-		if p == "postgres" && PGDSN() == "" {
+		if p == "none" || p == "postgres" && PGDSN() == "" {
 			continue
 		}
 		if p != "" {
@@ -144,9 +145,10 @@ func (s samples) report(b *testing.B) {
 // the time). Peers: SQLite bulk INSERTs then indexes; PostgreSQL COPY then
 // indexes; maps built in memory. A durable tagseg import (and the peers')
 // becomes the cached data set when there is none yet.
-// $TAGSEG_BENCH_IMPORT selects the modes (default all).
+// $TAGSEG_BENCH_IMPORT selects the modes (default both tagseg modes and
+// every peer that runs).
 func BenchmarkImport(b *testing.B) {
-	modes := []string{"tagseg-durable", "tagseg-nosync", "maps", "sqlite", "postgres"}
+	modes := append([]string{"tagseg-durable", "tagseg-nosync"}, peerNames()...)
 	if s := os.Getenv("TAGSEG_BENCH_IMPORT"); s != "" {
 		modes = strings.Split(s, ",")
 	}
