@@ -2,6 +2,7 @@ package tagseg
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,5 +256,72 @@ func TestReadOnlyAndLocked(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "missing.db"), &Options{ReadOnly: true}); err == nil {
 		t.Error("read-only Open of a missing file succeeded")
+	}
+}
+
+func TestLookups(t *testing.T) {
+	ix := openTest(t)
+	var made []Customer
+	for i := range 600 {
+		made = append(made, mustCreate(t, ix, Customer{DataSourceUUID: "ds", ExternalID: fmt.Sprint(i), Tags: []string{"t"}}))
+	}
+	got, err := ix.CustomerByExternalID("ds", "42")
+	if err != nil || got.UUID != made[42].UUID {
+		t.Fatalf("CustomerByExternalID = %v, %v", got.UUID, err)
+	}
+	if _, err := ix.CustomerByExternalID("other", "42"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown external ID: %v", err)
+	}
+	err = ix.Update(func(tx *Tx) error {
+		c, err := tx.CreateCustomer(Customer{DataSourceUUID: "ds", ExternalID: "new"})
+		if err != nil {
+			return err
+		}
+		seen, err := tx.CustomerByExternalID("ds", "new")
+		if err != nil || seen.UUID != c.UUID {
+			t.Errorf("tx.CustomerByExternalID = %v, %v", seen.UUID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// History, out of order and replaced at one instant.
+	u := made[7].UUID
+	for _, e := range []struct {
+		at    time.Time
+		cents int64
+	}{{day(2024, 3, 1), 300}, {day(2024, 1, 1), 100}, {day(2024, 3, 1), 350}} {
+		if err := ix.SetMRR(u, e.at, e.cents); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := ix.MRRHistory(u)
+	want := []MRRChange{{day(2024, 1, 1), 100}, {day(2024, 3, 1), 350}}
+	if err != nil || !cmp.Equal(h, want) {
+		t.Errorf("MRRHistory = %v, %v; want %v", h, err, want)
+	}
+	if _, err := ix.MRRHistory("cus_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MRRHistory(unknown): %v", err)
+	}
+	// Paging through a segment with CustomersFrom.
+	seg := mustSegment(t, ix, Tag("t"))
+	var paged []string
+	next := uint32(0)
+	for {
+		n := 0
+		for c := range seg.CustomersFrom(next) {
+			paged = append(paged, c.UUID)
+			next = c.ID + 1
+			if n++; n == 250 {
+				break
+			}
+		}
+		if n < 250 {
+			break
+		}
+	}
+	if len(paged) != len(made) || paged[599] != made[599].UUID || paged[250] != made[250].UUID {
+		t.Errorf("paged %d customers", len(paged))
 	}
 }

@@ -103,13 +103,32 @@ type state struct {
 	mrr    []int64                               // current MRR by ID
 	hist   [][]mrrEvent                          // MRR history by ID
 	cols   [numCols][]int64                      // columns by ID
-	emails emailIndex                            // email hash → IDs
 	planes []*roaring.Bitmap                     // bit i of mrr
 	paying *roaring.Bitmap                       // mrr > 0
+	emails emailIndex                            // email hash → IDs; see emailTable
+	emOnce sync.Once
+}
+
+// emailTable returns the email lookup table, building it from the email
+// column on first use: a file opened for segments alone never pays for it.
+// Safe under the read lock (sync.Once) and for the writer.
+func (st *state) emailTable() *emailIndex {
+	st.emOnce.Do(func() {
+		st.emails = newEmailIndex()
+		col := st.cols[colEmail]
+		st.emails.one = make(map[int64]uint32, st.live.GetCardinality())
+		for it := st.live.Iterator(); it.HasNext(); {
+			id := it.Next()
+			if int(id) < len(col) {
+				st.emails.add(col[id], id)
+			}
+		}
+	})
+	return &st.emails
 }
 
 func newState() *state {
-	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New(), emails: newEmailIndex()}
+	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New()}
 	for _, f := range eqFields {
 		st.eq[f] = map[string]*roaring.Bitmap{}
 	}
@@ -592,15 +611,27 @@ func (tx *Tx) flush() error {
 			return err
 		}
 	}
-	// MRR histories, in ID order.
+	// MRR history blocks, in order.
+	hblocks := map[uint32]bool{}
+	for id := range tx.hist {
+		hblocks[id/histBlock] = true
+	}
 	eb := tx.btx.Bucket(bktEv)
-	for _, id := range slices.Sorted(maps.Keys(tx.hist)) {
-		h := tx.hist[id]
+	for _, blk := range slices.Sorted(maps.Keys(hblocks)) {
+		lo := blk * histBlock
+		n := int(min(uint64(lo)+histBlock, uint64(tx.nextID)) - uint64(lo))
+		empty := true
+		for i := range n {
+			if len(tx.histOf(lo+uint32(i))) > 0 {
+				empty = false
+				break
+			}
+		}
 		var err error
-		if len(h) == 0 {
-			err = eb.Delete(u32key(nil, id))
+		if empty {
+			err = eb.Delete(u32key(nil, blk))
 		} else {
-			err = eb.Put(u32key(nil, id), encodeHist(h))
+			err = eb.Put(u32key(nil, blk), encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n))
 		}
 		if err != nil {
 			return err
@@ -623,8 +654,9 @@ func (tx *Tx) apply(st *state) {
 	}
 	for c, v := range tx.cols {
 		if c.col == colEmail {
-			st.emails.remove(st.cols[colEmail][c.id], c.id)
-			st.emails.add(v, c.id)
+			em := st.emailTable()
+			em.remove(st.cols[colEmail][c.id], c.id)
+			em.add(v, c.id)
 		}
 		st.cols[c.col][c.id] = v
 	}
@@ -653,14 +685,20 @@ func (tx *Tx) apply(st *state) {
 // normTags trims, checks and de-duplicates tags, keeping their order.
 func normTags(op string, tags []string) ([]string, error) {
 	out := make([]string, 0, len(tags))
-	var seen map[string]bool
-	for _, t := range tags {
-		t = strings.TrimSpace(t)
+	var seen map[string]bool // for long lists; short ones are scanned
+	for _, raw := range tags {
+		t := strings.TrimSpace(raw)
 		if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) {
-			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(t), ErrInvalidTag)
+			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(raw), ErrInvalidTag)
+		}
+		if len(tags) <= 32 {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+			continue
 		}
 		if seen == nil {
-			seen = map[string]bool{}
+			seen = make(map[string]bool, len(tags))
 		}
 		if !seen[t] {
 			seen[t] = true
@@ -816,11 +854,8 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 
 // storedMRR reads the current MRR of id from its stored history.
 func storedMRR(btx *bolt.Tx, id uint32) int64 {
-	v := btx.Bucket(bktEv).Get(u32key(nil, id))
-	if v == nil {
-		return 0
-	}
-	h, err := decodeHist(v)
+	v := btx.Bucket(bktEv).Get(u32key(nil, id/histBlock))
+	h, err := histInBlock(v, int(id%histBlock))
 	if err != nil {
 		return 0
 	}
@@ -857,7 +892,7 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 	if h == 0 {
 		return nil, nil
 	}
-	ids := tx.st.emails.ids(h)
+	ids := tx.st.emailTable().ids(h)
 	for c, v := range tx.emailCands() {
 		if v == h {
 			ids = append(ids, c)
@@ -1130,10 +1165,14 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if err != nil {
 		return err
 	}
-	r, err := tx.lookup("set MRR of", uuid)
-	if err != nil {
-		return err
+	v := tx.get(bktUUID, []byte(uuid))
+	if v == nil {
+		return fmt.Errorf("tagseg: set MRR of %s: %w", uuid, ErrNotFound)
 	}
+	if len(v) != 4 {
+		return tx.corrupt("bad uuid entry for %s", uuid)
+	}
+	r := &record{id: binary.BigEndian.Uint32(v)}
 	// Insert the event in time order; one at the same instant is replaced.
 	h := tx.histOf(r.id)
 	e := mrrEvent{at.UnixNano(), cents}
@@ -1220,7 +1259,7 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 // An empty email matches nobody.
 func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		rs, err := byEmail(btx, ix.path, email, st.emails.ids(emailHash(email)))
+		rs, err := byEmail(btx, ix.path, email, st.emailTable().ids(emailHash(email)))
 		if err != nil {
 			return err
 		}
@@ -1381,4 +1420,73 @@ func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err
 		return 0, err
 	}
 	return changed, nil
+}
+
+// ---- lookups for integrations ----
+
+// CustomerByExternalID returns the customer with the (DataSourceUUID,
+// ExternalID) pair, or ErrNotFound.
+func (ix *Index) CustomerByExternalID(dataSource, externalID string) (out Customer, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		r, err := lookupExt(btx, ix.path, dataSource, externalID, btx.Bucket(bktExt).Get(extKey(dataSource, externalID)))
+		if err != nil {
+			return err
+		}
+		out = r.customer(st.mrr[r.id])
+		return nil
+	})
+	return out, err
+}
+
+// CustomerByExternalID returns the customer with the (DataSourceUUID,
+// ExternalID) pair as the batch sees it, or ErrNotFound.
+func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)))
+	if err != nil {
+		return Customer{}, err
+	}
+	return r.customer(tx.mrrOf(r.id)), nil
+}
+
+func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte) (*record, error) {
+	if v == nil || ext == "" {
+		return nil, fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
+	}
+	if len(v) != 4 {
+		return nil, fmt.Errorf("tagseg: %s: bad external ID entry: %w", path, ErrCorrupt)
+	}
+	return readRecord(btx, path, binary.BigEndian.Uint32(v))
+}
+
+// MRRChange is one event of a customer's MRR history: from At on, its MRR
+// is Cents.
+type MRRChange struct {
+	At    time.Time // UTC
+	Cents int64
+}
+
+// MRRHistory returns the customer's MRR events in time order, one per
+// instant (a later SetMRR at the same instant replaced the earlier one).
+func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		v := btx.Bucket(bktUUID).Get([]byte(uuid))
+		if v == nil {
+			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+		}
+		if len(v) != 4 {
+			return fmt.Errorf("tagseg: %s: bad uuid entry for %s: %w", ix.path, uuid, ErrCorrupt)
+		}
+		id := binary.BigEndian.Uint32(v)
+		out = []MRRChange{}
+		if int(id) < len(st.hist) {
+			for _, e := range st.hist[id] {
+				out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
+			}
+		}
+		return nil
+	})
+	return out, err
 }

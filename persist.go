@@ -11,7 +11,8 @@ package tagseg
 //	bm     bitmap chunks: kind hi16 name → roaring bitmap holding the IDs
 //	       of one 2^16-ID chunk (one container); chunk before name, so a
 //	       bulk load (new IDs, one or two chunks) writes one region
-//	ev     MRR history: ID → the customer's events in time order (encodeHist)
+//	ev     MRR histories: block (uint32 BE, 1024 IDs a block) → per ID of
+//	       the block, uvarint(len) and its events in time order (encodeHist)
 //	seg    saved segments: name → query
 //
 // Bitmaps, columns, MRR histories and the next ID are loaded into memory on
@@ -384,10 +385,14 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 	if len(v) == 0 {
 		return nil, errors.New("empty MRR history")
 	}
-	h := make([]mrrEvent, 0, len(v)/4)
+	return appendHist(make([]mrrEvent, 0, len(v)/4), v)
+}
+
+// appendHist decodes a history onto h.
+func appendHist(h []mrrEvent, v []byte) ([]mrrEvent, error) {
 	var at int64
-	for len(v) > 0 {
-		if len(h) == 0 {
+	for first := true; len(v) > 0; first = false {
+		if first {
 			x, n := binary.Varint(v)
 			if n <= 0 {
 				return nil, errors.New("MRR history: bad time")
@@ -408,6 +413,65 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 		h = append(h, mrrEvent{at, int64(c)})
 	}
 	return h, nil
+}
+
+// histBlock is the number of IDs per stored block of MRR histories.
+const histBlock = 1024
+
+// encodeHistBlock encodes the histories of the IDs of one block.
+func encodeHistBlock(hs func(i int) []mrrEvent, n int) []byte {
+	var b []byte
+	for i := range n {
+		enc := encodeHist(hs(i))
+		b = binary.AppendUvarint(b, uint64(len(enc)))
+		b = append(b, enc...)
+	}
+	return b
+}
+
+// decodeHistBlock fills dst from a stored block, the histories sharing one
+// array; a block written when fewer IDs existed holds fewer.
+func decodeHistBlock(v []byte, dst [][]mrrEvent) error {
+	buf := make([]mrrEvent, 0, len(v)/4)
+	for i := 0; len(v) > 0; i++ {
+		if i == len(dst) {
+			return errors.New("MRR history block: too many customers")
+		}
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return errors.New("MRR history block: bad length")
+		}
+		v = v[w:]
+		if n > 0 {
+			start := len(buf)
+			var err error
+			if buf, err = appendHist(buf, v[:n]); err != nil {
+				return err
+			}
+			dst[i] = buf[start:len(buf):len(buf)]
+		}
+		v = v[n:]
+	}
+	return nil
+}
+
+// histInBlock decodes the history of the i-th ID of a stored block.
+func histInBlock(v []byte, i int) ([]mrrEvent, error) {
+	for j := 0; len(v) > 0; j++ {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return nil, errors.New("MRR history block: bad length")
+		}
+		v = v[w:]
+		if j == i {
+			if n == 0 {
+				return nil, nil
+			}
+			return decodeHist(v[:n])
+		}
+		v = v[n:]
+	}
+	return nil, nil
 }
 
 // current is the MRR after every event of h.
@@ -627,7 +691,11 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 
 // openDB opens the bbolt file and maps its errors onto ours.
 func openDB(path string, opts *Options) (*bolt.DB, error) {
-	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType}
+	// A large initial map saves the remaps (which copy every dirty node of
+	// a big write transaction) while a file grows; it is address space, not
+	// memory.
+	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
+		FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30}
 	if opts.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
@@ -733,20 +801,8 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
-	err := db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bktMeta)
-		if meta == nil { // a fresh read-only file
-			return nil
-		}
-		v := meta.Get(keyNext)
-		if len(v) != 4 {
-			return corrupt("missing next ID")
-		}
-		st.nextID = binary.BigEndian.Uint32(v)
+	if st.nextID == 0 {
 		return nil
-	})
-	if err != nil || st.nextID == 0 {
-		return err
 	}
 	type part map[byte]map[string]*roaring.Bitmap
 	lastHi := int(uint64(st.nextID-1) >> 16)
@@ -798,7 +854,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 		return err
 	}
 	// Anything outside the known kinds, or beyond the last chunk?
-	err = db.View(func(tx *bolt.Tx) error {
+	err := db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktBm).Cursor()
 		for k, _ := c.First(); k != nil; {
 			kind, _, _, err := parseChunkKey(k)
@@ -837,9 +893,27 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 func load(db *bolt.DB, path string) (*state, error) {
 	st := newState()
 	err := guard(path, func() error {
-		if err := loadBitmaps(db, path, st); err != nil {
-			return err
-		}
+		return db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket(bktMeta)
+			if meta == nil { // a fresh read-only file
+				return nil
+			}
+			v := meta.Get(keyNext)
+			if len(v) != 4 {
+				return fmt.Errorf("tagseg: open %s: missing next ID: %w", path, ErrCorrupt)
+			}
+			st.nextID = binary.BigEndian.Uint32(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Bitmaps on their goroutines, alongside the histories and columns.
+	var bmErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { bmErr = loadBitmaps(db, path, st) })
+	err = guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
 			if meta == nil { // a fresh read-only file
@@ -857,15 +931,17 @@ func load(db *bolt.DB, path string) (*state, error) {
 				if len(k) != 4 {
 					return corrupt("bad MRR history key")
 				}
-				id := binary.BigEndian.Uint32(k)
-				if id >= st.nextID {
-					return corrupt("MRR history of customer %d beyond next ID", id)
+				lo := uint64(binary.BigEndian.Uint32(k)) * histBlock
+				if lo >= uint64(st.nextID) {
+					return corrupt("MRR history block %x beyond next ID", k)
 				}
-				h, err := decodeHist(v)
-				if err != nil {
-					return corrupt("customer %d: %v", id, err)
+				hi := min(lo+histBlock, uint64(st.nextID))
+				if err := decodeHistBlock(v, st.hist[lo:hi]); err != nil {
+					return corrupt("MRR history block %x: %v", k, err)
 				}
-				st.hist[id], st.mrr[id] = h, current(h)
+				for id := lo; id < hi; id++ {
+					st.mrr[id] = current(st.hist[id])
+				}
 			}
 			// Columns.
 			for col := range numCols {
@@ -890,16 +966,12 @@ func load(db *bolt.DB, path string) (*state, error) {
 					return corrupt("column %d block %d: %v", col, blk, err)
 				}
 			}
-			for id, h := range st.cols[colEmail] {
-				if h != 0 && st.live.Contains(uint32(id)) {
-					st.emails.add(h, uint32(id))
-				}
-			}
 			st.rebuildPlanes()
 			return nil
 		})
 	})
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(err, bmErr); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -956,7 +1028,7 @@ func (ix *Index) Check() error {
 			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
 				return corrupt("customer %d: columns %v, record says %v", id, got, want)
 			}
-			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emails.ids(want), id) {
+			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emailTable().ids(want), id) {
 				return corrupt("customer %d: email %q not in the email table", id, r.c.Email)
 			}
 			setBit(bmKey{bkLive, ""}, id)
@@ -979,17 +1051,23 @@ func (ix *Index) Check() error {
 			if len(k) != 4 {
 				return corrupt("bad MRR history key %x", k)
 			}
-			id := binary.BigEndian.Uint32(k)
-			h, err := decodeHist(v)
-			if err != nil {
-				return corrupt("customer %d: %v", id, err)
+			lo := uint64(binary.BigEndian.Uint32(k)) * histBlock
+			if lo >= uint64(st.nextID) {
+				return corrupt("MRR history block %x beyond next ID", k)
 			}
-			if !want.live.Contains(id) {
-				return corrupt("MRR history of missing customer %d", id)
+			hs := make([][]mrrEvent, min(histBlock, uint64(st.nextID)-lo))
+			if err := decodeHistBlock(v, hs); err != nil {
+				return corrupt("MRR history block %x: %v", k, err)
 			}
-			want.mrr[id] = current(h)
-			if !slices.Equal(h, st.hist[id]) {
-				return corrupt("customer %d: MRR history in memory differs from the file", id)
+			for i, h := range hs {
+				id := uint32(lo) + uint32(i)
+				if len(h) > 0 && !want.live.Contains(id) {
+					return corrupt("MRR history of missing customer %d", id)
+				}
+				want.mrr[id] = current(h)
+				if !slices.Equal(h, st.hist[id]) {
+					return corrupt("customer %d: MRR history in memory differs from the file", id)
+				}
 			}
 			return nil
 		})
@@ -1106,8 +1184,17 @@ func diffStates(a, b *state) string {
 			return fmt.Sprintf("column %d", col)
 		}
 	}
-	if !maps.Equal(a.emails.one, b.emails.one) || len(a.emails.more) != len(b.emails.more) {
+	ae, be := a.emailTable(), b.emailTable()
+	if !maps.EqualFunc(ae.one, be.one, func(_, _ uint32) bool { return true }) || len(ae.more) != len(be.more) {
 		return "email table"
+	}
+	for h := range ae.one { // the same IDs per hash, in any order
+		x, y := ae.ids(h), be.ids(h)
+		slices.Sort(x)
+		slices.Sort(y)
+		if !slices.Equal(x, y) {
+			return "email table"
+		}
 	}
 	for id := range a.hist {
 		if !slices.Equal(a.hist[id], b.hist[id]) {

@@ -142,7 +142,9 @@ func typeOfField(name string) fieldType {
 // any case is not a value: quote it. A quoted string is written in double
 // quotes; inside it \" stands for " and \\ for \, any other backslash is an
 // error, and every other byte stands for itself. A field name may be quoted
-// too, so that "custom.KEY" can name a key that is not a word.
+// too, so that "custom.my key" can name a key that is not a word; it must
+// still be one of the fields above (quoted "tag" and "tags" are unknown
+// fields).
 //
 // Values are typed by their field:
 //
@@ -158,13 +160,14 @@ func typeOfField(name string) fieldType {
 //     UTC within years 0000 to 9999.
 //   - custom.KEY: the type stored under KEY is not known to Parse, so a
 //     bare value is typed by how it looks: true or false is a bool; an
-//     integer without leading zeros or sign ("-" allowed) is an int64 (a
-//     uint64 above math.MaxInt64); a decimal number with a fraction or an
-//     exponent (1.5, -2e10), NaN, +Inf or -Inf is a float64; an RFC 3339
-//     date or time is a time.Time in UTC; anything else is a string. A
-//     QUOTED value is always a string: custom.plan:"10" compares with the
-//     string "10". Evaluation compares a value with the type that is stored
-//     and converts where that makes sense.
+//     integer -?(0|[1-9][0-9]*) is an int64 (a uint64 above
+//     math.MaxInt64); such an integer with a fraction and/or an exponent
+//     (1.5, -2e10, 3.0), or NaN, +Inf or -Inf, is a float64; an RFC 3339
+//     date or time is a time.Time in UTC; anything else (007, +5, True,
+//     2024-02-30, pro) is a string. A QUOTED value is always a string:
+//     custom.plan:"10" compares with the string "10". Evaluation compares a
+//     value with the type that is stored and converts where that makes
+//     sense.
 //
 // Parse returns every error as a *SyntaxError carrying the byte offset and
 // what was expected there: an empty query, unbalanced parentheses, a
@@ -262,48 +265,25 @@ func (p *parser) peekKeyword(kw string) (int, bool) {
 	return n, n == len(kw) && strings.EqualFold(p.q[p.pos:p.pos+n], kw)
 }
 
-func (p *parser) parseOr() (Expr, error) {
-	x, err := p.parseAnd()
-	if err != nil {
-		return Expr{}, err
-	}
-	var xs []Expr
-	for {
-		p.skipSpace()
-		n, ok := p.peekKeyword("OR")
-		if !ok {
-			break
-		}
-		p.pos += n
-		y, err := p.parseAnd()
-		if err != nil {
-			return Expr{}, err
-		}
-		if xs == nil {
-			xs = []Expr{x}
-		}
-		xs = append(xs, y)
-	}
-	if xs == nil {
-		return x, nil
-	}
-	return Expr{&node{kind: kOr, kids: xs}}, nil
-}
+func (p *parser) parseOr() (Expr, error)  { return p.parseChain("OR", kOr, p.parseAnd) }
+func (p *parser) parseAnd() (Expr, error) { return p.parseChain("AND", kAnd, p.parseUnary) }
 
-func (p *parser) parseAnd() (Expr, error) {
-	x, err := p.parseUnary()
+// parseChain parses next { kw next } into one node of kind, or just the
+// first operand when there is no kw.
+func (p *parser) parseChain(kw string, kind nodeKind, next func() (Expr, error)) (Expr, error) {
+	x, err := next()
 	if err != nil {
 		return Expr{}, err
 	}
 	var xs []Expr
 	for {
 		p.skipSpace()
-		n, ok := p.peekKeyword("AND")
+		n, ok := p.peekKeyword(kw)
 		if !ok {
 			break
 		}
 		p.pos += n
-		y, err := p.parseUnary()
+		y, err := next()
 		if err != nil {
 			return Expr{}, err
 		}
@@ -315,7 +295,7 @@ func (p *parser) parseAnd() (Expr, error) {
 	if xs == nil {
 		return x, nil
 	}
-	return Expr{&node{kind: kAnd, kids: xs}}, nil
+	return Expr{&node{kind: kind, kids: xs}}, nil
 }
 
 func (p *parser) parseUnary() (Expr, error) {

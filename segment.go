@@ -547,7 +547,7 @@ func (ev *evaluator) email(email string) (val, error) {
 	if ev.tx != nil {
 		rs, err = ev.tx.byEmail(email)
 	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.st.emails.ids(emailHash(email)))
+		rs, err = byEmail(ev.btx, "", email, ev.st.emailTable().ids(emailHash(email)))
 	}
 	if err != nil {
 		return val{}, err
@@ -894,12 +894,20 @@ func (s *Segment) Contains(uuid string) bool {
 // they are when yielded (tags and MRR may be newer than the segment);
 // members deleted since are skipped. The loop body may call any method of
 // the index.
-func (s *Segment) Customers() iter.Seq[Customer] {
+func (s *Segment) Customers() iter.Seq[Customer] { return s.CustomersFrom(0) }
+
+// CustomersFrom is Customers starting at the first member whose dense ID is
+// at least id: a cursor for paging through a large segment.
+func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 	return func(yield func(Customer) bool) {
-		it := s.ids.ManyIterator()
+		it := s.ids.Iterator()
+		it.AdvanceIfNeeded(id)
 		buf := make([]uint32, 256)
 		for {
-			n := it.NextMany(buf)
+			n := 0
+			for ; n < len(buf) && it.HasNext(); n++ {
+				buf[n] = it.Next()
+			}
 			if n == 0 {
 				return
 			}
@@ -945,6 +953,10 @@ type TagStatsOptions struct {
 	ByCount bool   // sort by Customers instead of MRR
 }
 
+// gatherFactor weighs summing MRR member by member against the bit planes
+// in TagStats (a variable so that tests can force either way).
+var gatherFactor uint64 = 20
+
 // smallTag is the size up to which a tag's figures are gathered member by
 // member rather than with one AndCardinality per MRR bit plane.
 const smallTag = 128
@@ -987,11 +999,12 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 				tags = append(tags, tb{t, bm})
 			}
 		}
+		chunks := uint64(st.nextID>>16) + 1
 		stats := make([]TagStat, len(tags))
 		parallel(len(tags), func(i int) {
 			t := tags[i]
 			s := TagStat{Tag: t.tag}
-			if t.bm.GetCardinality() <= smallTag {
+			if t.bm.GetCardinality() <= smallTag && gatherFactor > 0 {
 				t.bm.Iterate(func(id uint32) bool {
 					if seg.Contains(id) {
 						s.Customers++
@@ -1000,8 +1013,21 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 					return true
 				})
 			} else if s.Customers = seg.AndCardinality(t.bm); s.Customers > 0 {
-				for j, p := range segPlanes {
-					s.MRR += int64(p.AndCardinality(t.bm)) << j
+				// Summing the members' MRR one by one costs a few ns a
+				// member; a plane costs an intersection per chunk.
+				if s.Customers < gatherFactor*uint64(len(segPlanes))*min(chunks, t.bm.GetCardinality()) {
+					both := roaring.And(seg, t.bm)
+					it := both.ManyIterator()
+					buf := make([]uint32, 1024)
+					for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+						for _, id := range buf[:n] {
+							s.MRR += st.mrr[id]
+						}
+					}
+				} else {
+					for j, p := range segPlanes {
+						s.MRR += int64(p.AndCardinality(t.bm)) << j
+					}
 				}
 			}
 			stats[i] = s
@@ -1222,6 +1248,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 			return err
 		}
 		ids := v.bm.ToArray()
+		loc := newLocator(nanos)
 		w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
 		parts := make([]struct {
 			open  seriesAcc
@@ -1235,7 +1262,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
 			wg.Go(func() {
 				for _, id := range ids[lo:hi] {
-					replay(st.hist[id], nanos, &part.open, &part.open0, part.accs)
+					replay(st.hist[id], loc, &part.open, &part.open0, part.accs)
 				}
 			})
 		}
@@ -1276,12 +1303,51 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	return out, nil
 }
 
-// replay walks one customer's history: events before nanos[0] go into
-// open (and the MRR at nanos[0] into open0), events in [nanos[i],
-// nanos[i+1]) into accs[i]; later ones are not needed.
-func replay(h []mrrEvent, nanos []int64, open *seriesAcc, open0 *int64, accs []seriesAcc) {
+// locator finds the interval of an instant: through a table by whole days
+// from the first boundary when the range is not too long (boundaries are
+// whole UTC days), else by binary search.
+type locator struct {
+	nanos []int64
+	byDay []int32 // interval of each day since nanos[0], or nil
+}
+
+const dayNanos = int64(24 * time.Hour)
+
+func newLocator(nanos []int64) *locator {
+	l := &locator{nanos: nanos}
+	days := (nanos[len(nanos)-1] - nanos[0]) / dayNanos
+	if days <= 1<<16 {
+		l.byDay = make([]int32, days)
+		i := int32(0)
+		for d := range l.byDay {
+			for nanos[i+1] <= nanos[0]+int64(d)*dayNanos {
+				i++
+			}
+			l.byDay[d] = i
+		}
+	}
+	return l
+}
+
+// interval returns i with nanos[i] <= at < nanos[i+1]; at must be in range.
+func (l *locator) interval(at int64) int {
+	if l.byDay != nil {
+		return int(l.byDay[(at-l.nanos[0])/dayNanos])
+	}
+	i, found := slices.BinarySearch(l.nanos, at)
+	if !found {
+		i--
+	}
+	return i
+}
+
+// replay walks one customer's history: events before the first boundary go
+// into open (and the MRR there into open0), events in interval i into
+// accs[i]; later ones are not needed.
+func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []seriesAcc) {
 	var prev int64
 	paid := false
+	nanos := loc.nanos
 	end := nanos[len(nanos)-1]
 	for _, e := range h {
 		if e.at >= end {
@@ -1315,10 +1381,7 @@ func replay(h []mrrEvent, nanos []int64, open *seriesAcc, open0 *int64, accs []s
 			*open0 += cur - prev
 			open.paying += dp
 		} else {
-			i, found := slices.BinarySearch(nanos, e.at)
-			if !found {
-				i--
-			}
+			i := loc.interval(e.at)
 			accs[i].mov[kind] += cur - prev
 			accs[i].paying += dp
 		}

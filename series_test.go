@@ -3,6 +3,7 @@ package tagseg
 import (
 	"errors"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -94,7 +95,8 @@ func TestSeriesModel(t *testing.T) {
 	}
 	seed := testSeed(t)
 	r := newRand(seed)
-	ix := openTest(t)
+	path := filepath.Join(t.TempDir(), "series.db")
+	ix := openTestAt(t, path, &Options{NoSync: true})
 	m := newModel()
 	for round := range rounds {
 		// More customers and events.
@@ -140,6 +142,12 @@ func TestSeriesModel(t *testing.T) {
 			}
 			delete(m.byID, m.custs[u].c.ID)
 			delete(m.custs, u)
+		}
+		if round%10 == 9 { // histories survive a reopen
+			if err := ix.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ix = openTestAt(t, path, &Options{NoSync: true})
 		}
 		for _, every := range []Interval{Day, Week, Month, Quarter, Year} {
 			e := randExpr(r, 2)

@@ -216,7 +216,7 @@ type Generator struct {
 	cfg   Config
 	month []int64 // unix seconds of each month boundary, Months+1 of them
 
-	rankName  []string
+	tags      strtab // every tag name, by rank
 	rankShare []float64
 
 	planTag     [len(plans)]string
@@ -225,19 +225,17 @@ type Generator struct {
 	managedTag  string
 	internalTag string
 
-	featTag    []string
-	featAlias  alias
+	featAlias  alias   // draws a feature's rank
 	featLambda float64 // mean feature requests before the plan/MRR factor
 	featNorm   float64 // divides the plan/MRR factor so its mean is 1
 
 	headTag    []string
 	headThresh []uint64 // include head tag k when 32 random bits < headThresh[k]
-	tailTag    []string
-	tailAlias  alias
+	tailAlias  alias    // draws a tail tag's rank
 	tailLambda float64
 	tailExp    float64 // exp(-tailLambda)
 
-	companies, domains, people []string
+	companies, domains, people strtab
 	countryCum                 []int
 	zips                       [][][]string
 
@@ -280,11 +278,11 @@ func NewGenerator(cfg Config) *Generator {
 func (g *Generator) Config() Config { return g.cfg }
 
 // NumTags returns the size of the tag vocabulary; ranks are 0 .. NumTags()-1.
-func (g *Generator) NumTags() int { return len(g.rankName) }
+func (g *Generator) NumTags() int { return g.tags.len() }
 
 // TagName returns the tag of popularity rank rank (0 is the most popular),
 // by expected share. It panics if rank is out of range.
-func (g *Generator) TagName(rank int) string { return g.rankName[rank] }
+func (g *Generator) TagName(rank int) string { return g.tags.at(rank) }
 
 // TagShare returns the expected share of customers holding the tag of the
 // given rank. Realised shares differ by sampling noise, and for churn-risk
@@ -320,7 +318,7 @@ func (g *Generator) Fill(c *Customer, i int) {
 
 	// Identity. The first two draws must stay first: identity(j) replays them.
 	sharer := r.u64() < shareBelow
-	comp := r.intn(len(g.companies))
+	comp := r.intn(g.companies.len())
 	owner, variant := i, 0
 	if sharer && i > 0 {
 		for range 4 {
@@ -331,9 +329,9 @@ func (g *Generator) Fill(c *Customer, i int) {
 			}
 		}
 	}
-	c.Company = g.companies[comp]
-	c.Email = email(owner, g.domains[comp], variant)
-	c.Name = g.people[r.intn(len(g.people))]
+	c.Company = g.companies.at(comp)
+	c.Email = email(owner, g.domains.at(comp), variant)
+	c.Name = g.people.at(r.intn(g.people.len()))
 
 	ci := pick(g.countryCum, r.intn(g.countryCum[len(g.countryCum)-1]))
 	li := r.intn(len(countries[ci].locs))
@@ -395,15 +393,15 @@ func (g *Generator) Fill(c *Customer, i int) {
 	// rate scaled up with plan and MRR.
 	var picked [maxFeatures]int32
 	lf := g.featLambda * featureAffinity[plan] * math.Exp(0.15*z) / g.featNorm
-	nf := min(r.poisson(lf, math.Exp(-lf)), maxFeatures, len(g.featTag)/2)
+	nf := min(r.poisson(lf, math.Exp(-lf)), maxFeatures, numFeatures/2)
 	for k := 0; k < nf; {
-		f := int32(g.featAlias.sample(r.u64()))
+		f := g.featAlias.sample(r.u64())
 		if slices.Contains(picked[:k], f) {
 			continue
 		}
 		picked[k] = f
 		k++
-		tags = append(tags, g.featTag[f])
+		tags = append(tags, g.tags.at(int(f)))
 	}
 
 	// Generic tags: the head one by one, the tail by a Poisson count of
@@ -424,19 +422,19 @@ func (g *Generator) Fill(c *Customer, i int) {
 		n += b2i(x>>32 < th)
 	}
 	tags = buf[:n]
-	if nt := min(r.poisson(g.tailLambda, g.tailExp), len(g.tailTag)/2); nt > 0 {
+	if nt := min(r.poisson(g.tailLambda, g.tailExp), len(g.tailAlias.col)/2); nt > 0 {
 		var buf [64]int32
 		seen := buf[:0]
 		if nt > len(buf) {
 			seen = make([]int32, 0, nt)
 		}
 		for len(seen) < nt {
-			t := int32(g.tailAlias.sample(r.u64()))
+			t := g.tailAlias.sample(r.u64())
 			if slices.Contains(seen, t) {
 				continue
 			}
 			seen = append(seen, t)
-			tags = append(tags, g.tailTag[t])
+			tags = append(tags, g.tags.at(int(t)))
 		}
 	}
 	if cap(oldTags) >= len(tags) {
@@ -489,7 +487,7 @@ func (g *Generator) identity(j int) (sharer bool, company int) {
 	var r rng
 	r.seed(g.cfg.Seed, uint64(j), 0)
 	sharer = r.u64() < shareBelow
-	return sharer, r.intn(len(g.companies))
+	return sharer, r.intn(g.companies.len())
 }
 
 // simulate appends the MRR events of a paying customer starting at MRR base
@@ -663,7 +661,7 @@ func (g *Generator) buildIdentities() {
 			people.add(f, " ", l)
 		}
 	}
-	g.companies, g.domains, g.people = companies.strings(), domains.strings(), people.strings()
+	g.companies, g.domains, g.people = companies.table(), domains.table(), people.table()
 	total := 0
 	var r rng
 	r.seed(0x5eed, 0, 1) // zip codes do not depend on the seed
@@ -705,11 +703,15 @@ func (g *Generator) buildTags() {
 	type entry struct {
 		name  string
 		share float64
+		rank  *int32 // where to record the rank, if anywhere
 	}
 	var all []entry
 	add := func(name string, share float64) string {
-		all = append(all, entry{name, share})
+		all = append(all, entry{name, share, nil})
 		return name
+	}
+	addRanked := func(name string, share float64, rank *int32) {
+		all = append(all, entry{name, share, rank})
 	}
 
 	var planShare [len(plans)]float64
@@ -738,13 +740,12 @@ func (g *Generator) buildTags() {
 	// Features: shares from featTop down to featBottom along a power law.
 	a := math.Log(featTop/featBottom) / math.Log(numFeatures)
 	fw := make([]float64, numFeatures)
-	g.featTag = make([]string, numFeatures)
+	featRank := make([]int32, numFeatures)
 	for k := range numFeatures {
 		fw[k] = featTop * math.Pow(float64(k+1), -a)
 		g.featLambda += fw[k]
-		g.featTag[k] = add("feature-"+featureName(k), fw[k])
+		addRanked("feature-"+featureName(k), fw[k], &featRank[k])
 	}
-	g.featAlias = newAlias(fw)
 	for p := range plans {
 		g.featNorm += planShare[p] * featureAffinity[p]
 	}
@@ -784,19 +785,16 @@ func (g *Generator) buildTags() {
 	for head < n && share[head] >= headCut {
 		head++
 	}
-	g.headTag = make([]string, head)
+	headRank := make([]int32, head)
 	g.headThresh = make([]uint64, head)
 	for r := range head {
-		g.headTag[r] = add(names[r], share[r])
+		addRanked(names[r], share[r], &headRank[r])
 		g.headThresh[r] = uint64(share[r] * (1 << 32))
 	}
-	g.tailTag = make([]string, n-head)
+	tailRank := make([]int32, n-head)
 	for r := head; r < n; r++ {
-		g.tailTag[r-head] = add(names[r], share[r])
+		addRanked(names[r], share[r], &tailRank[r-head])
 		g.tailLambda += share[r]
-	}
-	if g.tailLambda > 0 {
-		g.tailAlias = newAlias(share[head:])
 	}
 	g.tailExp = math.Exp(-g.tailLambda)
 
@@ -806,10 +804,23 @@ func (g *Generator) buildTags() {
 		}
 		return cmp.Compare(x.name, y.name)
 	})
-	g.rankName = make([]string, len(all))
+	var names2 packer
 	g.rankShare = make([]float64, len(all))
 	for k, e := range all {
-		g.rankName[k], g.rankShare[k] = e.name, e.share
+		names2.add(e.name)
+		g.rankShare[k] = e.share
+		if e.rank != nil {
+			*e.rank = int32(k)
+		}
+	}
+	g.tags = names2.table()
+	g.headTag = make([]string, head)
+	for r, rank := range headRank {
+		g.headTag[r] = g.tags.at(int(rank))
+	}
+	g.featAlias = newAlias(fw, featRank)
+	if g.tailLambda > 0 {
+		g.tailAlias = newAlias(share[head:], tailRank)
 	}
 }
 
@@ -876,7 +887,8 @@ func genericNames(n int) []string {
 			p.add(tailFamilies[r%len(tailFamilies)], "-", string(d))
 		}
 	}
-	return p.strings()
+	t := p.table()
+	return t.all()
 }
 
 // packer builds a list of strings that share one backing string.
@@ -893,13 +905,30 @@ func (p *packer) add(parts ...string) {
 	p.ends = append(p.ends, len(p.buf))
 }
 
-func (p *packer) strings() []string {
-	s := string(p.buf)
-	out := make([]string, len(p.ends))
-	start := 0
-	for k, e := range p.ends {
-		out[k] = s[start:e]
-		start = e
+// table returns the strings added so far.
+func (p *packer) table() strtab {
+	t := strtab{s: string(p.buf), off: make([]uint32, 1, len(p.ends)+1)}
+	for _, e := range p.ends {
+		t.off = append(t.off, uint32(e))
+	}
+	return t
+}
+
+// strtab is a list of strings held as one string and offsets: the garbage
+// collector sees one pointer instead of one per string.
+type strtab struct {
+	s   string
+	off []uint32 // string k is s[off[k]:off[k+1]]
+}
+
+func (t *strtab) len() int { return len(t.off) - 1 }
+
+func (t *strtab) at(k int) string { return t.s[t.off[k]:t.off[k+1]] }
+
+func (t *strtab) all() []string {
+	out := make([]string, t.len())
+	for k := range out {
+		out[k] = t.at(k)
 	}
 	return out
 }

@@ -48,8 +48,10 @@ func TestDeterminism(t *testing.T) {
 	cfg := DefaultConfig(5_000)
 	cfg.Seed = 42
 	g1, g2 := NewGenerator(cfg), NewGenerator(cfg)
-	if diff := cmp.Diff(g1.rankName, g2.rankName); diff != "" {
-		t.Fatalf("tag vocabulary differs (-first +second):\n%s", diff)
+	for r := range g1.NumTags() {
+		if g1.TagName(r) != g2.TagName(r) || g1.TagShare(r) != g2.TagShare(r) {
+			t.Fatalf("rank %d: %q %g, then %q %g", r, g1.TagName(r), g1.TagShare(r), g2.TagName(r), g2.TagShare(r))
+		}
 	}
 	fwd := make([]Customer, 2_000)
 	for i := range fwd {
@@ -381,7 +383,7 @@ func TestStats(t *testing.T) {
 		}
 	}
 	for _, tag := range []string{"churn-risk-high", "churn-risk-medium", "churn-risk-low", "managed-account",
-		"internal", "feature-dark-mode", "feature-sso", g.featTag[numFeatures-1]} {
+		"internal", "feature-dark-mode", "feature-sso", "feature-" + featureName(numFeatures-1)} {
 		t.Logf("%-22s %.4f", tag, f.share(tag))
 	}
 	var cs []string
@@ -476,5 +478,46 @@ func BenchmarkNewGenerator(b *testing.B) {
 				NewGenerator(DefaultConfig(n))
 			}
 		})
+	}
+}
+
+func TestEdgeConfigs(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Customers: 10, Tags: 10, TagsPerCust: 1, Months: 1},
+		{Customers: 1_000, TagsPerCust: 3},
+		{Customers: 1_000, TagsPerCust: 100, Months: 120, Custom: true},
+		{Customers: 1_000, Tags: 300, TagsPerCust: 300, Start: time.Date(2024, 2, 29, 13, 0, 0, 0, time.FixedZone("X", 3600))},
+	} {
+		g := NewGenerator(cfg)
+		got := g.Config()
+		if got.Start.Day() != 1 || got.Start.Location() != time.UTC || got.Months <= 0 || got.Tags <= 0 {
+			t.Errorf("%+v: normalised to %+v", cfg, got)
+		}
+		total := 0
+		for i := range 500 {
+			c := g.Customer(i * 7)
+			total += len(c.Tags)
+			seen := map[string]bool{}
+			plansHeld := 0
+			for _, tag := range c.Tags {
+				if seen[tag] {
+					t.Fatalf("%+v: customer %d: tag %q twice", cfg, i*7, tag)
+				}
+				seen[tag] = true
+				if strings.HasPrefix(tag, "plan-") {
+					plansHeld++
+				}
+			}
+			if plansHeld != 1 {
+				t.Fatalf("%+v: customer %d: %d plan tags", cfg, i*7, plansHeld)
+			}
+			for k := 1; k < len(c.Events); k++ {
+				if !c.Events[k].At.After(c.Events[k-1].At) || c.Events[k].Cents == c.Events[k-1].Cents {
+					t.Fatalf("%+v: customer %d: events %v", cfg, i*7, c.Events)
+				}
+			}
+		}
+		t.Logf("%+v: %d tags, mean %.2f tags/customer", cfg, g.NumTags(), float64(total)/500)
 	}
 }

@@ -69,18 +69,19 @@ func (r *rng) poisson(lambda, expNeg float64) int {
 }
 
 // alias is Walker's alias table: O(1) sampling from a discrete distribution.
+// Each column carries the ids it returns, so a draw is one memory access.
 type alias struct{ col []aliasColumn }
 
-// aliasColumn keeps index i when the low 32 bits of the draw are below prob,
-// and takes alias otherwise. One column is one memory access.
+// aliasColumn i returns id (the id of outcome i) when the low 32 bits of the
+// draw are below prob, and aliasID (the id of its alias outcome) otherwise.
 type aliasColumn struct {
-	prob  uint32
-	alias int32
+	prob        uint32
+	id, aliasID int32
 }
 
 // newAlias builds the table for weights w (not necessarily normalised; at
-// least one positive). Vose's method.
-func newAlias(w []float64) alias {
+// least one positive), where outcome i has id ids[i]. Vose's method.
+func newAlias(w []float64, ids []int32) alias {
 	n := len(w)
 	a := alias{col: make([]aliasColumn, n)}
 	var sum float64
@@ -101,7 +102,7 @@ func newAlias(w []float64) alias {
 	for len(small) > 0 && len(large) > 0 {
 		s, l := small[len(small)-1], large[len(large)-1]
 		small = small[:len(small)-1]
-		a.col[s] = aliasColumn{uint32(scaled[s] * (1 << 32)), l}
+		a.col[s] = aliasColumn{uint32(scaled[s] * (1 << 32)), ids[s], ids[l]}
 		scaled[l] -= 1 - scaled[s]
 		if scaled[l] < 1 {
 			large = large[:len(large)-1]
@@ -110,16 +111,16 @@ func newAlias(w []float64) alias {
 	}
 	// Leftovers are (numerically) exactly 1: always keep them.
 	for _, i := range append(small, large...) {
-		a.col[i] = aliasColumn{math.MaxUint32, i}
+		a.col[i] = aliasColumn{math.MaxUint32, ids[i], ids[i]}
 	}
 	return a
 }
 
-// sample draws an index using one 64-bit random number.
-func (a *alias) sample(x uint64) int {
-	i := int((x >> 32) * uint64(len(a.col)) >> 32)
-	if c := a.col[i]; uint32(x) >= c.prob {
-		return int(c.alias)
+// sample draws an outcome's id using one 64-bit random number.
+func (a *alias) sample(x uint64) int32 {
+	c := &a.col[(x>>32)*uint64(len(a.col))>>32]
+	if uint32(x) < c.prob {
+		return c.id
 	}
-	return i
+	return c.aliasID
 }

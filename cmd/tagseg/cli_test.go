@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// cli runs tagseg with args and returns its exit status, stdout and stderr,
+// with the temporary directory replaced by $TMP and timings by <elapsed>.
+func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, clean(t, out.String()), clean(t, errb.String())
+}
+
+var timingRE = regexp.MustCompile(`(?m)^(\d+) rows in \S+ \(\S+ rows/s\)$`)
+
+func clean(t *testing.T, s string) string {
+	s = timingRE.ReplaceAllString(s, "$1 rows in <elapsed>")
+	if dir := tmpDirs[t.Name()]; dir != "" {
+		s = strings.ReplaceAll(s, dir, "$TMP")
+	}
+	return s
+}
+
+var tmpDirs = map[string]string{}
+
+// tempDB returns the path of a new index file in a temporary directory.
+func tempDB(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	tmpDirs[t.Name()] = dir
+	t.Cleanup(func() { delete(tmpDirs, t.Name()) })
+	return filepath.Join(dir, "test.db")
+}
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test -update to accept):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+// transcript formats a command's results for a golden file.
+func transcript(args []string, code int, stdout, stderr string) string {
+	var b strings.Builder
+	b.WriteString("$ tagseg")
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " *()\"'") {
+			a = "'" + a + "'"
+		}
+		b.WriteString(" " + a)
+	}
+	b.WriteString("\n")
+	b.WriteString(stdout)
+	if stderr != "" {
+		b.WriteString("--- stderr ---\n" + stderr)
+	}
+	b.WriteString("--- exit " + strconv.Itoa(code) + " ---\n")
+	return b.String()
+}
+
+// session runs commands one after another and collects their transcripts
+// for one golden file. In each command "$DB" stands for db.
+type session struct {
+	t  *testing.T
+	db string
+	b  strings.Builder
+}
+
+func (s *session) run(wantCode int, args ...string) (stdout string) {
+	s.t.Helper()
+	full := make([]string, len(args))
+	for i, a := range args {
+		full[i] = strings.ReplaceAll(a, "$DB", s.db)
+	}
+	code, out, errs := cli(s.t, full...)
+	if code != wantCode {
+		s.t.Errorf("tagseg %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, out, errs)
+	}
+	s.b.WriteString(transcript(args, code, out, errs))
+	s.b.WriteString("\n")
+	return out
+}
+
+func (s *session) golden(name string) {
+	s.t.Helper()
+	golden(s.t, name, s.b.String())
+}
+
+// importFixture imports the CSV and JSONL customers into a new index.
+func importFixture(t *testing.T) *session {
+	t.Helper()
+	s := &session{t: t, db: tempDB(t)}
+	s.run(0, "import", "-db", "$DB", "-mrr-at", "2024-01-01", "testdata/customers.csv", "testdata/customers.jsonl")
+	return s
+}
+
+// openIndex opens the index of a session for checks, and closes it at the end.
+func openIndex(t *testing.T, path string) *tagseg.Index {
+	t.Helper()
+	ix, err := tagseg.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+func uuids(t *testing.T, ix *tagseg.Index) []string {
+	t.Helper()
+	seg, err := ix.Segment(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for c := range seg.Customers() {
+		out = append(out, c.UUID)
+	}
+	return out
+}
+
+func TestUsage(t *testing.T) {
+	s := &session{t: t, db: tempDB(t)}
+	s.run(2)
+	s.run(0, "help")
+	s.run(2, "frobnicate")
+	s.run(2, "import", "-db", "$DB")
+	s.run(2, "import", "testdata/customers.csv")
+	s.run(2, "import", "-db", "$DB", "-on-error", "maybe", "testdata/customers.csv")
+	s.run(2, "import", "-db", "$DB", "-batch", "0", "testdata/customers.csv")
+	s.run(2, "import", "-db", "$DB", "testdata/customers.txt")
+	s.run(2, "query", "-db", "$DB", "-nope")
+	s.run(2, "series", "-db", "$DB", "-from", "2024-01-01")
+	s.run(2, "series", "-db", "$DB", "-from", "2024-02-01", "-to", "2024-01-01")
+	s.run(2, "series", "-db", "$DB", "-from", "2024-01-01", "-to", "2024-02-01", "-every", "fortnight")
+	s.run(2, "tags", "-db", "$DB", "-by", "size")
+	s.run(2, "segments", "-db", "$DB")
+	s.run(2, "segments", "-db", "$DB", "rename", "a", "b")
+	s.run(1, "query", "-db", "$DB")
+	s.golden("usage.txt")
+	if _, err := os.Stat(s.db); err == nil {
+		t.Errorf("a failed command created %s", s.db)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for name := range commands {
+		code, out, errs := cli(t, "help", name)
+		if code != 0 || out != "" || !strings.Contains(errs, "Usage: tagseg "+name) {
+			t.Errorf("help %s: exit %d, stdout %q, stderr %q", name, code, out, errs)
+		}
+	}
+}
+
+func TestImport(t *testing.T) {
+	s := importFixture(t)
+	s.golden("import.txt")
+	ix := openIndex(t, s.db)
+	if err := ix.Check(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cus_0001", "cus_0002", "cus_0003", "cus_0004", "cus_0005", "cus_0006", "cus_0007", "cus_1001", "cus_1002", "cus_1003"}
+	if got := uuids(t, ix); !slices.Equal(got, want) {
+		t.Errorf("customers %v, want %v", got, want)
+	}
+	c, err := ix.Customer("cus_0003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MRR != 59900 || !c.LeadCreatedAt.Equal(time.Date(2024, 1, 15, 9, 30, 0, 0, time.UTC)) ||
+		c.Custom["seats"] != int64(80) || c.Custom["plan"] != "pro" || c.Custom["vip"] != nil {
+		t.Errorf("cus_0003 = %+v", c)
+	}
+	c, err = ix.Customer("cus_1003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Custom["seats"] != int64(2) || c.Custom["vip"] != true || c.Custom["score"] != 1.25 ||
+		c.Custom["renewal"] != time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC) || c.Custom["channel"] != "Facebook" || c.MRR != 0 {
+		t.Errorf("cus_1003 = %+v", c)
+	}
+	// MRR without mrr_at is recorded at -mrr-at.
+	pts, err := ix.Series(tagseg.All(), time.Date(2023, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), tagseg.Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 2 || pts[0].MRR != 0 || pts[1].MRR != 8008+29900+15000 {
+		t.Errorf("series %+v", pts)
+	}
+}
+
+func TestImportBadRowsSkipped(t *testing.T) {
+	s := &session{t: t, db: tempDB(t)}
+	s.run(0, "import", "-db", "$DB", "-batch", "3", "testdata/bad.csv", "testdata/bad.jsonl")
+	// Importing the same files again: every good row is now a duplicate.
+	s.run(0, "import", "-db", "$DB", "testdata/bad.csv")
+	s.golden("import-skip.txt")
+	ix := openIndex(t, s.db)
+	if err := ix.Check(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cus_2001", "cus_2008", "cus_2010", "cus_3001", "cus_3008"}
+	if got := uuids(t, ix); !slices.Equal(got, want) {
+		t.Errorf("customers %v, want %v", got, want)
+	}
+}
+
+func TestImportAbort(t *testing.T) {
+	s := &session{t: t, db: tempDB(t)}
+	// Batches of two rows: customers.csv lands; in bad.csv the batch of
+	// lines 2-3 holds the first bad row (line 3) and is rolled back, and the
+	// import stops before customers.jsonl.
+	s.run(1, "import", "-db", "$DB", "-batch", "2", "-on-error", "abort", "testdata/customers.csv", "testdata/bad.csv", "testdata/customers.jsonl")
+	// Batches of one row: line 2 lands, line 3 is rolled back.
+	s.run(1, "import", "-db", "$DB", "-batch", "1", "-on-error", "abort", "testdata/bad.csv")
+	s.golden("import-abort.txt")
+	ix := openIndex(t, s.db)
+	if err := ix.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got := uuids(t, ix)
+	want := []string{"cus_0001", "cus_0002", "cus_0003", "cus_0004", "cus_0005", "cus_0006", "cus_0007", "cus_2001"}
+	if !slices.Equal(got, want) {
+		t.Errorf("customers %v, want %v", got, want)
+	}
+}
+
+func TestImportRefusesBadHeaderBeforeWriting(t *testing.T) {
+	s := &session{t: t, db: tempDB(t)}
+	s.run(1, "import", "-db", "$DB", "testdata/customers.csv", "testdata/unknown-column.csv")
+	s.run(1, "import", "-db", "$DB", "testdata/customers.csv", "testdata/missing.csv")
+	s.golden("import-header.txt")
+	if _, err := os.Stat(s.db); err == nil {
+		t.Errorf("the import created %s", s.db)
+	}
+}
+
+func TestImportStdin(t *testing.T) {
+	db := tempDB(t)
+	f, err := os.Open("testdata/customers.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	code, out, errs := cli(t, "import", "-db", db, "-format", "jsonl", "-")
+	if code != 0 || out != "stdin: 3 rows read, 3 imported (lines 1-4)\ntotal: 3 customers imported, 0 rows skipped\n" {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+func TestQuery(t *testing.T) {
+	s := importFixture(t)
+	s.run(0, "query", "-db", "$DB")
+	s.run(0, "query", "-db", "$DB", "-limit", "2", "*")
+	s.run(0, "query", "-db", "$DB", "-limit", "0", "-json")
+	s.run(0, "query", "-db", "$DB", "-limit", "1", "-json", "*")
+	s.run(1, "query", "-db", "$DB", "-segment", "nope")
+	s.golden("query.txt")
+}
+
+func TestQueryLanguage(t *testing.T) {
+	s := importFixture(t)
+	s.run(0, "query", "-db", "$DB", "tag:plan-pro", "AND", "NOT", "tag:managed-account")
+	s.run(0, "query", "-db", "$DB", "-json", "-limit", "1", `tags:any(feature-x, "feature: sso") AND country:US`)
+	s.run(0, "query", "-db", "$DB", "mrr >= 10000 AND custom.vip = true")
+	s.run(1, "query", "-db", "$DB", "tag:a AND (")
+	s.run(1, "query", "-db", "$DB", `tag:"café" AND mrr > ten`)
+	s.run(1, "query", "-db", "$DB", "colour:red")
+	s.run(1, "segments", "-db", "$DB", "save", "bad", "colour:red")
+	s.run(0, "segments", "-db", "$DB", "list")
+	s.run(0, "tags", "-db", "$DB", "-query", "tag:plan-pro", "-by", "count")
+	s.run(0, "series", "-db", "$DB", "-query", "tag:plan-pro", "-from", "2024-01-01", "-to", "2024-03-31")
+	s.golden("query-language.txt")
+}
+
+func TestTags(t *testing.T) {
+	s := importFixture(t)
+	s.run(0, "tags", "-db", "$DB")
+	s.run(0, "tags", "-db", "$DB", "-by", "count", "-limit", "3")
+	s.run(0, "tags", "-db", "$DB", "-prefix", "feature: ", "-json")
+	s.run(0, "tags", "-db", "$DB", "-prefix", "nothing-")
+	s.golden("tags.txt")
+}
+
+func TestSeries(t *testing.T) {
+	s := importFixture(t)
+	// Some history: an expansion, a churn and a reactivation.
+	ix := openIndex(t, s.db)
+	err := ix.Update(func(tx *tagseg.Tx) error {
+		for _, ev := range []struct {
+			uuid  string
+			at    string
+			cents int64
+		}{
+			{"cus_0002", "2024-03-01", 9900},
+			{"cus_0003", "2024-03-20", 0},
+			{"cus_0003", "2024-05-02", 29900},
+			{"cus_0005", "2024-04-10", 9900},
+		} {
+			at, _ := time.Parse(time.DateOnly, ev.at)
+			if err := tx.SetMRR(ev.uuid, at, ev.cents); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	s.run(0, "series", "-db", "$DB", "-from", "2024-01-01", "-to", "2024-06-30")
+	s.run(0, "series", "-db", "$DB", "-from", "2024-01-01", "-to", "2024-06-30", "-every", "quarter", "-csv")
+	s.run(0, "series", "-db", "$DB", "-from", "2024-03-01", "-to", "2024-03-01", "-every", "week", "-json")
+	s.golden("series.txt")
+}
+
+func TestSegments(t *testing.T) {
+	s := importFixture(t)
+	s.run(0, "segments", "-db", "$DB", "list")
+	s.run(0, "segments", "-db", "$DB", "save", "everyone", "*")
+	s.run(0, "segments", "-db", "$DB", "save", "pro", "tag:plan-pro", "AND", "NOT", "tag:managed-account")
+	s.run(0, "segments", "-db", "$DB", "list")
+	s.run(0, "segments", "-db", "$DB", "list", "-json")
+	s.run(0, "query", "-db", "$DB", "-segment", "everyone", "-limit", "0")
+	s.run(0, "segments", "-db", "$DB", "delete", "everyone")
+	s.run(1, "segments", "-db", "$DB", "delete", "everyone")
+	s.run(0, "segments", "-db", "$DB", "list")
+	s.golden("segments.txt")
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/internal/gen"
+)
+
+// runDemo builds a synthetic index with internal/gen (the benchmarks' data:
+// Zipf-distributed tags, feature requests, churn-risk tags, log-normal MRR
+// and 36 months of MRR events) and prints a report of what tagseg answers
+// over it, with the time each answer took.
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "[-customers N] [-db PATH] [-seed N]", stderr)
+	n := fs.Int("customers", 100_000, "number of synthetic customers")
+	db := fs.String("db", "", "index `file` to build (default: a temporary file, removed after)")
+	seed := fs.Uint64("seed", 1, "data set seed")
+	batch := fs.Int("batch", 16_384, "customers per write transaction")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *batch < 1 {
+		return usagef("-customers and -batch must be positive")
+	}
+	path := *db
+	if path == "" {
+		dir, err := os.MkdirTemp("", "tagseg-demo")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "demo.db")
+	} else if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s exists: the demo builds a new index; remove it or choose another -db", path)
+	}
+
+	cfg := gen.DefaultConfig(*n)
+	cfg.Seed = *seed
+	g := gen.NewGenerator(cfg)
+	ix, err := tagseg.Open(path, nil)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+
+	fmt.Fprintf(stdout, "Building %s synthetic customers (%s tags, %d months of MRR history) in %s\n\n",
+		count(*n), count(g.NumTags()), cfg.Months, path)
+	loaded, err := demoLoad(ix, g, *batch, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Loaded %s customers, %s tag assignments and %s MRR events in %s (%s customers/s), durably.\n",
+		count(*n), count(loaded.tags), count(loaded.events), loaded.took.Round(time.Millisecond),
+		count(int(float64(*n)/loaded.took.Seconds())))
+
+	// The largest tags.
+	t0 := time.Now()
+	top, err := ix.TagStats(tagseg.All(), tagseg.TagStatsOptions{Limit: 8, ByCount: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nLargest tags (%s)\n", since(t0))
+	tagTable(stdout, top, uint64(*n))
+
+	// 1. Feature requests ranked by the MRR of the customers who asked.
+	t0 = time.Now()
+	feats, err := ix.TagStats(tagseg.Not(tagseg.Tag("internal")), tagseg.TagStatsOptions{Prefix: "feature-", Limit: 8})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n1. Feature requests by MRR of the customers asking, internal accounts excluded (%s)\n", since(t0))
+	tagTable(stdout, feats, uint64(*n))
+
+	// 2. A churn-risk segment and 3. an AND/OR/NOT segment.
+	for i, q := range []string{
+		`tag:churn-risk-high AND NOT tag:managed-account`,
+		`tags:any(plan-pro, plan-enterprise) AND (tag:feature-sso OR tag:feature-scim) AND NOT tag:internal AND country:US AND mrr >= 10000`,
+	} {
+		e, err := tagseg.Parse(q)
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		seg, err := ix.Segment(e)
+		if err != nil {
+			return err
+		}
+		took := since(t0)
+		fmt.Fprintf(stdout, "\n%d. %s\n", i+2, q)
+		fmt.Fprintf(stdout, "   %s customers (%s paying), MRR %s, ARR %s, ARPA %s (%s)\n",
+			count(seg.Count()), count(seg.Paying()), money(seg.MRR()), money(seg.ARR()), money(seg.ARPA()), took)
+	}
+
+	// The churn-risk segment's last 12 months.
+	e, _ := tagseg.Parse(`tag:churn-risk-high AND NOT tag:managed-account`)
+	end := cfg.Start.AddDate(0, cfg.Months, -1)
+	from := cfg.Start.AddDate(0, cfg.Months-12, 0)
+	t0 = time.Now()
+	points, err := ix.Series(e, from, end, tagseg.Month)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nMRR of the churn-risk segment, month by month (%s)\n", since(t0))
+	tb := &table{header: []string{"month", "MRR", "customers", "ARPA", "new", "expansion", "contraction", "churn", "reactivation"},
+		right: []bool{false, true, true, true, true, true, true, true, true}}
+	for _, p := range points {
+		tb.add(p.Start.Format("2006-01"), money(p.MRR), count(p.Customers), money(p.ARPA), money(p.NewBusiness),
+			money(p.Expansion), money(p.Contraction), money(p.Churn), money(p.Reactivation))
+	}
+	tb.write(stdout)
+	if *db != "" {
+		fmt.Fprintf(stdout, "\nThe index is in %s; try: tagseg query -db %s 'tag:feature-sso AND mrr > 50000'\n", path, path)
+	}
+	return nil
+}
+
+type demoLoaded struct {
+	tags, events int
+	took         time.Duration
+}
+
+// demoLoad writes the generator's customers in batches, showing progress on
+// a terminal and a line per batch otherwise.
+func demoLoad(ix *tagseg.Index, g *gen.Generator, batch int, stderr io.Writer) (demoLoaded, error) {
+	n := g.Config().Customers
+	var bar *progressbar.ProgressBar
+	if isTerminal(stderr) {
+		bar = progressbar.NewOptions(n,
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("loading"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("customers"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetWidth(30),
+		)
+	}
+	var out demoLoaded
+	start := time.Now()
+	var c gen.Customer
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		err := ix.Update(func(tx *tagseg.Tx) error {
+			for i := lo; i < hi; i++ {
+				g.Fill(&c, i)
+				cu, err := tx.CreateCustomer(tagseg.Customer{
+					DataSourceUUID: c.DataSourceUUID, ExternalID: c.ExternalID,
+					Name: c.Name, Email: c.Email, Company: c.Company,
+					Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
+					LeadCreatedAt: c.LeadCreatedAt, FreeTrialStartedAt: c.FreeTrialStartedAt,
+					Tags: c.Tags, Custom: c.Custom,
+				})
+				if err != nil {
+					return fmt.Errorf("customer %d: %w", i, err)
+				}
+				for _, e := range c.Events {
+					if err := tx.SetMRR(cu.UUID, e.At, e.Cents); err != nil {
+						return fmt.Errorf("customer %d: %w", i, err)
+					}
+				}
+				out.tags += len(c.Tags)
+				out.events += len(c.Events)
+			}
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+		if bar != nil {
+			bar.Set(hi)
+		} else {
+			el := time.Since(start)
+			fmt.Fprintf(stderr, "loaded %d/%d customers (%.0f/s)\n", hi, n, float64(hi)/el.Seconds())
+		}
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	out.took = time.Since(start)
+	if out.took <= 0 {
+		return out, errors.New("clock went backwards")
+	}
+	return out, nil
+}
+
+func tagTable(w io.Writer, stats []tagseg.TagStat, n uint64) {
+	tb := &table{header: []string{"tag", "customers", "share", "MRR"}, right: []bool{false, true, true, true}}
+	for _, s := range stats {
+		tb.add(s.Tag, count(s.Customers), percent(s.Customers, n), money(s.MRR))
+	}
+	tb.write(w)
+}
+
+// since formats the time since t0 for the report.
+func since(t0 time.Time) string {
+	d := time.Since(t0)
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d.Microseconds()))
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+	return d.Round(10 * time.Millisecond).String()
+}

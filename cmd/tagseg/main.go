@@ -1,0 +1,196 @@
+// Command tagseg imports, queries and serves a tagseg index.
+//
+// Usage:
+//
+//	tagseg demo     [-customers N] [-db PATH] [-seed N]
+//	tagseg import   -db PATH [-format csv|jsonl] [-batch 10000] [-on-error skip|abort] FILE...
+//	tagseg query    -db PATH [-json] [-limit 10] [QUERY]
+//	tagseg tags     -db PATH [-query Q] [-prefix P] [-limit N] [-by mrr|count] [-json]
+//	tagseg series   -db PATH [-query Q] -from DATE -to DATE [-every month] [-csv]
+//	tagseg segments -db PATH list|save NAME QUERY|delete NAME
+//	tagseg serve    -db PATH [-addr 127.0.0.1:8080] [-api-key KEY]
+//
+// Every command takes -db, which defaults to $TAGSEG_DB. Flags may come
+// before or after the other arguments; "--" ends the flags. Run
+// "tagseg help COMMAND" for the flags of one command.
+//
+// Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
+//
+// Money is in cents everywhere in JSON and CSV output; the text tables show
+// it as units with two decimals (12345 cents → 123.45), without a currency.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// A command is one subcommand of tagseg. run gets the arguments after the
+// command's name; it writes its results to stdout and its diagnostics to
+// stderr. A usageError makes tagseg exit with status 2, any other error
+// with status 1.
+type command struct {
+	run     func(args []string, stdout, stderr io.Writer) error
+	summary string
+}
+
+// commands is the table of subcommands; add one by adding an entry.
+var commands = map[string]command{
+	"demo":     {runDemo, "build a synthetic index and show what tagseg answers over it"},
+	"import":   {runImport, "import customers and tags from CSV or JSON Lines files"},
+	"query":    {runQuery, "count a segment and its MRR, ARR and ARPA; list its first customers"},
+	"tags":     {runTags, "the tags of a segment, with their customers and MRR"},
+	"series":   {runSeries, "the MRR series of a segment, with its movements"},
+	"segments": {runSegments, "list, save and delete saved segments"},
+	"serve":    {runServe, "serve a ChartMogul-style HTTP API over the index"},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is an error in how tagseg was called. printed means the
+// message has been shown already (the flag package prints its own).
+type usageError struct {
+	msg     string
+	printed bool
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// run runs tagseg with the arguments after the program name and returns
+// the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printUsage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if _, ok := commands[args[1]]; ok {
+				return run([]string{args[1], "-h"}, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "tagseg: unknown command %q\n", args[1])
+			printUsage(stderr)
+			return 2
+		}
+		printUsage(stdout)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "tagseg: unknown command %q\n", name)
+		printUsage(stderr)
+		return 2
+	}
+	err := cmd.run(args[1:], stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue) && ue.printed:
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "tagseg %s: %v\nRun 'tagseg help %s' for usage.\n", name, err, name)
+		return 2
+	case errors.Is(err, errReported):
+		return 1
+	default:
+		fmt.Fprintf(stderr, "tagseg %s: %s\n", name, cleanErr(err))
+		return 1
+	}
+}
+
+// errReported is returned by a command that has already told the user
+// what went wrong; run only sets the exit status.
+var errReported = errors.New("failed")
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: tagseg COMMAND [flags] [arguments]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'tagseg help COMMAND' for the flags of a command.")
+}
+
+// newFlagSet returns a flag set for a command that reports errors through
+// the returned error (not by exiting) and prints help to stderr.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tagseg "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: tagseg %s %s\n\nFlags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// dbFlag adds the -db flag, defaulting to $TAGSEG_DB.
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", os.Getenv("TAGSEG_DB"), "the index `file` (default $TAGSEG_DB)")
+}
+
+// parseArgs parses flags that may be mixed with positional arguments (Go's
+// flag package stops at the first positional argument) and returns the
+// positional ones. "--" ends the flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			// The flag package has printed the error and the usage.
+			return nil, &usageError{msg: err.Error(), printed: true}
+		}
+		rest := fs.Args()
+		// fs.Parse consumed a "--" if it stopped there.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// needDB checks that -db was given.
+func needDB(path string) error {
+	if path == "" {
+		return usagef("missing -db (or $TAGSEG_DB)")
+	}
+	return nil
+}
+
+// joinQuery joins the positional arguments of a command into one query, so
+// that `tagseg query tag:a AND tag:b` works without quotes; none means "*".
+func joinQuery(args []string) string {
+	q := strings.TrimSpace(strings.Join(args, " "))
+	if q == "" {
+		return "*"
+	}
+	return q
+}

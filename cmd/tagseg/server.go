@@ -1,0 +1,835 @@
+package main
+
+// The HTTP API of tagseg serve: ChartMogul's customer and tag endpoints
+// (same paths, JSON shapes, status codes and error bodies, for what the
+// index keeps) and tagseg's own segment endpoints under /v1/segments.
+// README.md in this directory documents every endpoint.
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+// serverOptions configure the API.
+type serverOptions struct {
+	// APIKey, when set, is required as the user name of HTTP Basic auth
+	// (ChartMogul's scheme: -u KEY:); when empty there is no auth.
+	APIKey string
+	// MaxBody is the largest request body accepted; larger ones get 413.
+	// Zero means 1 MiB.
+	MaxBody int64
+	// Now is the clock for MRR changes without a date; nil means time.Now.
+	Now func() time.Time
+	// Log receives internal errors; nil discards them.
+	Log *log.Logger
+}
+
+type server struct {
+	ix   *tagseg.Index
+	opt  serverOptions
+	mux  *http.ServeMux
+	logf func(format string, args ...any)
+}
+
+const (
+	defaultMaxBody = 1 << 20
+	maxPerPage     = 200
+)
+
+// newServer returns the API's handler over ix.
+func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
+	if opt.MaxBody <= 0 {
+		opt.MaxBody = defaultMaxBody
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &server{ix: ix, opt: opt, mux: http.NewServeMux(), logf: func(string, ...any) {}}
+	if opt.Log != nil {
+		s.logf = opt.Log.Printf
+	}
+	m := s.mux
+	m.HandleFunc("GET /v1/ping", s.ping)
+	m.HandleFunc("POST /v1/customers", s.createCustomer)
+	m.HandleFunc("GET /v1/customers", s.listCustomers)
+	m.HandleFunc("GET /v1/customers/search", s.searchCustomers)
+	m.HandleFunc("GET /v1/customers/{uuid}", s.retrieveCustomer)
+	m.HandleFunc("DELETE /v1/customers/{uuid}", s.deleteCustomer)
+	m.HandleFunc("GET /v1/customers/{uuid}/attributes", s.retrieveAttributes)
+	m.HandleFunc("POST /v1/customers/{uuid}/attributes/tags", s.addTags)
+	m.HandleFunc("DELETE /v1/customers/{uuid}/attributes/tags", s.removeTags)
+	m.HandleFunc("POST /v1/customers/attributes/tags", s.addTagsByEmail)
+	m.HandleFunc("POST /v1/customers/{uuid}/mrr", s.setMRR)
+
+	m.HandleFunc("GET /v1/segments/metrics", s.segmentMetrics)
+	m.HandleFunc("GET /v1/segments/series", s.segmentSeries)
+	m.HandleFunc("GET /v1/segments/tags", s.segmentTagStats)
+	m.HandleFunc("POST /v1/segments/tags", s.segmentAddTags)
+	m.HandleFunc("DELETE /v1/segments/tags", s.segmentRemoveTags)
+	m.HandleFunc("GET /v1/segments/customers", s.segmentCustomers)
+	m.HandleFunc("GET /v1/segments/saved", s.listSaved)
+	m.HandleFunc("GET /v1/segments/saved/{name}", s.getSaved)
+	m.HandleFunc("PUT /v1/segments/saved/{name}", s.putSaved)
+	m.HandleFunc("DELETE /v1/segments/saved/{name}", s.deleteSaved)
+	return s
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opt.APIKey != "" {
+		user, _, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.APIKey)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="tagseg"`)
+			writeError(w, http.StatusUnauthorized, "No valid API key provided", "")
+			return
+		}
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// No route: let the mux decide between 404 and 405 (and set
+		// Allow), but answer in JSON.
+		rec := &statusRecorder{header: http.Header{}}
+		s.mux.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.status == http.StatusMethodNotAllowed {
+			writeError(w, rec.status, fmt.Sprintf("Method %s is not allowed for %s", r.Method, r.URL.Path), "")
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("No such endpoint: %s %s", r.Method, r.URL.Path), "")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// statusRecorder catches the status of the mux's own 404 and 405 answers.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+// ---- responses ----
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// apiError is ChartMogul's {"code", "message", "param"} error body, used
+// for bad requests, missing parameters, auth and search misses.
+type apiError struct {
+	Code    int     `json:"code"`
+	Message string  `json:"message"`
+	Param   *string `json:"param"`
+}
+
+// writeError writes {"code": status, "message": msg, "param": param or null}.
+func writeError(w http.ResponseWriter, status int, msg, param string) {
+	writeJSONStatus(w, status, apiError{Code: status, Message: msg, Param: nullable(param)})
+}
+
+func writeMissing(w http.ResponseWriter, param string) {
+	writeError(w, http.StatusBadRequest, fmt.Sprintf("Parameter %q is missing", param), param)
+}
+
+// writeNotFound writes ChartMogul's {"error": "Customer not found"}.
+func writeNotFound(w http.ResponseWriter, what string) {
+	writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": what + " not found"})
+}
+
+// writeInvalid writes the validation dialect: 422 {"errors": {field: msg}}.
+func writeInvalid(w http.ResponseWriter, field, msg string) {
+	writeJSONStatus(w, http.StatusUnprocessableEntity, map[string]map[string]string{"errors": {field: msg}})
+}
+
+func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error) {
+	s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+	writeError(w, http.StatusInternalServerError, "Internal server error", "")
+}
+
+// writeLibError answers an error of the index for an operation on customers.
+func (s *server) writeLibError(w http.ResponseWriter, r *http.Request, err error, field string) {
+	switch {
+	case errors.Is(err, tagseg.ErrNotFound):
+		writeNotFound(w, "Customer")
+	case errors.Is(err, tagseg.ErrInvalidTag):
+		writeInvalid(w, "tags", cleanErr(err))
+	case errors.Is(err, tagseg.ErrDuplicate):
+		writeInvalid(w, "external_id", "The external ID for this customer already exists in our system.")
+	case errors.Is(err, tagseg.ErrInvalidField), errors.Is(err, tagseg.ErrInvalid):
+		writeInvalid(w, field, cleanErr(err))
+	case errors.Is(err, tagseg.ErrReadOnly):
+		writeError(w, http.StatusForbidden, "The index is read-only", "")
+	default:
+		s.writeInternal(w, r, err)
+	}
+}
+
+// decode reads a JSON object body into v, answering 413, 400 itself; it
+// reports whether v was filled.
+func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body is larger than %d bytes", mbe.Limit), "")
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "Cannot read the request body", "")
+		return false
+	case len(strings.TrimSpace(string(body))) == 0:
+		writeError(w, http.StatusBadRequest, "Request body is empty; want a JSON object", "")
+		return false
+	}
+	if err := decodeJSON(body, v); err != nil {
+		msg := err.Error()
+		writeError(w, http.StatusBadRequest, strings.ToUpper(msg[:1])+msg[1:], "")
+		return false
+	}
+	return true
+}
+
+// ---- customers ----
+
+func (s *server) ping(w http.ResponseWriter, r *http.Request) {
+	writeJSONStatus(w, http.StatusOK, map[string]string{"data": "pong!"})
+}
+
+func (s *server) createCustomer(w http.ResponseWriter, r *http.Request) {
+	var body cmNewCustomer
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if deref(body.DataSourceUUID) == "" {
+		writeMissing(w, "data_source_uuid")
+		return
+	}
+	if deref(body.ExternalID) == "" {
+		writeMissing(w, "external_id")
+		return
+	}
+	body.UUID = "" // assigned by the index
+	c, err := body.customer()
+	if err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			writeInvalid(w, fe.field, fe.msg)
+			return
+		}
+		s.writeInternal(w, r, err)
+		return
+	}
+	created, err := s.ix.CreateCustomer(c)
+	if err != nil {
+		s.writeLibError(w, r, err, "customer")
+		return
+	}
+	writeJSONStatus(w, http.StatusCreated, toCM(created))
+}
+
+func (s *server) retrieveCustomer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.ix.Customer(r.PathValue("uuid"))
+	if err != nil {
+		s.writeLibError(w, r, err, "uuid")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, toCM(c))
+}
+
+func (s *server) deleteCustomer(w http.ResponseWriter, r *http.Request) {
+	if err := s.ix.DeleteCustomer(r.PathValue("uuid")); err != nil {
+		s.writeLibError(w, r, err, "uuid")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) retrieveAttributes(w http.ResponseWriter, r *http.Request) {
+	c, err := s.ix.Customer(r.PathValue("uuid"))
+	if err != nil {
+		s.writeLibError(w, r, err, "uuid")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, cmAttributes{
+		Tags: tagsOf(c), Stripe: map[string]any{}, Clearbit: map[string]any{}, Custom: cmCustom(c.Custom),
+	})
+}
+
+// tagsBody is {"tags": [...]}, and {"email", "tags"} by email.
+type tagsBody struct {
+	Email *string  `json:"email"`
+	Tags  []string `json:"tags"`
+	// For the segment endpoints.
+	Query   *string `json:"query"`
+	Segment *string `json:"segment"`
+}
+
+// readTags reads a tags body; a missing, null or empty list is a 400.
+func (s *server) readTags(w http.ResponseWriter, r *http.Request) (tagsBody, bool) {
+	var body tagsBody
+	if !s.decode(w, r, &body) {
+		return body, false
+	}
+	if body.Tags == nil {
+		writeMissing(w, "tags")
+		return body, false
+	}
+	if len(body.Tags) == 0 {
+		writeError(w, http.StatusBadRequest, `Parameter "tags" must not be empty`, "tags")
+		return body, false
+	}
+	return body, true
+}
+
+func (s *server) addTags(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	tags, err := s.ix.AddTags(r.PathValue("uuid"), body.Tags...)
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+}
+
+func (s *server) removeTags(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	tags, err := s.ix.RemoveTags(r.PathValue("uuid"), body.Tags...)
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+}
+
+func noEmail(w http.ResponseWriter, email string) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("Can't find any customers with email: %q", email), "email")
+}
+
+func (s *server) addTagsByEmail(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	email := deref(body.Email)
+	if email == "" {
+		writeMissing(w, "email")
+		return
+	}
+	cs, err := s.ix.AddTagsByEmail(email, body.Tags...)
+	if errors.Is(err, tagseg.ErrNotFound) {
+		noEmail(w, email)
+		return
+	}
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	entries := make([]cmShortCustomer, len(cs))
+	for i, c := range cs {
+		entries[i] = toCMShort(c)
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (s *server) setMRR(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		MRR  any     `json:"mrr"`
+		Date *string `json:"date"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if body.MRR == nil {
+		writeMissing(w, "mrr")
+		return
+	}
+	var cents int64
+	switch v := body.MRR.(type) {
+	case json.Number:
+		var err error
+		if cents, err = parseCents(v.String()); err != nil {
+			writeInvalid(w, "mrr", err.Error())
+			return
+		}
+	default:
+		writeInvalid(w, "mrr", fmt.Sprintf("%s is not a number of cents", jsonText(v)))
+		return
+	}
+	at := s.opt.Now().UTC()
+	if d := deref(body.Date); d != "" {
+		t, err := parseTime(d)
+		if err != nil {
+			writeInvalid(w, "date", err.Error())
+			return
+		}
+		at = t
+	}
+	uuid := r.PathValue("uuid")
+	if err := s.ix.SetMRR(uuid, at, cents); err != nil {
+		s.writeLibError(w, r, err, "mrr")
+		return
+	}
+	c, err := s.ix.Customer(uuid)
+	if err != nil {
+		s.writeLibError(w, r, err, "uuid")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, toCM(c))
+}
+
+// ---- pagination ----
+
+// page is a request for one page of a cursor-paginated list.
+type page struct {
+	perPage   int
+	after     uint32 // "id" of the last customer of the previous page, or 0
+	hasCursor bool
+}
+
+func encodeCursor(id uint32) string {
+	return base64.StdEncoding.EncodeToString([]byte("&" + strconv.FormatUint(uint64(id), 10)))
+}
+
+func decodeCursor(s string) (uint32, bool) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != '&' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[1:]), 10, 32)
+	return uint32(n), err == nil
+}
+
+// readPage reads per_page and cursor; it answers 400 itself.
+func readPage(w http.ResponseWriter, r *http.Request) (page, bool) {
+	q := r.URL.Query()
+	p := page{perPage: maxPerPage}
+	if q.Has("page") {
+		writeError(w, http.StatusBadRequest, `Parameter "page" is deprecated`, "page")
+		return p, false
+	}
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPerPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`Parameter "per_page" must be an integer from 1 to %d`, maxPerPage), "per_page")
+			return p, false
+		}
+		p.perPage = n
+	}
+	if q.Has("cursor") {
+		p.hasCursor = true
+		if v := q.Get("cursor"); v != "" {
+			id, ok := decodeCursor(v)
+			if !ok {
+				writeError(w, http.StatusBadRequest, `Parameter "cursor" is invalid`, "cursor")
+				return p, false
+			}
+			p.after = id
+		}
+	}
+	return p, true
+}
+
+// firstPage is the envelope of a page asked for without a cursor, with
+// ChartMogul's deprecated page fields; nextPage the one with a cursor.
+type firstPage struct {
+	Entries     []cmCustomer `json:"entries"`
+	CurrentPage int          `json:"current_page"`
+	TotalPages  *int         `json:"total_pages"`
+	HasMore     bool         `json:"has_more"`
+	PerPage     int          `json:"per_page"`
+	Page        int          `json:"page"`
+	Cursor      *string      `json:"cursor"`
+}
+
+type nextPage struct {
+	Entries []cmCustomer `json:"entries"`
+	Cursor  *string      `json:"cursor"`
+	HasMore bool         `json:"has_more"`
+}
+
+// writePage writes the page of customers (in dense-ID order) from all.
+// total is the number of customers in all, or -1 when total_pages is null.
+func writePage(w http.ResponseWriter, p page, all iter.Seq[tagseg.Customer], total int64) {
+	entries := []cmCustomer{}
+	more := false
+	for c := range all {
+		if publicID(c) <= p.after { // on an earlier page
+			continue
+		}
+		if len(entries) == p.perPage {
+			more = true
+			break
+		}
+		entries = append(entries, toCM(c))
+	}
+	var cursor *string
+	if len(entries) > 0 {
+		cursor = nullable(encodeCursor(entries[len(entries)-1].ID))
+	}
+	if p.hasCursor {
+		writeJSONStatus(w, http.StatusOK, nextPage{Entries: entries, Cursor: cursor, HasMore: more})
+		return
+	}
+	fp := firstPage{Entries: entries, CurrentPage: 1, HasMore: more, PerPage: p.perPage, Page: 1, Cursor: cursor}
+	if total >= 0 {
+		pages := max(1, int((total+int64(p.perPage)-1)/int64(p.perPage)))
+		fp.TotalPages = &pages
+	}
+	writeJSONStatus(w, http.StatusOK, fp)
+}
+
+func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var filters []tagseg.Expr
+	if v := q.Get("data_source_uuid"); v != "" {
+		filters = append(filters, tagseg.Where("data_source", tagseg.Eq, v))
+	}
+	if v := q.Get("external_id"); v != "" {
+		filters = append(filters, tagseg.Where("external_id", tagseg.Eq, v))
+	}
+	if v := q.Get("status"); v != "" {
+		switch strings.ReplaceAll(v, "_", " ") {
+		case "Active":
+			filters = append(filters, tagseg.Where("mrr", tagseg.Gt, 0))
+		case "New Lead":
+			filters = append(filters, tagseg.Where("mrr", tagseg.Eq, 0))
+		default: // statuses tagseg never reports
+			filters = append(filters, tagseg.Or())
+		}
+	}
+	if v := q.Get("system"); v != "" && v != billingSystemType {
+		filters = append(filters, tagseg.Or())
+	}
+	seg, err := s.ix.Segment(tagseg.And(filters...))
+	if err != nil {
+		s.writeInternal(w, r, err)
+		return
+	}
+	writePage(w, p, seg.Customers(), int64(seg.Count()))
+}
+
+func (s *server) searchCustomers(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	email := r.URL.Query().Get("email")
+	if email == "" {
+		writeMissing(w, "email")
+		return
+	}
+	cs, err := s.ix.CustomersByEmail(email)
+	if err != nil {
+		s.writeLibError(w, r, err, "email")
+		return
+	}
+	if len(cs) == 0 {
+		noEmail(w, email)
+		return
+	}
+	writePage(w, p, slices.Values(cs), -1)
+}
+
+// ---- segments ----
+
+// segmentOf picks the segment of a request: the query parameter "query"
+// (a query) or "segment" (a saved segment's name), or the same fields of
+// a JSON body; neither means every customer. It answers errors itself.
+func (s *server) segmentOf(w http.ResponseWriter, query, segment *string) (string, *tagseg.Segment, tagseg.Expr, bool) {
+	q := deref(query)
+	if name := deref(segment); name != "" {
+		if q != "" {
+			writeError(w, http.StatusBadRequest, `Give "query" or "segment", not both`, "segment")
+			return "", nil, tagseg.Expr{}, false
+		}
+		saved, ok := savedSegment(s.ix, name)
+		if !ok {
+			writeNotFound(w, "Segment")
+			return "", nil, tagseg.Expr{}, false
+		}
+		q = saved
+	}
+	if strings.TrimSpace(q) == "" {
+		q = "*"
+	}
+	e, err := tagseg.Parse(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
+		return "", nil, tagseg.Expr{}, false
+	}
+	seg, err := s.ix.Segment(e)
+	if err != nil {
+		if errors.Is(err, tagseg.ErrInvalidField) || errors.Is(err, tagseg.ErrInvalid) {
+			writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
+		} else {
+			writeError(w, http.StatusInternalServerError, "Internal server error", "")
+		}
+		return "", nil, tagseg.Expr{}, false
+	}
+	return q, seg, e, true
+}
+
+// segmentOfQuery is segmentOf with the request's query parameters.
+func (s *server) segmentOfQuery(w http.ResponseWriter, r *http.Request) (string, *tagseg.Segment, tagseg.Expr, bool) {
+	query, segment := queryParams(r)
+	return s.segmentOf(w, query, segment)
+}
+
+func queryParams(r *http.Request) (*string, *string) {
+	q := r.URL.Query()
+	var query, segment *string
+	if q.Has("query") {
+		v := q.Get("query")
+		query = &v
+	}
+	if q.Has("segment") {
+		v := q.Get("segment")
+		segment = &v
+	}
+	return query, segment
+}
+
+// metricsJSON is the body of GET /v1/segments/metrics.
+type metricsJSON struct {
+	Query       string   `json:"query"`
+	Customers   uint64   `json:"customers"`
+	Paying      uint64   `json:"paying"`
+	MRR         int64    `json:"mrr"`
+	ARR         int64    `json:"arr"`
+	ARPA        int64    `json:"arpa"`
+	UnknownTags []string `json:"unknown_tags"`
+}
+
+func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
+	q, seg, _, ok := s.segmentOfQuery(w, r)
+	if !ok {
+		return
+	}
+	unknown := seg.UnknownTags()
+	if unknown == nil {
+		unknown = []string{}
+	}
+	writeJSONStatus(w, http.StatusOK, metricsJSON{
+		Query: q, Customers: seg.Count(), Paying: seg.Paying(),
+		MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown,
+	})
+}
+
+func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	var dates [2]time.Time
+	for i, name := range []string{"start-date", "end-date"} {
+		v := qs.Get(name)
+		if v == "" {
+			writeMissing(w, name)
+			return
+		}
+		t, err := parseTime(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Parameter %q: %v", name, err), name)
+			return
+		}
+		dates[i] = t
+	}
+	if dates[0].After(dates[1]) {
+		writeError(w, http.StatusBadRequest, `Parameter "start-date" is after "end-date"`, "start-date")
+		return
+	}
+	iv := tagseg.Month
+	if v := qs.Get("interval"); v != "" {
+		var err error
+		if iv, err = tagseg.ParseInterval(v); err != nil {
+			writeError(w, http.StatusBadRequest, `Parameter "interval" must be day, week, month, quarter or year`, "interval")
+			return
+		}
+	}
+	q, _, e, ok := s.segmentOfQuery(w, r)
+	if !ok {
+		return
+	}
+	points, err := s.ix.Series(e, dates[0], dates[1], iv)
+	if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
+		writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
+		return
+	}
+	if err != nil {
+		s.writeInternal(w, r, err)
+		return
+	}
+	entries := make([]seriesEntry, len(points))
+	for i, p := range points {
+		entries[i] = toEntry(p)
+	}
+	writeJSONStatus(w, http.StatusOK, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
+}
+
+func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	opt := tagseg.TagStatsOptions{Prefix: qs.Get("prefix"), Limit: 100}
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, `Parameter "limit" must be an integer, 0 or more (0: all)`, "limit")
+			return
+		}
+		opt.Limit = n
+	}
+	switch qs.Get("sort") {
+	case "", "mrr":
+	case "count":
+		opt.ByCount = true
+	default:
+		writeError(w, http.StatusBadRequest, `Parameter "sort" must be mrr or count`, "sort")
+		return
+	}
+	q, seg, e, ok := s.segmentOfQuery(w, r)
+	if !ok {
+		return
+	}
+	stats, err := s.ix.TagStats(e, opt)
+	if err != nil {
+		s.writeInternal(w, r, err)
+		return
+	}
+	res := tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
+	for _, st := range stats {
+		res.Entries = append(res.Entries, tagJSON(st))
+	}
+	writeJSONStatus(w, http.StatusOK, res)
+}
+
+func (s *server) segmentAddTags(w http.ResponseWriter, r *http.Request) {
+	s.segmentTags(w, r, s.ix.AddTagsToSegment)
+}
+
+func (s *server) segmentRemoveTags(w http.ResponseWriter, r *http.Request) {
+	s.segmentTags(w, r, s.ix.RemoveTagsFromSegment)
+}
+
+func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func(tagseg.Expr, ...string) (int, error)) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	if deref(body.Query) == "" && deref(body.Segment) == "" {
+		// A bulk change needs an explicit segment ("*" for everyone).
+		writeMissing(w, "query")
+		return
+	}
+	q, _, e, ok := s.segmentOf(w, body.Query, body.Segment)
+	if !ok {
+		return
+	}
+	n, err := change(e, body.Tags...)
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, struct {
+		Query   string `json:"query"`
+		Changed int    `json:"changed"`
+	}{q, n})
+}
+
+func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	_, seg, _, ok := s.segmentOfQuery(w, r)
+	if !ok {
+		return
+	}
+	writePage(w, p, seg.Customers(), int64(seg.Count()))
+}
+
+type savedSegmentJSON struct {
+	Name  string `json:"name"`
+	Query string `json:"query"`
+}
+
+func (s *server) listSaved(w http.ResponseWriter, r *http.Request) {
+	entries := []savedSegmentJSON{}
+	for name, q := range s.ix.SavedSegments() {
+		entries = append(entries, savedSegmentJSON{name, q})
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (s *server) getSaved(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	q, ok := savedSegment(s.ix, name)
+	if !ok {
+		writeNotFound(w, "Segment")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, savedSegmentJSON{name, q})
+}
+
+func (s *server) putSaved(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Query *string `json:"query"`
+	}
+	if !s.decode(w, r, &body) {
+		return
+	}
+	if strings.TrimSpace(deref(body.Query)) == "" {
+		writeMissing(w, "query")
+		return
+	}
+	q, _, _, ok := s.segmentOf(w, body.Query, nil) // the query must evaluate
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if err := s.ix.SaveSegment(name, q); err != nil {
+		if errors.Is(err, tagseg.ErrInvalid) {
+			writeInvalid(w, "name", cleanErr(err))
+			return
+		}
+		s.writeLibError(w, r, err, "query")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, savedSegmentJSON{name, q})
+}
+
+func (s *server) deleteSaved(w http.ResponseWriter, r *http.Request) {
+	if err := s.ix.DeleteSegment(r.PathValue("name")); err != nil {
+		if errors.Is(err, tagseg.ErrNotFound) {
+			writeNotFound(w, "Segment")
+			return
+		}
+		s.writeLibError(w, r, err, "name")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

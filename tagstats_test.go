@@ -1,0 +1,147 @@
+package tagseg
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestTagStatsModel checks TagStats against a map model on random data:
+// random segments, prefixes, limits and both orders, with ties on purpose
+// (MRR values from a tiny set, so equal sums are common).
+func TestTagStatsModel(t *testing.T) {
+	r := newRand(testSeed(t))
+	ix := openTest(t)
+	m := newModel()
+	tags := []string{"feature-a", "feature-b", "feature-c", "feature-d", "feat", "plan-x", "plan-y", "z"}
+	err := ix.Update(func(tx *Tx) error {
+		for i := range 400 {
+			var ts []string
+			for _, tg := range tags {
+				if r.IntN(3) == 0 {
+					ts = append(ts, tg)
+				}
+			}
+			c, err := tx.CreateCustomer(Customer{ExternalID: fmt.Sprint(i), Country: pick(r, countryPool), Tags: ts})
+			if err != nil {
+				return err
+			}
+			mc := &mCust{c: Customer{UUID: c.UUID, ID: c.ID, ExternalID: c.ExternalID, Country: c.Country}, events: map[int64]int64{}}
+			mc.tags = c.Tags
+			m.custs[c.UUID] = mc
+			m.byID[c.ID] = c.UUID
+			if v := int64(r.IntN(4)) * 100; r.IntN(4) > 0 {
+				if err := tx.SetMRR(c.UUID, day(2024, 1, 1), v); err != nil {
+					return err
+				}
+				mc.events[day(2024, 1, 1).UnixNano()] = v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(f uint64) { gatherFactor = f }(gatherFactor)
+	for round := range 300 {
+		// Both ways of summing MRR: the bit planes, member by member, mixed.
+		gatherFactor = []uint64{0, 1 << 40, 20}[round%3]
+		e := randExpr(r, 2)
+		opt := TagStatsOptions{Prefix: pick(r, []string{"", "feature-", "feat", "plan-", "nope"}), Limit: r.IntN(6), ByCount: r.IntN(2) == 0}
+		got, err := ix.TagStats(e, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The model: sums per tag over the members, then the documented order.
+		sums := map[string]*TagStat{}
+		for u := range m.eval(e) {
+			c := m.custs[u]
+			for _, tg := range c.tags {
+				if !strings.HasPrefix(tg, opt.Prefix) {
+					continue
+				}
+				s := sums[tg]
+				if s == nil {
+					s = &TagStat{Tag: tg}
+					sums[tg] = s
+				}
+				s.Customers++
+				s.MRR += c.mrr()
+			}
+		}
+		var want []TagStat
+		for _, tg := range slices.Sorted(maps.Keys(sums)) {
+			want = append(want, *sums[tg])
+		}
+		sort.SliceStable(want, func(i, j int) bool {
+			a, b := want[i], want[j]
+			if opt.ByCount {
+				if a.Customers != b.Customers {
+					return a.Customers > b.Customers
+				}
+				return a.MRR > b.MRR
+			}
+			if a.MRR != b.MRR {
+				return a.MRR > b.MRR
+			}
+			return a.Customers > b.Customers
+		})
+		if opt.Limit > 0 && len(want) > opt.Limit {
+			want = want[:opt.Limit]
+		}
+		if want == nil {
+			want = []TagStat{}
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Fatalf("round %d: TagStats(%s, %+v) (-model +index):\n%s", round, dump(e), opt, d)
+		}
+	}
+	if _, err := ix.TagStats(All(), TagStatsOptions{Limit: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("negative limit: %v", err)
+	}
+}
+
+func TestSavedSegments(t *testing.T) {
+	path := t.TempDir() + "/s.db"
+	ix := openTestAt(t, path, nil)
+	if err := ix.SaveSegment("at risk", `tag:churn-risk-high AND NOT tag:managed-account`); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.SaveSegment("big", `mrr >= 100000`); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.SaveSegment("big", `mrr >= 200000`); err != nil { // replaces
+		t.Fatal(err)
+	}
+	var se *SyntaxError
+	if err := ix.SaveSegment("bad", `tag:a AND (`); !errors.As(err, &se) {
+		t.Errorf("bad query saved: %v", err)
+	}
+	if err := ix.SaveSegment("", `*`); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty name: %v", err)
+	}
+	want := map[string]string{"at risk": `tag:churn-risk-high AND NOT tag:managed-account`, "big": `mrr >= 200000`}
+	if got := maps.Collect(ix.SavedSegments()); !cmp.Equal(got, want) {
+		t.Errorf("SavedSegments = %v", got)
+	}
+	ix.Close()
+	ix = openTestAt(t, path, nil)
+	if got := maps.Collect(ix.SavedSegments()); !cmp.Equal(got, want) {
+		t.Errorf("after reopen: %v", got)
+	}
+	if err := ix.DeleteSegment("big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.DeleteSegment("big"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	if got := maps.Collect(ix.SavedSegments()); len(got) != 1 {
+		t.Errorf("after delete: %v", got)
+	}
+}
