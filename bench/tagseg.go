@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/tagseg/tagseg"
@@ -189,9 +192,37 @@ func syncFile(path string) error {
 	return f.Close()
 }
 
-// TagsegPath is the cached index file of the data set.
+// TagsegPath is the cached index file of the data set. Its name carries
+// a fingerprint of the library's storage code (LibFingerprint), so a
+// change of the on-disk layout, even one that keeps the format version,
+// builds a new cache instead of reading an old file.
 func (d *Dataset) TagsegPath() string {
-	return filepath.Join(DataDir(), "tagseg-"+d.Key()+".db")
+	return filepath.Join(DataDir(), "tagseg-"+d.Key()+"-"+LibFingerprint()+".db")
+}
+
+// LibFingerprint is the first 8 hex digits of the SHA-256 of the
+// library's persist.go and index.go, read from the module root beside
+// bench/ (the replace directive's ../), or "nosrc" when they cannot be read.
+func LibFingerprint() string {
+	h := sha256.New()
+	for _, f := range []string{"persist.go", "index.go"} {
+		b, err := os.ReadFile(filepath.Join(libDir(), f))
+		if err != nil {
+			return "nosrc"
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// libDir is the root module's directory: the parent of this package's
+// source directory.
+func libDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ".."
+	}
+	return filepath.Dir(filepath.Dir(file))
 }
 
 // OpenTagseg opens the cached index of the data set, building it first
