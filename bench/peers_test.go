@@ -186,7 +186,7 @@ func checkWriter(t *testing.T, w Writer, targets []Target, tag string) {
 
 func TestWriters(t *testing.T) {
 	ds, ix, want := fixture(t)
-	for _, tag := range []string{"newsletter", "feature-scim"} {
+	for _, tag := range []string{"newsletter", "feature-scim", "a-tag-nobody-has"} {
 		targets, err := ix.Targets(tag, 5)
 		if err != nil || len(targets) != 5 {
 			t.Fatalf("targets: %v %v", targets, err)

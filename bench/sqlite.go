@@ -318,10 +318,21 @@ GROUP BY ct.tag_id ORDER BY 3 DESC, 2 DESC, 1 LIMIT ?`, args...)
 	return out, rows.Err()
 }
 
-// AddTag implements Writer: one autocommitted (durable) INSERT.
+// AddTag implements Writer: one durable transaction that creates the tag
+// when it is new and inserts the pair.
 func (s *SQLite) AddTag(t Target, tag string) error {
-	_, err := s.DB.Exec("INSERT INTO customer_tags(customer_id, tag_id) VALUES (?, (SELECT id FROM tags WHERE name = ?))", t.ID, tag)
-	return err
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("INSERT OR IGNORE INTO tags(name) VALUES (?)", tag); err != nil {
+		return err
+	}
+	if _, err := tx.Exec("INSERT INTO customer_tags(customer_id, tag_id) SELECT ?, id FROM tags WHERE name = ?", t.ID, tag); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // RemoveTag implements Writer.
