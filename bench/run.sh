@@ -30,6 +30,17 @@ tag=$(echo "$TAGSEG_BENCH_N" | tr ',' '+')
 out=data/bench-$tag.txt
 started=$(date +%s)
 mkdir -p data
+# Other processes on the machine compete for its cores: sample the load.
+load=data/loadavg-$tag.txt
+: >"$load"
+(while sleep 5; do cut -d' ' -f1 /proc/loadavg >>"$load"; done) &
+sampler=$!
+cleanup() {
+	kill "$sampler" 2>/dev/null || true
+	[ -n "${TAGSEG_BENCH_PG_DSN:-}" ] && bash pg.sh stop
+	true
+}
+trap cleanup EXIT
 
 cmdline="TAGSEG_BENCH_N=$TAGSEG_BENCH_N TAGSEG_BENCH_PEERS=$TAGSEG_BENCH_PEERS"
 [ -n "${TAGSEG_BENCH_IMPORT:-}" ] && cmdline+=" TAGSEG_BENCH_IMPORT=$TAGSEG_BENCH_IMPORT"
@@ -47,7 +58,6 @@ say "PostgreSQL"
 if [[ ",$TAGSEG_BENCH_PEERS,${TAGSEG_BENCH_IMPORT:-}," == *",postgres,"* ]]; then
 	TAGSEG_BENCH_PG_DSN=$(bash pg.sh start)
 	export TAGSEG_BENCH_PG_DSN
-	trap 'bash pg.sh stop' EXIT
 	echo "started: $TAGSEG_BENCH_PG_DSN" >&2
 else
 	unset TAGSEG_BENCH_PG_DSN
@@ -63,18 +73,21 @@ say "benchmarks (N=$TAGSEG_BENCH_N, benchtime $benchtime): output in bench/$out"
 grep -q '^PASS' "$out" || { echo "benchmarks failed" >&2; exit 1; }
 
 say "CPU profiles of tagseg"
-rm -f data/profile-*.txt
+rm -f data/profile-*.txt data/profrun-*.txt data/cpu-*.prof
 if [ "$profile" = 1 ]; then
 	big=${TAGSEG_BENCH_N##*,}
-	TAGSEG_BENCH_N=$big TAGSEG_BENCH_PEERS=none ./data/bench.test -test.run '^$' \
-		-test.bench "Query/n=[0-9]+/q=(mix5-dense|count-mrr|series-36m|tagstats-1000)/sys=tagseg\$" \
-		-test.benchtime "$benchtime" -test.cpuprofile data/cpu-query.prof >data/profrun-query.txt
-	go tool pprof -top -nodecount=30 data/bench.test data/cpu-query.prof >data/profile-query.txt 2>/dev/null
+	for q in mix5-dense count-mrr series-36m tagstats-1000; do
+		TAGSEG_BENCH_N=$big TAGSEG_BENCH_PEERS=none ./data/bench.test -test.run '^$' \
+			-test.bench "Query/n=[0-9]+/q=$q/sys=tagseg\$" \
+			-test.benchtime "$benchtime" -test.cpuprofile "data/cpu-$q.prof" >"data/profrun-$q.txt"
+		go tool pprof -top -nodecount=25 data/bench.test "data/cpu-$q.prof" >"data/profile-$q.txt" 2>/dev/null
+	done
 	TAGSEG_BENCH_N=$big TAGSEG_BENCH_PEERS=none ./data/bench.test -test.run '^$' \
 		-test.bench "AddTag/n=[0-9]+/tag=newsletter/sys=tagseg\$" \
 		-test.benchtime "$benchtime" -test.cpuprofile data/cpu-addtag.prof >data/profrun-addtag.txt
 	go tool pprof -top -nodecount=30 data/bench.test data/cpu-addtag.prof >data/profile-addtag.txt 2>/dev/null
-	# The import's per-customer cost does not depend on N: profile 200k.
+	# Profile the import at 200k to keep it short (the per-customer cost grows
+	# with N: compare the import table).
 	TAGSEG_BENCH_N=200000 TAGSEG_BENCH_PEERS=none TAGSEG_BENCH_IMPORT=tagseg-durable ./data/bench.test -test.run '^$' \
 		-test.bench "Import" -test.benchtime 1x -test.cpuprofile data/cpu-import.prof >data/profrun-import.txt
 	go tool pprof -top -nodecount=30 data/bench.test data/cpu-import.prof >data/profile-import.txt 2>/dev/null
@@ -87,5 +100,5 @@ in=$out
 [ -n "${TAGSEG_BENCH_EXTRA:-}" ] && in="${TAGSEG_BENCH_EXTRA},$out"
 notes=()
 [ -f analysis.md ] && notes=(-notes analysis.md)
-go run ./cmd/report -in "$in" -md RESULTS.md -png results.png -cmd "$cmdline" "${notes[@]}" -profiles 'data/profile-*.txt'
+go run ./cmd/report -in "$in" -md RESULTS.md -png results.png -cmd "$cmdline" -load "$load" "${notes[@]}" -profiles 'data/profile-*.txt'
 echo "done in $(($(date +%s) - started)) s" >&2

@@ -302,6 +302,7 @@ func main() {
 	png := flag.String("png", "results.png", "chart to write")
 	cmd := flag.String("cmd", "bash bench/run.sh", "the command that produced the results, for the report")
 	notes := flag.String("notes", "", "a Markdown file appended to the report (profiles, remarks)")
+	loadFile := flag.String("load", "", "file of 1-minute load averages sampled during the run, one a line")
 	profiles := flag.String("profiles", "", "glob of `go tool pprof -top` outputs appended verbatim")
 	flag.Parse()
 	var rs []result
@@ -333,6 +334,20 @@ func main() {
 	}
 	for _, h := range header {
 		w("- %s\n", h)
+	}
+	if *loadFile != "" {
+		if lb, err := os.ReadFile(*loadFile); err == nil {
+			var sum, hi float64
+			var k int
+			for _, f := range strings.Fields(string(lb)) {
+				if v, err := strconv.ParseFloat(f, 64); err == nil {
+					sum, hi, k = sum+v, max(hi, v), k+1
+				}
+			}
+			if k > 0 {
+				w("- 1-minute load average during the run (sampled every 5 s): mean %.1f, max %.1f on %d cores. The machine is shared with other work (test suites of the other branches ran during the run), so a load above the benchmark's own ~1–2 means other processes took CPU time, which shows most in the p99 columns and in multi-second peer timings.\n", sum/float64(k), hi, runtime.NumCPU())
+			}
+		}
 	}
 	w("\nData: `internal/gen` default configuration, seed %d: 16 tags per customer on average over min(100k, N/10) Zipf-distributed tags, 36 months of MRR events. Every peer's answers (counts, MRR sums, all 36 series points, all tag-stats rows) were checked equal to tagseg's before its timings were taken; a mismatch fails the run.\n\n", bench.Seed())
 
