@@ -80,17 +80,19 @@ if [ "$profile" = 1 ]; then
 		TAGSEG_BENCH_N=$big TAGSEG_BENCH_PEERS=none ./data/bench.test -test.run '^$' \
 			-test.bench "Query/n=[0-9]+/q=$q/sys=tagseg\$" \
 			-test.benchtime "$benchtime" -test.cpuprofile "data/cpu-$q.prof" >"data/profrun-$q.txt"
-		go tool pprof -top -nodecount=25 data/bench.test "data/cpu-$q.prof" >"data/profile-$q.txt" 2>/dev/null
+		focus='Index\)\.Segment'
+		case $q in series-36m) focus='Index\)\.Series' ;; tagstats-1000) focus='Index\)\.TagStats' ;; esac
+		go tool pprof -top -cum -nodecount=30 -focus="$focus" data/bench.test "data/cpu-$q.prof" >"data/profile-$q.txt" 2>/dev/null
 	done
 	TAGSEG_BENCH_N=$big TAGSEG_BENCH_PEERS=none ./data/bench.test -test.run '^$' \
 		-test.bench "AddTag/n=[0-9]+/tag=newsletter/sys=tagseg\$" \
 		-test.benchtime "$benchtime" -test.cpuprofile data/cpu-addtag.prof >data/profrun-addtag.txt
-	go tool pprof -top -nodecount=30 data/bench.test data/cpu-addtag.prof >data/profile-addtag.txt 2>/dev/null
+	go tool pprof -top -cum -nodecount=30 -focus='Index\)\.AddTags' data/bench.test data/cpu-addtag.prof >data/profile-addtag.txt 2>/dev/null
 	# Profile the import at 200k to keep it short (the per-customer cost grows
 	# with N: compare the import table).
 	TAGSEG_BENCH_N=200000 TAGSEG_BENCH_PEERS=none TAGSEG_BENCH_IMPORT=tagseg-durable ./data/bench.test -test.run '^$' \
 		-test.bench "Import" -test.benchtime 1x -test.cpuprofile data/cpu-import.prof >data/profrun-import.txt
-	go tool pprof -top -nodecount=30 data/bench.test data/cpu-import.prof >data/profile-import.txt 2>/dev/null
+	go tool pprof -top -cum -nodecount=40 -focus='Index\)\.update' data/bench.test data/cpu-import.prof >data/profile-import.txt 2>/dev/null
 else
 	echo "skipped (TAGSEG_BENCH_PROFILE=$profile)" >&2
 fi
