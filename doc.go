@@ -74,7 +74,8 @@
 // SetMRR(uuid, at, cents) records that from the instant at the customer's
 // MRR is cents. The current MRR (Customer.MRR, the query field mrr) is the
 // value of the latest event by time; an event at the same instant as an
-// earlier one replaces it. Series turns the events of a segment's members
+// earlier one replaces it. cents runs from 0 to 2^40-1 (some eleven billion
+// a month), so that ARR and the sums over segments stay exact. Series turns the events of a segment's members
 // into MRR, paying customers, ARPA, ARR and the five MRR movements — new
 // business, expansion, contraction, churn and reactivation — per day, ISO
 // week, month, quarter or year. Membership is today's: the filter picks the
@@ -102,4 +103,25 @@
 // ErrVersion, ErrLocked, ErrInvalid) and names what it is about; test with
 // errors.Is. A file that is not a tagseg index, or is damaged, gives
 // ErrCorrupt, never a panic or an empty index.
+//
+// # Damaged files
+//
+// Open checks what it can cheaply: bbolt's meta page checksums, that the
+// file is as long as its pages, the free list, the root bucket's page, the
+// format version, every bitmap chunk, column block and MRR history it
+// loads, and the next ID against the columns. A damaged page it does not
+// read (customer records, UUIDs, saved segments) is found by the read that
+// meets it (ErrCorrupt), or by Check, which reads the whole file: the page
+// tree, bbolt's own check, every record against every bitmap, column and
+// table in memory. Some damage no check can see, because nothing else in
+// the file repeats it: a customer's name or company, the case of an email,
+// an MRR event's value or time, a saved query; and a damaged newest meta
+// page makes bbolt open the file as of the commit before, as after a crash
+// during that commit. One kind of damage is fatal rather than an error: a
+// page tree made cyclic (a branch page pointing at its own ancestor) makes
+// bbolt recurse without end, a stack overflow no recover can catch, when a
+// read meets it before Check does.
+//
+// Open of an empty file for writing makes a new index, as for a missing
+// file; read-only, it gives ErrCorrupt.
 package tagseg

@@ -143,6 +143,7 @@ func TestClosed(t *testing.T) {
 		"Customer":         func() error { _, err := ix.Customer(c.UUID); return err },
 		"CustomersByEmail": func() error { _, err := ix.CustomersByEmail("a@b.c"); return err },
 		"Segment":          func() error { _, err := ix.Segment(All()); return err },
+		"Count":            func() error { _, err := ix.Count(And(Tag("t"), Tag("u"))); return err },
 		"TagStats":         func() error { _, err := ix.TagStats(All(), TagStatsOptions{}); return err },
 		"Series": func() error {
 			_, err := ix.Series(All(), day(2024, 1, 1), day(2024, 2, 1), Month)

@@ -88,9 +88,11 @@ type Index struct {
 	readOnly bool
 
 	wmu    sync.Mutex   // serializes write transactions
-	mu     sync.RWMutex // guards st and closed
+	mu     sync.RWMutex // guards st, txid and closed
 	closed bool
 	st     *state
+	txid   int        // the bbolt transaction st reflects
+	cmu    sync.Mutex // held by a writer from its commit until st has it
 }
 
 // state is the in-memory part of the index. Readers use it under mu.RLock;
@@ -107,6 +109,8 @@ type state struct {
 	paying *roaring.Bitmap                       // mrr > 0
 	emails emailIndex                            // email hash → IDs; see emailTable
 	emOnce sync.Once
+	fwdMu  sync.Mutex
+	fwd    *forward // see forwardIndex; nil until needed
 }
 
 // emailTable returns the email lookup table, building it from the email
@@ -271,6 +275,9 @@ func Open(path string, opts *Options) (*Index, error) {
 		return fail(err)
 	}
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly, st: st}
+	if err := db.View(func(btx *bolt.Tx) error { ix.txid = btx.ID(); return nil }); err != nil {
+		return fail(err)
+	}
 	if !opts.ReadOnly {
 		// Finish removing the sorted-index entries of deleted customers.
 		if err := ix.update(func(tx *Tx) error { return nil }); err != nil {
@@ -310,12 +317,31 @@ func (ix *Index) read(fn func(st *state) error) error {
 
 // view runs fn in a bbolt read transaction with the in-memory state, both
 // under the read lock, turning bbolt panics on corrupt pages into ErrCorrupt.
+// The two are of the same commit: a writer commits to the file before it
+// takes the lock to apply the batch in memory, so a read transaction begun
+// in between sees the file ahead of memory; view then waits for the writer
+// to finish and starts again.
 func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
-	return ix.read(func(st *state) error {
-		return guard(ix.path, func() error {
-			return ix.db.View(func(btx *bolt.Tx) error { return fn(st, btx) })
+	for range 1000 {
+		stale := false
+		err := ix.read(func(st *state) error {
+			return guard(ix.path, func() error {
+				return ix.db.View(func(btx *bolt.Tx) error {
+					if btx.ID() != ix.txid {
+						stale = true
+						return nil
+					}
+					return fn(st, btx)
+				})
+			})
 		})
-	})
+		if !stale {
+			return err
+		}
+		ix.cmu.Lock() // the writer holds it until memory has its commit
+		ix.cmu.Unlock()
+	}
+	return fmt.Errorf("tagseg: %s: the file stays ahead of memory (a failed commit?); reopen the index: %w", ix.path, ErrCorrupt)
 }
 
 // Update runs fn in one write transaction: fn sees its own writes, and the
@@ -366,22 +392,33 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err := guard(ix.path, tx.flush); err != nil {
 		return err
 	}
-	if err := btx.Commit(); err != nil {
+	txid := btx.ID()
+	ix.cmu.Lock()
+	defer ix.cmu.Unlock()
+	// bbolt panics in Commit on a damaged free list ("page already freed");
+	// the deferred Rollback then releases the transaction.
+	var cerr error
+	if err := guard(ix.path, func() error { cerr = btx.Commit(); return nil }); err != nil {
+		return err
+	}
+	if cerr != nil {
 		committed = true // bbolt rolled it back itself
-		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, err)
+		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, cerr)
 	}
 	committed = true
+	ix.mu.Lock()
 	if st != nil {
-		ix.mu.Lock()
 		tx.apply(st)
-		ix.mu.Unlock()
 	}
+	ix.txid = txid
+	ix.mu.Unlock()
 	return nil
 }
 
 // Tx is a write transaction, passed to the function given to Update. Its
 // write methods behave as the Index methods of the same names, inside the
-// batch; its read methods see the batch's own writes.
+// batch; its read methods see the batch's own writes. A Tx is for the
+// goroutine running fn only, and only until fn returns.
 type Tx struct {
 	ix     *Index
 	btx    *bolt.Tx
@@ -674,6 +711,7 @@ func (tx *Tx) apply(st *state) {
 		}
 		st.put(k, b)
 	}
+	st.applyForward(tx.deltas)
 	for id, h := range tx.hist {
 		st.hist[id] = h
 		st.setMRR(id, current(h))
@@ -1147,16 +1185,27 @@ func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
 	return out, nil
 }
 
+// maxMRR is the largest MRR SetMRR accepts, in cents: 2^40-1, some eleven
+// billion in the currency's units a month. It keeps a customer's ARR and
+// the sums over a segment (MRR, ARR, series) exact in an int64 up to some
+// 699,000 customers at the maximum each; without it one customer at
+// MaxInt64 had a negative ARR.
+const maxMRR = 1<<40 - 1
+
 // SetMRR records that the customer's MRR became cents at the instant at.
 // The customer's current MRR is the value of its latest event; an event at
-// the same instant as an earlier one replaces it. Negative cents, or a time
-// outside the years 1678–2261, give ErrInvalid.
+// the same instant as an earlier one replaces it. Negative cents, more
+// than 2^40-1 cents, or a time outside the years 1678–2261, give
+// ErrInvalid.
 func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if err := tx.check(); err != nil {
 		return err
 	}
 	if cents < 0 {
 		return fmt.Errorf("tagseg: set MRR of %s: negative MRR %d: %w", uuid, cents, ErrInvalid)
+	}
+	if cents > maxMRR {
+		return fmt.Errorf("tagseg: set MRR of %s: MRR %d above the maximum %d cents: %w", uuid, cents, int64(maxMRR), ErrInvalid)
 	}
 	if at.IsZero() {
 		return fmt.Errorf("tagseg: set MRR of %s: zero time: %w", uuid, ErrInvalid)

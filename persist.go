@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"iter"
-	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -96,6 +95,15 @@ func parseChunkKey(b []byte) (kind byte, hi uint16, name []byte, err error) {
 		return 0, 0, nil, fmt.Errorf("unknown bitmap kind %q", kind)
 	}
 	return kind, binary.BigEndian.Uint16(b[1:3]), b[3:], nil
+}
+
+// clipKey prints a key from the file for an error message: in hex, at most
+// 32 bytes of it (a damaged key can be tens of kilobytes).
+func clipKey(b []byte) string {
+	if len(b) <= 32 {
+		return fmt.Sprintf("%x", b)
+	}
+	return fmt.Sprintf("%x…(%d bytes)", b[:32], len(b))
 }
 
 // chunkRange is a bitmap holding every ID of chunk hi.
@@ -385,7 +393,9 @@ func decodeHist(v []byte) ([]mrrEvent, error) {
 	if len(v) == 0 {
 		return nil, errors.New("empty MRR history")
 	}
-	return appendHist(make([]mrrEvent, 0, len(v)/4), v)
+	// Sized by the bytes, but not beyond 256 events: a damaged page can
+	// hand out a value gigabytes long.
+	return appendHist(make([]mrrEvent, 0, min(len(v)/4, 256)), v)
 }
 
 // appendHist decodes a history onto h.
@@ -399,11 +409,13 @@ func appendHist(h []mrrEvent, v []byte) ([]mrrEvent, error) {
 			}
 			at, v = x, v[n:]
 		} else {
+			// Deltas between the years 1678 and 2261 exceed MaxInt64:
+			// add them in uint64, up to what keeps at an int64.
 			d, n := binary.Uvarint(v)
-			if n <= 0 || d == 0 || d > math.MaxInt64 || at > math.MaxInt64-int64(d) {
+			if n <= 0 || d == 0 || d > uint64(math.MaxInt64)-uint64(at) {
 				return nil, errors.New("MRR history: bad time delta")
 			}
-			at, v = at+int64(d), v[n:]
+			at, v = int64(uint64(at)+d), v[n:]
 		}
 		c, n := binary.Uvarint(v)
 		if n <= 0 || c > math.MaxInt64 {
@@ -432,7 +444,7 @@ func encodeHistBlock(hs func(i int) []mrrEvent, n int) []byte {
 // decodeHistBlock fills dst from a stored block, the histories sharing one
 // array; a block written when fewer IDs existed holds fewer.
 func decodeHistBlock(v []byte, dst [][]mrrEvent) error {
-	buf := make([]mrrEvent, 0, len(v)/4)
+	buf := make([]mrrEvent, 0, min(len(v)/4, histBlock*4))
 	for i := 0; len(v) > 0; i++ {
 		if i == len(dst) {
 			return errors.New("MRR history block: too many customers")
@@ -639,7 +651,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("tag count")
 	}
 	if n > 0 && d.err == nil {
-		c.Tags = make([]string, 0, n)
+		c.Tags = make([]string, 0, min(n, 256)) // n is bounded by a length that may be damaged
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			c.Tags = append(c.Tags, d.str("tag"))
 		}
@@ -649,7 +661,7 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 		d.fail("custom count")
 	}
 	if n > 0 && d.err == nil {
-		c.Custom = make(map[string]any, n)
+		c.Custom = make(map[string]any, min(n, 64))
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			k := d.str("custom key")
 			switch d.byte1("custom type") {
@@ -693,12 +705,20 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 func openDB(path string, opts *Options) (*bolt.DB, error) {
 	// A large initial map saves the remaps (which copy every dirty node of
 	// a big write transaction) while a file grows; it is address space, not
-	// memory.
+	// memory. The array free list is written by a copy at each commit; the
+	// hashmap one sorts every free page ID first, which after a bulk load
+	// cost a small durable write several milliseconds. PreLoadFreelist:
+	// read the free list here, under safeOpen's guard, even when read-only
+	// (bbolt would read it in Check's goroutine, unguarded).
 	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
-		FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30}
+		FreelistType: bolt.FreelistArrayType, InitialMmapSize: 1 << 30, PreLoadFreelist: true}
 	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
+		fi, err := os.Stat(path)
+		if err != nil {
 			return nil, fmt.Errorf("tagseg: open %s: %w", path, err)
+		}
+		if fi.Size() == 0 { // bbolt would try to write a new file's pages
+			return nil, fmt.Errorf("tagseg: open %s: empty file, not an index: %w", path, ErrCorrupt)
 		}
 	}
 	db, err := safeOpen(path, bo)
@@ -752,6 +772,9 @@ func initDB(db *bolt.DB, path string, readOnly bool) error {
 	var fresh bool
 	err := guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
+			if err := checkFile(path, tx); err != nil {
+				return fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+			}
 			meta := tx.Bucket(bktMeta)
 			if meta == nil {
 				empty := true
@@ -831,10 +854,10 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 							}
 							chunk, err := decodeChunk(v, chi)
 							if err != nil {
-								return corrupt("bitmap %q chunk %d: %v", name, chi, err)
+								return corrupt("bitmap %q chunk %d: %v", truncate(string(name)), chi, err)
 							}
 							if uint64(chunk.Maximum()) >= uint64(st.nextID) {
-								return corrupt("bitmap %q holds ID %d beyond next ID %d", name, chunk.Maximum(), st.nextID)
+								return corrupt("bitmap %q holds ID %d beyond next ID %d", truncate(string(name)), chunk.Maximum(), st.nextID)
 							}
 							bm := m[string(name)]
 							if bm == nil {
@@ -864,7 +887,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 			if lastHi < math.MaxUint16 {
 				next := lastHi + 1
 				if k, _ := c.Seek([]byte{kind, byte(next >> 8), byte(next)}); k != nil && k[0] == kind {
-					return corrupt("bitmap chunk %x beyond next ID", k)
+					return corrupt("bitmap chunk %s beyond next ID", clipKey(k))
 				}
 			}
 			k, _ = c.Seek([]byte{kind + 1})
@@ -903,6 +926,23 @@ func load(db *bolt.DB, path string) (*state, error) {
 				return fmt.Errorf("tagseg: open %s: missing next ID: %w", path, ErrCorrupt)
 			}
 			st.nextID = binary.BigEndian.Uint32(v)
+			// The next ID sizes every in-memory column (56 bytes an ID): check
+			// it against the column blocks, which every customer ever created
+			// wrote its values to, before a damaged one asks for gigabytes.
+			c := tx.Bucket(bktCol).Cursor()
+			k, _ := c.Seek([]byte{colEmail + 1})
+			if k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+			last := int64(-1) // the last block of the first column
+			if len(k) == 5 && k[0] == colEmail {
+				last = int64(binary.BigEndian.Uint32(k[1:]))
+			}
+			if want := (int64(st.nextID) - 1 + colBlock) / colBlock; last+1 != want {
+				return fmt.Errorf("tagseg: open %s: next ID %d, but the last column block is %d: %w", path, st.nextID, last, ErrCorrupt)
+			}
 			return nil
 		})
 	})
@@ -955,7 +995,7 @@ func load(db *bolt.DB, path string) (*state, error) {
 			c = tx.Bucket(bktCol).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 5 || int(k[0]) >= numCols {
-					return corrupt("bad column key %x", k)
+					return corrupt("bad column key %s", clipKey(k))
 				}
 				col, blk := int(k[0]), binary.BigEndian.Uint32(k[1:])
 				lo := uint64(blk) * colBlock
@@ -982,15 +1022,33 @@ func load(db *bolt.DB, path string) (*state, error) {
 // email entries point at the right records, every bitmap (live, tags,
 // equality fields) equals what the records say, and every current MRR is
 // the value of the customer's latest event. It reads the whole file, so it
-// takes time proportional to its size. A problem gives an error wrapping
-// ErrCorrupt.
+// takes time proportional to its size, and holds off writers meanwhile
+// (bbolt's page check and the reload below need the file to stand still).
+// A problem gives an error wrapping ErrCorrupt.
 func (ix *Index) Check() error {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
 	err := ix.view(func(st *state, btx *bolt.Tx) error {
 		corrupt := func(format string, args ...any) error {
 			return fmt.Errorf("tagseg: check %s: %s: %w", ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
 		}
+		// bbolt's page check trusts the page structure: check that first.
+		if err := checkFile(ix.path, btx); err != nil {
+			return corrupt("%v", err)
+		}
+		if err := checkPages(ix.path, btx); err != nil {
+			return corrupt("%v", err)
+		}
+		// Drain the channel: bbolt's check goroutine uses btx until it
+		// closes it, and must not outlive the transaction.
+		var bad error
 		for err := range btx.Check() {
-			return corrupt("bbolt: %v", err)
+			if bad == nil {
+				bad = err
+			}
+		}
+		if bad != nil {
+			return corrupt("bbolt: %v", bad)
 		}
 		want := newState()
 		want.nextID = st.nextID
@@ -1006,7 +1064,7 @@ func (ix *Index) Check() error {
 		nrec := 0
 		err := btx.Bucket(bktCust).ForEach(func(k, v []byte) error {
 			if len(k) != 4 {
-				return corrupt("bad customer key %x", k)
+				return corrupt("bad customer key %s", clipKey(k))
 			}
 			id := binary.BigEndian.Uint32(k)
 			if id >= st.nextID {
@@ -1018,18 +1076,18 @@ func (ix *Index) Check() error {
 			}
 			nrec++
 			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, k) {
-				return corrupt("customer %d: UUID %s points at %x", id, r.c.UUID, u)
+				return corrupt("customer %d: UUID %s points at %s", id, truncate(r.c.UUID), clipKey(u))
 			}
 			if r.c.ExternalID != "" {
 				if u := btx.Bucket(bktExt).Get(extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, k) {
-					return corrupt("customer %d: external ID entry points at %x", id, u)
+					return corrupt("customer %d: external ID entry points at %s", id, clipKey(u))
 				}
 			}
 			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
 				return corrupt("customer %d: columns %v, record says %v", id, got, want)
 			}
 			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emailTable().ids(want), id) {
-				return corrupt("customer %d: email %q not in the email table", id, r.c.Email)
+				return corrupt("customer %d: email %q not in the email table", id, truncate(r.c.Email))
 			}
 			setBit(bmKey{bkLive, ""}, id)
 			for _, t := range r.c.Tags {
@@ -1049,7 +1107,7 @@ func (ix *Index) Check() error {
 		// MRR histories belong to live customers; memory agrees with them.
 		err = btx.Bucket(bktEv).ForEach(func(k, v []byte) error {
 			if len(k) != 4 {
-				return corrupt("bad MRR history key %x", k)
+				return corrupt("bad MRR history key %s", clipKey(k))
 			}
 			lo := uint64(binary.BigEndian.Uint32(k)) * histBlock
 			if lo >= uint64(st.nextID) {
@@ -1082,7 +1140,7 @@ func (ix *Index) Check() error {
 		}
 		for t, b := range want.tags {
 			if !b.Equals(st.tags[t]) {
-				return corrupt("tag %q bitmap disagrees with records", t)
+				return corrupt("tag %q bitmap disagrees with records", truncate(t))
 			}
 		}
 		for f := range allFields(want, st) {
@@ -1091,7 +1149,7 @@ func (ix *Index) Check() error {
 			}
 			for v, b := range want.eq[f] {
 				if !b.Equals(st.eq[f][v]) {
-					return corrupt("field %s value %q bitmap disagrees with records", f, v)
+					return corrupt("field %s value %q bitmap disagrees with records", truncate(f), truncate(v))
 				}
 			}
 		}
@@ -1184,16 +1242,18 @@ func diffStates(a, b *state) string {
 			return fmt.Sprintf("column %d", col)
 		}
 	}
+	// The email table as sets: which ID of a hash is kept in one depends on
+	// the order the IDs were added in, which is not part of its meaning.
 	ae, be := a.emailTable(), b.emailTable()
-	if !maps.EqualFunc(ae.one, be.one, func(_, _ uint32) bool { return true }) || len(ae.more) != len(be.more) {
+	if len(ae.one) != len(be.one) {
 		return "email table"
 	}
-	for h := range ae.one { // the same IDs per hash, in any order
+	for h := range ae.one {
 		x, y := ae.ids(h), be.ids(h)
 		slices.Sort(x)
 		slices.Sort(y)
 		if !slices.Equal(x, y) {
-			return "email table"
+			return fmt.Sprintf("email table: hash %x: IDs %v vs %v", h, x, y)
 		}
 	}
 	for id := range a.hist {

@@ -173,6 +173,7 @@ type evaluator struct {
 	btx     *bolt.Tx
 	tx      *Tx // non-nil inside a batch: its changes count
 	unknown []string
+	seen    map[string]bool // the tags in unknown
 }
 
 // val is an evaluated set. owned means bm is a private copy that may be
@@ -208,7 +209,11 @@ func (ev *evaluator) live() val { return ev.bitmap(bmKey{bkLive, ""}) }
 func (ev *evaluator) tag(name string) val {
 	name = strings.TrimSpace(name)
 	v := ev.bitmap(bmKey{bkTag, name})
-	if v.bm.IsEmpty() && !slices.Contains(ev.unknown, name) {
+	if v.bm.IsEmpty() && !ev.seen[name] { // a map: a query may name 100,000 tags
+		if ev.seen == nil {
+			ev.seen = map[string]bool{}
+		}
+		ev.seen[name] = true
 		ev.unknown = append(ev.unknown, name)
 	}
 	return v
@@ -231,33 +236,12 @@ func (ev *evaluator) eval(e Expr) (val, error) {
 		}
 		return union(vs), nil
 	case kAllTags:
-		if len(n.tags) == 0 {
-			return ev.live(), nil
-		}
-		vs := make([]val, len(n.tags))
-		for i, t := range n.tags {
-			vs[i] = ev.tag(t)
-		}
-		return ev.intersect(vs, nil), nil
+		pos, _, _ := ev.andOperands(n)
+		return ev.intersect(pos, nil), nil
 	case kAnd:
-		if len(n.kids) == 0 {
-			return ev.live(), nil
-		}
-		var pos, neg []val
-		for _, k := range n.kids {
-			if k.kind() == kNot {
-				v, err := ev.eval(k.n.kids[0])
-				if err != nil {
-					return val{}, err
-				}
-				neg = append(neg, v)
-				continue
-			}
-			v, err := ev.eval(k)
-			if err != nil {
-				return val{}, err
-			}
-			pos = append(pos, v)
+		pos, neg, err := ev.andOperands(n)
+		if err != nil {
+			return val{}, err
 		}
 		return ev.intersect(pos, neg), nil
 	case kOr:
@@ -282,6 +266,33 @@ func (ev *evaluator) eval(e Expr) (val, error) {
 	return val{}, fmt.Errorf("tagseg: bad expression node %d: %w", n.kind, ErrInvalidField)
 }
 
+// andOperands evaluates the operands of an And (or AllTags) node: the
+// positive ones, and the inner sets of the Not ones.
+func (ev *evaluator) andOperands(n *node) (pos, neg []val, err error) {
+	if n.kind == kAllTags {
+		for _, t := range n.tags {
+			pos = append(pos, ev.tag(t))
+		}
+		return pos, nil, nil
+	}
+	for _, k := range n.kids {
+		if k.kind() == kNot {
+			v, err := ev.eval(k.n.kids[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			neg = append(neg, v)
+			continue
+		}
+		v, err := ev.eval(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		pos = append(pos, v)
+	}
+	return pos, neg, nil
+}
+
 // intersect returns the intersection of pos (every live customer when pos
 // is empty) minus every set in neg. It works in place on one private copy,
 // starting from the smallest operand.
@@ -293,7 +304,15 @@ func (ev *evaluator) intersect(pos, neg []val) val {
 		return pos[0]
 	}
 	slices.SortFunc(pos, func(a, b val) int { return cmp.Compare(a.bm.GetCardinality(), b.bm.GetCardinality()) })
-	acc := pos[0].own()
+	var acc *roaring.Bitmap
+	switch {
+	case pos[0].owned:
+		acc = pos[0].bm
+	case len(pos) > 1: // the first step allocates only the result
+		acc, pos = roaring.And(pos[0].bm, pos[1].bm), pos[1:]
+	case len(neg) > 0:
+		acc, neg = roaring.AndNot(pos[0].bm, neg[0].bm), neg[1:]
+	}
 	for _, v := range pos[1:] {
 		if acc.IsEmpty() {
 			break
@@ -616,11 +635,11 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 	c := ev.btx.Bucket(bktCust).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
-			return val{}, fmt.Errorf("tagseg: bad customer key %x: %w", k, ErrCorrupt)
+			return val{}, fmt.Errorf("tagseg: bad customer key %s: %w", clipKey(k), ErrCorrupt)
 		}
 		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
 		if err != nil {
-			return val{}, fmt.Errorf("tagseg: customer %x: %v: %w", k, err, ErrCorrupt)
+			return val{}, fmt.Errorf("tagseg: customer %s: %v: %w", clipKey(k), err, ErrCorrupt)
 		}
 		if x, ok := recordField(r, field); ok {
 			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
@@ -832,6 +851,40 @@ func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
 	return seg, err
 }
 
+// Count returns the number of customers e selects: Segment(e).Count()
+// without building the member set or summing MRR. The last intersection
+// (or difference) of a top-level And is an AndCardinality.
+func (ix *Index) Count(e Expr) (n uint64, err error) {
+	err = ix.view(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{st: st, btx: btx}
+		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {
+			pos, neg, err := ev.andOperands(e.n)
+			if err != nil {
+				return err
+			}
+			if len(neg) > 0 {
+				last := neg[len(neg)-1]
+				acc := ev.intersect(pos, neg[:len(neg)-1]).bm
+				n = acc.GetCardinality() - acc.AndCardinality(last.bm)
+				return nil
+			}
+			if len(pos) > 1 {
+				slices.SortFunc(pos, func(a, b val) int { return cmp.Compare(a.bm.GetCardinality(), b.bm.GetCardinality()) })
+				last := pos[len(pos)-1]
+				n = ev.intersect(pos[:len(pos)-1], nil).bm.AndCardinality(last.bm)
+				return nil
+			}
+		}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		n = v.bm.GetCardinality()
+		return nil
+	})
+	return n, err
+}
+
 func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
 	s := &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown}
 	if s.count > 0 {
@@ -953,6 +1006,159 @@ type TagStatsOptions struct {
 	ByCount bool   // sort by Customers instead of MRR
 }
 
+// memberDriven: TagStats walks the members' tag lists (the forward index)
+// when the segment holds at most 1/memberDriven of the customers, and
+// intersects every tag with the segment otherwise. A variable so that tests
+// can force either way.
+var memberDriven uint64 = 4
+
+// tagStatsByMember counts, for each member of seg, each of its tags, through
+// the forward index: work proportional to the members' tag assignments,
+// not to the number of tags.
+func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat {
+	f := st.forwardIndex()
+	ids := seg.ToArray()
+	w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
+	type part struct {
+		n   []uint64
+		mrr []int64
+	}
+	parts := make([]part, w)
+	var wg sync.WaitGroup
+	for p := range w {
+		lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
+		wg.Go(func() {
+			n, mrr := make([]uint64, len(f.names)), make([]int64, len(f.names))
+			for _, id := range ids[lo:hi] {
+				v := st.mrr[id]
+				for _, t := range f.list(id) {
+					n[t]++
+					mrr[t] += v
+				}
+			}
+			parts[p] = part{n, mrr}
+		})
+	}
+	wg.Wait()
+	out := []TagStat{}
+	for t, name := range f.names {
+		var s TagStat
+		for _, p := range parts {
+			s.Customers += p.n[t]
+			s.MRR += p.mrr[t]
+		}
+		if s.Customers > 0 && strings.HasPrefix(name, prefix) {
+			s.Tag = name
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// forward is the forward index: each customer's tags as tag numbers, in
+// CSR form (off, tags) as built, plus the lists of customers changed since
+// (more). Built on the first TagStats that needs it; kept up to date by
+// small batches and dropped by large ones.
+type forward struct {
+	names []string          // tag number → tag
+	nums  map[string]uint32 // tag → tag number
+	off   []uint32          // customer ID → start in tags; len = IDs at build + 1
+	tags  []uint32
+	more  map[uint32][]uint32
+}
+
+func (f *forward) list(id uint32) []uint32 {
+	if l, ok := f.more[id]; ok {
+		return l
+	}
+	if int(id)+1 < len(f.off) {
+		return f.tags[f.off[id]:f.off[id+1]]
+	}
+	return nil
+}
+
+func (f *forward) num(tag string) uint32 {
+	n, ok := f.nums[tag]
+	if !ok {
+		n = uint32(len(f.names))
+		f.names = append(f.names, tag)
+		f.nums[tag] = n
+	}
+	return n
+}
+
+// forwardIndex returns the forward index, building it from the tag bitmaps
+// if needed. Readers call it under the read lock; fwdMu makes one build.
+func (st *state) forwardIndex() *forward {
+	st.fwdMu.Lock()
+	defer st.fwdMu.Unlock()
+	if st.fwd != nil {
+		return st.fwd
+	}
+	n := st.nextID
+	f := &forward{nums: make(map[string]uint32, len(st.tags)), off: make([]uint32, n+1), more: map[uint32][]uint32{}}
+	bms := make([]*roaring.Bitmap, 0, len(st.tags))
+	for t, bm := range st.tags {
+		f.num(t)
+		bms = append(bms, bm)
+	}
+	for _, bm := range bms { // count, then place
+		bm.Iterate(func(id uint32) bool { f.off[id+1]++; return true })
+	}
+	for i := 1; i < len(f.off); i++ {
+		f.off[i] += f.off[i-1]
+	}
+	f.tags = make([]uint32, f.off[n])
+	pos := slices.Clone(f.off[:n])
+	for t, bm := range bms {
+		bm.Iterate(func(id uint32) bool {
+			f.tags[pos[id]] = uint32(t)
+			pos[id]++
+			return true
+		})
+	}
+	st.fwd = f
+	return f
+}
+
+// applyForward brings the forward index up to date with a committed
+// batch's tag changes, or drops it when the batch is large.
+func (st *state) applyForward(deltas map[bmKey]*bmDelta) {
+	f := st.fwd
+	if f == nil {
+		return
+	}
+	changed := 0
+	for k, d := range deltas {
+		if k.kind == bkTag {
+			changed += int(d.add.GetCardinality() + d.del.GetCardinality())
+		}
+	}
+	if changed == 0 {
+		return
+	}
+	if len(f.more)+changed > len(f.off)/8+1024 {
+		st.fwd = nil // cheaper to build again when next needed
+		return
+	}
+	for k, d := range deltas {
+		if k.kind != bkTag {
+			continue
+		}
+		t := f.num(k.name)
+		d.add.Iterate(func(id uint32) bool {
+			if l := f.list(id); !slices.Contains(l, t) {
+				f.more[id] = append(slices.Clip(l), t)
+			}
+			return true
+		})
+		d.del.Iterate(func(id uint32) bool {
+			f.more[id] = slices.DeleteFunc(slices.Clone(f.list(id)), func(x uint32) bool { return x == t })
+			return true
+		})
+	}
+}
+
 // gatherFactor weighs summing MRR member by member against the bit planes
 // in TagStats (a variable so that tests can force either way).
 var gatherFactor uint64 = 20
@@ -966,10 +1172,14 @@ const smallTag = 128
 // sorted by MRR descending (ByCount: by Customers), then by the other
 // figure descending, then by tag ascending, and cut to opt.Limit.
 //
-// It intersects the segment with each MRR bit plane once; a tag's MRR is
-// then the weighted sum of its AndCardinality with each of those, so the
-// work per tag is a few container intersections, spread over GOMAXPROCS
-// goroutines.
+// For a segment of at most a quarter of the customers it walks the
+// members' tag lists (a forward index, built from the bitmaps by the first
+// TagStats that needs it, about 4 bytes per tag assignment, kept up to date
+// by small write batches and dropped by large ones). For a larger segment
+// it goes tag by tag: it intersects the segment with each MRR bit plane
+// once, and a tag's MRR is then the weighted sum of its AndCardinality with
+// each of those (or the sum of its members' MRR, when they are few). Both
+// spread over GOMAXPROCS goroutines.
 func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 	if opt.Limit < 0 {
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
@@ -983,6 +1193,10 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 		seg := v.bm
 		if seg.IsEmpty() {
 			out = []TagStat{}
+			return nil
+		}
+		if seg.GetCardinality()*memberDriven <= uint64(st.nextID) {
+			out = st.tagStatsByMember(seg, opt.Prefix)
 			return nil
 		}
 		segPlanes := make([]*roaring.Bitmap, len(st.planes))
@@ -1213,11 +1427,10 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	if from.After(to) {
 		return nil, fmt.Errorf("tagseg: series: from %v is after to %v: %w", from, to, ErrInvalid)
 	}
-	if _, err := checkTime("series from", from); err != nil {
-		return nil, err
-	}
-	if _, err := checkTime("series to", to); err != nil {
-		return nil, err
+	for _, t := range []time.Time{from, to} {
+		if y := t.UTC().Year(); y < 1678 || y > 2261 {
+			return nil, fmt.Errorf("tagseg: series: time %v out of range (years 1678–2261): %w", t, ErrInvalid)
+		}
 	}
 	// Interval boundaries: bounds[i] is the start of point i, bounds[n] the
 	// end of the last.
@@ -1315,7 +1528,8 @@ const dayNanos = int64(24 * time.Hour)
 
 func newLocator(nanos []int64) *locator {
 	l := &locator{nanos: nanos}
-	days := (nanos[len(nanos)-1] - nanos[0]) / dayNanos
+	// The span in uint64: from 1678 to 2262 it exceeds MaxInt64.
+	days := (uint64(nanos[len(nanos)-1]) - uint64(nanos[0])) / uint64(dayNanos)
 	if days <= 1<<16 {
 		l.byDay = make([]int32, days)
 		i := int32(0)

@@ -198,6 +198,8 @@ func TestSeriesBounds(t *testing.T) {
 		{"from after to", day(2024, 2, 1), day(2024, 1, 1), Month},
 		{"unknown interval", day(2024, 1, 1), day(2024, 2, 1), Interval(9)},
 		{"too many points", day(1800, 1, 1), day(2200, 1, 1), Day},
+		{"zero from", time.Time{}, day(2024, 1, 1), Year},
+		{"beyond 2261", day(2024, 1, 1), day(2300, 1, 1), Year},
 	} {
 		if _, err := ix.Series(All(), tc.from, tc.to, tc.every); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err %v, want ErrInvalid", tc.name, err)

@@ -48,10 +48,12 @@ func TestTagStatsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(f uint64) { gatherFactor = f }(gatherFactor)
-	for round := range 300 {
-		// Both ways of summing MRR: the bit planes, member by member, mixed.
-		gatherFactor = []uint64{0, 1 << 40, 20}[round%3]
+	defer func(f, m uint64) { gatherFactor, memberDriven = f, m }(gatherFactor, memberDriven)
+	for round := range 400 {
+		// Every way: tag by tag (summing MRR by bit planes, member by
+		// member, mixed), and through the members' tag lists.
+		gatherFactor = []uint64{0, 1 << 40, 20, 20}[round%4]
+		memberDriven = []uint64{1 << 40, 1 << 40, 1 << 40, 1}[round%4]
 		e := randExpr(r, 2)
 		opt := TagStatsOptions{Prefix: pick(r, []string{"", "feature-", "feat", "plan-", "nope"}), Limit: r.IntN(6), ByCount: r.IntN(2) == 0}
 		got, err := ix.TagStats(e, opt)
