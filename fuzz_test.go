@@ -29,6 +29,7 @@ import (
 //	go test -run='^$' -fuzz='^FuzzDecodeRecord$' -fuzztime=10s -fuzzminimizetime=1s .
 //	go test -run='^$' -fuzz='^FuzzDecodeChunk$' -fuzztime=10s -fuzzminimizetime=1s .
 //	go test -run='^$' -fuzz='^FuzzDecodeHist$' -fuzztime=10s -fuzzminimizetime=1s .
+//	go test -run='^$' -fuzz='^FuzzDecodeHistBlock$' -fuzztime=10s -fuzzminimizetime=1s .
 //	go test -run='^$' -fuzz='^FuzzDecodeCol$' -fuzztime=10s -fuzzminimizetime=1s .
 //	go test -run='^$' -fuzz='^FuzzParseChunkKey$' -fuzztime=10s -fuzzminimizetime=1s .
 
@@ -247,6 +248,54 @@ func FuzzDecodeHist(f *testing.F) {
 		h2, err := decodeHist(encodeHist(h))
 		if err != nil || !slices.Equal(h, h2) {
 			t.Fatalf("decodeHist(%x) = %v, which does not round-trip: %v, %v", b, h, h2, err)
+		}
+	})
+}
+
+// FuzzDecodeHistBlock fuzzes the stored form of histories: blocks of
+// histBlock IDs, each a length-prefixed history (empty for none).
+func FuzzDecodeHistBlock(f *testing.F) {
+	hs := append([][]mrrEvent{nil}, fuzzHists()...)
+	var seeds [][]any
+	for _, n := range []int{1, 3, len(hs), histBlock} {
+		seeds = append(seeds, []any{encodeHistBlock(func(i int) []mrrEvent { return hs[i%len(hs)] }, n), uint16(n)})
+	}
+	seeds = append(seeds, []any{[]byte{}, uint16(0)}, []any{[]byte{0, 0, 5, 0}, uint16(4)}, []any{[]byte{0x80}, uint16(1)})
+	writeCorpus(f, seeds)
+	for _, s := range seeds {
+		f.Add(s[0].([]byte), s[1].(uint16))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, size uint16) {
+		dst := make([][]mrrEvent, int(size)%(histBlock+1))
+		if decodeHistBlock(b, dst) != nil {
+			return
+		}
+		// How many entries the block holds.
+		k := 0
+		for v := b; len(v) > 0; k++ {
+			n, w := binary.Uvarint(v)
+			v = v[w+int(n):]
+		}
+		for i, h := range dst {
+			for j, e := range h {
+				if e.cents < 0 || j > 0 && e.at <= h[j-1].at {
+					t.Fatalf("decodeHistBlock(%x): history %d = %v: times not increasing or cents negative", b, i, h)
+				}
+			}
+			// One history read alone, as Customer does, is the same.
+			got, err := histInBlock(b, i)
+			if err != nil || !slices.Equal(got, h) || i >= k && h != nil {
+				t.Fatalf("decodeHistBlock(%x): history %d = %v, histInBlock says %v, %v", b, i, h, got, err)
+			}
+		}
+		back := make([][]mrrEvent, k)
+		if err := decodeHistBlock(encodeHistBlock(func(i int) []mrrEvent { return dst[i] }, k), back); err != nil {
+			t.Fatalf("decodeHistBlock(%x) = %v, which does not round-trip: %v", b, dst, err)
+		}
+		for i := range back {
+			if !slices.Equal(back[i], dst[i]) {
+				t.Fatalf("decodeHistBlock(%x): history %d = %v, round-trips as %v", b, i, dst[i], back[i])
+			}
 		}
 	})
 }
