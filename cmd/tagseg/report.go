@@ -311,15 +311,8 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 	limit := fs.Int("limit", 50, "at most `n` tags (0: all)")
 	by := fs.String("by", "mrr", "sort by `mrr` or count")
 	asJSON := fs.Bool("json", false, "write JSON")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, db, " (give the query with -query)"); err != nil {
 		return err
-	}
-	if err := needDB(*db); err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q (give the query with -query)", pos[0])
 	}
 	if *limit < 0 {
 		return usagef("-limit %d: want 0 or more", *limit)
@@ -425,15 +418,8 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	every := fs.String("every", "month", "`interval`: day, week, month, quarter or year")
 	asCSV := fs.Bool("csv", false, "write CSV")
 	asJSON := fs.Bool("json", false, "write JSON")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, db, " (give the query with -query)"); err != nil {
 		return err
-	}
-	if err := needDB(*db); err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q (give the query with -query)", pos[0])
 	}
 	if *asCSV && *asJSON {
 		return usagef("give -csv or -json, not both")

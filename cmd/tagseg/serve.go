@@ -35,15 +35,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
 	maxBody := fs.Int64("max-body", defaultMaxBody, "largest request body in `bytes` (larger: 413)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
-	}
-	if err := needDB(*db); err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	if *maxBody < 1 {
 		return usagef("-max-body %d: want at least 1", *maxBody)
