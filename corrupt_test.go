@@ -417,6 +417,38 @@ func TestCorruptFiles(t *testing.T) {
 		t.Logf("%d truncations: %v", truncs, out)
 	})
 
+	t.Run("truncated underneath", func(t *testing.T) {
+		// The file cut short while open: the pages past the end are still
+		// mapped, and reading them raises SIGBUS, which the guard must
+		// turn into ErrCorrupt rather than let it kill the process.
+		for _, ro := range []bool{true, false} {
+			path := filepath.Join(t.TempDir(), "under.db")
+			if err := os.WriteFile(path, ref.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ix, err := Open(path, &Options{ReadOnly: ro, NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, 3*int64(ref.pageSize)); err != nil {
+				t.Fatal(err)
+			}
+			_, rerr := snapshotIndex(ix)
+			_, serr := ix.Segment(Where("name", Eq, "x")) // reads every record
+			cerr := ix.Check()
+			for _, err := range []error{rerr, serr, cerr} {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("read-only %v: %v, want ErrCorrupt", ro, err)
+				}
+			}
+			// SetPanicOnFault turns the SIGBUS into this runtime error.
+			if !strings.Contains(serr.Error(), "invalid memory address") {
+				t.Errorf("read-only %v: %v: no memory fault was met", ro, serr)
+			}
+			ix.Close()
+		}
+	})
+
 	t.Run("foreign", func(t *testing.T) {
 		dir := t.TempDir()
 		file := func(name string, data []byte) string {
