@@ -36,7 +36,7 @@ func openTestAt(t testing.TB, path string, opts *Options) *Index {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() {
-		if err := ix.Check(); err != nil && ix.st != nil {
+		if err := ix.Check(); err != nil && !ix.closed.Load() {
 			t.Errorf("consistency check at cleanup: %v", err)
 		}
 		ix.Close()

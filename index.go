@@ -2,6 +2,7 @@ package tagseg
 
 import (
 	"cmp"
+	"errors"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,15 +10,16 @@ import (
 	"iter"
 	"maps"
 	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
 )
 
 // Options configure Open. A nil *Options means the defaults.
@@ -82,178 +84,30 @@ const (
 // Index is an open tagseg index: customers, tags and MRR in one bbolt file,
 // with the bitmaps queries need held in memory. All methods are safe for
 // concurrent use: any number of readers run alongside one writer at a time.
+//
+// Readers work on immutable snapshots (see state.go): a read takes the
+// latest committed snapshot with one atomic load and keeps it to its end,
+// so it never waits for the writer or for another reader, and the writer
+// never waits for readers. A write transaction builds the next snapshot
+// from the one it started on, copying only what it changed, commits to the
+// file, and then publishes the snapshot.
 type Index struct {
 	path     string
 	db       *bolt.DB
 	readOnly bool
 
-	wmu    sync.Mutex   // serializes write transactions
-	mu     sync.RWMutex // guards st, txid and closed
-	closed bool
-	st     *state
-	txid   int        // the bbolt transaction st reflects
-	cmu    sync.Mutex // held by a writer from its commit until st has it
-}
-
-// state is the in-memory part of the index. Readers use it under mu.RLock;
-// the writer changes it only under mu.Lock, after its bbolt commit.
-type state struct {
-	nextID uint32
-	live   *roaring.Bitmap
-	tags   map[string]*roaring.Bitmap
-	eq     map[string]map[string]*roaring.Bitmap // field → value → IDs
-	mrr    []int64                               // current MRR by ID
-	hist   [][]mrrEvent                          // MRR history by ID
-	cols   [numCols][]int64                      // columns by ID
-	planes []*roaring.Bitmap                     // bit i of mrr
-	paying *roaring.Bitmap                       // mrr > 0
-	emails emailIndex                            // email hash → IDs; see emailTable
-	emOnce sync.Once
-	fwdMu  sync.Mutex
-	fwd    *forward // see forwardIndex; nil until needed
-}
-
-// emailTable returns the email lookup table, building it from the email
-// column on first use: a file opened for segments alone never pays for it.
-// Safe under the read lock (sync.Once) and for the writer.
-func (st *state) emailTable() *emailIndex {
-	st.emOnce.Do(func() {
-		st.emails = newEmailIndex()
-		col := st.cols[colEmail]
-		st.emails.one = make(map[int64]uint32, st.live.GetCardinality())
-		for it := st.live.Iterator(); it.HasNext(); {
-			id := it.Next()
-			if int(id) < len(col) {
-				st.emails.add(col[id], id)
-			}
-		}
-	})
-	return &st.emails
-}
-
-func newState() *state {
-	st := &state{live: roaring.New(), tags: map[string]*roaring.Bitmap{}, eq: map[string]map[string]*roaring.Bitmap{}, paying: roaring.New()}
-	for _, f := range eqFields {
-		st.eq[f] = map[string]*roaring.Bitmap{}
-	}
-	return st
-}
-
-// get returns the stored bitmap k, or nil.
-func (st *state) get(k bmKey) *roaring.Bitmap {
-	switch k.kind {
-	case bkLive:
-		return st.live
-	case bkTag:
-		return st.tags[k.name]
-	case bkEq:
-		f, v, _ := strings.Cut(k.name, "\x00")
-		return st.eq[f][v]
-	}
-	return nil
-}
-
-// put stores bm as bitmap k; an empty bm removes it.
-func (st *state) put(k bmKey, bm *roaring.Bitmap) {
-	switch k.kind {
-	case bkLive:
-		st.live = bm
-	case bkTag:
-		if bm.IsEmpty() {
-			delete(st.tags, k.name)
-		} else {
-			st.tags[k.name] = bm
-		}
-	case bkEq:
-		f, v, _ := strings.Cut(k.name, "\x00")
-		m := st.eq[f]
-		if m == nil {
-			m = map[string]*roaring.Bitmap{}
-			st.eq[f] = m
-		}
-		if bm.IsEmpty() {
-			delete(m, v)
-		} else {
-			m[v] = bm
-		}
-	}
-}
-
-// setMRR sets the current MRR of id and keeps the bit planes in step.
-func (st *state) setMRR(id uint32, v int64) {
-	old := st.mrr[id]
-	if old == v {
-		return
-	}
-	st.mrr[id] = v
-	for diff := uint64(old ^ v); diff != 0; diff &= diff - 1 {
-		i := bits.TrailingZeros64(diff)
-		for len(st.planes) <= i {
-			st.planes = append(st.planes, roaring.New())
-		}
-		if v&(1<<i) != 0 {
-			st.planes[i].Add(id)
-		} else {
-			st.planes[i].Remove(id)
-		}
-	}
-	if v > 0 {
-		st.paying.Add(id)
-	} else {
-		st.paying.Remove(id)
-	}
-}
-
-// rebuildPlanes derives the bit planes and paying set from the mrr column,
-// one 2^16-ID chunk at a time through dense words.
-func (st *state) rebuildPlanes() {
-	st.planes, st.paying = nil, roaring.New()
-	var maxv int64
-	for _, v := range st.mrr {
-		maxv = max(maxv, v)
-	}
-	nb := bits.Len64(uint64(maxv))
-	words := make([][]uint64, nb+1) // last one: paying
-	for i := range words {
-		words[i] = make([]uint64, 1024)
-		if i < nb {
-			st.planes = append(st.planes, roaring.New())
-		}
-	}
-	for lo := 0; lo < len(st.mrr); lo += 1 << 16 {
-		for _, w := range words {
-			clear(w)
-		}
-		any := false
-		for j, v := range st.mrr[lo:min(lo+1<<16, len(st.mrr))] {
-			if v == 0 {
-				continue
-			}
-			any = true
-			w, b := j>>6, uint64(1)<<(j&63)
-			words[nb][w] |= b
-			for u := uint64(v); u != 0; u &= u - 1 {
-				words[bits.TrailingZeros64(u)][w] |= b
-			}
-		}
-		if !any {
-			continue
-		}
-		for i, w := range words {
-			c := roaring.AddOffset(roaring.FromDense(w, true), uint32(lo))
-			if i < nb {
-				st.planes[i].Or(c)
-			} else {
-				st.paying.Or(c)
-			}
-		}
-	}
+	wmu    sync.Mutex            // serializes write transactions and Close
+	cur    atomic.Pointer[state] // the latest committed snapshot
+	pend   atomic.Pointer[state] // the snapshot of a commit in progress (or failed)
+	closed atomic.Bool
+	failed error // the error of a failed commit; writes are refused (under wmu)
+	emails emailTable
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does
 // not exist, and loads its bitmaps and MRR column into memory. A file that
 // is not a tagseg index, is truncated or does not decode gives ErrCorrupt;
-// one written by a newer format gives ErrVersion; one held by another
+// one written by another format gives ErrVersion; one held by another
 // process gives ErrLocked after Options.Timeout.
 func Open(path string, opts *Options) (*Index, error) {
 	if opts == nil {
@@ -270,20 +124,22 @@ func Open(path string, opts *Options) (*Index, error) {
 	if err := initDB(db, path, opts.ReadOnly); err != nil {
 		return fail(err)
 	}
+	if !opts.ReadOnly {
+		// One empty commit: bbolt checks the free list as it writes it
+		// (a damaged one panics), here rather than at the first write.
+		if err := guard(path, func() error { return db.Update(func(*bolt.Tx) error { return nil }) }); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("tagseg: open %s: first commit: %v: %w", path, err, ErrCorrupt)
+			}
+			return fail(err)
+		}
+	}
 	st, err := load(db, path)
 	if err != nil {
 		return fail(err)
 	}
-	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly, st: st}
-	if err := db.View(func(btx *bolt.Tx) error { ix.txid = btx.ID(); return nil }); err != nil {
-		return fail(err)
-	}
-	if !opts.ReadOnly {
-		// Finish removing the sorted-index entries of deleted customers.
-		if err := ix.update(func(tx *Tx) error { return nil }); err != nil {
-			return fail(err)
-		}
-	}
+	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
+	ix.cur.Store(st)
 	return ix, nil
 }
 
@@ -291,67 +147,100 @@ func Open(path string, opts *Options) (*Index, error) {
 func (ix *Index) Path() string { return ix.path }
 
 // Close waits for a write in progress, then closes the file. Every later
-// call returns ErrClosed, and iterators yield nothing.
+// call returns ErrClosed, and iterators yield nothing. Reads in progress
+// that need the file finish first.
 func (ix *Index) Close() error {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.closed {
+	if ix.closed.Swap(true) {
 		return fmt.Errorf("tagseg: close %s: %w", ix.path, ErrClosed)
 	}
-	ix.closed = true
-	ix.st = nil
 	return ix.db.Close()
 }
 
-// read runs fn with the in-memory state, under the read lock.
-func (ix *Index) read(fn func(st *state) error) error {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if ix.closed {
-		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed)
+func (ix *Index) errClosed() error { return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed) }
+
+// snapshot returns the latest committed snapshot, or ErrClosed.
+func (ix *Index) snapshot() (*state, error) {
+	if ix.closed.Load() {
+		return nil, ix.errClosed()
 	}
-	return fn(ix.st)
+	return ix.cur.Load(), nil
 }
 
-// view runs fn in a bbolt read transaction with the in-memory state, both
-// under the read lock, turning bbolt panics on corrupt pages into ErrCorrupt.
-// The two are of the same commit: a writer commits to the file before it
-// takes the lock to apply the batch in memory, so a read transaction begun
-// in between sees the file ahead of memory; view then waits for the writer
-// to finish and starts again.
+// read runs fn with the latest committed snapshot: memory only, no lock.
+func (ix *Index) read(fn func(st *state) error) error {
+	st, err := ix.snapshot()
+	if err != nil {
+		return err
+	}
+	return fn(st)
+}
+
+// view runs fn with a bbolt read transaction and the snapshot of the same
+// commit, turning bbolt panics on corrupt pages into ErrCorrupt. The
+// writer publishes a commit's snapshot as pend before it writes the
+// commit's meta page and as cur after, so one of the two matches any
+// transaction bbolt can begin; no lock is taken.
 func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
 	for range 1000 {
-		stale := false
-		err := ix.read(func(st *state) error {
-			return guard(ix.path, func() error {
-				return ix.db.View(func(btx *bolt.Tx) error {
-					if btx.ID() != ix.txid {
-						stale = true
-						return nil
-					}
-					return fn(st, btx)
-				})
-			})
+		if ix.closed.Load() {
+			return ix.errClosed()
+		}
+		retry := false
+		err := guard(ix.path, func() error {
+			btx, err := ix.db.Begin(false)
+			if err != nil {
+				if errors.Is(err, bolterr.ErrDatabaseNotOpen) {
+					return ix.errClosed()
+				}
+				return fmt.Errorf("tagseg: %s: %w", ix.path, err)
+			}
+			defer btx.Rollback()
+			st := ix.matching(btx.ID())
+			if st == nil {
+				retry = true // a whole commit happened meanwhile
+				return nil
+			}
+			return fn(st, btx)
 		})
-		if !stale {
+		if !retry {
 			return err
 		}
-		ix.cmu.Lock() // the writer holds it until memory has its commit
-		ix.cmu.Unlock()
 	}
-	return fmt.Errorf("tagseg: %s: the file stays ahead of memory (a failed commit?); reopen the index: %w", ix.path, ErrCorrupt)
+	return fmt.Errorf("tagseg: %s: the file stays ahead of memory; reopen the index: %w", ix.path, ErrCorrupt)
+}
+
+// matching returns the snapshot of bbolt transaction id, or nil.
+func (ix *Index) matching(id int) *state {
+	if st := ix.cur.Load(); st.txid == id {
+		return st
+	}
+	if st := ix.pend.Load(); st != nil && st.txid == id {
+		return st
+	}
+	if st := ix.cur.Load(); st.txid == id {
+		return st
+	}
+	return nil
 }
 
 // Update runs fn in one write transaction: fn sees its own writes, and the
 // whole batch becomes durable (and visible to readers) when Update returns
 // nil. If fn returns an error, or panics, every write of the batch is
-// rolled back and the error is returned. The *Tx must not be used after fn
-// returns.
+// rolled back and the error is returned. A batch that changes nothing
+// commits nothing. The *Tx must not be used after fn returns.
+//
+// If committing fails (a full disk, an I/O error), the file may or may not
+// hold the batch: the index then refuses every later write with an error
+// wrapping ErrCorrupt that names the cause, until it is closed and opened
+// again, which gives the file's truth.
 func (ix *Index) Update(fn func(tx *Tx) error) error {
 	return ix.update(fn)
 }
+
+// commitHook, when set by a test, replaces bbolt's Commit.
+var commitHook func(btx *bolt.Tx) error
 
 func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if ix.readOnly {
@@ -359,12 +248,13 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	ix.mu.RLock()
-	closed, st := ix.closed, ix.st
-	ix.mu.RUnlock()
-	if closed {
-		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed)
+	if ix.closed.Load() {
+		return ix.errClosed()
 	}
+	if ix.failed != nil {
+		return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+	}
+	st := ix.cur.Load()
 	btx, err := ix.db.Begin(true)
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
@@ -375,10 +265,7 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 			bk.FillPercent = 0.9
 		}
 	}
-	tx := &Tx{ix: ix, btx: btx, st: st, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}}
-	if st != nil {
-		tx.nextID = st.nextID
-	}
+	tx := &Tx{ix: ix, btx: btx, st: st, write: true, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}, nextID: st.nextID}
 	committed := false
 	defer func() {
 		tx.done = true
@@ -389,29 +276,43 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if !tx.changed() {
+		return nil // nothing to commit: the deferred Rollback ends it
+	}
 	if err := guard(ix.path, tx.flush); err != nil {
 		return err
 	}
-	txid := btx.ID()
-	ix.cmu.Lock()
-	defer ix.cmu.Unlock()
+	ns := st.derive(tx)
+	ns.txid = btx.ID()
+	for c, v := range tx.cols {
+		if c.col == colEmail {
+			ix.emails.add(v, c.id)
+		}
+	}
+	ix.pend.Store(ns)
 	// bbolt panics in Commit on a damaged free list ("page already freed");
 	// the deferred Rollback then releases the transaction.
 	var cerr error
-	if err := guard(ix.path, func() error { cerr = btx.Commit(); return nil }); err != nil {
+	if err := guard(ix.path, func() error {
+		if commitHook != nil {
+			cerr = commitHook(btx)
+		} else {
+			cerr = btx.Commit()
+		}
+		return nil
+	}); err != nil {
+		ix.failed = err
 		return err
 	}
+	committed = true // bbolt rolled back a failed commit itself
 	if cerr != nil {
-		committed = true // bbolt rolled it back itself
-		return fmt.Errorf("tagseg: %s: commit: %w", ix.path, cerr)
+		// The meta page may be on disk or not; readers follow whichever
+		// bbolt serves (pend or cur), and writes stop until a reopen.
+		ix.failed = cerr
+		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
 	}
-	committed = true
-	ix.mu.Lock()
-	if st != nil {
-		tx.apply(st)
-	}
-	ix.txid = txid
-	ix.mu.Unlock()
+	ix.cur.Store(ns)
+	ix.pend.Store(nil)
 	return nil
 }
 
@@ -429,6 +330,21 @@ type Tx struct {
 	pend   map[string]map[string][]byte // uuid and ext writes, sorted on flush (nil: delete)
 	nextID uint32
 	done   bool
+	write  bool // an Update transaction; false in View
+	dirty  bool // the batch wrote to bbolt directly
+}
+
+// changed reports whether the batch changed anything.
+func (tx *Tx) changed() bool {
+	if tx.dirty || len(tx.pend) > 0 || len(tx.cols) > 0 || len(tx.hist) > 0 || tx.nextID != tx.st.nextID {
+		return true
+	}
+	for _, d := range tx.deltas {
+		if !d.add.IsEmpty() || !d.del.IsEmpty() {
+			return true
+		}
+	}
+	return false
 }
 
 // colID names one cell of a column.
@@ -516,10 +432,7 @@ func (tx *Tx) histOf(id uint32) []mrrEvent {
 	if h, ok := tx.hist[id]; ok {
 		return h
 	}
-	if tx.st != nil && int(id) < len(tx.st.hist) {
-		return tx.st.hist[id]
-	}
-	return nil
+	return tx.st.hist.at(id)
 }
 
 func (tx *Tx) mrrOf(id uint32) int64 { return current(tx.histOf(id)) }
@@ -529,10 +442,7 @@ func (tx *Tx) colOf(col int, id uint32) int64 {
 	if v, ok := tx.cols[colID{col, id}]; ok {
 		return v
 	}
-	if tx.st != nil && int(id) < len(tx.st.cols[col]) {
-		return tx.st.cols[col][id]
-	}
-	return colNone[col]
+	return tx.st.cols[col].at(id)
 }
 
 // get reads a key of a point-write bucket (uuid, ext) as the batch sees it.
@@ -556,6 +466,17 @@ func (tx *Tx) put(bucket []byte, key []byte, v []byte) {
 func (tx *Tx) check() error {
 	if tx.done {
 		return fmt.Errorf("tagseg: transaction already finished: %w", ErrClosed)
+	}
+	return nil
+}
+
+// checkWrite is check for the write methods: in View they give ErrReadOnly.
+func (tx *Tx) checkWrite() error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	if !tx.write {
+		return fmt.Errorf("tagseg: %s: write in a View transaction: %w", tx.ix.path, ErrReadOnly)
 	}
 	return nil
 }
@@ -679,46 +600,6 @@ func (tx *Tx) flush() error {
 	}
 	return nil
 }
-
-// apply makes a committed batch visible in memory; called under mu.Lock.
-func (tx *Tx) apply(st *state) {
-	if n := int(tx.nextID); n > len(st.mrr) {
-		st.mrr = slices.Grow(st.mrr, n-len(st.mrr))[:n]
-		st.hist = slices.Grow(st.hist, n-len(st.hist))[:n]
-		for col := range numCols {
-			st.cols[col] = slices.Grow(st.cols[col], n-len(st.cols[col]))[:n]
-		}
-	}
-	for c, v := range tx.cols {
-		if c.col == colEmail {
-			em := st.emailTable()
-			em.remove(st.cols[colEmail][c.id], c.id)
-			em.add(v, c.id)
-		}
-		st.cols[c.col][c.id] = v
-	}
-	st.nextID = tx.nextID
-	for k, d := range tx.deltas {
-		if d.add.IsEmpty() && d.del.IsEmpty() {
-			continue
-		}
-		b := st.get(k)
-		if b == nil {
-			b = d.add
-		} else {
-			b.Or(d.add)
-			b.AndNot(d.del)
-		}
-		st.put(k, b)
-	}
-	st.applyForward(tx.deltas)
-	for id, h := range tx.hist {
-		st.hist[id] = h
-		st.setMRR(id, current(h))
-	}
-}
-
-// ---- validation ----
 
 // normTags trims, checks and de-duplicates tags, keeping their order.
 func normTags(op string, tags []string) ([]string, error) {
@@ -930,7 +811,7 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 	if h == 0 {
 		return nil, nil
 	}
-	ids := tx.st.emailTable().ids(h)
+	ids := tx.ix.emails.ids(tx.st, h)
 	for c, v := range tx.emailCands() {
 		if v == h {
 			ids = append(ids, c)
@@ -993,13 +874,14 @@ func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
 // ---- Tx writes ----
 
 func (tx *Tx) putRecord(r *record) error {
+	tx.dirty = true
 	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), encodeRecord(r))
 }
 
 // CreateCustomer adds a customer with its tags and returns it as stored,
 // with its UUID and ID assigned. See Index.CreateCustomer.
 func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return Customer{}, err
 	}
 	c, err := normCustomer(c)
@@ -1043,13 +925,14 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 
 // DeleteCustomer removes a customer, its tags and its MRR history.
 func (tx *Tx) DeleteCustomer(uuid string) error {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return err
 	}
 	r, err := tx.lookup("delete customer", uuid)
 	if err != nil {
 		return err
 	}
+	tx.dirty = true
 	if err := tx.btx.Bucket(bktCust).Delete(u32key(nil, r.id)); err != nil {
 		return err
 	}
@@ -1122,7 +1005,7 @@ func tagSet(tags []string) func(string) bool {
 
 // AddTags adds tags to a customer and returns all its tags after.
 func (tx *Tx) AddTags(uuid string, tags ...string) ([]string, error) {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return nil, err
 	}
 	tags, err := normTags("add tags to "+uuid, tags)
@@ -1141,7 +1024,7 @@ func (tx *Tx) AddTags(uuid string, tags ...string) ([]string, error) {
 
 // RemoveTags removes tags from a customer and returns the tags left.
 func (tx *Tx) RemoveTags(uuid string, tags ...string) ([]string, error) {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return nil, err
 	}
 	tags, err := normTags("remove tags from "+uuid, tags)
@@ -1161,7 +1044,7 @@ func (tx *Tx) RemoveTags(uuid string, tags ...string) ([]string, error) {
 // AddTagsByEmail adds tags to every customer with the email (any case) and
 // returns them, in dense-ID order. No such customer gives ErrNotFound.
 func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return nil, err
 	}
 	tags, err := normTags("add tags by email "+email, tags)
@@ -1198,7 +1081,7 @@ const maxMRR = 1<<40 - 1
 // than 2^40-1 cents, or a time outside the years 1678–2261, give
 // ErrInvalid.
 func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return err
 	}
 	if cents < 0 {
@@ -1308,13 +1191,13 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 // An empty email matches nobody.
 func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		rs, err := byEmail(btx, ix.path, email, st.emailTable().ids(emailHash(email)))
+		rs, err := byEmail(btx, ix.path, email, ix.emails.ids(st, emailHash(email)))
 		if err != nil {
 			return err
 		}
 		out = make([]Customer, 0, len(rs))
 		for _, r := range rs {
-			out = append(out, r.customer(st.mrr[r.id]))
+			out = append(out, r.customer(st.mrr.at(r.id)))
 		}
 		return nil
 	})
@@ -1335,8 +1218,8 @@ func (ix *Index) Tags() iter.Seq2[string, uint64] {
 		}
 		var all []tc
 		if ix.read(func(st *state) error {
-			all = make([]tc, 0, len(st.tags))
-			for t, bm := range st.tags {
+			all = make([]tc, 0, st.tags.len())
+			for t, bm := range st.tags.all() {
 				all = append(all, tc{t, bm.GetCardinality()})
 			}
 			return nil
@@ -1365,6 +1248,7 @@ func (ix *Index) SaveSegment(name, query string) error {
 		return err
 	}
 	return ix.write1(func(tx *Tx) error {
+		tx.dirty = true
 		return tx.btx.Bucket(bktSeg).Put([]byte(name), []byte(query))
 	})
 }
@@ -1396,6 +1280,7 @@ func (ix *Index) DeleteSegment(name string) error {
 		if b.Get([]byte(name)) == nil {
 			return fmt.Errorf("tagseg: delete segment %s: %w", name, ErrNotFound)
 		}
+		tx.dirty = true
 		return b.Delete([]byte(name))
 	})
 }
@@ -1417,14 +1302,14 @@ func (tx *Tx) RemoveTagsFromSegment(e Expr, tags ...string) (int, error) {
 }
 
 func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record, []string) (bool, error)) (int, error) {
-	if err := tx.check(); err != nil {
+	if err := tx.checkWrite(); err != nil {
 		return 0, err
 	}
 	tags, err := normTags(op, tags)
 	if err != nil {
 		return 0, err
 	}
-	ev := &evaluator{st: tx.st, btx: tx.btx, tx: tx}
+	ev := &evaluator{ix: tx.ix, st: tx.st, btx: tx.btx, tx: tx}
 	v, err := ev.eval(e)
 	if err != nil {
 		return 0, err
@@ -1481,7 +1366,7 @@ func (ix *Index) CustomerByExternalID(dataSource, externalID string) (out Custom
 		if err != nil {
 			return err
 		}
-		out = r.customer(st.mrr[r.id])
+		out = r.customer(st.mrr.at(r.id))
 		return nil
 	})
 	return out, err
@@ -1530,10 +1415,8 @@ func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
 		}
 		id := binary.BigEndian.Uint32(v)
 		out = []MRRChange{}
-		if int(id) < len(st.hist) {
-			for _, e := range st.hist[id] {
-				out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
-			}
+		for _, e := range st.hist.at(id) {
+			out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
 		}
 		return nil
 	})

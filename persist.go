@@ -904,7 +904,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 				if have := st.get(k); have != nil {
 					have.Or(bm)
 				} else {
-					st.put(k, bm)
+					st.set(k, bm)
 				}
 			}
 		}
@@ -915,8 +915,10 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 // load reads the in-memory state from the file.
 func load(db *bolt.DB, path string) (*state, error) {
 	st := newState()
+	var txid int
 	err := guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
+			txid = tx.ID()
 			meta := tx.Bucket(bktMeta)
 			if meta == nil { // a fresh read-only file
 				return nil
@@ -964,8 +966,9 @@ func load(db *bolt.DB, path string) (*state, error) {
 			}
 
 			// MRR histories.
-			st.mrr = make([]int64, st.nextID)
-			st.hist = make([][]mrrEvent, st.nextID)
+			hist, mrr := st.hist.edit(), st.mrr.edit()
+			hist.grow(st.nextID)
+			mrr.grow(st.nextID)
 			c := tx.Bucket(bktEv).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 4 {
@@ -976,21 +979,21 @@ func load(db *bolt.DB, path string) (*state, error) {
 					return corrupt("MRR history block %x beyond next ID", k)
 				}
 				hi := min(lo+histBlock, uint64(st.nextID))
-				if err := decodeHistBlock(v, st.hist[lo:hi]); err != nil {
+				hs := hist.span(uint32(lo), uint32(hi))
+				if err := decodeHistBlock(v, hs); err != nil {
 					return corrupt("MRR history block %x: %v", k, err)
 				}
-				for id := lo; id < hi; id++ {
-					st.mrr[id] = current(st.hist[id])
+				ms := mrr.span(uint32(lo), uint32(hi))
+				for i, h := range hs {
+					ms[i] = current(h)
 				}
 			}
+			st.hist, st.mrr = hist.done(), mrr.done()
 			// Columns.
+			var cols [numCols]*colEdit[int64]
 			for col := range numCols {
-				st.cols[col] = make([]int64, st.nextID)
-				if colNone[col] != 0 {
-					for i := range st.cols[col] {
-						st.cols[col][i] = colNone[col]
-					}
-				}
+				cols[col] = st.cols[col].edit()
+				cols[col].grow(st.nextID)
 			}
 			c = tx.Bucket(bktCol).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -1002,9 +1005,12 @@ func load(db *bolt.DB, path string) (*state, error) {
 				if lo >= uint64(st.nextID) {
 					return corrupt("column %d block %d beyond next ID", col, blk)
 				}
-				if err := decodeCol(v, st.cols[col][lo:min(lo+colBlock, uint64(st.nextID))]); err != nil {
+				if err := decodeCol(v, cols[col].span(uint32(lo), uint32(min(lo+colBlock, uint64(st.nextID))))); err != nil {
 					return corrupt("column %d block %d: %v", col, blk, err)
 				}
+			}
+			for col := range numCols {
+				st.cols[col] = cols[col].done()
 			}
 			st.rebuildPlanes()
 			return nil
@@ -1014,6 +1020,8 @@ func load(db *bolt.DB, path string) (*state, error) {
 	if err := errors.Join(err, bmErr); err != nil {
 		return nil, err
 	}
+	st.freezeAll()
+	st.txid = txid
 	return st, nil
 }
 
@@ -1052,14 +1060,15 @@ func (ix *Index) Check() error {
 		}
 		want := newState()
 		want.nextID = st.nextID
-		want.mrr = make([]int64, st.nextID)
+		wantMRR := want.mrr.edit()
+		wantMRR.grow(st.nextID)
 		setBit := func(k bmKey, id uint32) {
 			b := want.get(k)
 			if b == nil {
 				b = roaring.New()
 			}
 			b.Add(id)
-			want.put(k, b)
+			want.set(k, b)
 		}
 		nrec := 0
 		err := btx.Bucket(bktCust).ForEach(func(k, v []byte) error {
@@ -1083,10 +1092,10 @@ func (ix *Index) Check() error {
 					return corrupt("customer %d: external ID entry points at %s", id, clipKey(u))
 				}
 			}
-			if got, want := [numCols]int64{st.cols[colEmail][id], st.cols[colLead][id], st.cols[colTrial][id]}, colValues(&r.c); got != want {
+			if got, want := [numCols]int64{st.cols[colEmail].at(id), st.cols[colLead].at(id), st.cols[colTrial].at(id)}, colValues(&r.c); got != want {
 				return corrupt("customer %d: columns %v, record says %v", id, got, want)
 			}
-			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(st.emailTable().ids(want), id) {
+			if want := emailHash(r.c.Email); want != 0 && !slices.Contains(ix.emails.ids(st, want), id) {
 				return corrupt("customer %d: email %q not in the email table", id, truncate(r.c.Email))
 			}
 			setBit(bmKey{bkLive, ""}, id)
@@ -1122,8 +1131,8 @@ func (ix *Index) Check() error {
 				if len(h) > 0 && !want.live.Contains(id) {
 					return corrupt("MRR history of missing customer %d", id)
 				}
-				want.mrr[id] = current(h)
-				if !slices.Equal(h, st.hist[id]) {
+				wantMRR.set(id, current(h))
+				if !slices.Equal(h, st.hist.at(id)) {
 					return corrupt("customer %d: MRR history in memory differs from the file", id)
 				}
 			}
@@ -1135,27 +1144,28 @@ func (ix *Index) Check() error {
 		if !want.live.Equals(st.live) {
 			return corrupt("live bitmap: %d stored, %d customers", st.live.GetCardinality(), want.live.GetCardinality())
 		}
-		if len(want.tags) != len(st.tags) {
-			return corrupt("%d tags in memory, %d in records", len(st.tags), len(want.tags))
+		if want.tags.len() != st.tags.len() {
+			return corrupt("%d tags in memory, %d in records", st.tags.len(), want.tags.len())
 		}
-		for t, b := range want.tags {
-			if !b.Equals(st.tags[t]) {
+		for t, b := range want.tags.all() {
+			if !b.Equals(st.get(bmKey{bkTag, t})) {
 				return corrupt("tag %q bitmap disagrees with records", truncate(t))
 			}
 		}
 		for f := range allFields(want, st) {
-			if len(want.eq[f]) != len(st.eq[f]) {
-				return corrupt("field %s: %d values in memory, %d in records", f, len(st.eq[f]), len(want.eq[f]))
+			if want.eq[f].len() != st.eq[f].len() {
+				return corrupt("field %s: %d values in memory, %d in records", f, st.eq[f].len(), want.eq[f].len())
 			}
-			for v, b := range want.eq[f] {
-				if !b.Equals(st.eq[f][v]) {
+			for v, b := range want.eq[f].all() {
+				if !b.Equals(st.get(eqKey(f, v))) {
 					return corrupt("field %s value %q bitmap disagrees with records", truncate(f), truncate(v))
 				}
 			}
 		}
-		for id, v := range want.mrr {
-			if st.mrr[id] != v {
-				return corrupt("customer %d: MRR %d in memory, latest event %d", id, st.mrr[id], v)
+		want.mrr = wantMRR.done()
+		for id := range st.nextID {
+			if v := want.mrr.at(id); st.mrr.at(id) != v {
+				return corrupt("customer %d: MRR %d in memory, latest event %d", id, st.mrr.at(id), v)
 			}
 		}
 		want.rebuildPlanes()
@@ -1216,50 +1226,52 @@ func diffStates(a, b *state) string {
 	if !a.live.Equals(b.live) {
 		return "live"
 	}
-	if len(a.tags) != len(b.tags) {
-		return fmt.Sprintf("%d vs %d tags", len(a.tags), len(b.tags))
+	if a.tags.len() != b.tags.len() {
+		return fmt.Sprintf("%d vs %d tags", a.tags.len(), b.tags.len())
 	}
-	for t, bm := range a.tags {
-		if !bm.Equals(b.tags[t]) {
+	for t, bm := range a.tags.all() {
+		if !bm.Equals(b.get(bmKey{bkTag, t})) {
 			return fmt.Sprintf("tag %q", t)
 		}
 	}
 	for f := range allFields(a, b) {
-		if len(a.eq[f]) != len(b.eq[f]) {
+		if a.eq[f].len() != b.eq[f].len() {
 			return "field " + f
 		}
-		for v, bm := range a.eq[f] {
-			if !bm.Equals(b.eq[f][v]) {
+		for v, bm := range a.eq[f].all() {
+			if !bm.Equals(b.get(eqKey(f, v))) {
 				return fmt.Sprintf("field %s value %q", f, v)
 			}
 		}
 	}
-	if !slices.Equal(a.mrr, b.mrr) {
-		return "MRR column"
-	}
-	for col := range numCols {
-		if !slices.Equal(a.cols[col], b.cols[col]) {
-			return fmt.Sprintf("column %d", col)
+	for id := range a.nextID {
+		if a.mrr.at(id) != b.mrr.at(id) {
+			return fmt.Sprintf("MRR of customer %d", id)
 		}
-	}
-	// The email table as sets: which ID of a hash is kept in one depends on
-	// the order the IDs were added in, which is not part of its meaning.
-	ae, be := a.emailTable(), b.emailTable()
-	if len(ae.one) != len(be.one) {
-		return "email table"
-	}
-	for h := range ae.one {
-		x, y := ae.ids(h), be.ids(h)
-		slices.Sort(x)
-		slices.Sort(y)
-		if !slices.Equal(x, y) {
-			return fmt.Sprintf("email table: hash %x: IDs %v vs %v", h, x, y)
+		for col := range numCols {
+			if a.cols[col].at(id) != b.cols[col].at(id) {
+				return fmt.Sprintf("column %d of customer %d", col, id)
+			}
 		}
-	}
-	for id := range a.hist {
-		if !slices.Equal(a.hist[id], b.hist[id]) {
+		if !slices.Equal(a.hist.at(id), b.hist.at(id)) {
 			return fmt.Sprintf("MRR history of customer %d", id)
 		}
 	}
+	for i := range max(len(a.planes), len(b.planes)) {
+		if !plane(a.planes, i).Equals(plane(b.planes, i)) {
+			return fmt.Sprintf("MRR plane %d", i)
+		}
+	}
+	if !a.paying.Equals(b.paying) {
+		return "paying"
+	}
 	return ""
+}
+
+// plane is MRR bit plane i, empty past the last.
+func plane(planes []*roaring.Bitmap, i int) *roaring.Bitmap {
+	if i < len(planes) {
+		return planes[i]
+	}
+	return roaring.New()
 }

@@ -451,7 +451,7 @@ func TestMRRHistorySpansTheTimeRange(t *testing.T) {
 	if err != nil || got.MRR != 200 {
 		t.Fatalf("after reopen: MRR %d, %v; want 200 (the 2261 event)", got.MRR, err)
 	}
-	h := ix.st.hist[got.ID]
+	h := ix.cur.Load().hist.at(got.ID)
 	if len(h) != 2 || h[0].at != first.UnixNano() || h[1].at != last.UnixNano() {
 		t.Fatalf("history after reopen: %v", h)
 	}

@@ -169,6 +169,7 @@ func u64(x uint64) any {
 // state: the committed in-memory state and a bbolt read transaction, or a
 // write batch's view of them.
 type evaluator struct {
+	ix      *Index
 	st      *state
 	btx     *bolt.Tx
 	tx      *Tx // non-nil inside a batch: its changes count
@@ -544,7 +545,7 @@ func (ev *evaluator) eqMatch(field string, match func(v string) bool) val {
 			vs = append(vs, ev.bitmap(eqKey(field, v)))
 		}
 	}
-	for v := range ev.st.eq[field] {
+	for v := range ev.st.eq[field].all() {
 		consider(v)
 	}
 	if ev.tx != nil {
@@ -566,7 +567,7 @@ func (ev *evaluator) email(email string) (val, error) {
 	if ev.tx != nil {
 		rs, err = ev.tx.byEmail(email)
 	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.st.emailTable().ids(emailHash(email)))
+		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.ids(ev.st, emailHash(email)))
 	}
 	if err != nil {
 		return val{}, err
@@ -595,7 +596,7 @@ func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
 	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
 		sel = sel[:0]
 		for _, id := range buf[:n] {
-			if int(id) < len(column) && match(column[id]) {
+			if match(column.at(id)) {
 				sel = append(sel, id)
 			}
 		}
@@ -840,7 +841,7 @@ type Segment struct {
 // Segment.UnknownTags).
 func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{st: st, btx: btx}
+		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err
@@ -856,7 +857,7 @@ func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
 // (or difference) of a top-level And is an AndCardinality.
 func (ix *Index) Count(e Expr) (n uint64, err error) {
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{st: st, btx: btx}
+		ev := &evaluator{ix: ix, st: st, btx: btx}
 		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {
 			pos, neg, err := ev.andOperands(e.n)
 			if err != nil {
@@ -1030,7 +1031,7 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 		wg.Go(func() {
 			n, mrr := make([]uint64, len(f.names)), make([]int64, len(f.names))
 			for _, id := range ids[lo:hi] {
-				v := st.mrr[id]
+				v := st.mrr.at(id)
 				for _, t := range f.list(id) {
 					n[t]++
 					mrr[t] += v
@@ -1057,18 +1058,23 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 
 // forward is the forward index: each customer's tags as tag numbers, in
 // CSR form (off, tags) as built, plus the lists of customers changed since
-// (more). Built on the first TagStats that needs it; kept up to date by
-// small batches and dropped by large ones.
+// (more). Built on the first TagStats that needs it; each state derived
+// from one that has it gets a copy that shares the CSR arrays and follows
+// small batches; large batches drop it.
 type forward struct {
 	names []string          // tag number → tag
-	nums  map[string]uint32 // tag → tag number
+	nums  map[string]uint32 // tag → tag number; read and written by builders and the writer only
 	off   []uint32          // customer ID → start in tags; len = IDs at build + 1
 	tags  []uint32
-	more  map[uint32][]uint32
+	more  cowMap[uint32, []uint32]
+}
+
+func newMore() cowMap[uint32, []uint32] {
+	return newCowMap[uint32, []uint32](func(id uint32) uint8 { return uint8((id * 0x9E3779B1) >> 24) })
 }
 
 func (f *forward) list(id uint32) []uint32 {
-	if l, ok := f.more[id]; ok {
+	if l, ok := f.more.get(id); ok {
 		return l
 	}
 	if int(id)+1 < len(f.off) {
@@ -1077,28 +1083,33 @@ func (f *forward) list(id uint32) []uint32 {
 	return nil
 }
 
+// num returns the number of a tag, giving it the next one if it has none.
 func (f *forward) num(tag string) uint32 {
-	n, ok := f.nums[tag]
-	if !ok {
-		n = uint32(len(f.names))
-		f.names = append(f.names, tag)
-		f.nums[tag] = n
+	if n, ok := f.nums[tag]; ok && int(n) < len(f.names) && f.names[n] == tag {
+		return n
 	}
+	n := uint32(len(f.names))
+	f.names = append(f.names, tag)
+	f.nums[tag] = n
 	return n
 }
 
-// forwardIndex returns the forward index, building it from the tag bitmaps
-// if needed. Readers call it under the read lock; fwdMu makes one build.
+// forwardIndex returns the forward index of st, building it from the tag
+// bitmaps if needed; one build at a time, and readers that find it built
+// take no lock.
 func (st *state) forwardIndex() *forward {
+	if f := st.fwd.Load(); f != nil {
+		return f
+	}
 	st.fwdMu.Lock()
 	defer st.fwdMu.Unlock()
-	if st.fwd != nil {
-		return st.fwd
+	if f := st.fwd.Load(); f != nil {
+		return f
 	}
 	n := st.nextID
-	f := &forward{nums: make(map[string]uint32, len(st.tags)), off: make([]uint32, n+1), more: map[uint32][]uint32{}}
-	bms := make([]*roaring.Bitmap, 0, len(st.tags))
-	for t, bm := range st.tags {
+	f := &forward{nums: make(map[string]uint32, st.tags.len()), off: make([]uint32, n+1), more: newMore()}
+	bms := make([]*roaring.Bitmap, 0, st.tags.len())
+	for t, bm := range st.tags.all() {
 		f.num(t)
 		bms = append(bms, bm)
 	}
@@ -1117,17 +1128,14 @@ func (st *state) forwardIndex() *forward {
 			return true
 		})
 	}
-	st.fwd = f
+	st.fwd.Store(f)
 	return f
 }
 
-// applyForward brings the forward index up to date with a committed
-// batch's tag changes, or drops it when the batch is large.
-func (st *state) applyForward(deltas map[bmKey]*bmDelta) {
-	f := st.fwd
-	if f == nil {
-		return
-	}
+// derive returns the forward index after a batch's tag changes, sharing
+// what did not change; nil when the batch is large enough that a new build
+// is cheaper. f is not changed.
+func (f *forward) derive(deltas map[bmKey]*bmDelta) *forward {
 	changed := 0
 	for k, d := range deltas {
 		if k.kind == bkTag {
@@ -1135,28 +1143,37 @@ func (st *state) applyForward(deltas map[bmKey]*bmDelta) {
 		}
 	}
 	if changed == 0 {
-		return
+		return f
 	}
-	if len(f.more)+changed > len(f.off)/8+1024 {
-		st.fwd = nil // cheaper to build again when next needed
-		return
+	if f.more.len()+changed > len(f.off)/8+1024 {
+		return nil // cheaper to build again when next needed
 	}
+	nf := *f
+	more := f.more.edit()
 	for k, d := range deltas {
 		if k.kind != bkTag {
 			continue
 		}
-		t := f.num(k.name)
+		t := nf.num(k.name)
+		get := func(id uint32) []uint32 {
+			if l, ok := more.get(id); ok {
+				return l
+			}
+			return f.list(id)
+		}
 		d.add.Iterate(func(id uint32) bool {
-			if l := f.list(id); !slices.Contains(l, t) {
-				f.more[id] = append(slices.Clip(l), t)
+			if l := get(id); !slices.Contains(l, t) {
+				more.set(id, append(slices.Clip(l), t))
 			}
 			return true
 		})
 		d.del.Iterate(func(id uint32) bool {
-			f.more[id] = slices.DeleteFunc(slices.Clone(f.list(id)), func(x uint32) bool { return x == t })
+			more.set(id, slices.DeleteFunc(slices.Clone(get(id)), func(x uint32) bool { return x == t }))
 			return true
 		})
 	}
+	nf.more = more.done()
+	return &nf
 }
 
 // gatherFactor weighs summing MRR member by member against the bit planes
@@ -1185,7 +1202,7 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
 	}
 	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{st: st, btx: btx}
+		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err
@@ -1208,7 +1225,7 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 			bm  *roaring.Bitmap
 		}
 		var tags []tb
-		for t, bm := range st.tags {
+		for t, bm := range st.tags.all() {
 			if strings.HasPrefix(t, opt.Prefix) {
 				tags = append(tags, tb{t, bm})
 			}
@@ -1222,7 +1239,7 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 				t.bm.Iterate(func(id uint32) bool {
 					if seg.Contains(id) {
 						s.Customers++
-						s.MRR += st.mrr[id]
+						s.MRR += st.mrr.at(id)
 					}
 					return true
 				})
@@ -1235,7 +1252,7 @@ func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error
 					buf := make([]uint32, 1024)
 					for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
 						for _, id := range buf[:n] {
-							s.MRR += st.mrr[id]
+							s.MRR += st.mrr.at(id)
 						}
 					}
 				} else {
@@ -1455,7 +1472,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	var open0 int64    // MRR at bounds[0]
 	accs := make([]seriesAcc, n)
 	err := ix.view(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{st: st, btx: btx}
+		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err
@@ -1475,7 +1492,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
 			wg.Go(func() {
 				for _, id := range ids[lo:hi] {
-					replay(st.hist[id], loc, &part.open, &part.open0, part.accs)
+					replay(st.hist.at(id), loc, &part.open, &part.open0, part.accs)
 				}
 			})
 		}
