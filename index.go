@@ -2,10 +2,10 @@ package tagseg
 
 import (
 	"cmp"
-	"errors"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -237,6 +237,33 @@ func (ix *Index) matching(id int) *state {
 // again, which gives the file's truth.
 func (ix *Index) Update(fn func(tx *Tx) error) error {
 	return ix.update(fn)
+}
+
+// View runs fn in a read-only transaction: every read of fn (Customer,
+// Segment, Count, Series, TagStats, …) sees one snapshot, the latest
+// commit when View began, however long fn takes and whatever writers do
+// meanwhile. The write methods of the Tx return ErrReadOnly. fn's error is
+// returned. The *Tx must not be used after fn returns; a Segment made in
+// fn reads its customers from that snapshot while fn runs, and from the
+// file as it is afterwards.
+//
+// View holds a bbolt read transaction while fn runs: a reader kept open
+// for hours keeps the pages it sees from being reused, so the file grows.
+func (ix *Index) View(fn func(tx *Tx) error) error {
+	return ix.view(func(st *state, btx *bolt.Tx) error {
+		tx := &Tx{ix: ix, btx: btx, st: st}
+		defer func() { tx.done = true }()
+		return fn(tx)
+	})
+}
+
+// snapshot is the state the transaction's reads see: the snapshot it began
+// on, with the batch's own writes applied in an Update.
+func (tx *Tx) snapshot() *state {
+	if !tx.write || !tx.changed() {
+		return tx.st
+	}
+	return tx.st.derive(tx)
 }
 
 // commitHook, when set by a test, replaces bbolt's Commit.

@@ -829,6 +829,7 @@ func (ev *evaluator) arrCompare(op Op, c int64) val {
 // when the index does.
 type Segment struct {
 	ix      *Index
+	tx      *Tx // the transaction it was made in
 	ids     *roaring.Bitmap
 	count   uint64
 	paying  uint64
@@ -839,14 +840,16 @@ type Segment struct {
 // Segment evaluates e. An unknown field, or a value of the wrong type for
 // its field, gives ErrInvalidField; an unknown tag is an empty set (see
 // Segment.UnknownTags).
-func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
+func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
+	ix := tx.ix
+	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err
 		}
 		seg = newSegment(ix, st, v.own(), ev.unknown)
+		seg.tx = tx
 		return nil
 	})
 	return seg, err
@@ -855,8 +858,9 @@ func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
 // Count returns the number of customers e selects: Segment(e).Count()
 // without building the member set or summing MRR. The last intersection
 // (or difference) of a top-level And is an AndCardinality.
-func (ix *Index) Count(e Expr) (n uint64, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
+func (tx *Tx) Count(e Expr) (n uint64, err error) {
+	ix := tx.ix
+	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {
 			pos, neg, err := ev.andOperands(e.n)
@@ -936,12 +940,21 @@ func (s *Segment) IDs() *roaring.Bitmap { return s.ids.Clone() }
 // customer deleted since the segment was evaluated is not.
 func (s *Segment) Contains(uuid string) bool {
 	found := false
-	s.ix.view(func(_ *state, btx *bolt.Tx) error {
+	s.readFile(func(btx *bolt.Tx) error {
 		v := btx.Bucket(bktUUID).Get([]byte(uuid))
 		found = len(v) == 4 && s.ids.Contains(binary.BigEndian.Uint32(v))
 		return nil
 	})
 	return found
+}
+
+// readFile runs fn with a bbolt transaction: the segment's own while the
+// Tx it was made in is open, else a new one.
+func (s *Segment) readFile(fn func(btx *bolt.Tx) error) error {
+	if tx := s.tx; tx != nil && !tx.done && tx.btx != nil {
+		return guard(s.ix.path, func() error { return fn(tx.btx) })
+	}
+	return s.ix.view(func(_ *state, btx *bolt.Tx) error { return fn(btx) })
 }
 
 // Customers yields the members in dense-ID order, read from the file as
@@ -966,7 +979,7 @@ func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 				return
 			}
 			var batch []Customer
-			err := s.ix.view(func(_ *state, btx *bolt.Tx) error {
+			err := s.readFile(func(btx *bolt.Tx) error {
 				for _, id := range buf[:n] {
 					if btx.Bucket(bktCust).Get(u32key(nil, id)) == nil {
 						continue
@@ -1197,11 +1210,12 @@ const smallTag = 128
 // once, and a tag's MRR is then the weighted sum of its AndCardinality with
 // each of those (or the sum of its members' MRR, when they are few). Both
 // spread over GOMAXPROCS goroutines.
-func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+	ix := tx.ix
 	if opt.Limit < 0 {
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
 	}
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
+	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
@@ -1437,7 +1451,8 @@ const (
 //
 // The work is one pass over the members' event histories, held in memory
 // as arrays, split over GOMAXPROCS goroutines; no file access.
-func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, error) {
+func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error) {
+	ix := tx.ix
 	if every < Day || every > Year {
 		return nil, fmt.Errorf("tagseg: series: unknown interval %d: %w", int(every), ErrInvalid)
 	}
@@ -1471,7 +1486,7 @@ func (ix *Index) Series(e Expr, from, to time.Time, every Interval) ([]Point, er
 	var open seriesAcc // everything before bounds[0]
 	var open0 int64    // MRR at bounds[0]
 	accs := make([]seriesAcc, n)
-	err := ix.view(func(st *state, btx *bolt.Tx) error {
+	err := tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
@@ -1621,4 +1636,76 @@ func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []se
 			paid = true
 		}
 	}
+}
+
+// ---- the Index's reads, each on one snapshot ----
+
+// Segment evaluates e on the latest snapshot. An unknown field, or a value
+// of the wrong type for its field, gives ErrInvalidField; an unknown tag
+// is an empty set (see Segment.UnknownTags).
+func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { seg, err = tx.Segment(e); return err })
+	return seg, err
+}
+
+// Count returns the number of customers e selects: Segment(e).Count()
+// without building the member set or summing MRR.
+func (ix *Index) Count(e Expr) (n uint64, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { n, err = tx.Count(e); return err })
+	return n, err
+}
+
+// TagStats reports, for every tag that members of the segment e hold, how
+// many members hold it and their total current MRR; see Tx.TagStats.
+func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.TagStats(e, opt); return err })
+	return out, err
+}
+
+// Series returns the MRR series of the segment e; see Tx.Series.
+func (ix *Index) Series(e Expr, from, to time.Time, every Interval) (out []Point, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.Series(e, from, to, every); return err })
+	return out, err
+}
+
+// viewExpr runs fn in a read-only Tx on the latest snapshot, with a bbolt
+// read transaction only when e needs customer records (string fields kept
+// only there): most reads touch memory alone.
+func (ix *Index) viewExpr(e Expr, fn func(tx *Tx) error) error {
+	if needsRecords(e) {
+		return ix.View(fn)
+	}
+	return ix.read(func(st *state) error {
+		tx := &Tx{ix: ix, st: st}
+		defer func() { tx.done = true }()
+		return fn(tx)
+	})
+}
+
+// needsRecords reports whether evaluating e reads customer records.
+func needsRecords(e Expr) bool {
+	n := e.n
+	if n == nil {
+		return false
+	}
+	if n.kind == kWhere {
+		if k, _ := fieldKind(n.field); k == 's' {
+			return true
+		}
+	}
+	for _, k := range n.kids {
+		if needsRecords(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs fn on the transaction's view: its snapshot, with the batch's
+// own writes applied in an Update.
+func (tx *Tx) run(fn func(st *state, btx *bolt.Tx) error) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	return fn(tx.snapshot(), tx.btx)
 }
