@@ -333,9 +333,16 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	}
 	committed = true // bbolt rolled back a failed commit itself
 	if cerr != nil {
-		// The meta page may be on disk or not; readers follow whichever
-		// bbolt serves (pend or cur), and writes stop until a reopen.
+		// The meta page may be on disk or not: publish whichever state
+		// bbolt now serves, and stop writes until a reopen.
 		ix.failed = cerr
+		var served int
+		if guard(ix.path, func() error {
+			return ix.db.View(func(btx *bolt.Tx) error { served = btx.ID(); return nil })
+		}) == nil && served == ns.txid {
+			ix.cur.Store(ns)
+			ix.pend.Store(nil)
+		}
 		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
 	}
 	ix.cur.Store(ns)
