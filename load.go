@@ -1,0 +1,504 @@
+package tagseg
+
+// The bulk load path. Load creates customers in batches of one 2^16-ID
+// chunk each: every key a batch writes is new or written once (records,
+// UUIDs and external IDs sorted, one column and history block per 1,024
+// IDs, one bitmap chunk per tag and field value), so a batch costs the
+// same at 10M customers as at 1M. The in-memory side is built privately,
+// batch by batch after each commit, and published once at the end.
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"iter"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// loadBatch is the most customers Load commits in one transaction: a
+// divisor of 2^16 (a variable so that tests can make batches small).
+var loadBatch uint32 = 1 << 16
+
+// Load creates the customers seq yields, each with its MRR history, in
+// bulk, and returns how many it created. Each customer is created as by
+// CreateCustomer (the same checks and normalization; a UUID assigned when
+// empty); its MRR changes are recorded as by SetMRR, in any order (for
+// two at the same instant, the later one in the slice wins).
+//
+// Customers are committed in batches of up to 65,536, one per 2^16-ID
+// chunk, each one durable transaction. If a customer is invalid or a
+// duplicate (UUID or external ID, in the index or earlier in seq), or a
+// commit fails, Load stops: the batch holding that customer is rolled back
+// whole, the batches before it stay, and the count returned is the number
+// of customers they hold: the first n of seq. To resume, call Load again
+// with the rest. Readers see the new customers when Load returns (also
+// when it fails); other writers wait until then.
+func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
+	if ix.readOnly {
+		return 0, fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if ix.closed.Load() {
+		return 0, ix.errClosed()
+	}
+	if ix.failed != nil {
+		return 0, fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+	}
+	l := newLoader(ix, ix.cur.Load())
+	defer func() {
+		if l.batches > 0 {
+			ix.cur.Store(l.state())
+			ix.pend.Store(nil)
+		}
+	}()
+	batch := make([]loadRow, 0, min(loadBatch, 4096))
+	next := l.next
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := l.commit(batch); err != nil {
+			return err
+		}
+		n += len(batch)
+		next = l.next
+		batch = batch[:0]
+		return nil
+	}
+	for c, events := range seq {
+		id := next + uint32(len(batch))
+		if id == math.MaxUint32 {
+			return n, fmt.Errorf("tagseg: load: all 2^32-1 IDs used: %w", ErrInvalid)
+		}
+		row, err := loadRowOf(c, events, id)
+		if err != nil {
+			return n, fmt.Errorf("tagseg: load customer %d of the input: %w", n+len(batch), err)
+		}
+		batch = append(batch, row)
+		if (id+1)%loadBatch == 0 {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
+}
+
+// loadRow is one customer of a batch, checked and with its ID.
+type loadRow struct {
+	r    record
+	hist []mrrEvent
+}
+
+func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
+	c, err := normCustomer(c)
+	if err != nil {
+		return loadRow{}, err
+	}
+	if c.UUID == "" {
+		c.UUID = newUUID()
+	}
+	var h []mrrEvent
+	if len(events) > 0 {
+		h = make([]mrrEvent, 0, len(events))
+		for _, e := range events {
+			if e.Cents < 0 || e.Cents > maxMRR {
+				return loadRow{}, fmt.Errorf("MRR %d of %s out of range 0–%d cents: %w", e.Cents, c.UUID, int64(maxMRR), ErrInvalid)
+			}
+			if e.At.IsZero() {
+				return loadRow{}, fmt.Errorf("MRR change of %s at the zero time: %w", c.UUID, ErrInvalid)
+			}
+			at, err := checkTime("MRR change time", e.At)
+			if err != nil {
+				return loadRow{}, err
+			}
+			h = append(h, mrrEvent{at.UnixNano(), e.Cents})
+		}
+		// Time order; for one instant the last given wins.
+		slices.SortStableFunc(h, func(a, b mrrEvent) int { return cmp.Compare(a.at, b.at) })
+		out := h[:0]
+		for i, e := range h {
+			if i+1 < len(h) && h[i+1].at == e.at {
+				continue
+			}
+			out = append(out, e)
+		}
+		h = out
+	}
+	return loadRow{r: record{id: id, c: c}, hist: h}, nil
+}
+
+// loader holds what Load has committed so far, privately: the IDs each
+// bitmap gained, and edits of the columns of the state it started on.
+type loader struct {
+	ix      *Index
+	st      *state // the state before Load
+	next    uint32
+	txid    int
+	batches int
+	adds    map[bmKey]*roaring.Bitmap
+	cols    [numCols]*colEdit[int64]
+	mrr     *colEdit[int64]
+	hist    *colEdit[[]mrrEvent]
+	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
+}
+
+const loadPaying = 63
+
+func newLoader(ix *Index, st *state) *loader {
+	l := &loader{ix: ix, st: st, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
+	for col := range numCols {
+		l.cols[col] = st.cols[col].edit()
+	}
+	return l
+}
+
+// state is the state before Load with every committed batch.
+func (l *loader) state() *state {
+	ns := &state{txid: l.txid, nextID: l.next, live: l.st.live, tags: l.st.tags, eq: l.st.eq, mrr: l.mrr.done(), hist: l.hist.done(), planes: l.st.planes, paying: l.st.paying}
+	for col := range numCols {
+		ns.cols[col] = l.cols[col].done()
+	}
+	tags := l.st.tags.edit()
+	eqs := map[string]*cowEdit[string, *roaring.Bitmap]{}
+	empty := roaring.New()
+	for k, add := range l.adds {
+		nb := patch(l.st.get(k), add, empty)
+		switch k.kind {
+		case bkLive:
+			ns.live = nb
+		case bkTag:
+			tags.set(k.name, nb)
+		case bkEq:
+			f, v := splitEq(k.name)
+			e := eqs[f]
+			if e == nil {
+				m, ok := l.st.eq[f]
+				if !ok {
+					m = newStrMap()
+				}
+				e = m.edit()
+				eqs[f] = e
+			}
+			e.set(v, nb)
+		}
+	}
+	ns.tags = tags.done()
+	ns.eq = make(map[string]cowMap[string, *roaring.Bitmap], len(l.st.eq)+len(eqs))
+	for f, m := range l.st.eq {
+		ns.eq[f] = m
+	}
+	for f, e := range eqs {
+		ns.eq[f] = e.done()
+	}
+	if len(l.planes) > 0 {
+		ns.planes = append([]*roaring.Bitmap(nil), l.st.planes...)
+		for i, add := range l.planes {
+			if add == nil || add.IsEmpty() {
+				continue
+			}
+			if i == loadPaying {
+				ns.paying = patch(l.st.paying, add, empty)
+				continue
+			}
+			for len(ns.planes) <= i {
+				ns.planes = append(ns.planes, freeze(roaring.New()))
+			}
+			ns.planes[i] = patch(ns.planes[i], add, empty)
+		}
+	}
+	return ns
+}
+
+// commit writes one batch (IDs l.next on, all in one 2^16-ID chunk) in
+// one durable transaction and adds it to what the loader holds.
+func (l *loader) commit(batch []loadRow) (err error) {
+	ix := l.ix
+	lo := l.next
+	hi := lo + uint32(len(batch))
+	btx, err := ix.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			btx.Rollback()
+		}
+	}()
+	var ids map[bmKey][]uint32
+	err = guard(ix.path, func() error {
+		var err error
+		ids, err = l.write(btx, batch, lo, hi)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	txid := btx.ID()
+	// Email candidates go in before the commit (see emailTable).
+	for i := range batch {
+		ix.emails.add(emailHash(batch[i].r.c.Email), batch[i].r.id)
+	}
+	var cerr error
+	if err := guard(ix.path, func() error {
+		if commitHook != nil {
+			cerr = commitHook(btx)
+		} else {
+			cerr = btx.Commit()
+		}
+		return nil
+	}); err != nil {
+		ix.failed = err
+		return err
+	}
+	committed = true
+	if cerr != nil {
+		ix.failed = cerr
+		var served int
+		if guard(ix.path, func() error {
+			return ix.db.View(func(btx *bolt.Tx) error { served = btx.ID(); return nil })
+		}) == nil && served == txid {
+			l.take(batch, ids, lo, hi, txid)
+		}
+		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
+	}
+	l.take(batch, ids, lo, hi, txid)
+	return nil
+}
+
+// take adds a committed batch to the loader.
+func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, txid int) {
+	for k, v := range ids {
+		b := l.adds[k]
+		if b == nil {
+			b = roaring.New()
+			l.adds[k] = b
+		}
+		b.AddMany(v) // IDs past every earlier one: appends a container
+	}
+	for col := range numCols {
+		l.cols[col].grow(hi)
+	}
+	l.mrr.grow(hi)
+	l.hist.grow(hi)
+	var planes [loadPaying + 1][]uint32
+	for i := range batch {
+		row := &batch[i]
+		id := row.r.id
+		for col, v := range colValues(&row.r.c) {
+			l.cols[col].set(id, v)
+		}
+		if len(row.hist) == 0 {
+			continue
+		}
+		l.hist.set(id, row.hist)
+		v := current(row.hist)
+		l.mrr.set(id, v)
+		if v > 0 {
+			planes[loadPaying] = append(planes[loadPaying], id)
+		}
+		for u := uint64(v); u != 0; u &= u - 1 {
+			p := bits.TrailingZeros64(u)
+			planes[p] = append(planes[p], id)
+		}
+	}
+	for p, v := range planes {
+		if len(v) == 0 {
+			continue
+		}
+		for len(l.planes) <= p {
+			l.planes = append(l.planes, nil)
+		}
+		if l.planes[p] == nil {
+			l.planes[p] = roaring.New()
+		}
+		l.planes[p].AddMany(v)
+	}
+	l.next, l.txid = hi, txid
+	l.batches++
+}
+
+// write puts a batch into the bbolt transaction and returns the IDs each
+// bitmap gains.
+func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey][]uint32, error) {
+	for _, b := range [][]byte{bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv} {
+		btx.Bucket(b).FillPercent = 1
+	}
+	// UUIDs and external IDs: sorted, checked against the file and each
+	// other, then written.
+	type kv struct {
+		k  []byte
+		id uint32
+	}
+	uuids := make([]kv, len(batch))
+	var exts []kv
+	for i := range batch {
+		c := &batch[i].r.c
+		uuids[i] = kv{[]byte(c.UUID), batch[i].r.id}
+		if c.ExternalID != "" {
+			exts = append(exts, kv{extKey(c.DataSourceUUID, c.ExternalID), batch[i].r.id})
+		}
+	}
+	for _, x := range []struct {
+		bucket []byte
+		kvs    []kv
+		what   func(kv) string
+	}{
+		{bktUUID, uuids, func(x kv) string { return "UUID " + string(x.k) }},
+		{bktExt, exts, func(x kv) string {
+			c := &batch[x.id-lo].r.c
+			return fmt.Sprintf("external ID %q in data source %q", c.ExternalID, c.DataSourceUUID)
+		}},
+	} {
+		slices.SortFunc(x.kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		bk := btx.Bucket(x.bucket)
+		c := bk.Cursor()
+		for i, e := range x.kvs {
+			if i > 0 && bytes.Equal(x.kvs[i-1].k, e.k) {
+				return nil, fmt.Errorf("tagseg: load: %s given twice: %w", x.what(e), ErrDuplicate)
+			}
+			if k, _ := c.Seek(e.k); bytes.Equal(k, e.k) {
+				return nil, fmt.Errorf("tagseg: load: %s exists: %w", x.what(e), ErrDuplicate)
+			}
+		}
+		for _, e := range x.kvs {
+			if err := bk.Put(e.k, u32key(nil, e.id)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Records, encoded on every core, written in ID order.
+	recs := make([][]byte, len(batch))
+	w := min(runtime.GOMAXPROCS(0), len(batch)/1024+1)
+	var wg sync.WaitGroup
+	for p := range w {
+		wg.Go(func() {
+			for i := p * len(batch) / w; i < (p+1)*len(batch)/w; i++ {
+				recs[i] = encodeRecord(&batch[i].r)
+			}
+		})
+	}
+	// Meanwhile: the IDs each bitmap gains, in ID order.
+	ids := map[bmKey][]uint32{}
+	for i := range batch {
+		row := &batch[i]
+		id := row.r.id
+		ids[bmKey{bkLive, ""}] = append(ids[bmKey{bkLive, ""}], id)
+		for _, t := range row.r.c.Tags {
+			k := bmKey{bkTag, t}
+			ids[k] = append(ids[k], id)
+		}
+		for _, k := range eqKeys(&row.r.c) {
+			ids[k] = append(ids[k], id)
+		}
+	}
+	wg.Wait()
+	cb := btx.Bucket(bktCust)
+	for i, v := range recs {
+		if err := cb.Put(u32key(nil, batch[i].r.id), v); err != nil {
+			return nil, err
+		}
+	}
+	// Column and history blocks of the batch's IDs; a block that begins
+	// before the batch keeps the values it had.
+	colOf := func(col int, id uint32) int64 {
+		if id >= lo {
+			return colValues(&batch[id-lo].r.c)[col]
+		}
+		return l.cols[col].c.at(id)
+	}
+	histOf := func(id uint32) []mrrEvent {
+		if id >= lo {
+			return batch[id-lo].hist
+		}
+		return l.hist.c.at(id)
+	}
+	colb, evb := btx.Bucket(bktCol), btx.Bucket(bktEv)
+	vals := make([]int64, 0, colBlock)
+	for col := range numCols {
+		for blk := lo / colBlock; blk <= (hi-1)/colBlock; blk++ {
+			vals = vals[:0]
+			for id := blk * colBlock; id < min(blk*colBlock+colBlock, hi); id++ {
+				vals = append(vals, colOf(col, id))
+			}
+			if err := colb.Put(colKey(col, blk), encodeCol(vals)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for blk := lo / histBlock; blk <= (hi-1)/histBlock; blk++ {
+		base := blk * histBlock
+		n := int(min(base+histBlock, hi) - base)
+		empty := true
+		for i := range n {
+			if len(histOf(base+uint32(i))) > 0 {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			continue // a block that began before the batch had none either: it gains none
+		}
+		if err := evb.Put(u32key(nil, blk), encodeHistBlock(func(i int) []mrrEvent { return histOf(base + uint32(i)) }, n)); err != nil {
+			return nil, err
+		}
+	}
+	// One bitmap chunk per key, in key order.
+	keys := make([]bmKey, 0, len(ids))
+	for k := range ids {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b bmKey) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+	})
+	chi := uint16(lo >> 16)
+	bmb := btx.Bucket(bktBm)
+	r := chunkRange(chi)
+	for _, k := range keys {
+		c := roaring.New()
+		c.AddMany(ids[k])
+		if lo&0xFFFF != 0 { // the chunk may hold IDs from before
+			if b := l.st.get(k); b != nil {
+				c.Or(roaring.And(b, r))
+			}
+			if b := l.adds[k]; b != nil {
+				c.Or(roaring.And(b, r))
+			}
+		}
+		v, err := encodeChunk(c)
+		if err != nil {
+			return nil, err
+		}
+		if err := bmb.Put(chunkKey(k, chi), v); err != nil {
+			return nil, err
+		}
+	}
+	if err := btx.Bucket(bktMeta).Put(keyNext, u32key(nil, hi)); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// loadSeq adapts a slice for Load; for tests and examples.
+func loadSeq(cs []Customer, events [][]MRRChange) iter.Seq2[Customer, []MRRChange] {
+	return func(yield func(Customer, []MRRChange) bool) {
+		for i, c := range cs {
+			var e []MRRChange
+			if i < len(events) {
+				e = events[i]
+			}
+			if !yield(c, e) {
+				return
+			}
+		}
+	}
+}
