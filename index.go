@@ -31,6 +31,14 @@ type Options struct {
 	// ReadOnly opens the file for reading only; writes return ErrReadOnly.
 	// Several processes may hold one file open read-only at once.
 	ReadOnly bool
+	// AcceptLostCommit opens a file one of whose two meta pages is
+	// damaged. Open refuses such a file by default (ErrCorrupt): bbolt
+	// would open it as of the commit recorded in the other page, and if
+	// the damaged page held the newest commit, that commit — maybe an
+	// acknowledged write — is lost without a word. With AcceptLostCommit
+	// the file opens as of the surviving commit, and (unless ReadOnly)
+	// Open's first commit rewrites the damaged page.
+	AcceptLostCommit bool
 	// Timeout is how long Open waits for another process that holds the
 	// file to release it before returning ErrLocked. Zero means 2 seconds;
 	// a negative value means wait forever.
@@ -121,7 +129,7 @@ func Open(path string, opts *Options) (*Index, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := initDB(db, path, opts.ReadOnly); err != nil {
+	if err := initDB(db, path, opts.ReadOnly, opts.AcceptLostCommit); err != nil {
 		return fail(err)
 	}
 	if !opts.ReadOnly {
@@ -579,7 +587,7 @@ func (tx *Tx) flush() error {
 			if err != nil {
 				return err
 			}
-			return bmb.Put(key, v)
+			return bmb.Put(key, seal(v))
 		})
 		if err != nil {
 			return err
@@ -599,7 +607,7 @@ func (tx *Tx) flush() error {
 		for id := uint64(blk.id) * colBlock; id < min(uint64(blk.id+1)*colBlock, uint64(tx.nextID)); id++ {
 			vals = append(vals, tx.colOf(blk.col, uint32(id)))
 		}
-		if err := cb.Put(colKey(blk.col, blk.id), encodeCol(vals)); err != nil {
+		if err := cb.Put(colKey(blk.col, blk.id), seal(encodeCol(vals))); err != nil {
 			return err
 		}
 	}
@@ -623,14 +631,14 @@ func (tx *Tx) flush() error {
 		if empty {
 			err = eb.Delete(u32key(nil, blk))
 		} else {
-			err = eb.Put(u32key(nil, blk), encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n))
+			err = eb.Put(u32key(nil, blk), seal(encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n)))
 		}
 		if err != nil {
 			return err
 		}
 	}
 	if tx.st == nil || tx.nextID != tx.st.nextID {
-		return tx.btx.Bucket(bktMeta).Put(keyNext, u32key(nil, tx.nextID))
+		return tx.btx.Bucket(bktMeta).Put(keyNext, idVal(tx.nextID))
 	}
 	return nil
 }
@@ -787,10 +795,11 @@ func lookupID(btx *bolt.Tx, path, op, uuid string, v []byte) (*record, error) {
 	if v == nil {
 		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
 	}
-	if len(v) != 4 {
-		return nil, fmt.Errorf("tagseg: %s: bad uuid entry for %s: %w", path, uuid, ErrCorrupt)
+	id, err := parseID(v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: uuid entry for %s: %v: %w", path, uuid, err, ErrCorrupt)
 	}
-	return readRecord(btx, path, binary.BigEndian.Uint32(v))
+	return readRecord(btx, path, id)
 }
 
 func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
@@ -798,7 +807,7 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 	if v == nil {
 		return nil, fmt.Errorf("tagseg: %s: customer %d has a UUID but no record: %w", path, id, ErrCorrupt)
 	}
-	r, err := decodeRecord(id, v)
+	r, err := openRecord(id, v)
 	if err != nil {
 		return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
 	}
@@ -806,13 +815,19 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 }
 
 // storedMRR reads the current MRR of id from its stored history.
-func storedMRR(btx *bolt.Tx, id uint32) int64 {
+func storedMRR(btx *bolt.Tx, path string, id uint32) (int64, error) {
 	v := btx.Bucket(bktEv).Get(u32key(nil, id/histBlock))
-	h, err := histInBlock(v, int(id%histBlock))
-	if err != nil {
-		return 0
+	if v == nil {
+		return 0, nil
 	}
-	return current(h)
+	h, err := openVal(v)
+	if err == nil {
+		h, err := histInBlock(h, int(id%histBlock))
+		if err == nil {
+			return current(h), nil
+		}
+	}
+	return 0, fmt.Errorf("tagseg: %s: MRR history of customer %d: %v: %w", path, id, err, ErrCorrupt)
 }
 
 // byEmail reads the records of the candidate IDs and keeps those whose
@@ -828,7 +843,7 @@ func byEmail(btx *bolt.Tx, path, email string, ids []uint32) ([]*record, error) 
 		if v == nil {
 			continue // deleted since
 		}
-		r, err := decodeRecord(id, v)
+		r, err := openRecord(id, v)
 		if err != nil {
 			return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
 		}
@@ -909,7 +924,7 @@ func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
 
 func (tx *Tx) putRecord(r *record) error {
 	tx.dirty = true
-	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), encodeRecord(r))
+	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), seal(encodeRecord(r)))
 }
 
 // CreateCustomer adds a customer with its tags and returns it as stored,
@@ -935,7 +950,7 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 		return Customer{}, fmt.Errorf("tagseg: create customer: all 2^32-1 IDs used: %w", ErrInvalid)
 	}
 	r := &record{id: tx.nextID, c: c}
-	idb := u32key(nil, r.id)
+	idb := idVal(r.id)
 	if err := tx.putRecord(r); err != nil {
 		return Customer{}, err
 	}
@@ -1135,10 +1150,11 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if v == nil {
 		return fmt.Errorf("tagseg: set MRR of %s: %w", uuid, ErrNotFound)
 	}
-	if len(v) != 4 {
-		return tx.corrupt("bad uuid entry for %s", uuid)
+	id, err := parseID(v)
+	if err != nil {
+		return tx.corrupt("uuid entry for %s: %v", uuid, err)
 	}
-	r := &record{id: binary.BigEndian.Uint32(v)}
+	r := &record{id: id}
 	// Insert the event in time order; one at the same instant is replaced.
 	h := tx.histOf(r.id)
 	e := mrrEvent{at.UnixNano(), cents}
@@ -1214,7 +1230,7 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 		if err != nil {
 			return err
 		}
-		out = r.customer(storedMRR(btx, r.id))
+		out = r.customer(st.mrr.at(r.id))
 		return nil
 	})
 	return out, err
@@ -1423,10 +1439,11 @@ func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte) (*record, error) {
 	if v == nil || ext == "" {
 		return nil, fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
 	}
-	if len(v) != 4 {
-		return nil, fmt.Errorf("tagseg: %s: bad external ID entry: %w", path, ErrCorrupt)
+	id, err := parseID(v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: external ID entry: %v: %w", path, err, ErrCorrupt)
 	}
-	return readRecord(btx, path, binary.BigEndian.Uint32(v))
+	return readRecord(btx, path, id)
 }
 
 // MRRChange is one event of a customer's MRR history: from At on, its MRR
@@ -1444,10 +1461,10 @@ func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
 		if v == nil {
 			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
 		}
-		if len(v) != 4 {
-			return fmt.Errorf("tagseg: %s: bad uuid entry for %s: %w", ix.path, uuid, ErrCorrupt)
+		id, err := parseID(v)
+		if err != nil {
+			return fmt.Errorf("tagseg: %s: uuid entry for %s: %v: %w", ix.path, uuid, err, ErrCorrupt)
 		}
-		id := binary.BigEndian.Uint32(v)
 		out = []MRRChange{}
 		for _, e := range st.hist.at(id) {
 			out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})

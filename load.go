@@ -371,7 +371,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			}
 		}
 		for _, e := range x.kvs {
-			if err := bk.Put(e.k, u32key(nil, e.id)); err != nil {
+			if err := bk.Put(e.k, idVal(e.id)); err != nil {
 				return nil, err
 			}
 		}
@@ -383,7 +383,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	for p := range w {
 		wg.Go(func() {
 			for i := p * len(batch) / w; i < (p+1)*len(batch)/w; i++ {
-				recs[i] = encodeRecord(&batch[i].r)
+				recs[i] = seal(encodeRecord(&batch[i].r))
 			}
 		})
 	}
@@ -430,7 +430,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			for id := blk * colBlock; id < min(blk*colBlock+colBlock, hi); id++ {
 				vals = append(vals, colOf(col, id))
 			}
-			if err := colb.Put(colKey(col, blk), encodeCol(vals)); err != nil {
+			if err := colb.Put(colKey(col, blk), seal(encodeCol(vals))); err != nil {
 				return nil, err
 			}
 		}
@@ -448,7 +448,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 		if empty {
 			continue // a block that began before the batch had none either: it gains none
 		}
-		if err := evb.Put(u32key(nil, blk), encodeHistBlock(func(i int) []mrrEvent { return histOf(base + uint32(i)) }, n)); err != nil {
+		if err := evb.Put(u32key(nil, blk), seal(encodeHistBlock(func(i int) []mrrEvent { return histOf(base + uint32(i)) }, n))); err != nil {
 			return nil, err
 		}
 	}
@@ -478,11 +478,11 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 		if err != nil {
 			return nil, err
 		}
-		if err := bmb.Put(chunkKey(k, chi), v); err != nil {
+		if err := bmb.Put(chunkKey(k, chi), seal(v)); err != nil {
 			return nil, err
 		}
 	}
-	if err := btx.Bucket(bktMeta).Put(keyNext, u32key(nil, hi)); err != nil {
+	if err := btx.Bucket(bktMeta).Put(keyNext, idVal(hi)); err != nil {
 		return nil, err
 	}
 	return ids, nil

@@ -2,7 +2,7 @@ package tagseg
 
 // The bbolt layout. One file holds everything, in these buckets:
 //
-//	meta   "version" → format version (uint32 BE); "next" → next dense ID (uint32 BE)
+//	meta   "version" → format version (uint32 BE, no checksum); "next" → next dense ID
 //	cust   ID (uint32 BE) → customer record (encodeRecord)
 //	uuid   UUID → ID
 //	ext    uvarint(len(ds)) ds ext → ID          (only for a non-empty ExternalID)
@@ -15,6 +15,12 @@ package tagseg
 //	       the block, uvarint(len) and its events in time order (encodeHist)
 //	seg    saved segments: name → query
 //
+// Every value but the format version ends in the CRC-32C of the rest
+// (seal, openVal): damage is reported as ErrCorrupt where a value is read,
+// never taken for data. IDs are stored as 4 bytes BE plus the checksum.
+// Format 1 (no checksums, chunks without their alignment byte) gives
+// ErrVersion.
+//
 // Bitmaps, columns, MRR histories and the next ID are loaded into memory on
 // Open (the current MRR, its bit planes and the email lookup table are
 // derived from them); customer records stay on disk. Every key written in
@@ -26,6 +32,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"iter"
 	"math"
@@ -42,7 +49,7 @@ import (
 )
 
 // formatVersion is the on-disk format this package writes and reads.
-const formatVersion = 1
+const formatVersion = 2
 
 var (
 	bktMeta = []byte("meta")
@@ -117,11 +124,29 @@ func chunkRange(hi uint16) *roaring.Bitmap {
 	return r
 }
 
-// encodeChunk serializes one chunk (a bitmap whose IDs share hi).
+// encodeChunk serializes one chunk (a bitmap whose IDs share hi): the
+// portable Roaring format of its one container, after one zero byte when
+// the container is a run container. The zero byte aligns the container's
+// 16-bit words when the value is copied to an 8-byte boundary, so that
+// Open can use it in place (see loadBitmaps); the portable format never
+// starts with a zero byte (its cookie is 0x303A or 0x303B).
 func encodeChunk(c *roaring.Bitmap) ([]byte, error) {
 	c.RunOptimize()
-	return c.ToBytes()
+	b, err := c.ToBytes()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) >= 4 && binary.LittleEndian.Uint16(b) == serialCookieRun {
+		b = append([]byte{0}, b...)
+	}
+	return b, nil
 }
+
+// The cookies of the portable Roaring format.
+const (
+	serialCookieNoRun = 12346
+	serialCookieRun   = 12347
+)
 
 // decodeChunk parses a stored chunk and checks it holds only IDs of chunk hi.
 func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
@@ -130,6 +155,9 @@ func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
 			bm, err = nil, fmt.Errorf("bitmap chunk: %v", r)
 		}
 	}()
+	if len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
 	bm = roaring.New()
 	if err := bm.UnmarshalBinary(v); err != nil {
 		return nil, err
@@ -768,12 +796,15 @@ func guard(path string, fn func() error) (err error) {
 
 // initDB creates the buckets and the version key of a new file, or checks
 // the version of an existing one.
-func initDB(db *bolt.DB, path string, readOnly bool) error {
+func initDB(db *bolt.DB, path string, readOnly, acceptLost bool) error {
 	var fresh bool
 	err := guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			if err := checkFile(path, tx); err != nil {
 				return fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+			}
+			if err := checkMetas(path, tx); err != nil && !acceptLost {
+				return fmt.Errorf("tagseg: open %s: %v (Options.AcceptLostCommit opens it as of that commit): %w", path, err, ErrCorrupt)
 			}
 			meta := tx.Bucket(bktMeta)
 			if meta == nil {
@@ -813,7 +844,7 @@ func initDB(db *bolt.DB, path string, readOnly bool) error {
 		if err := meta.Put(keyVersion, u32key(nil, formatVersion)); err != nil {
 			return err
 		}
-		return meta.Put(keyNext, u32key(nil, 0))
+		return meta.Put(keyNext, idVal(0))
 	})
 }
 
@@ -840,6 +871,8 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 				return db.View(func(tx *bolt.Tx) error {
 					pt := part{bkLive: {}, bkTag: {}, bkEq: {}}
 					parts[p] = pt
+					var ar arena
+					scratch := roaring.New()
 					c := tx.Bucket(bktBm).Cursor()
 					for _, kind := range []byte{bkLive, bkEq, bkTag} {
 						m := pt[kind]
@@ -852,7 +885,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 							if int(chi) >= hi {
 								break
 							}
-							chunk, err := decodeChunk(v, chi)
+							chunk, err := viewChunk(&ar, scratch, v, chi)
 							if err != nil {
 								return corrupt("bitmap %q chunk %d: %v", truncate(string(name)), chi, err)
 							}
@@ -864,7 +897,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 								bm = roaring.New()
 								m[string(name)] = bm
 							}
-							bm.Or(chunk)
+							bm.Or(chunk) // takes the container without copying it
 						}
 					}
 					return nil
@@ -923,11 +956,11 @@ func load(db *bolt.DB, path string) (*state, error) {
 			if meta == nil { // a fresh read-only file
 				return nil
 			}
-			v := meta.Get(keyNext)
-			if len(v) != 4 {
-				return fmt.Errorf("tagseg: open %s: missing next ID: %w", path, ErrCorrupt)
+			next, err := parseID(meta.Get(keyNext))
+			if err != nil {
+				return fmt.Errorf("tagseg: open %s: next ID: %v: %w", path, err, ErrCorrupt)
 			}
-			st.nextID = binary.BigEndian.Uint32(v)
+			st.nextID = next
 			// The next ID sizes every in-memory column (56 bytes an ID): check
 			// it against the column blocks, which every customer ever created
 			// wrote its values to, before a damaged one asks for gigabytes.
@@ -980,6 +1013,10 @@ func load(db *bolt.DB, path string) (*state, error) {
 				}
 				hi := min(lo+histBlock, uint64(st.nextID))
 				hs := hist.span(uint32(lo), uint32(hi))
+				v, err := openVal(v)
+				if err != nil {
+					return corrupt("MRR history block %x: %v", k, err)
+				}
 				if err := decodeHistBlock(v, hs); err != nil {
 					return corrupt("MRR history block %x: %v", k, err)
 				}
@@ -1004,6 +1041,10 @@ func load(db *bolt.DB, path string) (*state, error) {
 				lo := uint64(blk) * colBlock
 				if lo >= uint64(st.nextID) {
 					return corrupt("column %d block %d beyond next ID", col, blk)
+				}
+				v, err := openVal(v)
+				if err != nil {
+					return corrupt("column %d block %d: %v", col, blk, err)
 				}
 				if err := decodeCol(v, cols[col].span(uint32(lo), uint32(min(lo+colBlock, uint64(st.nextID))))); err != nil {
 					return corrupt("column %d block %d: %v", col, blk, err)
@@ -1047,6 +1088,9 @@ func (ix *Index) Check() error {
 		if err := checkPages(ix.path, btx); err != nil {
 			return corrupt("%v", err)
 		}
+		if err := checkMetas(ix.path, btx); err != nil {
+			return corrupt("%v", err)
+		}
 		// Drain the channel: bbolt's check goroutine uses btx until it
 		// closes it, and must not outlive the transaction.
 		var bad error
@@ -1079,16 +1123,16 @@ func (ix *Index) Check() error {
 			if id >= st.nextID {
 				return corrupt("customer %d beyond next ID %d", id, st.nextID)
 			}
-			r, err := decodeRecord(id, v)
+			r, err := openRecord(id, v)
 			if err != nil {
 				return corrupt("customer %d: %v", id, err)
 			}
 			nrec++
-			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, k) {
+			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, idVal(id)) {
 				return corrupt("customer %d: UUID %s points at %s", id, truncate(r.c.UUID), clipKey(u))
 			}
 			if r.c.ExternalID != "" {
-				if u := btx.Bucket(bktExt).Get(extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, k) {
+				if u := btx.Bucket(bktExt).Get(extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, idVal(id)) {
 					return corrupt("customer %d: external ID entry points at %s", id, clipKey(u))
 				}
 			}
@@ -1123,6 +1167,10 @@ func (ix *Index) Check() error {
 				return corrupt("MRR history block %x beyond next ID", k)
 			}
 			hs := make([][]mrrEvent, min(histBlock, uint64(st.nextID)-lo))
+			v, err := openVal(v)
+			if err != nil {
+				return corrupt("MRR history block %x: %v", k, err)
+			}
 			if err := decodeHistBlock(v, hs); err != nil {
 				return corrupt("MRR history block %x: %v", k, err)
 			}
@@ -1274,4 +1322,107 @@ func plane(planes []*roaring.Bitmap, i int) *roaring.Bitmap {
 		return planes[i]
 	}
 	return roaring.New()
+}
+
+// ---- checksums ----
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// seal appends the CRC-32C of b to b: every value the file stores but the
+// format version carries one, so that damage to it is found where it is
+// read, not taken for data.
+func seal(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// openVal checks a sealed value and returns it without its checksum.
+func openVal(v []byte) ([]byte, error) {
+	if len(v) < 4 {
+		return nil, errors.New("value shorter than its checksum")
+	}
+	b := v[:len(v)-4]
+	if crc32.Checksum(b, castagnoli) != binary.BigEndian.Uint32(v[len(v)-4:]) {
+		return nil, errors.New("checksum mismatch")
+	}
+	return b, nil
+}
+
+// idVal is a dense ID as a stored value (UUID and external-ID entries, the
+// next ID).
+func idVal(id uint32) []byte { return seal(u32key(make([]byte, 0, 8), id)) }
+
+// parseID reads a value written by idVal.
+func parseID(v []byte) (uint32, error) {
+	b, err := openVal(v)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 4 {
+		return 0, fmt.Errorf("ID entry of %d bytes", len(b))
+	}
+	return binary.BigEndian.Uint32(b), nil
+}
+
+// openRecord checks and decodes a stored customer record.
+func openRecord(id uint32, v []byte) (*record, error) {
+	b, err := openVal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(id, b)
+}
+
+// arena hands out 8-byte-aligned copies of stored values from large
+// blocks: the containers of the bitmaps Open loads live in them.
+type arena struct{ buf []byte }
+
+func (a *arena) copy(b []byte) []byte {
+	n := (len(b) + 7) &^ 7
+	if len(a.buf)+n > cap(a.buf) {
+		a.buf = make([]byte, 0, max(4<<20, n))
+	}
+	off := len(a.buf)
+	a.buf = a.buf[:off+n]
+	copy(a.buf[off:], b)
+	return a.buf[off : off+len(b) : off+len(b)]
+}
+
+// viewChunk checks a stored chunk of bitmap chunk hi and reads it into
+// scratch without copying its container again: the container refers to a
+// copy of v in ar, and is marked shared, so a bitmap that takes it with Or
+// keeps it as it is. The checksum stands in for roaring's Validate.
+func viewChunk(ar *arena, scratch *roaring.Bitmap, v []byte, hi uint16) (*roaring.Bitmap, error) {
+	b, err := openVal(v)
+	if err != nil {
+		return nil, err
+	}
+	b = ar.copy(b)
+	if len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) < 8 {
+		return nil, errors.New("short bitmap chunk")
+	}
+	switch binary.LittleEndian.Uint16(b) {
+	case serialCookieNoRun:
+		if binary.LittleEndian.Uint32(b[4:]) != 1 {
+			return nil, errors.New("bitmap chunk of more than one container")
+		}
+	case serialCookieRun:
+		if binary.LittleEndian.Uint16(b[2:]) != 0 {
+			return nil, errors.New("bitmap chunk of more than one container")
+		}
+	default:
+		return nil, errors.New("bitmap chunk: not the portable Roaring format")
+	}
+	if _, err := scratch.FromBuffer(b); err != nil {
+		return nil, err
+	}
+	if scratch.IsEmpty() {
+		return nil, errors.New("empty bitmap chunk")
+	}
+	if scratch.Minimum()>>16 != uint32(hi) {
+		return nil, errors.New("bitmap chunk holds IDs of another chunk")
+	}
+	return scratch, nil
 }

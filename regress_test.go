@@ -578,3 +578,50 @@ func TestReadOnlyEmptyFile(t *testing.T) {
 		ix.Close()
 	}
 }
+
+// A damaged newest meta page made bbolt open the commit before it without
+// a word: an acknowledged write lost silently. Open now refuses such a
+// file, naming the page; with AcceptLostCommit it opens the surviving
+// commit, and a writable open's first commit repairs the page.
+func TestDamagedMetaPageIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	ix, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreate(t, ix, Customer{Tags: []string{"a"}})
+	if _, err := ix.AddTags(c.UUID, "last"); err != nil { // the newest commit
+		t.Fatal(err)
+	}
+	ix.Close()
+	b := readBoltFile(t, path)
+	newest := 0
+	if binary.NativeEndian.Uint64(b.page(1)[64:]) > binary.NativeEndian.Uint64(b.page(0)[64:]) {
+		newest = 1
+	}
+	b.page(uint64(newest))[40] ^= 0x10 // inside the root bucket's page ID
+	b.write(t, path)
+
+	for _, ro := range []bool{false, true} {
+		_, err := Open(path, &Options{ReadOnly: ro})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), fmt.Sprint("meta page ", newest)) {
+			t.Fatalf("Open(ReadOnly %v) with a damaged newest meta page: %v, want ErrCorrupt naming the path and the page", ro, err)
+		}
+	}
+	ix, err = Open(path, &Options{AcceptLostCommit: true})
+	if err != nil {
+		t.Fatalf("Open with AcceptLostCommit: %v", err)
+	}
+	got, err := ix.Customer(c.UUID)
+	if err != nil || !slices.Equal(got.Tags, []string{"a"}) {
+		t.Fatalf("after AcceptLostCommit: %+v, %v; want the commit before (tags [a])", got, err)
+	}
+	if err := ix.Check(); err != nil {
+		t.Fatalf("Check after the repairing open: %v", err)
+	}
+	ix.Close()
+	ix = openTestAt(t, path, nil) // repaired: opens without the option
+	if n, err := ix.Count(Tag("last")); err != nil || n != 0 {
+		t.Errorf("count of the lost tag: %d, %v", n, err)
+	}
+}

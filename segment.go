@@ -638,7 +638,7 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 		if len(k) != 4 {
 			return val{}, fmt.Errorf("tagseg: bad customer key %s: %w", clipKey(k), ErrCorrupt)
 		}
-		r, err := decodeRecord(binary.BigEndian.Uint32(k), v)
+		r, err := openRecord(binary.BigEndian.Uint32(k), v)
 		if err != nil {
 			return val{}, fmt.Errorf("tagseg: customer %s: %v: %w", clipKey(k), err, ErrCorrupt)
 		}
@@ -942,7 +942,8 @@ func (s *Segment) Contains(uuid string) bool {
 	found := false
 	s.readFile(func(btx *bolt.Tx) error {
 		v := btx.Bucket(bktUUID).Get([]byte(uuid))
-		found = len(v) == 4 && s.ids.Contains(binary.BigEndian.Uint32(v))
+		id, err := parseID(v)
+		found = err == nil && s.ids.Contains(id)
 		return nil
 	})
 	return found
@@ -988,7 +989,11 @@ func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 					if err != nil {
 						return err
 					}
-					batch = append(batch, r.customer(storedMRR(btx, id)))
+					mrr, err := storedMRR(btx, s.ix.path, id)
+					if err != nil {
+						return err
+					}
+					batch = append(batch, r.customer(mrr))
 				}
 				return nil
 			})
