@@ -10,6 +10,8 @@ import (
 	"iter"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -121,6 +123,8 @@ func Open(path string, opts *Options) (*Index, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, os.ErrNotExist) && !opts.ReadOnly
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
@@ -131,6 +135,12 @@ func Open(path string, opts *Options) (*Index, error) {
 	}
 	if err := initDB(db, path, opts.ReadOnly, opts.AcceptLostCommit); err != nil {
 		return fail(err)
+	}
+	if created && !opts.NoSync {
+		// The new file's directory entry must survive a crash too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return fail(fmt.Errorf("tagseg: open %s: sync directory: %w", path, err))
+		}
 	}
 	if !opts.ReadOnly {
 		// One empty commit: bbolt checks the free list as it writes it

@@ -770,6 +770,20 @@ func openDB(path string, opts *Options) (*bolt.DB, error) {
 
 var errPanic = errors.New("panic while reading")
 
+// syncDir fsyncs a directory, so that a file created in it survives a
+// crash of the machine.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
 func safeOpen(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
