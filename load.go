@@ -37,8 +37,8 @@ var loadBatch uint32 = 1 << 16
 // duplicate (UUID or external ID, in the index or earlier in seq), or a
 // commit fails, Load stops: the batch holding that customer is rolled back
 // whole, the batches before it stay, and the count returned is the number
-// of customers they hold: the first n of seq. To resume, call Load again
-// with the rest. Readers see the new customers when Load returns (also
+// of customers they hold: the first n of seq. An error about one customer
+// is a *LoadError saying which. To resume, call Load again with the rest. Readers see the new customers when Load returns (also
 // when it fails); other writers wait until then.
 func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	if ix.readOnly {
@@ -80,7 +80,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 		}
 		row, err := loadRowOf(c, events, id)
 		if err != nil {
-			return n, fmt.Errorf("tagseg: load customer %d of the input: %w", n+len(batch), err)
+			return n, &LoadError{Index: n + len(batch), Err: err}
 		}
 		batch = append(batch, row)
 		if (id+1)%loadBatch == 0 {
@@ -91,6 +91,20 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	}
 	return n, flush()
 }
+
+// LoadError is the error of Load about one customer of its input: the
+// Index-th (from 0) that seq yielded. It wraps the reason (ErrDuplicate,
+// ErrInvalid, ErrInvalidTag, ErrInvalidField).
+type LoadError struct {
+	Index int
+	Err   error
+}
+
+func (e *LoadError) Error() string {
+	return fmt.Sprintf("tagseg: load: customer %d of the input: %v", e.Index, e.Err)
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
 
 // loadRow is one customer of a batch, checked and with its ID.
 type loadRow struct {
@@ -141,6 +155,7 @@ func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
 type loader struct {
 	ix      *Index
 	st      *state // the state before Load
+	first   uint32 // the ID of the input's first customer
 	next    uint32
 	txid    int
 	batches int
@@ -154,7 +169,7 @@ type loader struct {
 const loadPaying = 63
 
 func newLoader(ix *Index, st *state) *loader {
-	l := &loader{ix: ix, st: st, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
+	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
 	for col := range numCols {
 		l.cols[col] = st.cols[col].edit()
 	}
@@ -364,10 +379,10 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 		c := bk.Cursor()
 		for i, e := range x.kvs {
 			if i > 0 && bytes.Equal(x.kvs[i-1].k, e.k) {
-				return nil, fmt.Errorf("tagseg: load: %s given twice: %w", x.what(e), ErrDuplicate)
+				return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s given twice: %w", x.what(e), ErrDuplicate)}
 			}
 			if k, _ := c.Seek(e.k); bytes.Equal(k, e.k) {
-				return nil, fmt.Errorf("tagseg: load: %s exists: %w", x.what(e), ErrDuplicate)
+				return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s exists: %w", x.what(e), ErrDuplicate)}
 			}
 		}
 		for _, e := range x.kvs {

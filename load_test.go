@@ -200,6 +200,10 @@ func TestLoadStopsAtABadCustomer(t *testing.T) {
 			if !errors.Is(err, bad.want) {
 				t.Fatalf("Load: %v, want %v", err, bad.want)
 			}
+			var le *LoadError
+			if !errors.As(err, &le) || le.Index != at {
+				t.Fatalf("Load: %v, want a *LoadError at index %d", err, at)
+			}
 			if n != 31 {
 				t.Fatalf("Load created %d, want 31 (two batches: IDs 1–31)", n)
 			}
