@@ -1,6 +1,7 @@
 package tagseg
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -62,4 +63,36 @@ func (t *emailTable) ids(st *state, h int64) []uint32 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.x.ids(h)
+}
+
+// emailIndex finds customers by email hash: most hashes have one ID, kept
+// in one, a few have several, kept in more.
+type emailIndex struct {
+	one  map[int64]uint32
+	more map[int64][]uint32
+}
+
+func newEmailIndex() emailIndex {
+	return emailIndex{one: map[int64]uint32{}, more: map[int64][]uint32{}}
+}
+
+func (x *emailIndex) add(h int64, id uint32) {
+	if h == 0 {
+		return
+	}
+	if first, ok := x.one[h]; ok {
+		if first != id && !slices.Contains(x.more[h], id) {
+			x.more[h] = append(x.more[h], id)
+		}
+		return
+	}
+	x.one[h] = id
+}
+
+func (x *emailIndex) ids(h int64) []uint32 {
+	first, ok := x.one[h]
+	if !ok {
+		return nil
+	}
+	return append([]uint32{first}, x.more[h]...)
 }

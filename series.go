@@ -1,0 +1,329 @@
+package tagseg
+
+// Series: a segment's MRR, customers, ARPA, ARR and the five MRR movements
+// per interval, replayed from the members' MRR histories in memory.
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Interval is the length of the intervals of a Series. Intervals are UTC and
+// whole: days, ISO weeks from Monday, calendar months, quarters from
+// January, years.
+type Interval int
+
+// The intervals of a Series.
+const (
+	Day Interval = iota
+	Week
+	Month
+	Quarter
+	Year
+)
+
+// String returns the interval's name: "day", "week", "month", "quarter" or
+// "year".
+func (iv Interval) String() string {
+	switch iv {
+	case Day:
+		return "day"
+	case Week:
+		return "week"
+	case Month:
+		return "month"
+	case Quarter:
+		return "quarter"
+	case Year:
+		return "year"
+	}
+	return fmt.Sprintf("Interval(%d)", int(iv))
+}
+
+// ParseInterval reads an interval name as String writes it.
+func ParseInterval(s string) (Interval, error) {
+	for iv := Day; iv <= Year; iv++ {
+		if strings.EqualFold(s, iv.String()) {
+			return iv, nil
+		}
+	}
+	return 0, fmt.Errorf("tagseg: unknown interval %q (want day, week, month, quarter or year): %w", s, ErrInvalid)
+}
+
+// start returns the start of the interval holding t.
+func (iv Interval) start(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	switch iv {
+	case Day:
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	case Week:
+		day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	case Month:
+		return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	case Quarter:
+		return time.Date(y, m-(m-1)%3, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// next returns the start of the interval after the one starting at s.
+func (iv Interval) next(s time.Time) time.Time {
+	switch iv {
+	case Day:
+		return s.AddDate(0, 0, 1)
+	case Week:
+		return s.AddDate(0, 0, 7)
+	case Month:
+		return s.AddDate(0, 1, 0)
+	case Quarter:
+		return s.AddDate(0, 3, 0)
+	}
+	return s.AddDate(1, 0, 0)
+}
+
+// Point is one interval of a Series: the segment's MRR figures at its end
+// and the MRR movements of the events inside it.
+type Point struct {
+	Start, End   time.Time // the interval [Start, End), UTC
+	MRR          int64     // at End: the value after every event before End
+	Customers    uint64    // members with MRR > 0 at End
+	ARPA, ARR    int64     // MRR / Customers (truncated, 0 if none); 12 × MRR
+	NewBusiness  int64     // movements of events in [Start, End), cents:
+	Expansion    int64     //   0 → x for a customer never paid before: +x (NewBusiness),
+	Contraction  int64     //   0 → x after a churn: +x (Reactivation), x → 0: −x (Churn),
+	Churn        int64     //   x → y > x: +(y−x), x → 0 < y < x: −(x−y).
+	Reactivation int64     // So MRR(End) − MRR(Start) is the sum of the five.
+}
+
+// maxPoints bounds the length of a Series.
+const maxPoints = 100_000
+
+// seriesAcc accumulates the movements of one interval.
+type seriesAcc struct {
+	mov    [5]int64 // new business, expansion, contraction, churn, reactivation
+	paying int64    // change in the number of paying customers
+}
+
+const (
+	mvNew = iota
+	mvExpansion
+	mvContraction
+	mvChurn
+	mvReactivation
+)
+
+// Series returns the MRR figures and movements of the segment e for every
+// interval that intersects the closed range [from, to], in order. Points
+// are whole intervals, not clipped to [from, to]: a to exactly on a
+// boundary includes the interval starting there.
+//
+// Membership is today's: e picks the customers by their current tags and
+// fields, and the series sums their whole MRR history (as ChartMogul's
+// segment filters do). Whether a 0 → x change is new business or a
+// reactivation depends on the customer's history before it, from before
+// from included.
+//
+// from after to, an unknown interval, or more than 100,000 points gives
+// ErrInvalid.
+//
+// The work is one pass over the members' event histories, held in memory
+// as arrays, split over GOMAXPROCS goroutines; no file access.
+func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error) {
+	ix := tx.ix
+	if every < Day || every > Year {
+		return nil, fmt.Errorf("tagseg: series: unknown interval %d: %w", int(every), ErrInvalid)
+	}
+	if from.After(to) {
+		return nil, fmt.Errorf("tagseg: series: from %v is after to %v: %w", from, to, ErrInvalid)
+	}
+	for _, t := range []time.Time{from, to} {
+		if y := t.UTC().Year(); y < 1678 || y > 2261 {
+			return nil, fmt.Errorf("tagseg: series: time %v out of range (years 1678–2261): %w", t, ErrInvalid)
+		}
+	}
+	// Interval boundaries: bounds[i] is the start of point i, bounds[n] the
+	// end of the last.
+	var bounds []time.Time
+	for s := every.start(from); !s.After(to); s = every.next(s) {
+		if len(bounds) == maxPoints {
+			return nil, fmt.Errorf("tagseg: series: more than %d %ss from %v to %v: %w", maxPoints, every, from, to, ErrInvalid)
+		}
+		bounds = append(bounds, s)
+	}
+	bounds = append(bounds, every.next(bounds[len(bounds)-1]))
+	if bounds[len(bounds)-1].Year() > 2261 {
+		return nil, fmt.Errorf("tagseg: series: range beyond the year 2261: %w", ErrInvalid)
+	}
+	nanos := make([]int64, len(bounds))
+	for i, b := range bounds {
+		nanos[i] = b.UnixNano()
+	}
+	n := len(bounds) - 1
+
+	var open seriesAcc // everything before bounds[0]
+	var open0 int64    // MRR at bounds[0]
+	accs := make([]seriesAcc, n)
+	err := tx.run(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{ix: ix, st: st, btx: btx}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		ids := v.bm.ToArray()
+		loc := newLocator(nanos)
+		w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
+		parts := make([]struct {
+			open  seriesAcc
+			open0 int64
+			accs  []seriesAcc
+		}, w)
+		var wg sync.WaitGroup
+		for p := range w {
+			part := &parts[p]
+			part.accs = make([]seriesAcc, n)
+			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
+			wg.Go(func() {
+				for _, id := range ids[lo:hi] {
+					replay(st.hist.at(id), loc, &part.open, &part.open0, part.accs)
+				}
+			})
+		}
+		wg.Wait()
+		for _, part := range parts {
+			open.paying += part.open.paying
+			open0 += part.open0
+			for i := range accs {
+				accs[i].paying += part.accs[i].paying
+				for k := range accs[i].mov {
+					accs[i].mov[k] += part.accs[i].mov[k]
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Point, n)
+	mrr, paying := open0, open.paying
+	for i, a := range accs {
+		for _, m := range a.mov {
+			mrr += m
+		}
+		paying += a.paying
+		p := Point{
+			Start: bounds[i], End: bounds[i+1],
+			MRR: mrr, Customers: uint64(paying), ARR: 12 * mrr,
+			NewBusiness: a.mov[mvNew], Expansion: a.mov[mvExpansion], Contraction: a.mov[mvContraction],
+			Churn: a.mov[mvChurn], Reactivation: a.mov[mvReactivation],
+		}
+		if paying > 0 {
+			p.ARPA = mrr / paying
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// locator finds the interval of an instant: through a table by whole days
+// from the first boundary when the range is not too long (boundaries are
+// whole UTC days), else by binary search.
+type locator struct {
+	nanos []int64
+	byDay []int32 // interval of each day since nanos[0], or nil
+}
+
+const dayNanos = int64(24 * time.Hour)
+
+func newLocator(nanos []int64) *locator {
+	l := &locator{nanos: nanos}
+	// The span in uint64: from 1678 to 2262 it exceeds MaxInt64.
+	days := (uint64(nanos[len(nanos)-1]) - uint64(nanos[0])) / uint64(dayNanos)
+	if days <= 1<<16 {
+		l.byDay = make([]int32, days)
+		i := int32(0)
+		for d := range l.byDay {
+			for nanos[i+1] <= nanos[0]+int64(d)*dayNanos {
+				i++
+			}
+			l.byDay[d] = i
+		}
+	}
+	return l
+}
+
+// interval returns i with nanos[i] <= at < nanos[i+1]; at must be in range.
+func (l *locator) interval(at int64) int {
+	if l.byDay != nil {
+		return int(l.byDay[(at-l.nanos[0])/dayNanos])
+	}
+	i, found := slices.BinarySearch(l.nanos, at)
+	if !found {
+		i--
+	}
+	return i
+}
+
+// replay walks one customer's history: events before the first boundary go
+// into open (and the MRR there into open0), events in interval i into
+// accs[i]; later ones are not needed.
+func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []seriesAcc) {
+	var prev int64
+	paid := false
+	nanos := loc.nanos
+	end := nanos[len(nanos)-1]
+	for _, e := range h {
+		if e.at >= end {
+			break
+		}
+		cur := e.cents
+		if cur == prev {
+			continue
+		}
+		var kind int
+		switch {
+		case prev == 0:
+			kind = mvNew
+			if paid {
+				kind = mvReactivation
+			}
+		case cur == 0:
+			kind = mvChurn
+		case cur > prev:
+			kind = mvExpansion
+		default:
+			kind = mvContraction
+		}
+		var dp int64
+		if prev == 0 {
+			dp = 1
+		} else if cur == 0 {
+			dp = -1
+		}
+		if e.at < nanos[0] {
+			*open0 += cur - prev
+			open.paying += dp
+		} else {
+			i := loc.interval(e.at)
+			accs[i].mov[kind] += cur - prev
+			accs[i].paying += dp
+		}
+		prev = cur
+		if cur > 0 {
+			paid = true
+		}
+	}
+}
+
+// Series returns the MRR series of the segment e; see Tx.Series.
+func (ix *Index) Series(e Expr, from, to time.Time, every Interval) (out []Point, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.Series(e, from, to, every); return err })
+	return out, err
+}

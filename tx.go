@@ -1,0 +1,984 @@
+package tagseg
+
+// Tx is the transaction of Update (the write path) and View (reads on one
+// snapshot). A write batch keeps its changes beside the snapshot it began
+// on: bitmap deltas, column values, MRR histories and pending UUID and
+// external-ID entries; flush writes them to bbolt in key order, and
+// Index.update derives the next snapshot from them (state.derive),
+// publishes it as pending, commits, and publishes it as current. Data flows
+// one way: Index → Tx → persist on writes.
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"iter"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// snapshot is the state the transaction's reads see: the snapshot it began
+// on, with the batch's own writes applied in an Update.
+func (tx *Tx) snapshot() *state {
+	if !tx.write || !tx.changed() {
+		return tx.st
+	}
+	return tx.st.derive(tx)
+}
+
+// commitHook, when set by a test, replaces bbolt's Commit.
+var commitHook func(btx *bolt.Tx) error
+
+func (ix *Index) update(fn func(tx *Tx) error) (err error) {
+	if ix.readOnly {
+		return fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if ix.closed.Load() {
+		return ix.errClosed()
+	}
+	if ix.failed != nil {
+		return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+	}
+	st := ix.cur.Load()
+	btx, err := ix.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
+	}
+	// Most writes append (new IDs, v7 UUIDs, sorted batches): fill pages.
+	for _, b := range [][]byte{bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv} {
+		if bk := btx.Bucket(b); bk != nil {
+			bk.FillPercent = 0.9
+		}
+	}
+	tx := &Tx{ix: ix, btx: btx, st: st, write: true, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}, nextID: st.nextID}
+	committed := false
+	defer func() {
+		tx.done = true
+		if !committed {
+			btx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if !tx.changed() {
+		return nil // nothing to commit: the deferred Rollback ends it
+	}
+	if err := guard(ix.path, tx.flush); err != nil {
+		return err
+	}
+	ns := st.derive(tx)
+	ns.txid = btx.ID()
+	for c, v := range tx.cols {
+		if c.col == colEmail {
+			ix.emails.add(v, c.id)
+		}
+	}
+	ix.pend.Store(ns)
+	// bbolt panics in Commit on a damaged free list ("page already freed");
+	// the deferred Rollback then releases the transaction.
+	var cerr error
+	if err := guard(ix.path, func() error {
+		if commitHook != nil {
+			cerr = commitHook(btx)
+		} else {
+			cerr = btx.Commit()
+		}
+		return nil
+	}); err != nil {
+		ix.failed = err
+		return err
+	}
+	committed = true // bbolt rolled back a failed commit itself
+	if cerr != nil {
+		// The meta page may be on disk or not: publish whichever state
+		// bbolt now serves, and stop writes until a reopen.
+		ix.failed = cerr
+		var served int
+		if guard(ix.path, func() error {
+			return ix.db.View(func(btx *bolt.Tx) error { served = btx.ID(); return nil })
+		}) == nil && served == ns.txid {
+			ix.cur.Store(ns)
+			ix.pend.Store(nil)
+		}
+		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
+	}
+	ix.cur.Store(ns)
+	ix.pend.Store(nil)
+	return nil
+}
+
+// Tx is a write transaction, passed to the function given to Update. Its
+// write methods behave as the Index methods of the same names, inside the
+// batch; its read methods see the batch's own writes. A Tx is for the
+// goroutine running fn only, and only until fn returns.
+type Tx struct {
+	ix     *Index
+	btx    *bolt.Tx
+	st     *state // the committed state, read-only while the batch runs
+	deltas map[bmKey]*bmDelta
+	hist   map[uint32][]mrrEvent        // new MRR histories by ID (nil: deleted)
+	cols   map[colID]int64              // new column values
+	pend   map[string]map[string][]byte // uuid and ext writes, sorted on flush (nil: delete)
+	nextID uint32
+	done   bool
+	write  bool // an Update transaction; false in View
+	dirty  bool // the batch wrote to bbolt directly
+}
+
+// changed reports whether the batch changed anything.
+func (tx *Tx) changed() bool {
+	if tx.dirty || len(tx.pend) > 0 || len(tx.cols) > 0 || len(tx.hist) > 0 || tx.nextID != tx.st.nextID {
+		return true
+	}
+	for _, d := range tx.deltas {
+		if !d.add.IsEmpty() || !d.del.IsEmpty() {
+			return true
+		}
+	}
+	return false
+}
+
+// colID names one cell of a column.
+type colID struct {
+	col int
+	id  uint32
+}
+
+// bmDelta is a batch's change to one bitmap: the effective bitmap is
+// (base ∪ add) − del, with add ∩ base = ∅ and del ⊆ base.
+type bmDelta struct{ add, del *roaring.Bitmap }
+
+func (tx *Tx) delta(k bmKey) *bmDelta {
+	d := tx.deltas[k]
+	if d == nil {
+		d = &bmDelta{roaring.New(), roaring.New()}
+		tx.deltas[k] = d
+	}
+	return d
+}
+
+func (tx *Tx) base(k bmKey) *roaring.Bitmap {
+	if tx.st == nil {
+		return nil
+	}
+	return tx.st.get(k)
+}
+
+func (tx *Tx) set(k bmKey, id uint32) {
+	d := tx.delta(k)
+	if tx.st != nil && id >= tx.st.nextID { // created in this batch
+		d.add.Add(id)
+	} else if b := tx.base(k); b != nil && b.Contains(id) {
+		d.del.Remove(id)
+	} else {
+		d.add.Add(id)
+	}
+}
+
+func (tx *Tx) unset(k bmKey, id uint32) {
+	d := tx.delta(k)
+	d.add.Remove(id)
+	if b := tx.base(k); b != nil && b.Contains(id) {
+		d.del.Add(id)
+	}
+}
+
+// bitmap returns bitmap k as the batch sees it, and whether it is a
+// private copy.
+func (tx *Tx) bitmap(k bmKey) (*roaring.Bitmap, bool) {
+	b := tx.base(k)
+	d := tx.deltas[k]
+	if d == nil {
+		return b, false
+	}
+	out := d.add.Clone()
+	if b != nil {
+		out.Or(b)
+	}
+	out.AndNot(d.del)
+	return out, true
+}
+
+// histOf is the MRR history of id as the batch sees it; it must not be
+// changed in place.
+func (tx *Tx) histOf(id uint32) []mrrEvent {
+	if h, ok := tx.hist[id]; ok {
+		return h
+	}
+	return tx.st.hist.at(id)
+}
+
+func (tx *Tx) mrrOf(id uint32) int64 { return current(tx.histOf(id)) }
+
+// colOf is a column value of id as the batch sees it.
+func (tx *Tx) colOf(col int, id uint32) int64 {
+	if v, ok := tx.cols[colID{col, id}]; ok {
+		return v
+	}
+	return tx.st.cols[col].at(id)
+}
+
+// get reads a key of a point-write bucket (uuid, ext) as the batch sees it.
+func (tx *Tx) get(bucket []byte, key []byte) []byte {
+	if v, ok := tx.pend[string(bucket)][string(key)]; ok {
+		return v
+	}
+	return tx.btx.Bucket(bucket).Get(key)
+}
+
+// put writes a key of a point-write bucket at flush (v nil: delete).
+func (tx *Tx) put(bucket []byte, key []byte, v []byte) {
+	m := tx.pend[string(bucket)]
+	if m == nil {
+		m = map[string][]byte{}
+		tx.pend[string(bucket)] = m
+	}
+	m[string(key)] = v
+}
+
+func (tx *Tx) check() error {
+	if tx.done {
+		return fmt.Errorf("tagseg: transaction already finished: %w", ErrClosed)
+	}
+	return nil
+}
+
+// checkWrite is check for the write methods: in View they give ErrReadOnly.
+func (tx *Tx) checkWrite() error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	if !tx.write {
+		return fmt.Errorf("tagseg: %s: write in a View transaction: %w", tx.ix.path, ErrReadOnly)
+	}
+	return nil
+}
+
+// chunks calls fn with each 2^16-ID chunk number holding an ID of bm.
+func chunks(bm *roaring.Bitmap, fn func(hi uint16) error) error {
+	it := bm.Iterator()
+	for it.HasNext() {
+		hi := it.Next() >> 16
+		if err := fn(uint16(hi)); err != nil {
+			return err
+		}
+		if hi == math.MaxUint16 {
+			break
+		}
+		it.AdvanceIfNeeded((hi + 1) << 16)
+	}
+	return nil
+}
+
+// flush writes the batch's bitmap chunks, MRR blocks and next ID to bbolt.
+func (tx *Tx) flush() error {
+	// Point writes, in key order.
+	for _, name := range sortedKeys(tx.pend) {
+		b := tx.btx.Bucket([]byte(name))
+		m := tx.pend[name]
+		for _, k := range sortedKeys(m) {
+			var err error
+			if v := m[k]; v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	// Bitmap chunks, in key order.
+	bmb := tx.btx.Bucket(bktBm)
+	keys := make([]bmKey, 0, len(tx.deltas))
+	for k := range tx.deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b bmKey) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(len(a.name), len(b.name)), strings.Compare(a.name, b.name))
+	})
+	for _, k := range keys {
+		d := tx.deltas[k]
+		if d.add.IsEmpty() && d.del.IsEmpty() {
+			continue
+		}
+		base := tx.base(k)
+		err := chunks(roaring.Or(d.add, d.del), func(hi uint16) error {
+			r := chunkRange(hi)
+			c := roaring.And(d.add, r)
+			if base != nil {
+				c.Or(roaring.And(base, r))
+			}
+			c.AndNot(d.del)
+			key := chunkKey(k, hi)
+			if c.IsEmpty() {
+				return bmb.Delete(key)
+			}
+			v, err := encodeChunk(c)
+			if err != nil {
+				return err
+			}
+			return bmb.Put(key, seal(v))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// Column blocks.
+	blocks := map[colID]bool{}
+	for c := range tx.cols {
+		blocks[colID{c.col, c.id / colBlock}] = true
+	}
+	cb := tx.btx.Bucket(bktCol)
+	vals := make([]int64, 0, colBlock)
+	for _, blk := range slices.SortedFunc(maps.Keys(blocks), func(a, b colID) int {
+		return cmp.Or(cmp.Compare(a.col, b.col), cmp.Compare(a.id, b.id))
+	}) {
+		vals = vals[:0]
+		for id := uint64(blk.id) * colBlock; id < min(uint64(blk.id+1)*colBlock, uint64(tx.nextID)); id++ {
+			vals = append(vals, tx.colOf(blk.col, uint32(id)))
+		}
+		if err := cb.Put(colKey(blk.col, blk.id), seal(encodeCol(vals))); err != nil {
+			return err
+		}
+	}
+	// MRR history blocks, in order.
+	hblocks := map[uint32]bool{}
+	for id := range tx.hist {
+		hblocks[id/histBlock] = true
+	}
+	eb := tx.btx.Bucket(bktEv)
+	for _, blk := range slices.Sorted(maps.Keys(hblocks)) {
+		lo := blk * histBlock
+		n := int(min(uint64(lo)+histBlock, uint64(tx.nextID)) - uint64(lo))
+		empty := true
+		for i := range n {
+			if len(tx.histOf(lo+uint32(i))) > 0 {
+				empty = false
+				break
+			}
+		}
+		var err error
+		if empty {
+			err = eb.Delete(u32key(nil, blk))
+		} else {
+			err = eb.Put(u32key(nil, blk), seal(encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if tx.st == nil || tx.nextID != tx.st.nextID {
+		return tx.btx.Bucket(bktMeta).Put(keyNext, idVal(tx.nextID))
+	}
+	return nil
+}
+
+// normTags trims, checks and de-duplicates tags, keeping their order.
+func normTags(op string, tags []string) ([]string, error) {
+	out := make([]string, 0, len(tags))
+	var seen map[string]bool // for long lists; short ones are scanned
+	for _, raw := range tags {
+		t := strings.TrimSpace(raw)
+		if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) {
+			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(raw), ErrInvalidTag)
+		}
+		if len(tags) <= 32 {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]bool, len(tags))
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func lower(s string) string { return strings.ToLower(s) }
+
+// isKey reports whether s can be a custom attribute key: a word of the
+// query language, so that custom.KEY can be queried.
+func isKey(s string) bool { return s != "" && wordLen(s, false) == len(s) }
+
+func checkTime(what string, t time.Time) (time.Time, error) {
+	if t.IsZero() {
+		return t, nil
+	}
+	if t.Year() < 1678 || t.Year() > 2261 {
+		return t, fmt.Errorf("tagseg: %s %v out of range (years 1678–2261): %w", what, t, ErrInvalid)
+	}
+	return t.UTC(), nil
+}
+
+// normCustomer checks a customer for CreateCustomer and normalizes it.
+func normCustomer(c Customer) (Customer, error) {
+	c.ID, c.MRR = 0, 0
+	if c.UUID != "" && (len(c.UUID) > maxKeyLen || !utf8.ValidString(c.UUID) || strings.TrimSpace(c.UUID) != c.UUID) {
+		return c, fmt.Errorf("tagseg: create customer: bad UUID %q: %w", truncate(c.UUID), ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"data_source_uuid", c.DataSourceUUID}, {"external_id", c.ExternalID}, {"name", c.Name},
+		{"email", c.Email}, {"company", c.Company}, {"country", c.Country}, {"state", c.State},
+		{"city", c.City}, {"zip", c.Zip},
+	} {
+		if len(f.v) > maxFieldLen || !utf8.ValidString(f.v) {
+			return c, fmt.Errorf("tagseg: create customer: %s is longer than %d bytes or not UTF-8: %w", f.name, maxFieldLen, ErrInvalid)
+		}
+	}
+	var err error
+	if c.LeadCreatedAt, err = checkTime("lead_created_at", c.LeadCreatedAt); err != nil {
+		return c, err
+	}
+	if c.FreeTrialStartedAt, err = checkTime("free_trial_started_at", c.FreeTrialStartedAt); err != nil {
+		return c, err
+	}
+	if c.Tags, err = normTags("create customer", c.Tags); err != nil {
+		return c, err
+	}
+	if len(c.Custom) > 0 {
+		custom := make(map[string]any, len(c.Custom))
+		for k, v := range c.Custom {
+			if len(k) > maxKeyLen || !isKey(k) {
+				return c, fmt.Errorf("tagseg: create customer: custom key %q must be a bare word (letters, digits, -_.@+/) of at most %d bytes: %w", truncate(k), maxKeyLen, ErrInvalidField)
+			}
+			nv, err := normCustom(k, v)
+			if err != nil {
+				return c, err
+			}
+			custom[k] = nv
+		}
+		c.Custom = custom
+	} else {
+		c.Custom = nil
+	}
+	return c, nil
+}
+
+func normCustom(k string, v any) (any, error) {
+	switch x := normValue(v).(type) {
+	case string:
+		if len(x) > maxFieldLen || !utf8.ValidString(x) {
+			return nil, fmt.Errorf("tagseg: custom.%s: string longer than %d bytes or not UTF-8: %w", k, maxFieldLen, ErrInvalidField)
+		}
+		return x, nil
+	case int64, float64, bool:
+		return x, nil
+	case time.Time:
+		if x.IsZero() {
+			return nil, fmt.Errorf("tagseg: custom.%s: zero time: %w", k, ErrInvalidField)
+		}
+		return checkTime("custom."+k, x)
+	}
+	return nil, fmt.Errorf("tagseg: custom.%s: unsupported type %T (want string, integer, float64, bool or time.Time): %w", k, v, ErrInvalidField)
+}
+
+// newUUID returns "cus_" and a version 7 UUID: a millisecond timestamp
+// then random bits, so that UUIDs created in turn sort in turn and their
+// index grows at its end.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	ms := uint64(time.Now().UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return "cus_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func extKey(ds, ext string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(ds)))
+	b = append(b, ds...)
+	return append(b, ext...)
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// ---- Tx reads ----
+
+func (tx *Tx) corrupt(format string, args ...any) error {
+	return fmt.Errorf("tagseg: %s: %s: %w", tx.ix.path, fmt.Sprintf(format, args...), ErrCorrupt)
+}
+
+// lookup finds the record of a customer by UUID.
+func (tx *Tx) lookup(op, uuid string) (*record, error) {
+	return lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)))
+}
+
+func lookup(btx *bolt.Tx, path, op, uuid string) (*record, error) {
+	return lookupID(btx, path, op, uuid, btx.Bucket(bktUUID).Get([]byte(uuid)))
+}
+
+func lookupID(btx *bolt.Tx, path, op, uuid string, v []byte) (*record, error) {
+	if v == nil {
+		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
+	}
+	id, err := parseID(v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: uuid entry for %s: %v: %w", path, uuid, err, ErrCorrupt)
+	}
+	return readRecord(btx, path, id)
+}
+
+func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
+	v := btx.Bucket(bktCust).Get(u32key(nil, id))
+	if v == nil {
+		return nil, fmt.Errorf("tagseg: %s: customer %d has a UUID but no record: %w", path, id, ErrCorrupt)
+	}
+	r, err := openRecord(id, v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
+	}
+	return r, nil
+}
+
+// storedMRR reads the current MRR of id from its stored history.
+func storedMRR(btx *bolt.Tx, path string, id uint32) (int64, error) {
+	v := btx.Bucket(bktEv).Get(u32key(nil, id/histBlock))
+	if v == nil {
+		return 0, nil
+	}
+	h, err := openVal(v)
+	if err == nil {
+		h, err := histInBlock(h, int(id%histBlock))
+		if err == nil {
+			return current(h), nil
+		}
+	}
+	return 0, fmt.Errorf("tagseg: %s: MRR history of customer %d: %v: %w", path, id, err, ErrCorrupt)
+}
+
+// byEmail reads the records of the candidate IDs and keeps those whose
+// email matches (case-insensitively), in ID order.
+func byEmail(btx *bolt.Tx, path, email string, ids []uint32) ([]*record, error) {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []*record
+	cust := btx.Bucket(bktCust)
+	want := lower(email)
+	for _, id := range ids {
+		v := cust.Get(u32key(nil, id))
+		if v == nil {
+			continue // deleted since
+		}
+		r, err := openRecord(id, v)
+		if err != nil {
+			return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
+		}
+		if lower(r.c.Email) == want {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// byEmail finds the customers with the email as the batch sees them.
+func (tx *Tx) byEmail(email string) ([]*record, error) {
+	h := emailHash(email)
+	if h == 0 {
+		return nil, nil
+	}
+	ids := tx.ix.emails.ids(tx.st, h)
+	for c, v := range tx.emailCands() {
+		if v == h {
+			ids = append(ids, c)
+		}
+	}
+	return byEmail(tx.btx, tx.ix.path, email, ids)
+}
+
+// emailCands yields the IDs whose email the batch set, with their hashes.
+func (tx *Tx) emailCands() iter.Seq2[uint32, int64] {
+	return func(yield func(uint32, int64) bool) {
+		for c, v := range tx.cols {
+			if c.col == colEmail && !yield(c.id, v) {
+				return
+			}
+		}
+	}
+}
+
+// customer returns the record as a Customer with its MRR. Tags is never
+// nil, so that it encodes as [] in JSON.
+func (r *record) customer(mrr int64) Customer {
+	c := r.c
+	c.ID, c.MRR = r.id, mrr
+	c.Tags = cloneTags(c.Tags)
+	return c
+}
+
+func cloneTags(tags []string) []string { return append([]string{}, tags...) }
+
+// Customer returns the customer with the given UUID as the batch sees it.
+func (tx *Tx) Customer(uuid string) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	r, err := tx.lookup("customer", uuid)
+	if err != nil {
+		return Customer{}, err
+	}
+	return r.customer(tx.mrrOf(r.id)), nil
+}
+
+// CustomersByEmail returns the customers with the email (matched
+// case-insensitively) as the batch sees them.
+func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	rs, err := tx.byEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	out := []Customer{}
+	for _, r := range rs {
+		out = append(out, r.customer(tx.mrrOf(r.id)))
+	}
+	return out, nil
+}
+
+// ---- Tx writes ----
+
+func (tx *Tx) putRecord(r *record) error {
+	tx.dirty = true
+	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), seal(encodeRecord(r)))
+}
+
+// CreateCustomer adds a customer with its tags and returns it as stored,
+// with its UUID and ID assigned. See Index.CreateCustomer.
+func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
+	if err := tx.checkWrite(); err != nil {
+		return Customer{}, err
+	}
+	c, err := normCustomer(c)
+	if err != nil {
+		return Customer{}, err
+	}
+	if c.UUID == "" {
+		c.UUID = newUUID()
+	}
+	if tx.get(bktUUID, []byte(c.UUID)) != nil {
+		return Customer{}, fmt.Errorf("tagseg: create customer %s: UUID exists: %w", c.UUID, ErrDuplicate)
+	}
+	if c.ExternalID != "" && tx.get(bktExt, extKey(c.DataSourceUUID, c.ExternalID)) != nil {
+		return Customer{}, fmt.Errorf("tagseg: create customer: external ID %q in data source %q exists: %w", c.ExternalID, c.DataSourceUUID, ErrDuplicate)
+	}
+	if tx.nextID == math.MaxUint32 {
+		return Customer{}, fmt.Errorf("tagseg: create customer: all 2^32-1 IDs used: %w", ErrInvalid)
+	}
+	r := &record{id: tx.nextID, c: c}
+	idb := idVal(r.id)
+	if err := tx.putRecord(r); err != nil {
+		return Customer{}, err
+	}
+	tx.put(bktUUID, []byte(c.UUID), idb)
+	if c.ExternalID != "" {
+		tx.put(bktExt, extKey(c.DataSourceUUID, c.ExternalID), idb)
+	}
+	for col, v := range colValues(&c) {
+		tx.cols[colID{col, r.id}] = v
+	}
+	tx.nextID++
+	tx.set(bmKey{bkLive, ""}, r.id)
+	for _, t := range c.Tags {
+		tx.set(bmKey{bkTag, t}, r.id)
+	}
+	for _, k := range eqKeys(&c) {
+		tx.set(k, r.id)
+	}
+	return r.customer(0), nil
+}
+
+// DeleteCustomer removes a customer, its tags and its MRR history.
+func (tx *Tx) DeleteCustomer(uuid string) error {
+	if err := tx.checkWrite(); err != nil {
+		return err
+	}
+	r, err := tx.lookup("delete customer", uuid)
+	if err != nil {
+		return err
+	}
+	tx.dirty = true
+	if err := tx.btx.Bucket(bktCust).Delete(u32key(nil, r.id)); err != nil {
+		return err
+	}
+	tx.put(bktUUID, []byte(uuid), nil)
+	if r.c.ExternalID != "" {
+		tx.put(bktExt, extKey(r.c.DataSourceUUID, r.c.ExternalID), nil)
+	}
+	for col, v := range colNone {
+		tx.cols[colID{col, r.id}] = v
+	}
+	tx.unset(bmKey{bkLive, ""}, r.id)
+	for _, t := range r.c.Tags {
+		tx.unset(bmKey{bkTag, t}, r.id)
+	}
+	for _, k := range eqKeys(&r.c) {
+		tx.unset(k, r.id)
+	}
+	if len(tx.histOf(r.id)) > 0 {
+		tx.hist[r.id] = nil
+	}
+	return nil
+}
+
+// addTags adds normalized tags to r; it reports whether r changed.
+func (tx *Tx) addTags(r *record, tags []string) (bool, error) {
+	have := tagSet(r.c.Tags)
+	changed := false
+	for _, t := range tags {
+		if have(t) {
+			continue
+		}
+		r.c.Tags = append(r.c.Tags, t)
+		tx.set(bmKey{bkTag, t}, r.id)
+		changed = true
+	}
+	if changed {
+		return true, tx.putRecord(r)
+	}
+	return false, nil
+}
+
+// removeTags removes normalized tags from r; it reports whether r changed.
+func (tx *Tx) removeTags(r *record, tags []string) (bool, error) {
+	drop := tagSet(tags)
+	n := len(r.c.Tags)
+	r.c.Tags = slices.DeleteFunc(r.c.Tags, func(t string) bool {
+		if drop(t) {
+			tx.unset(bmKey{bkTag, t}, r.id)
+			return true
+		}
+		return false
+	})
+	if len(r.c.Tags) != n {
+		return true, tx.putRecord(r)
+	}
+	return false, nil
+}
+
+// tagSet returns a membership test for tags: a scan for a few, a map for many.
+func tagSet(tags []string) func(string) bool {
+	if len(tags) <= 16 {
+		return func(t string) bool { return slices.Contains(tags, t) }
+	}
+	m := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		m[t] = true
+	}
+	return func(t string) bool { return m[t] }
+}
+
+// AddTags adds tags to a customer and returns all its tags after.
+func (tx *Tx) AddTags(uuid string, tags ...string) ([]string, error) {
+	if err := tx.checkWrite(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("add tags to "+uuid, tags)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.lookup("add tags to", uuid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.addTags(r, tags); err != nil {
+		return nil, err
+	}
+	return cloneTags(r.c.Tags), nil
+}
+
+// RemoveTags removes tags from a customer and returns the tags left.
+func (tx *Tx) RemoveTags(uuid string, tags ...string) ([]string, error) {
+	if err := tx.checkWrite(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("remove tags from "+uuid, tags)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.lookup("remove tags from", uuid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.removeTags(r, tags); err != nil {
+		return nil, err
+	}
+	return cloneTags(r.c.Tags), nil
+}
+
+// AddTagsByEmail adds tags to every customer with the email (any case) and
+// returns them, in dense-ID order. No such customer gives ErrNotFound.
+func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
+	if err := tx.checkWrite(); err != nil {
+		return nil, err
+	}
+	tags, err := normTags("add tags by email "+email, tags)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := tx.byEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("tagseg: add tags by email %s: %w", email, ErrNotFound)
+	}
+	out := make([]Customer, 0, len(rs))
+	for _, r := range rs {
+		if _, err := tx.addTags(r, tags); err != nil {
+			return nil, err
+		}
+		out = append(out, r.customer(tx.mrrOf(r.id)))
+	}
+	return out, nil
+}
+
+// maxMRR is the largest MRR SetMRR accepts, in cents: 2^40-1, some eleven
+// billion in the currency's units a month. It keeps a customer's ARR and
+// the sums over a segment (MRR, ARR, series) exact in an int64 up to some
+// 699,000 customers at the maximum each; without it one customer at
+// MaxInt64 had a negative ARR.
+const maxMRR = 1<<40 - 1
+
+// SetMRR records that the customer's MRR became cents at the instant at.
+// The customer's current MRR is the value of its latest event; an event at
+// the same instant as an earlier one replaces it. Negative cents, more
+// than 2^40-1 cents, or a time outside the years 1678–2261, give
+// ErrInvalid.
+func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
+	if err := tx.checkWrite(); err != nil {
+		return err
+	}
+	if cents < 0 {
+		return fmt.Errorf("tagseg: set MRR of %s: negative MRR %d: %w", uuid, cents, ErrInvalid)
+	}
+	if cents > maxMRR {
+		return fmt.Errorf("tagseg: set MRR of %s: MRR %d above the maximum %d cents: %w", uuid, cents, int64(maxMRR), ErrInvalid)
+	}
+	if at.IsZero() {
+		return fmt.Errorf("tagseg: set MRR of %s: zero time: %w", uuid, ErrInvalid)
+	}
+	at, err := checkTime("set MRR time", at)
+	if err != nil {
+		return err
+	}
+	v := tx.get(bktUUID, []byte(uuid))
+	if v == nil {
+		return fmt.Errorf("tagseg: set MRR of %s: %w", uuid, ErrNotFound)
+	}
+	id, err := parseID(v)
+	if err != nil {
+		return tx.corrupt("uuid entry for %s: %v", uuid, err)
+	}
+	r := &record{id: id}
+	// Insert the event in time order; one at the same instant is replaced.
+	h := tx.histOf(r.id)
+	e := mrrEvent{at.UnixNano(), cents}
+	i, found := slices.BinarySearchFunc(h, e.at, func(x mrrEvent, t int64) int { return cmp.Compare(x.at, t) })
+	nh := make([]mrrEvent, 0, len(h)+1)
+	nh = append(nh, h[:i]...)
+	nh = append(nh, e)
+	if found {
+		i++
+	}
+	tx.hist[r.id] = append(nh, h[i:]...)
+	return nil
+}
+
+// ---- bulk tagging of a segment ----
+
+// AddTagsToSegment adds tags to every customer of the segment e, evaluated
+// once before the change, and returns how many customers' tag sets
+// changed. See Index.AddTagsToSegment.
+func (tx *Tx) AddTagsToSegment(e Expr, tags ...string) (int, error) {
+	return tx.segmentTags("add tags to segment", e, tags, tx.addTags)
+}
+
+// RemoveTagsFromSegment removes tags from every customer of the segment e,
+// evaluated once before the change, and returns how many customers' tag
+// sets changed.
+func (tx *Tx) RemoveTagsFromSegment(e Expr, tags ...string) (int, error) {
+	return tx.segmentTags("remove tags from segment", e, tags, tx.removeTags)
+}
+
+func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record, []string) (bool, error)) (int, error) {
+	if err := tx.checkWrite(); err != nil {
+		return 0, err
+	}
+	tags, err := normTags(op, tags)
+	if err != nil {
+		return 0, err
+	}
+	ev := &evaluator{ix: tx.ix, st: tx.st, btx: tx.btx, tx: tx}
+	v, err := ev.eval(e)
+	if err != nil {
+		return 0, err
+	}
+	ids := v.own() // our changes below must not alter the set we walk
+	changed := 0
+	for it := ids.Iterator(); it.HasNext(); {
+		r, err := readRecord(tx.btx, tx.ix.path, it.Next())
+		if err != nil {
+			return 0, err
+		}
+		ch, err := change(r, tags)
+		if err != nil {
+			return 0, err
+		}
+		if ch {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+// CustomerByExternalID returns the customer with the (DataSourceUUID,
+// ExternalID) pair as the batch sees it, or ErrNotFound.
+func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (Customer, error) {
+	if err := tx.check(); err != nil {
+		return Customer{}, err
+	}
+	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)))
+	if err != nil {
+		return Customer{}, err
+	}
+	return r.customer(tx.mrrOf(r.id)), nil
+}
+
+func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte) (*record, error) {
+	if v == nil || ext == "" {
+		return nil, fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
+	}
+	id, err := parseID(v)
+	if err != nil {
+		return nil, fmt.Errorf("tagseg: %s: external ID entry: %v: %w", path, err, ErrCorrupt)
+	}
+	return readRecord(btx, path, id)
+}
