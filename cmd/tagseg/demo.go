@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,12 +23,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("customers", 100_000, "number of synthetic customers")
 	db := fs.String("db", "", "index `file` to build (default: a temporary file, removed after)")
 	seed := fs.Uint64("seed", 1, "data set seed")
-	batch := fs.Int("batch", 16_384, "customers per write transaction")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *n < 1 || *batch < 1 {
-		return usagef("-customers and -batch must be positive")
+	if *n < 1 {
+		return usagef("-customers must be positive")
 	}
 	path := *db
 	if path == "" {
@@ -52,7 +52,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "Building %s synthetic customers (%s tags, %d months of MRR history) in %s\n\n",
 		count(*n), count(g.NumTags()), cfg.Months, path)
-	loaded, err := demoLoad(ix, g, *batch, stderr)
+	loaded, err := demoLoad(ix, g, stderr)
 	if err != nil {
 		return err
 	}
@@ -126,9 +126,16 @@ type demoLoaded struct {
 	took         time.Duration
 }
 
-// demoLoad writes the generator's customers in batches, showing progress on
-// a terminal and a line per batch otherwise.
-func demoLoad(ix *tagseg.Index, g *gen.Generator, batch int, stderr io.Writer) (demoLoaded, error) {
+// demoProgressEvery is how many customers the demo reports progress by
+// when stderr is not a terminal.
+const demoProgressEvery = 16_384
+
+// demoLoad creates the generator's customers with their MRR histories in
+// one Index.Load (durable batches of up to 65,536 customers), showing
+// progress on a terminal and a line every demoProgressEvery customers
+// otherwise. Progress counts the customers as Load takes them; the last
+// line, written when Load returns, counts the ones it created.
+func demoLoad(ix *tagseg.Index, g *gen.Generator, stderr io.Writer) (demoLoaded, error) {
 	n := g.Config().Customers
 	var bar *progressbar.ProgressBar
 	if isTerminal(stderr) {
@@ -145,42 +152,51 @@ func demoLoad(ix *tagseg.Index, g *gen.Generator, batch int, stderr io.Writer) (
 	}
 	var out demoLoaded
 	start := time.Now()
-	var c gen.Customer
-	for lo := 0; lo < n; lo += batch {
-		hi := min(lo+batch, n)
-		err := ix.Update(func(tx *tagseg.Tx) error {
-			for i := lo; i < hi; i++ {
-				g.Fill(&c, i)
-				cu, err := tx.CreateCustomer(tagseg.Customer{
-					DataSourceUUID: c.DataSourceUUID, ExternalID: c.ExternalID,
-					Name: c.Name, Email: c.Email, Company: c.Company,
-					Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
-					LeadCreatedAt: c.LeadCreatedAt, FreeTrialStartedAt: c.FreeTrialStartedAt,
-					Tags: c.Tags, Custom: c.Custom,
-				})
-				if err != nil {
-					return fmt.Errorf("customer %d: %w", i, err)
-				}
-				for _, e := range c.Events {
-					if err := tx.SetMRR(cu.UUID, e.At, e.Cents); err != nil {
-						return fmt.Errorf("customer %d: %w", i, err)
-					}
-				}
-				out.tags += len(c.Tags)
-				out.events += len(c.Events)
-			}
-			return nil
-		})
-		if err != nil {
-			return out, err
-		}
+	progress := func(done int) {
 		if bar != nil {
-			bar.Set(hi)
-		} else {
-			el := time.Since(start)
-			fmt.Fprintf(stderr, "loaded %d/%d customers (%.0f/s)\n", hi, n, float64(hi)/el.Seconds())
+			bar.Set(done)
+			return
+		}
+		fmt.Fprintf(stderr, "loaded %d/%d customers (%.0f/s)\n", done, n, float64(done)/time.Since(start).Seconds())
+	}
+	var seq iter.Seq2[tagseg.Customer, []tagseg.MRRChange] = func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
+		for i := range n {
+			// Customer, not Fill: a value seq yields must not change after
+			// (Load does not promise to be done with one when it asks for
+			// the next).
+			c := g.Customer(i)
+			events := make([]tagseg.MRRChange, len(c.Events))
+			for j, e := range c.Events {
+				events[j] = tagseg.MRRChange{At: e.At, Cents: e.Cents}
+			}
+			out.tags += len(c.Tags)
+			out.events += len(c.Events)
+			if !yield(tagseg.Customer{
+				DataSourceUUID: c.DataSourceUUID, ExternalID: c.ExternalID,
+				Name: c.Name, Email: c.Email, Company: c.Company,
+				Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
+				LeadCreatedAt: c.LeadCreatedAt, FreeTrialStartedAt: c.FreeTrialStartedAt,
+				Tags: c.Tags, Custom: c.Custom,
+			}, events) {
+				return
+			}
+			if done := i + 1; done < n && (done%demoProgressEvery == 0 || bar != nil && done%1024 == 0) {
+				progress(done)
+			}
 		}
 	}
+	loaded, err := ix.Load(seq)
+	if err != nil {
+		var le *tagseg.LoadError
+		if errors.As(err, &le) {
+			return out, fmt.Errorf("customer %d: %w", le.Index, le.Err)
+		}
+		return out, err
+	}
+	if loaded != n {
+		return out, fmt.Errorf("loaded %d customers of %d", loaded, n)
+	}
+	progress(n)
 	if bar != nil {
 		bar.Finish()
 	}
