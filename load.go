@@ -162,7 +162,7 @@ type loader struct {
 	adds    map[bmKey]*roaring.Bitmap
 	cols    [numCols]*colEdit[int64]
 	mrr     *colEdit[int64]
-	hist    *colEdit[[]mrrEvent]
+	hist    *histEdit
 	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
 }
 
@@ -304,7 +304,6 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 		l.cols[col].grow(hi)
 	}
 	l.mrr.grow(hi)
-	l.hist.grow(hi)
 	var planes [loadPaying + 1][]uint32
 	for i := range batch {
 		row := &batch[i]
@@ -338,6 +337,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 		}
 		l.planes[p].AddMany(v)
 	}
+	l.hist.done() // pack the batch's blocks: the edit stays private
 	l.next, l.txid = hi, txid
 	l.batches++
 }
@@ -435,7 +435,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 		if id >= lo {
 			return batch[id-lo].hist
 		}
-		return l.hist.c.at(id)
+		return l.hist.at(id)
 	}
 	colb, evb := btx.Bucket(bktCol), btx.Bucket(bktEv)
 	vals := make([]int64, 0, colBlock)

@@ -953,7 +953,6 @@ func load(db *bolt.DB, path string) (*state, error) {
 
 			// MRR histories.
 			hist, mrr := st.hist.edit(), st.mrr.edit()
-			hist.grow(st.nextID)
 			mrr.grow(st.nextID)
 			c := tx.Bucket(bktEv).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {

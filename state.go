@@ -45,7 +45,7 @@ type state struct {
 	tags   cowMap[string, *roaring.Bitmap]
 	eq     map[string]cowMap[string, *roaring.Bitmap] // field → value → IDs
 	mrr    column[int64]                              // current MRR by ID
-	hist   column[[]mrrEvent]                         // MRR history by ID
+	hist   histCol                                    // MRR history by ID
 	cols   [numCols]column[int64]                     // attribute columns by ID
 	planes []*roaring.Bitmap                          // bit i of mrr
 	paying *roaring.Bitmap                            // mrr > 0
@@ -539,4 +539,117 @@ func (st *state) rebuildPlanes() {
 			}
 		}
 	}
+}
+
+// ---- packed MRR histories ----
+
+// histBlk holds the MRR histories of one block of blkSize IDs packed in
+// one array: the history of the i-th ID is ev[off[i]:off[i+1]]. A block is
+// two pointers for the garbage collector, not blkSize slices.
+type histBlk struct {
+	off [blkSize + 1]uint32
+	ev  []mrrEvent
+}
+
+// histCol is the MRR history of every ID, in blocks shared between states
+// like a column's.
+type histCol struct{ blks []*histBlk }
+
+func (c histCol) at(id uint32) []mrrEvent {
+	b := int(id >> blkBits)
+	if b >= len(c.blks) || c.blks[b] == nil {
+		return nil
+	}
+	blk, i := c.blks[b], id&blkMask
+	lo, hi := blk.off[i], blk.off[i+1]
+	if lo == hi {
+		return nil
+	}
+	return blk.ev[lo:hi:hi]
+}
+
+// histEdit changes a copy of a histCol; the original is left alone. The
+// changed blocks are packed again by done.
+type histEdit struct {
+	c    histCol
+	pend map[int]*histPend
+}
+
+// histPend is the new histories of some IDs of one block.
+type histPend struct {
+	set [blkSize / 64]uint64 // which IDs changed
+	h   [blkSize][]mrrEvent
+}
+
+func (c histCol) edit() *histEdit { return &histEdit{c: c, pend: map[int]*histPend{}} }
+
+func (e *histEdit) block(b int) *histPend {
+	p := e.pend[b]
+	if p == nil {
+		p = new(histPend)
+		e.pend[b] = p
+	}
+	return p
+}
+
+// set makes h (not copied) the history of id.
+func (e *histEdit) set(id uint32, h []mrrEvent) {
+	p, i := e.block(int(id>>blkBits)), id&blkMask
+	p.set[i/64] |= 1 << (i % 64)
+	p.h[i] = h
+}
+
+// at is the history of id with the edit's changes.
+func (e *histEdit) at(id uint32) []mrrEvent {
+	if p, i := e.pend[int(id>>blkBits)], id&blkMask; p != nil && p.set[i/64]&(1<<(i%64)) != 0 {
+		return p.h[i]
+	}
+	return e.c.at(id)
+}
+
+// span returns the histories of IDs lo..hi-1 (within one block), to be
+// filled in, as changed.
+func (e *histEdit) span(lo, hi uint32) [][]mrrEvent {
+	p := e.block(int(lo >> blkBits))
+	for id := lo; id < hi; id++ {
+		i := id & blkMask
+		p.set[i/64] |= 1 << (i % 64)
+	}
+	return p.h[lo&blkMask : (hi-1)&blkMask+1]
+}
+
+func (e *histEdit) done() histCol {
+	if len(e.pend) == 0 {
+		return e.c
+	}
+	maxb := len(e.c.blks) - 1
+	for b := range e.pend {
+		maxb = max(maxb, b)
+	}
+	blks := make([]*histBlk, maxb+1)
+	copy(blks, e.c.blks)
+	for b, p := range e.pend {
+		old := blks[b]
+		n := 0
+		for i := range blkSize {
+			if p.set[i/64]&(1<<(i%64)) != 0 {
+				n += len(p.h[i])
+			} else if old != nil {
+				n += int(old.off[i+1] - old.off[i])
+			}
+		}
+		nb := &histBlk{ev: make([]mrrEvent, 0, n)}
+		for i := range blkSize {
+			if p.set[i/64]&(1<<(i%64)) != 0 {
+				nb.ev = append(nb.ev, p.h[i]...)
+			} else if old != nil {
+				nb.ev = append(nb.ev, old.ev[old.off[i]:old.off[i+1]]...)
+			}
+			nb.off[i+1] = uint32(len(nb.ev))
+		}
+		blks[b] = nb
+	}
+	e.pend = map[int]*histPend{}
+	e.c = histCol{blks}
+	return e.c
 }
