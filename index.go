@@ -104,6 +104,9 @@ type Index struct {
 	pend   atomic.Pointer[state] // the snapshot of a commit in progress (or failed)
 	closed atomic.Bool
 	failed error // the error of a failed commit; writes are refused (under wmu)
+	// loading is set while Load commits batches that only add customers
+	// after its snapshot: see matching.
+	loading atomic.Pointer[loadSpan]
 	emails emailTable
 }
 
@@ -223,17 +226,34 @@ func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
 }
 
 // matching returns the snapshot of bbolt transaction id, or nil.
+//
+// While Load runs, its batches commit to the file but the snapshot stays
+// the one before Load until it returns. A batch only adds customers with
+// IDs past the snapshot's, so a bbolt transaction of one of those commits
+// still agrees with the snapshot on every customer the snapshot knows:
+// the snapshot is returned for it, and the reads ignore customers whose ID
+// is past the snapshot's next ID (lookupID).
 func (ix *Index) matching(id int) *state {
-	if st := ix.cur.Load(); st.txid == id {
-		return st
-	}
-	if st := ix.pend.Load(); st != nil && st.txid == id {
-		return st
-	}
-	if st := ix.cur.Load(); st.txid == id {
-		return st
+	for range 2 {
+		st := ix.cur.Load()
+		if st.txid == id {
+			return st
+		}
+		if p := ix.pend.Load(); p != nil && p.txid == id {
+			return p
+		}
+		if l := ix.loading.Load(); l != nil && l.base == st.txid && id > l.base && int64(id) <= l.top.Load() {
+			return st
+		}
 	}
 	return nil
+}
+
+// loadSpan is the run of commits of a Load in progress: from base, the
+// transaction of the snapshot before it, to top.
+type loadSpan struct {
+	base int
+	top  atomic.Int64
 }
 
 // Update runs fn in one write transaction: fn sees its own writes, and the
@@ -262,7 +282,7 @@ func (ix *Index) Update(fn func(tx *Tx) error) error {
 // for hours keeps the pages it sees from being reused, so the file grows.
 func (ix *Index) View(fn func(tx *Tx) error) error {
 	return ix.view(func(st *state, btx *bolt.Tx) error {
-		tx := &Tx{ix: ix, btx: btx, st: st}
+		tx := &Tx{ix: ix, btx: btx, st: st, nextID: st.nextID}
 		defer func() { tx.done = true }()
 		return fn(tx)
 	})
@@ -324,14 +344,7 @@ func (ix *Index) SetMRR(uuid string, at time.Time, cents int64) error {
 
 // Customer returns the customer with the UUID, or ErrNotFound.
 func (ix *Index) Customer(uuid string) (out Customer, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		r, err := lookup(btx, ix.path, "customer", uuid)
-		if err != nil {
-			return err
-		}
-		out = r.customer(st.mrr.at(r.id))
-		return nil
-	})
+	err = ix.View(func(tx *Tx) error { out, err = tx.Customer(uuid); return err })
 	return out, err
 }
 
@@ -339,17 +352,7 @@ func (ix *Index) Customer(uuid string) (out Customer, err error) {
 // (case-insensitively), in dense-ID order: an empty slice when none does.
 // An empty email matches nobody.
 func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		rs, err := byEmail(btx, ix.path, email, ix.emails.ids(st, emailHash(email)))
-		if err != nil {
-			return err
-		}
-		out = make([]Customer, 0, len(rs))
-		for _, r := range rs {
-			out = append(out, r.customer(st.mrr.at(r.id)))
-		}
-		return nil
-	})
+	err = ix.View(func(tx *Tx) error { out, err = tx.CustomersByEmail(email); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -463,14 +466,7 @@ func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err
 // CustomerByExternalID returns the customer with the (DataSourceUUID,
 // ExternalID) pair, or ErrNotFound.
 func (ix *Index) CustomerByExternalID(dataSource, externalID string) (out Customer, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		r, err := lookupExt(btx, ix.path, dataSource, externalID, btx.Bucket(bktExt).Get(extKey(dataSource, externalID)))
-		if err != nil {
-			return err
-		}
-		out = r.customer(st.mrr.at(r.id))
-		return nil
-	})
+	err = ix.View(func(tx *Tx) error { out, err = tx.CustomerByExternalID(dataSource, externalID); return err })
 	return out, err
 }
 
@@ -484,20 +480,30 @@ type MRRChange struct {
 // MRRHistory returns the customer's MRR events in time order, one per
 // instant (a later SetMRR at the same instant replaced the earlier one).
 func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
-	err = ix.view(func(st *state, btx *bolt.Tx) error {
-		v := btx.Bucket(bktUUID).Get([]byte(uuid))
-		if v == nil {
-			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
-		}
-		id, err := parseID(v)
-		if err != nil {
-			return fmt.Errorf("tagseg: %s: uuid entry for %s: %v: %w", ix.path, uuid, err, ErrCorrupt)
-		}
-		out = []MRRChange{}
-		for _, e := range st.hist.at(id) {
-			out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
-		}
-		return nil
-	})
+	err = ix.View(func(tx *Tx) error { out, err = tx.MRRHistory(uuid); return err })
 	return out, err
+}
+
+// MRRHistory returns the customer's MRR events as the transaction sees
+// them; see Index.MRRHistory.
+func (tx *Tx) MRRHistory(uuid string) ([]MRRChange, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	v := tx.get(bktUUID, []byte(uuid))
+	if v == nil {
+		return nil, fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+	}
+	id, err := parseID(v)
+	if err != nil {
+		return nil, tx.corrupt("uuid entry for %s: %v", uuid, err)
+	}
+	if id >= tx.nextID {
+		return nil, fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+	}
+	out := []MRRChange{}
+	for _, e := range tx.histOf(id) {
+		out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
+	}
+	return out, nil
 }

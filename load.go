@@ -53,11 +53,15 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 		return 0, fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
 	}
 	l := newLoader(ix, ix.cur.Load())
+	span := &loadSpan{base: l.st.txid}
+	span.top.Store(int64(l.st.txid))
+	ix.loading.Store(span)
 	defer func() {
 		if l.batches > 0 {
 			ix.cur.Store(l.state())
 			ix.pend.Store(nil)
 		}
+		ix.loading.Store(nil)
 	}()
 	batch := make([]loadRow, 0, min(loadBatch, 4096))
 	next := l.next
@@ -259,6 +263,9 @@ func (l *loader) commit(batch []loadRow) (err error) {
 		return err
 	}
 	txid := btx.ID()
+	if span := ix.loading.Load(); span != nil {
+		span.top.Store(int64(txid)) // before bbolt serves it: see matching
+	}
 	// Email candidates go in before the commit (see emailTable).
 	for i := range batch {
 		ix.emails.add(emailHash(batch[i].r.c.Email), batch[i].r.id)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +259,76 @@ func TestLoadEdges(t *testing.T) {
 	defer ro.Close()
 	if _, err := ro.Load(loadSeq([]Customer{{}}, nil)); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Load read-only: %v", err)
+	}
+}
+
+// Readers never wait for a Load, and see the index as before it until it
+// returns: customers of committed batches are not found yet, counts are
+// the old ones, and nothing fails.
+func TestReadsDuringLoad(t *testing.T) {
+	defer func(b uint32) { loadBatch = b }(loadBatch)
+	loadBatch = 16
+	ix := openTest(t)
+	old := mustCreate(t, ix, Customer{Email: "same@x.com", ExternalID: "old", Tags: []string{"t"}})
+	var cs []Customer
+	for i := range 3000 {
+		cs = append(cs, Customer{UUID: fmt.Sprint("cus_new_", i), Email: "same@x.com", ExternalID: fmt.Sprint("new", i), Tags: []string{"t"}})
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	var reads atomic.Int64
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := ix.View(func(tx *Tx) error {
+				n, err := tx.Count(Tag("t"))
+				if err != nil {
+					return err
+				}
+				byEmail, err := tx.CustomersByEmail("SAME@x.com")
+				if err != nil {
+					return err
+				}
+				if int(n) != len(byEmail) {
+					return fmt.Errorf("one View: %d tagged, %d by email", n, len(byEmail))
+				}
+				for _, u := range []string{"cus_new_0", "cus_new_1500", "cus_new_2999"} {
+					_, err := tx.Customer(u)
+					_, err2 := tx.MRRHistory(u)
+					if (err == nil) != (n == 3001) || (err2 == nil) != (n == 3001) {
+						return fmt.Errorf("count %d but Customer(%s): %v, MRRHistory: %v", n, u, err, err2)
+					}
+				}
+				if _, err := tx.CustomerByExternalID("", "new7"); (err == nil) != (n == 3001) {
+					return fmt.Errorf("count %d but CustomerByExternalID: %v", n, err)
+				}
+				if _, err := tx.Customer(old.UUID); err != nil {
+					return err
+				}
+				return nil
+			})
+			if err != nil {
+				errs <- err
+				return
+			}
+			reads.Add(1)
+		}
+	}()
+	n, err := ix.Load(loadSeq(cs, nil))
+	close(stop)
+	if err != nil || n != 3000 {
+		t.Fatalf("Load: %d, %v", n, err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("a read during Load: %v", err)
+	}
+	t.Logf("%d Views during the load", reads.Load())
+	if c, _ := ix.Count(Tag("t")); c != 3001 {
+		t.Errorf("after Load: %d, want 3001", c)
 	}
 }

@@ -425,7 +425,7 @@ func (ev *evaluator) email(email string) (val, error) {
 	if ev.tx != nil {
 		rs, err = ev.tx.byEmail(email)
 	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.ids(ev.st, emailHash(email)))
+		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.ids(ev.st, emailHash(email)), ev.st.nextID)
 	}
 	if err != nil {
 		return val{}, err
@@ -892,7 +892,7 @@ func (ix *Index) viewExpr(e Expr, fn func(tx *Tx) error) error {
 		return ix.View(fn)
 	}
 	return ix.read(func(st *state) error {
-		tx := &Tx{ix: ix, st: st}
+		tx := &Tx{ix: ix, st: st, nextID: st.nextID}
 		defer func() { tx.done = true }()
 		return fn(tx)
 	})

@@ -527,20 +527,23 @@ func (tx *Tx) corrupt(format string, args ...any) error {
 
 // lookup finds the record of a customer by UUID.
 func (tx *Tx) lookup(op, uuid string) (*record, error) {
-	return lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)))
+	return lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)), tx.nextID)
 }
 
-func lookup(btx *bolt.Tx, path, op, uuid string) (*record, error) {
-	return lookupID(btx, path, op, uuid, btx.Bucket(bktUUID).Get([]byte(uuid)))
-}
-
-func lookupID(btx *bolt.Tx, path, op, uuid string, v []byte) (*record, error) {
+// lookupID reads the record of the customer whose UUID entry is v. A
+// customer with an ID of limit or more is not found: a reader's bbolt
+// transaction may hold customers created by Load after its snapshot (see
+// Index.matching), which the snapshot does not know.
+func lookupID(btx *bolt.Tx, path, op, uuid string, v []byte, limit uint32) (*record, error) {
 	if v == nil {
 		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
 	}
 	id, err := parseID(v)
 	if err != nil {
 		return nil, fmt.Errorf("tagseg: %s: uuid entry for %s: %v: %w", path, uuid, err, ErrCorrupt)
+	}
+	if id >= limit {
+		return nil, fmt.Errorf("tagseg: %s %s: %w", op, uuid, ErrNotFound)
 	}
 	return readRecord(btx, path, id)
 }
@@ -575,13 +578,16 @@ func storedMRR(btx *bolt.Tx, path string, id uint32) (int64, error) {
 
 // byEmail reads the records of the candidate IDs and keeps those whose
 // email matches (case-insensitively), in ID order.
-func byEmail(btx *bolt.Tx, path, email string, ids []uint32) ([]*record, error) {
+func byEmail(btx *bolt.Tx, path, email string, ids []uint32, limit uint32) ([]*record, error) {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	var out []*record
 	cust := btx.Bucket(bktCust)
 	want := lower(email)
 	for _, id := range ids {
+		if id >= limit {
+			break // created after the snapshot (see lookupID)
+		}
 		v := cust.Get(u32key(nil, id))
 		if v == nil {
 			continue // deleted since
@@ -609,7 +615,7 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 			ids = append(ids, c)
 		}
 	}
-	return byEmail(tx.btx, tx.ix.path, email, ids)
+	return byEmail(tx.btx, tx.ix.path, email, ids, tx.nextID)
 }
 
 // emailCands yields the IDs whose email the batch set, with their hashes.
@@ -965,20 +971,24 @@ func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (Customer, err
 	if err := tx.check(); err != nil {
 		return Customer{}, err
 	}
-	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)))
+	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)), tx.nextID)
 	if err != nil {
 		return Customer{}, err
 	}
 	return r.customer(tx.mrrOf(r.id)), nil
 }
 
-func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte) (*record, error) {
+func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte, limit uint32) (*record, error) {
+	notFound := fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
 	if v == nil || ext == "" {
-		return nil, fmt.Errorf("tagseg: customer with external ID %q in data source %q: %w", ext, ds, ErrNotFound)
+		return nil, notFound
 	}
 	id, err := parseID(v)
 	if err != nil {
 		return nil, fmt.Errorf("tagseg: %s: external ID entry: %v: %w", path, err, ErrCorrupt)
+	}
+	if id >= limit {
+		return nil, notFound
 	}
 	return readRecord(btx, path, id)
 }
