@@ -107,7 +107,7 @@ type Index struct {
 	// loading is set while Load commits batches that only add customers
 	// after its snapshot: see matching.
 	loading atomic.Pointer[loadSpan]
-	emails emailTable
+	emails  emailTable
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does
