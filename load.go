@@ -10,6 +10,7 @@ package tagseg
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -57,6 +58,16 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	span.top.Store(int64(l.st.txid))
 	ix.loading.Store(span)
 	defer func() {
+		if len(l.staged.idx) > 0 && ix.failed == nil {
+			txid, merr := mergeExtLog(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
+			if txid != 0 {
+				l.txid = txid
+			}
+			if merr != nil {
+				ix.failed = merr
+				err = errors.Join(err, merr)
+			}
+		}
 		if l.batches > 0 {
 			ix.cur.Store(l.state())
 			ix.pend.Store(nil)
@@ -168,6 +179,7 @@ type loader struct {
 	mrr     *colEdit[int64]
 	hist    *histEdit
 	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
+	staged  extEntries        // external IDs staged in extlog by committed batches
 }
 
 const loadPaying = 63
@@ -344,6 +356,11 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 		}
 		l.planes[p].AddMany(v)
 	}
+	for i := range batch {
+		if c := &batch[i].r.c; c.ExternalID != "" {
+			l.staged.add(extKey(c.DataSourceUUID, c.ExternalID), batch[i].r.id)
+		}
+	}
 	l.hist.done() // pack the batch's blocks: the edit stays private
 	l.next, l.txid = hi, txid
 	l.batches++
@@ -352,7 +369,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 // write puts a batch into the bbolt transaction and returns the IDs each
 // bitmap gains.
 func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey][]uint32, error) {
-	for _, b := range [][]byte{bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv} {
+	for _, b := range [][]byte{bktCust, bktUUID, bktExtLog, bktCol, bktBm, bktEv} {
 		btx.Bucket(b).FillPercent = 1
 	}
 	// UUIDs and external IDs: sorted, checked against the file and each
@@ -392,8 +409,30 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 				return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s exists: %w", x.what(e), ErrDuplicate)}
 			}
 		}
+		if x.bucket[0] == bktExt[0] {
+			// Staged in extlog, in ID order (see mergeExtLog), after a
+			// check against the earlier batches of this Load.
+			for _, e := range x.kvs {
+				dup, err := l.staged.has(btx, e.k)
+				if err != nil {
+					return nil, err
+				}
+				if dup {
+					return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s given twice: %w", x.what(e), ErrDuplicate)}
+				}
+			}
+			continue
+		}
 		for _, e := range x.kvs {
 			if err := bk.Put(e.k, idVal(e.id)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	lb := btx.Bucket(bktExtLog)
+	for i := range batch {
+		if c := &batch[i].r.c; c.ExternalID != "" {
+			if err := lb.Put(u32key(nil, batch[i].r.id), seal(extKey(c.DataSourceUUID, c.ExternalID))); err != nil {
 				return nil, err
 			}
 		}

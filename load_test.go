@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 )
 
 // randEvents is a random MRR history as Load takes it: any order, some at
@@ -38,6 +39,12 @@ func sameIndex(t *testing.T, r *rand.Rand, got, want *Index, uuids []string) {
 		}
 		if d := cmp.Diff(w, g); d != "" {
 			t.Fatalf("Customer(%s) (-want +got):\n%s", u, d)
+		}
+		if w.ExternalID != "" {
+			ge, gerr := got.CustomerByExternalID(w.DataSourceUUID, w.ExternalID)
+			if gerr != nil || ge.UUID != u {
+				t.Fatalf("CustomerByExternalID(%q, %q): %s, %v; want %s", w.DataSourceUUID, w.ExternalID, ge.UUID, gerr, u)
+			}
 		}
 		gh, _ := got.MRRHistory(u)
 		wh, _ := want.MRRHistory(u)
@@ -330,5 +337,83 @@ func TestReadsDuringLoad(t *testing.T) {
 	t.Logf("%d Views during the load", reads.Load())
 	if c, _ := ix.Count(Tag("t")); c != 3001 {
 		t.Errorf("after Load: %d, want 3001", c)
+	}
+}
+
+// External IDs a Load staged but did not merge (a crash between its last
+// batch and the merge) are found by a read-only Open and merged by a
+// writable one.
+func TestLoadStagedExternalIDsSurviveACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "staged.db")
+	ix, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []Customer
+	for i := range 500 {
+		cs = append(cs, Customer{DataSourceUUID: "ds", ExternalID: fmt.Sprint("e", i)})
+	}
+	if n, err := ix.Load(loadSeq(cs, nil)); err != nil || n != 500 {
+		t.Fatalf("Load: %d, %v", n, err)
+	}
+	for _, c := range []string{"e0", "e250", "e499"} {
+		if _, err := ix.CustomerByExternalID("ds", c); err != nil {
+			t.Fatalf("after Load: %v", err)
+		}
+	}
+	ix.Close()
+	// Put the file back as it was before the merge: entries in extlog only.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(btx *bolt.Tx) error {
+		ext, log := btx.Bucket(bktExt), btx.Bucket(bktExtLog)
+		var keys [][]byte
+		err := ext.ForEach(func(k, v []byte) error {
+			id, err := parseID(v)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, slices.Clone(k))
+			return log.Put(u32key(nil, id), seal(slices.Clone(k)))
+		})
+		for _, k := range keys {
+			if err := ext.Delete(k); err != nil {
+				return err
+			}
+		}
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ro.CustomerByExternalID("ds", "e250"); err != nil || c.ExternalID != "e250" {
+		t.Errorf("read-only, staged: %+v, %v", c, err)
+	}
+	if err := ro.Check(); err != nil {
+		t.Errorf("Check of a file with staged entries: %v", err)
+	}
+	ro.Close()
+	ix = openTestAt(t, path, nil)
+	if _, err := ix.CreateCustomer(Customer{DataSourceUUID: "ds", ExternalID: "e7"}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("creating a staged external ID again: %v, want ErrDuplicate", err)
+	}
+	err = ix.View(func(tx *Tx) error {
+		if k, _ := tx.btx.Bucket(bktExtLog).Cursor().First(); k != nil {
+			t.Error("a writable Open left extlog unmerged")
+		}
+		if n := tx.btx.Bucket(bktExt).Stats().KeyN; n != 500 {
+			t.Errorf("%d ext entries after the merge, want 500", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -235,6 +235,9 @@ func (tx *Tx) get(bucket []byte, key []byte) []byte {
 	if v, ok := tx.pend[string(bucket)][string(key)]; ok {
 		return v
 	}
+	if bucket[0] == bktExt[0] && len(bucket) == len(bktExt) {
+		return extGet(tx.btx, key)
+	}
 	return tx.btx.Bucket(bucket).Get(key)
 }
 
