@@ -125,6 +125,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 type loadRow struct {
 	r    record
 	hist []mrrEvent
+	cols [numCols]int64
 }
 
 func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
@@ -162,7 +163,9 @@ func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
 		}
 		h = out
 	}
-	return loadRow{r: record{id: id, c: c}, hist: h}, nil
+	row := loadRow{r: record{id: id, c: c}, hist: h}
+	row.cols = colValues(&row.r.c)
+	return row, nil
 }
 
 // loader holds what Load has committed so far, privately: the IDs each
@@ -280,7 +283,7 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	}
 	// Email candidates go in before the commit (see emailTable).
 	for i := range batch {
-		ix.emails.add(emailHash(batch[i].r.c.Email), batch[i].r.id)
+		ix.emails.add(batch[i].cols[colEmail], batch[i].r.id)
 	}
 	var cerr error
 	if err := guard(ix.path, func() error {
@@ -327,7 +330,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 	for i := range batch {
 		row := &batch[i]
 		id := row.r.id
-		for col, v := range colValues(&row.r.c) {
+		for col, v := range row.cols {
 			l.cols[col].set(id, v)
 		}
 		if len(row.hist) == 0 {
@@ -448,18 +451,47 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			}
 		})
 	}
-	// Meanwhile: the IDs each bitmap gains, in ID order.
-	ids := map[bmKey][]uint32{}
-	for i := range batch {
-		row := &batch[i]
-		id := row.r.id
-		ids[bmKey{bkLive, ""}] = append(ids[bmKey{bkLive, ""}], id)
-		for _, t := range row.r.c.Tags {
-			k := bmKey{bkTag, t}
-			ids[k] = append(ids[k], id)
+	// Meanwhile: the IDs each bitmap gains, in ID order. Equality
+	// fields are gathered by field and value, and named (eqKey) once per
+	// value, not once per customer.
+	live := make([]uint32, 0, len(batch))
+	tagIDs := map[string][]uint32{}
+	eqIDs := map[string]map[string][]uint32{}
+	customField := map[string]string{}
+	addEq := func(field, value string, id uint32) {
+		m := eqIDs[field]
+		if m == nil {
+			m = map[string][]uint32{}
+			eqIDs[field] = m
 		}
-		for _, k := range eqKeys(&row.r.c) {
-			ids[k] = append(ids[k], id)
+		m[value] = append(m[value], id)
+	}
+	for i := range batch {
+		c, id := &batch[i].r.c, batch[i].r.id
+		live = append(live, id)
+		for _, t := range c.Tags {
+			tagIDs[t] = append(tagIDs[t], id)
+		}
+		for _, f := range eqFields {
+			addEq(f, eqValue(c, f), id)
+		}
+		for k, v := range c.Custom {
+			f, ok := customField[k]
+			if !ok {
+				f = "custom." + k
+				customField[k] = f
+			}
+			addEq(f, customEq(v), id)
+		}
+	}
+	ids := make(map[bmKey][]uint32, len(tagIDs)+64)
+	ids[bmKey{bkLive, ""}] = live
+	for t, v := range tagIDs {
+		ids[bmKey{bkTag, t}] = v
+	}
+	for f, m := range eqIDs {
+		for v, l := range m {
+			ids[eqKey(f, v)] = l
 		}
 	}
 	wg.Wait()
@@ -473,7 +505,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	// before the batch keeps the values it had.
 	colOf := func(col int, id uint32) int64 {
 		if id >= lo {
-			return colValues(&batch[id-lo].r.c)[col]
+			return batch[id-lo].cols[col]
 		}
 		return l.cols[col].c.at(id)
 	}
