@@ -13,21 +13,58 @@
 //	defer ix.Close()
 //
 // Every write method is one durable transaction: when it returns nil the
-// change is on disk (fsync) and survives a crash. Update groups many writes
-// into one transaction, all or nothing, for bulk loads:
+// change is on disk (fsync) and survives a crash. Update groups writes into
+// one transaction, all or nothing; the Tx's reads see the batch's own
+// writes:
 //
 //	err := ix.Update(func(tx *tagseg.Tx) error {
-//		for _, c := range customers {
-//			if _, err := tx.CreateCustomer(c); err != nil {
-//				return err // nothing of the batch is kept
-//			}
+//		if _, err := tx.AddTags(uuid, "beta"); err != nil {
+//			return err // nothing of the batch is kept
 //		}
-//		return nil
+//		return tx.SetMRR(uuid, time.Now(), 4900)
 //	})
 //
-// Reads see one consistent state and run alongside a writer; any number of
-// goroutines may use one Index. The package starts no goroutines that
-// outlive a call.
+// A batch that changes nothing commits nothing. If a commit fails (a full
+// disk, an I/O error), the index refuses further writes with ErrCorrupt
+// naming the cause until it is reopened, which gives the file's truth.
+//
+// # Loading in bulk
+//
+// Load creates customers from an iterator, each with its MRR history, far
+// faster than CreateCustomer calls: it commits one durable transaction per
+// 2^16 customers, writing every key of a batch once and in order, and
+// builds the in-memory side privately, published when it returns:
+//
+//	n, err := ix.Load(func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
+//		for _, row := range rows {
+//			if !yield(row.Customer, row.MRR) {
+//				return
+//			}
+//		}
+//	})
+//
+// A bad or duplicate customer stops it with a *LoadError naming its index
+// in the input; its batch is rolled back, the batches before it stay, and
+// n says how many landed, so the caller can resume with the rest.
+//
+// # Readers and snapshots
+//
+// Readers never wait: not for the writer, not for each other. The memory
+// side of the index is an immutable snapshot, replaced after each commit
+// by one that shares everything the commit did not change (see state.go);
+// a read takes the current snapshot with one atomic load and keeps it to
+// its end, however long, while writes go on. View runs several reads on one
+// snapshot:
+//
+//	err := ix.View(func(tx *tagseg.Tx) error {
+//		seg, err := tx.Segment(e)  // these three reads see
+//		stats, err := tx.TagStats(e, tagseg.TagStatsOptions{Limit: 10}) // one commit,
+//		pts, err := tx.Series(e, from, to, tagseg.Month) // whatever writers do
+//		...
+//	})
+//
+// The writer never waits for readers either. Any number of goroutines may
+// use one Index. The package starts no goroutine that outlives a call.
 //
 // # Customers and tags
 //
@@ -59,7 +96,8 @@
 // (Segment.UnknownTags lists them); an unknown field is ErrInvalidField.
 // Field comparisons: country, state, city, zip, data_source and every
 // custom.KEY value are in-memory bitmaps per value; email equality goes
-// through an in-memory hash table (case-insensitive); lead_created_at and
+// through an in-memory hash table (case-insensitive) checked against the
+// records; lead_created_at and
 // free_trial_started_at are in-memory columns; mrr and arr (cents) are
 // compared on the MRR bit planes. name, company, external_id and email
 // ranges are compared by reading every customer record, which takes
@@ -89,12 +127,15 @@
 // Each tag is a Roaring bitmap over dense IDs; a segment is evaluated in
 // place on one private copy, starting from the smallest operand. Current
 // MRR is held as bit planes (a bit-sliced index), so the MRR of any set is
-// a weighted sum of AndCardinality calls. MRR histories are in-memory
-// arrays per customer; a series is one pass over the members' histories.
-// On disk, bitmaps are stored in chunks of 2^16 IDs (one container per
-// key), so tagging one customer rewrites a few hundred bytes whatever the
-// size of the tag. Customer records stay on disk. Index.Check verifies a
-// file against itself and against memory.
+// a weighted sum of AndCardinality calls. MRR histories are packed in
+// memory, one array per 4,096 customers; a series is one pass over the
+// members' histories. On disk, bitmaps are stored in chunks of 2^16 IDs
+// (one container per key), so tagging one customer rewrites a few hundred
+// bytes whatever the size of the tag; Open copies the chunks into large
+// aligned blocks and uses their containers in place. Customer records stay
+// on disk. Index.Check verifies a file against itself and against memory.
+// Backup writes a consistent copy of the file while reads and writes go
+// on; to restore, open the copy.
 //
 // # Errors
 //
@@ -106,18 +147,20 @@
 //
 // # Damaged files
 //
-// Open checks what it can cheaply: bbolt's meta page checksums, that the
-// file is as long as its pages, the free list, the root bucket's page, the
+// Every stored value but the format version carries a CRC-32C, checked
+// where the value is read: a damaged record, MRR history, column block or
+// bitmap chunk is ErrCorrupt, never data. Open checks what it can cheaply:
+// both meta pages (one damaged gives ErrCorrupt, since bbolt would open
+// the commit before it and a write could be lost without a word;
+// Options.AcceptLostCommit opens it anyway and repairs it), that the file
+// is as long as its pages, the free list, the root bucket's page, the
 // format version, every bitmap chunk, column block and MRR history it
 // loads, and the next ID against the columns. A damaged page it does not
 // read (customer records, UUIDs, saved segments) is found by the read that
 // meets it (ErrCorrupt), or by Check, which reads the whole file: the page
 // tree, bbolt's own check, every record against every bitmap, column and
-// table in memory. Some damage no check can see, because nothing else in
-// the file repeats it: a customer's name or company, the case of an email,
-// an MRR event's value or time, a saved query; and a damaged newest meta
-// page makes bbolt open the file as of the commit before, as after a crash
-// during that commit. One kind of damage is fatal rather than an error: a
+// table in memory. A file of format 1 gives ErrVersion. One kind of damage
+// is fatal rather than an error: a
 // page tree made cyclic (a branch page pointing at its own ancestor) makes
 // bbolt recurse without end, a stack overflow no recover can catch, when a
 // read meets it before Check does.
