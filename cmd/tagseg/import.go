@@ -2,11 +2,16 @@ package main
 
 // tagseg import: customers, tags and MRR from CSV or JSON Lines.
 //
-// Rows are read in a stream and written in batches, one transaction
-// (Index.Update) a batch. A bad row (one that does not parse, or that the
-// index refuses: a duplicate, an invalid tag, a bad custom attribute) is
-// reported with its file and line; with -on-error skip the rest of its batch
-// is imported, with -on-error abort the whole batch holding it is rolled
+// Rows are read in a stream. The customers of a file, with their MRR, are
+// the input of Index.Load, which commits them in durable batches of up to
+// 65,536 (one transaction a batch; a file's last batch ends with the file).
+// A bad row (one that does not parse, or that the index refuses: a
+// duplicate, an invalid tag, a bad custom attribute) is reported with its
+// file and line. With -on-error skip the rest is imported: Load rolls back
+// the batch holding a row it refuses and stops, so the import calls it
+// again with the rows of that batch but the bad one, then the rest of the
+// file (the rows not yet committed are kept in memory, at most 65,536
+// customers). With -on-error abort the batch holding the bad row is rolled
 // back and the import stops. Earlier batches stay: the summary names the
 // lines that landed, file by file.
 
@@ -16,8 +21,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,7 +36,7 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const importUsage = `-db PATH [-format csv|jsonl] [-batch 10000] [-on-error skip|abort] [-mrr-at TIME] [-tag-sep ,] FILE...
+const importUsage = `-db PATH [-format csv|jsonl] [-on-error skip|abort] [-mrr-at TIME] [-tag-sep ,] FILE...
 
 Imports customers in ChartMogul's customer shape. FILE "-" is standard input
 (give -format). The format is taken from each file's extension (.csv; .jsonl,
@@ -49,14 +56,23 @@ it: attributes.tags, attributes.custom as an object or as an array of
 {"type", "key", "value"}; unknown fields are ignored; blank lines skipped.
 
 mrr is the customer's current MRR in whole cents: a row with mrr > 0 records
-SetMRR(uuid, at, mrr), where at is the row's mrr_at, else -mrr-at, else the
-moment the import started. uuid keeps a customer's UUID (else one is made).`
+an MRR change to mrr at the row's mrr_at, else -mrr-at, else the moment the
+import started (as SetMRR would). uuid keeps a customer's UUID (else one is
+made).
+
+Customers are created with Index.Load, in durable batches of up to 65,536
+(one transaction each; a file's last batch ends with the file, and a row the
+index refuses with -on-error skip may end one early). A bad row is
+reported as FILE:LINE: reason. With -on-error skip the other rows are
+imported; with -on-error abort the import stops, and the batch holding the
+bad row is rolled back. Earlier batches stay: the summary names the lines
+that landed. -batch is ignored (it set the rows per transaction).`
 
 func runImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", importUsage, stderr)
 	db := dbFlag(fs)
 	format := fs.String("format", "", "input `format`: csv or jsonl (default: from each file's extension)")
-	batch := fs.Int("batch", 10000, "`rows` per transaction")
+	batch := fs.Int("batch", 0, "ignored, kept for old scripts (it set the `rows` per transaction; transactions are now Load's batches of up to 65,536 customers)")
 	onError := fs.String("on-error", "skip", "on a bad row: skip (report it, import the rest) or abort (roll back its batch and stop)")
 	mrrAtFlag := fs.String("mrr-at", "", "`time` of the MRR of rows without mrr_at (default: when the import starts)")
 	tagSep := fs.String("tag-sep", ",", "`separator` of the tags in a CSV tags cell")
@@ -73,8 +89,8 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	if *format != "" && *format != "csv" && *format != "jsonl" {
 		return usagef("-format %q: want csv or jsonl", *format)
 	}
-	if *batch < 1 {
-		return usagef("-batch %d: want at least 1", *batch)
+	if flagSet(fs, "batch") && *batch < 1 {
+		return usagef("-batch %d: want at least 1", *batch) // as when it counted
 	}
 	if *onError != "skip" && *onError != "abort" {
 		return usagef("-on-error %q: want skip or abort", *onError)
@@ -134,7 +150,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	}
 	defer ix.Close()
 
-	im := &importer{ix: ix, batch: *batch, abort: *onError == "abort", mrrAt: mrrAt, stdout: stdout, stderr: stderr}
+	im := &importer{ix: ix, abort: *onError == "abort", mrrAt: mrrAt, stdout: stdout, stderr: stderr}
 	if isTerminal(stderr) {
 		im.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(stderr),
@@ -166,6 +182,13 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		return errReported
 	}
 	return nil
+}
+
+// flagSet reports whether flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // formatOf tells the format from a file's extension.
@@ -603,6 +626,7 @@ type lineRange struct{ first, last int }
 type fileStats struct {
 	name            string
 	rows, imp, skip int
+	lastLine        int         // the line of the last row read
 	landed          []lineRange // lines of the rows that landed
 	prevLanded      bool        // whether the file's previous row landed
 	aborted         bool        // the import stopped in this file
@@ -612,7 +636,6 @@ type fileStats struct {
 
 type importer struct {
 	ix     *tagseg.Index
-	batch  int
 	abort  bool
 	mrrAt  time.Time
 	stdout io.Writer
@@ -644,11 +667,164 @@ func (im *importer) warn(format string, args ...any) {
 	fmt.Fprintf(im.stderr, format, args...)
 }
 
-// isRowError reports whether err is about the row itself (the index
-// refused it and changed nothing), not about the index or the disk.
-func isRowError(err error) bool {
-	return errors.Is(err, tagseg.ErrDuplicate) || errors.Is(err, tagseg.ErrInvalidTag) ||
-		errors.Is(err, tagseg.ErrInvalidField) || errors.Is(err, tagseg.ErrInvalid)
+// loadArgs is what Index.Load takes for a row: the customer, and its MRR
+// (rows with mrr > 0 only) at mrr_at, else -mrr-at.
+func (im *importer) loadArgs(r *row) (tagseg.Customer, []tagseg.MRRChange) {
+	if r.mrr <= 0 {
+		return r.c, nil
+	}
+	at := r.mrrAt
+	if at.IsZero() {
+		at = im.mrrAt
+	}
+	return r.c, []tagseg.MRRChange{{At: at, Cents: r.mrr}}
+}
+
+// loadBatchMax is the most customers Index.Load commits in one
+// transaction. Load commits a batch as soon as it has its last customer,
+// before it takes the next: once it has taken the customer at index k of
+// its input, those at k-loadBatchMax+1 and before have landed.
+const loadBatchMax = 1 << 16
+
+// prefixMin: when Load refuses an invalid row, the good rows before it
+// since its last commit were rolled back with it and are given to Load
+// again. With at least prefixMin of them they are loaded on their own
+// first (a transaction that ends early), so that a file with many bad rows
+// does not make Load take the same rows over and over.
+const prefixMin = 1024
+
+// stopper is a customer Load must refuse (an empty tag is an invalid tag,
+// a negative MRR an invalid argument). Ending Load's input commits the
+// batch in progress; yielding stopper stops Load and rolls that batch back.
+var (
+	stopper    = tagseg.Customer{Tags: []string{""}}
+	stopperMRR = []tagseg.MRRChange{{At: time.Unix(0, 0).UTC(), Cents: -1}}
+)
+
+// pendRow is a row of the file being imported whose fate is not settled
+// yet: one to create that Load has not committed, or a bad row, reported
+// once the rows before it are settled (so that reports come in file order).
+type pendRow struct {
+	row
+	idx     int  // its index in the input of the current Load call; -1 if not given to it
+	checked bool // not in the index when dupSweep looked it up
+}
+
+// badRow is a row the index refused.
+type badRow struct {
+	p   *pendRow
+	err error
+}
+
+// fileLoad imports one file: its rows to create are the input of
+// Index.Load, called again after each row it refuses (-on-error skip) with
+// the rows since its last commit (at most loadBatchMax) and the rest.
+type fileLoad struct {
+	im  *importer
+	s   *source
+	fst *fileStats
+
+	q    []*pendRow // rows read and not settled, in file order, from q[head]
+	head int
+
+	eof     bool
+	readErr error    // a read error stopped the input
+	stopRow *pendRow // -on-error abort: the row that does not parse and stopped the input
+	stopIdx int      // the index of stopper in the current call's input, or -1
+	maxIdx  int      // the highest index settled as landed in the current call, or -1
+}
+
+// seq is the input of one Load call: the unsettled rows to create, then,
+// with readMore, the rest of the file.
+func (fl *fileLoad) seq(readMore bool) iter.Seq2[tagseg.Customer, []tagseg.MRRChange] {
+	im := fl.im
+	return func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
+		k := 0 // customers yielded
+		give := func(p *pendRow) bool {
+			p.idx = k
+			if !yield(im.loadArgs(&p.row)) {
+				return false
+			}
+			k++
+			fl.settle(k - loadBatchMax)
+			return true
+		}
+		for _, p := range fl.q[fl.head:] { // settle may reallocate fl.q, not this
+			if p.err == nil && !give(p) {
+				return
+			}
+		}
+		for readMore && !fl.eof {
+			var r row
+			err := fl.readErr // a read error stops every call (Load may have stopped before stopper)
+			if err == nil {
+				r, err = fl.s.next()
+			}
+			if err == io.EOF {
+				fl.eof = true
+				return
+			}
+			if err != nil {
+				fl.readErr = err
+				fl.stopIdx = k
+				yield(stopper, stopperMRR)
+				return
+			}
+			fl.fst.rows++
+			fl.fst.lastLine = r.line
+			im.rows++
+			if im.bar != nil && im.rows%1000 == 0 {
+				im.progress(fl.s)
+			}
+			p := &pendRow{row: r, idx: -1}
+			if r.err != nil && im.abort {
+				fl.stopRow, fl.stopIdx = p, k
+				yield(stopper, stopperMRR)
+				return
+			}
+			fl.q = append(fl.q, p)
+			if r.err != nil {
+				fl.settle(k - loadBatchMax) // reported now if nothing is pending before it
+				continue
+			}
+			if !give(p) {
+				return
+			}
+		}
+	}
+}
+
+// settle accounts, in file order, for the rows at the front of the queue
+// whose fate is known: bad rows are reported as skipped, and rows given to
+// the current Load call at index through or before landed.
+func (fl *fileLoad) settle(through int) {
+	fst := fl.fst
+	for fl.head < len(fl.q) {
+		p := fl.q[fl.head]
+		switch {
+		case p.err != nil:
+			fl.im.warn("%s:%d: %v (skipped)\n", fst.name, p.line, cleanErr(p.err))
+			fst.skip++
+			fst.prevLanded = false
+		case p.idx >= 0 && p.idx <= through:
+			fl.maxIdx = max(fl.maxIdx, p.idx)
+			fst.imp++
+			if fst.prevLanded {
+				fst.landed[len(fst.landed)-1].last = p.line
+			} else {
+				fst.landed = append(fst.landed, lineRange{p.line, p.line})
+			}
+			fst.prevLanded = true
+		default:
+			return
+		}
+		fl.q[fl.head] = nil
+		fl.head++
+		if fl.head >= 4096 && fl.head*2 >= len(fl.q) {
+			fl.q = append([]*pendRow(nil), fl.q[fl.head:]...)
+			fl.head = 0
+		}
+	}
 }
 
 func (im *importer) importSource(s *source) error {
@@ -658,153 +834,188 @@ func (im *importer) importSource(s *source) error {
 		im.read += s.read
 		s.close()
 	}()
-	var batch []row
+	fl := &fileLoad{im: im, s: s, fst: fst}
+	readMore := true
 	for {
-		r, err := s.next()
-		if err == io.EOF {
-			break
+		for _, p := range fl.q[fl.head:] {
+			p.idx = -1
 		}
-		if err != nil {
-			if len(batch) > 0 {
-				fst.rolledBack = lineRange{batch[0].line, batch[len(batch)-1].line}
+		fl.stopIdx, fl.maxIdx = -1, -1
+		n, err := im.ix.Load(fl.seq(readMore))
+		if fl.maxIdx >= n {
+			// Load took a batch back after this counted it as landed.
+			return fl.fail("its batch rolled back", fmt.Errorf("%s: Load created %d customers, fewer than it had taken in committed batches; the summary may be wrong: %v", s.name, n, err))
+		}
+		fl.settle(n - 1)
+		if err == nil {
+			if fl.stopIdx >= 0 {
+				return fl.fail("never written", fmt.Errorf("%s: the index took a customer it must refuse (an empty tag)", s.name))
 			}
-			fst.aborted, fst.why = true, "never written"
-			return fmt.Errorf("%s: read error after line %d: %w", s.name, lastLine(batch, fst), err)
-		}
-		fst.rows++
-		im.rows++
-		batch = append(batch, r)
-		if len(batch) == im.batch {
-			if err := im.flush(fst, batch); err != nil {
-				return err
+			if fl.eof {
+				break
 			}
-			batch = batch[:0]
-			im.progress(s)
-		} else if im.bar != nil && im.rows%1000 == 0 {
-			im.progress(s)
+			readMore = true // the rows before a refused one are in
+			continue
 		}
-	}
-	if len(batch) > 0 {
-		if err := im.flush(fst, batch); err != nil {
-			return err
+		var le *tagseg.LoadError
+		if !errors.As(err, &le) || le.Index < n {
+			return fl.fail("its batch rolled back", fmt.Errorf("%s: batch of %s rolled back: %w", s.name, linesText([]lineRange{fl.unsettled()}), err))
 		}
+		if le.Index == fl.stopIdx {
+			if fl.readErr != nil {
+				line := max(fst.lastLine, 1)
+				return fl.fail("never written", fmt.Errorf("%s: read error after line %d: %w", s.name, line, fl.readErr))
+			}
+			return fl.abortAt(fl.stopRow, fl.stopRow.err)
+		}
+		p := fl.given(le.Index)
+		if p == nil {
+			return fl.fail("its batch rolled back", fmt.Errorf("%s: %w (no such row given)", s.name, err))
+		}
+		bad := []badRow{{p, le.Err}}
+		if errors.Is(le.Err, tagseg.ErrDuplicate) {
+			// Found as the batch commits: name the first duplicate in
+			// file order, and every other one of the batch at once.
+			dups, err := fl.dupSweep()
+			if err != nil {
+				return fl.fail("its batch rolled back", fmt.Errorf("%s: looking for duplicates: %w", s.name, err))
+			}
+			if len(dups) > 0 {
+				bad = dups
+			}
+		}
+		if im.abort {
+			return fl.abortAt(bad[0].p, bad[0].err)
+		}
+		for _, b := range bad {
+			b.p.err = b.err
+		}
+		readMore = errors.Is(le.Err, tagseg.ErrDuplicate) || le.Index-n < prefixMin
+		fl.settle(-1)
 	}
+	fl.settle(-1)
 	im.progress(s)
 	return nil
 }
 
-func lastLine(batch []row, fst *fileStats) int {
-	if len(batch) > 0 {
-		return batch[len(batch)-1].line
-	}
-	if n := len(fst.landed); n > 0 {
-		return fst.landed[n-1].last
-	}
-	return 1
-}
-
-// badRow is a row refused inside a batch.
-type badRow struct {
-	i   int
-	err error
-}
-
-// abortError stops the import at a bad row in -on-error abort mode.
-type abortError struct {
-	line int
-	err  error
-}
-
-func (e *abortError) Error() string { return e.err.Error() }
-
-// flush writes one batch in one transaction.
-func (im *importer) flush(fst *fileStats, batch []row) error {
-	excluded := map[int]error{} // rows taken out after a failed try
-	var bad []badRow
-	for {
-		bad = bad[:0]
-		var retry *badRow
-		err := im.ix.Update(func(tx *tagseg.Tx) error {
-			for i, r := range batch {
-				if err, ok := excluded[i]; ok {
-					bad = append(bad, badRow{i, err})
-					continue
-				}
-				if r.err != nil {
-					if im.abort {
-						return &abortError{r.line, r.err}
-					}
-					bad = append(bad, badRow{i, r.err})
-					continue
-				}
-				c, err := tx.CreateCustomer(r.c)
-				if err != nil {
-					if !isRowError(err) {
-						return err
-					}
-					if im.abort {
-						return &abortError{r.line, err}
-					}
-					// A refused call changes nothing: go on with the batch.
-					bad = append(bad, badRow{i, err})
-					continue
-				}
-				if r.mrr > 0 {
-					at := r.mrrAt
-					if at.IsZero() {
-						at = im.mrrAt
-					}
-					if err := tx.SetMRR(c.UUID, at, r.mrr); err != nil {
-						if !isRowError(err) {
-							return err
-						}
-						if im.abort {
-							return &abortError{r.line, err}
-						}
-						// The customer is already created in this batch:
-						// roll the batch back and redo it without the row.
-						retry = &badRow{i, err}
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil && retry != nil {
-			excluded[retry.i] = retry.err
-			continue
+// given returns the row given to the current Load call at index i.
+func (fl *fileLoad) given(i int) *pendRow {
+	for _, p := range fl.q[fl.head:] {
+		if p.idx == i {
+			return p
 		}
-		if err != nil {
-			fst.aborted, fst.why = true, "its batch rolled back"
-			fst.rolledBack = lineRange{batch[0].line, batch[len(batch)-1].line}
-			var ae *abortError
-			if errors.As(err, &ae) {
-				im.warn("%s:%d: %v (aborting)\n", fst.name, ae.line, cleanErr(ae.err))
-				return fmt.Errorf("aborted at %s line %d; its batch (%s) was rolled back", fst.name, ae.line, linesText([]lineRange{fst.rolledBack}))
-			}
-			return fmt.Errorf("%s: batch of %s rolled back: %w", fst.name, linesText([]lineRange{fst.rolledBack}), err)
-		}
-		break
-	}
-	// The batch landed: account for every row in order.
-	bi := 0
-	for i, r := range batch {
-		if bi < len(bad) && bad[bi].i == i {
-			im.warn("%s:%d: %v (skipped)\n", fst.name, r.line, cleanErr(bad[bi].err))
-			fst.skip++
-			fst.prevLanded = false
-			bi++
-			continue
-		}
-		fst.imp++
-		if fst.prevLanded {
-			fst.landed[len(fst.landed)-1].last = r.line
-		} else {
-			fst.landed = append(fst.landed, lineRange{r.line, r.line})
-		}
-		fst.prevLanded = true
 	}
 	return nil
+}
+
+// unsettled returns the lines of the rows to create not settled, and of the
+// row that stopped the input.
+func (fl *fileLoad) unsettled() lineRange {
+	var r lineRange
+	add := func(p *pendRow) {
+		if r.first == 0 {
+			r.first = p.line
+		}
+		r.last = p.line
+	}
+	for _, p := range fl.q[fl.head:] {
+		if p.err == nil {
+			add(p)
+		}
+	}
+	if fl.stopRow != nil {
+		add(fl.stopRow)
+	}
+	return r
+}
+
+// fail stops the import in this file: the rows to create not settled are
+// not imported (why says why); bad rows among them are reported.
+func (fl *fileLoad) fail(why string, err error) error {
+	fst := fl.fst
+	fst.aborted, fst.why, fst.rolledBack = true, why, fl.unsettled()
+	for _, p := range fl.q[fl.head:] {
+		if p.err != nil {
+			fl.im.warn("%s:%d: %v (skipped)\n", fst.name, p.line, cleanErr(p.err))
+			fst.skip++
+		}
+	}
+	fl.q, fl.head = nil, 0
+	return err
+}
+
+// abortAt stops the import at bad row p (-on-error abort): the batch
+// holding it is rolled back.
+func (fl *fileLoad) abortAt(p *pendRow, why error) error {
+	fst := fl.fst
+	fl.im.warn("%s:%d: %v (aborting)\n", fst.name, p.line, cleanErr(why))
+	fl.fail("its batch rolled back", nil)
+	return fmt.Errorf("aborted at %s line %d; its batch (%s) was rolled back", fst.name, p.line, linesText([]lineRange{fst.rolledBack}))
+}
+
+// dupSweep finds the rows to create that are duplicates, of a customer in
+// the index or of an earlier row to create (the first one wins, as when
+// rows are created one by one), and says so as CreateCustomer would. Load
+// finds one duplicate a try, as it commits a batch; this finds them all
+// at once, between Load calls, when reads see every commit. A row once
+// found not in the index is not looked up again: the rows that landed
+// since come before it in the file.
+func (fl *fileLoad) dupSweep() ([]badRow, error) {
+	type extKey struct{ ds, ext string }
+	uuids := map[string]bool{}
+	exts := map[extKey]bool{}
+	var bad []badRow
+	err := fl.im.ix.View(func(tx *tagseg.Tx) error {
+		exists := func(err error) (bool, error) {
+			if err == nil {
+				return true, nil
+			}
+			if errors.Is(err, tagseg.ErrNotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+		for _, p := range fl.q[fl.head:] {
+			if p.err != nil {
+				continue
+			}
+			c := &p.c
+			ek := extKey{c.DataSourceUUID, c.ExternalID}
+			dupUUID := c.UUID != "" && uuids[c.UUID]
+			dupExt := c.ExternalID != "" && exts[ek]
+			if !p.checked {
+				var err error
+				if c.UUID != "" && !dupUUID {
+					_, err = tx.Customer(c.UUID)
+					if dupUUID, err = exists(err); err != nil {
+						return err
+					}
+				}
+				if c.ExternalID != "" && !dupUUID && !dupExt {
+					_, err = tx.CustomerByExternalID(c.DataSourceUUID, c.ExternalID)
+					if dupExt, err = exists(err); err != nil {
+						return err
+					}
+				}
+				p.checked = !dupUUID && !dupExt
+			}
+			switch {
+			case dupUUID:
+				bad = append(bad, badRow{p, fmt.Errorf("create customer %s: UUID exists: %w", c.UUID, tagseg.ErrDuplicate)})
+			case dupExt:
+				bad = append(bad, badRow{p, fmt.Errorf("create customer: external ID %q in data source %q exists: %w", c.ExternalID, c.DataSourceUUID, tagseg.ErrDuplicate)})
+			default:
+				if c.UUID != "" {
+					uuids[c.UUID] = true
+				}
+				if c.ExternalID != "" {
+					exts[ek] = true
+				}
+			}
+		}
+		return nil
+	})
+	return bad, err
 }
 
 // cleanErr drops the package prefix of the library's errors.

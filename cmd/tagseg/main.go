@@ -3,7 +3,7 @@
 // Usage:
 //
 //	tagseg demo     [-customers N] [-db PATH] [-seed N]
-//	tagseg import   -db PATH [-format csv|jsonl] [-batch 10000] [-on-error skip|abort] FILE...
+//	tagseg import   -db PATH [-format csv|jsonl] [-on-error skip|abort] FILE...
 //	tagseg query    -db PATH [-json] [-limit 10] [QUERY]
 //	tagseg tags     -db PATH [-query Q] [-prefix P] [-limit N] [-by mrr|count] [-json]
 //	tagseg series   -db PATH [-query Q] -from DATE -to DATE [-every month] [-csv]
@@ -27,7 +27,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 )
 
 // A command is one subcommand of tagseg. run gets the arguments after the
@@ -199,14 +198,4 @@ func needDB(path string) error {
 		return usagef("missing -db (or $TAGSEG_DB)")
 	}
 	return nil
-}
-
-// joinQuery joins the positional arguments of a command into one query, so
-// that `tagseg query tag:a AND tag:b` works without quotes; none means "*".
-func joinQuery(args []string) string {
-	q := strings.TrimSpace(strings.Join(args, " "))
-	if q == "" {
-		return "*"
-	}
-	return q
 }
