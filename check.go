@@ -80,7 +80,7 @@ func (ix *Index) Check() error {
 				return corrupt("customer %d: UUID %s points at %s", id, truncate(r.c.UUID), clipKey(u))
 			}
 			if r.c.ExternalID != "" {
-				if u := extGet(btx, extKey(r.c.DataSourceUUID, r.c.ExternalID)); !bytes.Equal(u, idVal(id)) {
+				if u := extGet(btx, extKey(r.c.DataSourceUUID, r.c.ExternalID), st.nextID); !bytes.Equal(u, idVal(id)) {
 					return corrupt("customer %d: external ID entry points at %s", id, clipKey(u))
 				}
 			}

@@ -150,12 +150,12 @@ func Open(path string, opts *Options) (*Index, error) {
 		// External IDs a Load staged before a crash: finish its merge.
 		var es *extEntries
 		if err := guard(path, func() error {
-			return db.View(func(btx *bolt.Tx) error { var err error; es, err = readExtLog(btx, path); return err })
+			return db.View(func(btx *bolt.Tx) error { var err error; es, err = pendingExt(btx, path); return err })
 		}); err != nil {
 			return fail(err)
 		}
 		if len(es.idx) > 0 {
-			if _, err := mergeExtLog(db, path, es, nil); err != nil {
+			if _, err := mergeExt(db, path, es, nil); err != nil {
 				return fail(err)
 			}
 		}

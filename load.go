@@ -59,7 +59,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	ix.loading.Store(span)
 	defer func() {
 		if len(l.staged.idx) > 0 && ix.failed == nil {
-			txid, merr := mergeExtLog(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
+			txid, merr := mergeExt(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
 			if txid != 0 {
 				l.txid = txid
 			}
@@ -182,7 +182,7 @@ type loader struct {
 	mrr     *colEdit[int64]
 	hist    *histEdit
 	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
-	staged  extEntries        // external IDs staged in extlog by committed batches
+	staged  extEntries        // external IDs of committed batches, not yet in ext
 }
 
 const loadPaying = 63
@@ -372,7 +372,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 // write puts a batch into the bbolt transaction and returns the IDs each
 // bitmap gains.
 func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey][]uint32, error) {
-	for _, b := range [][]byte{bktCust, bktUUID, bktExtLog, bktCol, bktBm, bktEv} {
+	for _, b := range [][]byte{bktCust, bktUUID, bktCol, bktBm, bktEv} {
 		btx.Bucket(b).FillPercent = 1
 	}
 	// UUIDs and external IDs: sorted, checked against the file and each
@@ -413,8 +413,8 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			}
 		}
 		if x.bucket[0] == bktExt[0] {
-			// Staged in extlog, in ID order (see mergeExtLog), after a
-			// check against the earlier batches of this Load.
+			// Written when the Load ends (mergeExt), after a check
+			// against the earlier batches of this Load.
 			for _, e := range x.kvs {
 				dup, err := l.staged.has(btx, e.k)
 				if err != nil {
@@ -432,12 +432,11 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			}
 		}
 	}
-	lb := btx.Bucket(bktExtLog)
-	for i := range batch {
-		if c := &batch[i].r.c; c.ExternalID != "" {
-			if err := lb.Put(u32key(nil, batch[i].r.id), seal(extKey(c.DataSourceUUID, c.ExternalID))); err != nil {
-				return nil, err
-			}
+	if meta := btx.Bucket(bktMeta); meta.Get(keyExtFrom) == nil {
+		// From here on, customers' external IDs may be missing from ext
+		// until the merge at the end of the Load (see extids.go).
+		if err := meta.Put(keyExtFrom, idVal(lo)); err != nil {
+			return nil, err
 		}
 	}
 	// Records, encoded on every core, written in ID order.

@@ -49,20 +49,20 @@ import (
 const formatVersion = 2
 
 var (
-	bktMeta   = []byte("meta")
-	bktCust   = []byte("cust")
-	bktUUID   = []byte("uuid")
-	bktExt    = []byte("ext")
-	bktExtLog = []byte("extlog")
-	bktCol    = []byte("col")
-	bktBm     = []byte("bm")
-	bktEv     = []byte("ev")
-	bktSeg    = []byte("seg")
+	bktMeta = []byte("meta")
+	bktCust = []byte("cust")
+	bktUUID = []byte("uuid")
+	bktExt  = []byte("ext")
+	bktCol  = []byte("col")
+	bktBm   = []byte("bm")
+	bktEv   = []byte("ev")
+	bktSeg  = []byte("seg")
 
-	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktExtLog, bktCol, bktBm, bktEv, bktSeg}
+	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv, bktSeg}
 
 	keyVersion = []byte("version")
 	keyNext    = []byte("next")
+	keyExtFrom = []byte("extfrom") // see extids.go
 )
 
 // Bitmap kinds, the first byte of a bm key.

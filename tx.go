@@ -236,7 +236,7 @@ func (tx *Tx) get(bucket []byte, key []byte) []byte {
 		return v
 	}
 	if bucket[0] == bktExt[0] && len(bucket) == len(bktExt) {
-		return extGet(tx.btx, key)
+		return extGet(tx.btx, key, tx.nextID)
 	}
 	return tx.btx.Bucket(bucket).Get(key)
 }
