@@ -252,8 +252,8 @@ func FuzzDecodeHist(f *testing.F) {
 	})
 }
 
-// FuzzDecodeHistBlock fuzzes the stored form of histories: blocks of
-// histBlock IDs, each a length-prefixed history (empty for none).
+// FuzzDecodeHistBlock fuzzes the stored form of histories: blocks of up
+// to histBlock IDs, fixed-width offsets and events.
 func FuzzDecodeHistBlock(f *testing.F) {
 	hs := append([][]mrrEvent{nil}, fuzzHists()...)
 	var seeds [][]any
@@ -270,11 +270,10 @@ func FuzzDecodeHistBlock(f *testing.F) {
 		if decodeHistBlock(b, dst) != nil {
 			return
 		}
-		// How many entries the block holds.
-		k := 0
-		for v := b; len(v) > 0; k++ {
-			n, w := binary.Uvarint(v)
-			v = v[w+int(n):]
+		// How many IDs the block holds.
+		k, _, _, err := histBlockView(b)
+		if err != nil {
+			t.Fatalf("decodeHistBlock(%x) accepts a block histBlockView rejects: %v", b, err)
 		}
 		for i, h := range dst {
 			for j, e := range h {

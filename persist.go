@@ -7,12 +7,12 @@ package tagseg
 //	uuid   UUID → ID
 //	ext    uvarint(len(ds)) ds ext → ID          (only for a non-empty ExternalID)
 //	col    columns: column (1 byte) block (uint32 BE, 1024 IDs a block) →
-//	       zigzag varint deltas: email hashes, lead and trial dates
+//	       fixed-width int64s: email hashes, lead and trial dates
 //	bm     bitmap chunks: kind hi16 name → roaring bitmap holding the IDs
 //	       of one 2^16-ID chunk (one container); chunk before name, so a
 //	       bulk load (new IDs, one or two chunks) writes one region
-//	ev     MRR histories: block (uint32 BE, 1024 IDs a block) → per ID of
-//	       the block, uvarint(len) and its events in time order (encodeHist)
+//	ev     MRR histories: block (uint32 BE, 1024 IDs a block) → offsets
+//	       and fixed-width events (encodeHistBlock)
 //	seg    saved segments: name → query
 //
 // Every value but the format version ends in the CRC-32C of the rest
@@ -191,14 +191,12 @@ var colNone = [numCols]int64{0, noTime, noTime}
 
 func colKey(col int, blk uint32) []byte { return u32key([]byte{byte(col)}, blk) }
 
-// encodeCol encodes a block as zigzag varints of the differences between
-// consecutive values.
+// encodeCol encodes a block as fixed-width little-endian int64s: Open
+// copies them, no varint to decode.
 func encodeCol(vals []int64) []byte {
-	b := make([]byte, 0, len(vals)*2)
-	var prev int64
-	for _, v := range vals {
-		b = binary.AppendVarint(b, v-prev)
-		prev = v
+	b := make([]byte, len(vals)*8, len(vals)*8+4) // room for the checksum
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(b[i*8:], uint64(v))
 	}
 	return b
 }
@@ -206,18 +204,14 @@ func encodeCol(vals []int64) []byte {
 // decodeCol fills dst from a stored block; a block written when fewer IDs
 // existed holds fewer values, and the rest are left alone.
 func decodeCol(v []byte, dst []int64) error {
-	var prev int64
-	for i := 0; len(v) > 0; i++ {
-		if i == len(dst) {
-			return errors.New("column block: too many values")
-		}
-		d, n := binary.Varint(v)
-		if n <= 0 {
-			return errors.New("column block: bad value")
-		}
-		prev += d
-		dst[i] = prev
-		v = v[n:]
+	if len(v)%8 != 0 {
+		return errors.New("column block: not whole values")
+	}
+	if len(v)/8 > len(dst) {
+		return errors.New("column block: too many values")
+	}
+	for i := range len(v) / 8 {
+		dst[i] = int64(binary.LittleEndian.Uint64(v[i*8:]))
 	}
 	return nil
 }
@@ -398,60 +392,107 @@ func appendHist(h []mrrEvent, v []byte) ([]mrrEvent, error) {
 // histBlock is the number of IDs per stored block of MRR histories.
 const histBlock = 1024
 
+// A stored block of MRR histories is fixed-width, for Open to copy: n,
+// the number of IDs it covers (uint32 LE), then n+1 offsets (uint32 LE,
+// from 0) into the events, then the events, each its time and cents
+// (int64 LE): the history of the block's i-th ID is events off[i] to
+// off[i+1].
+
 // encodeHistBlock encodes the histories of the IDs of one block.
 func encodeHistBlock(hs func(i int) []mrrEvent, n int) []byte {
-	var b []byte
+	total := 0
 	for i := range n {
-		enc := encodeHist(hs(i))
-		b = binary.AppendUvarint(b, uint64(len(enc)))
-		b = append(b, enc...)
+		total += len(hs(i))
+	}
+	b := make([]byte, 4+4*(n+1), 4+4*(n+1)+16*total+4)
+	binary.LittleEndian.PutUint32(b, uint32(n))
+	off := uint32(0)
+	for i := range n {
+		h := hs(i)
+		for _, e := range h {
+			b = binary.LittleEndian.AppendUint64(b, uint64(e.at))
+			b = binary.LittleEndian.AppendUint64(b, uint64(e.cents))
+		}
+		off += uint32(len(h))
+		binary.LittleEndian.PutUint32(b[4+4*(i+1):], off)
 	}
 	return b
+}
+
+// histBlockView checks the frame of a stored block and returns its ID
+// count, offsets and events (still encoded).
+func histBlockView(v []byte) (n int, off, ev []byte, err error) {
+	if len(v) < 8 {
+		return 0, nil, nil, errors.New("MRR history block: short")
+	}
+	n = int(binary.LittleEndian.Uint32(v))
+	if n > histBlock || len(v) < 4+4*(n+1) {
+		return 0, nil, nil, errors.New("MRR history block: bad count")
+	}
+	off, ev = v[4:4+4*(n+1)], v[4+4*(n+1):]
+	last := binary.LittleEndian.Uint32(off[4*n:])
+	if binary.LittleEndian.Uint32(off) != 0 || uint64(len(ev)) != 16*uint64(last) {
+		return 0, nil, nil, errors.New("MRR history block: bad offsets")
+	}
+	for i := range n {
+		if binary.LittleEndian.Uint32(off[4*(i+1):]) < binary.LittleEndian.Uint32(off[4*i:]) {
+			return 0, nil, nil, errors.New("MRR history block: offsets not in order")
+		}
+	}
+	return n, off, ev, nil
+}
+
+// appendEvents decodes events [lo, hi) of a block's encoded events onto h,
+// checking that times increase and cents are in range.
+func appendEvents(h []mrrEvent, ev []byte, lo, hi uint32) ([]mrrEvent, error) {
+	for j := lo; j < hi; j++ {
+		e := mrrEvent{int64(binary.LittleEndian.Uint64(ev[16*j:])), int64(binary.LittleEndian.Uint64(ev[16*j+8:]))}
+		if e.cents < 0 || e.cents > maxMRR {
+			return nil, errors.New("MRR history: bad cents")
+		}
+		if j > lo && e.at <= h[len(h)-1].at {
+			return nil, errors.New("MRR history: times not increasing")
+		}
+		h = append(h, e)
+	}
+	return h, nil
 }
 
 // decodeHistBlock fills dst from a stored block, the histories sharing one
 // array; a block written when fewer IDs existed holds fewer.
 func decodeHistBlock(v []byte, dst [][]mrrEvent) error {
-	buf := make([]mrrEvent, 0, min(len(v)/4, histBlock*4))
-	for i := 0; len(v) > 0; i++ {
-		if i == len(dst) {
-			return errors.New("MRR history block: too many customers")
+	n, off, ev, err := histBlockView(v)
+	if err != nil {
+		return err
+	}
+	if n > len(dst) {
+		return errors.New("MRR history block: too many customers")
+	}
+	buf := make([]mrrEvent, 0, len(ev)/16)
+	for i := range n {
+		lo, hi := binary.LittleEndian.Uint32(off[4*i:]), binary.LittleEndian.Uint32(off[4*(i+1):])
+		start := len(buf)
+		if buf, err = appendEvents(buf, ev, lo, hi); err != nil {
+			return err
 		}
-		n, w := binary.Uvarint(v)
-		if w <= 0 || n > uint64(len(v)-w) {
-			return errors.New("MRR history block: bad length")
-		}
-		v = v[w:]
-		if n > 0 {
-			start := len(buf)
-			var err error
-			if buf, err = appendHist(buf, v[:n]); err != nil {
-				return err
-			}
+		if hi > lo {
 			dst[i] = buf[start:len(buf):len(buf)]
 		}
-		v = v[n:]
 	}
 	return nil
 }
 
 // histInBlock decodes the history of the i-th ID of a stored block.
 func histInBlock(v []byte, i int) ([]mrrEvent, error) {
-	for j := 0; len(v) > 0; j++ {
-		n, w := binary.Uvarint(v)
-		if w <= 0 || n > uint64(len(v)-w) {
-			return nil, errors.New("MRR history block: bad length")
-		}
-		v = v[w:]
-		if j == i {
-			if n == 0 {
-				return nil, nil
-			}
-			return decodeHist(v[:n])
-		}
-		v = v[n:]
+	n, off, ev, err := histBlockView(v)
+	if err != nil || i >= n {
+		return nil, err
 	}
-	return nil, nil
+	lo, hi := binary.LittleEndian.Uint32(off[4*i:]), binary.LittleEndian.Uint32(off[4*(i+1):])
+	if lo == hi {
+		return nil, nil
+	}
+	return appendEvents(nil, ev, lo, hi)
 }
 
 // current is the MRR after every event of h.
@@ -952,9 +993,18 @@ func load(db *bolt.DB, path string) (*state, error) {
 				return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 			}
 
-			// MRR histories.
-			hist, mrr := st.hist.edit(), st.mrr.edit()
+			// MRR histories, copied block by block into the packed
+			// in-memory blocks (see histBlk), and the current MRR.
+			mrr := st.mrr.edit()
 			mrr.grow(st.nextID)
+			blks := make([]*histBlk, (uint64(st.nextID)+blkSize-1)/blkSize)
+			var cur *histBlk
+			pos := 0 // IDs of cur whose end offset is set
+			fill := func(upto int) {
+				for ; pos < upto; pos++ {
+					cur.off[pos+1] = uint32(len(cur.ev))
+				}
+			}
 			c := tx.Bucket(bktEv).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
 				if len(k) != 4 {
@@ -964,21 +1014,44 @@ func load(db *bolt.DB, path string) (*state, error) {
 				if lo >= uint64(st.nextID) {
 					return corrupt("MRR history block %x beyond next ID", k)
 				}
-				hi := min(lo+histBlock, uint64(st.nextID))
-				hs := hist.span(uint32(lo), uint32(hi))
 				v, err := openVal(v)
 				if err != nil {
 					return corrupt("MRR history block %x: %v", k, err)
 				}
-				if err := decodeHistBlock(v, hs); err != nil {
+				n, off, ev, err := histBlockView(v)
+				if err != nil {
 					return corrupt("MRR history block %x: %v", k, err)
 				}
-				ms := mrr.span(uint32(lo), uint32(hi))
-				for i, h := range hs {
-					ms[i] = current(h)
+				if uint64(n) > uint64(st.nextID)-lo {
+					return corrupt("MRR history block %x holds customers beyond next ID", k)
 				}
+				if b := int(lo >> blkBits); blks[b] != cur || cur == nil {
+					if cur != nil {
+						fill(blkSize)
+					}
+					cur, pos = &histBlk{}, 0
+					blks[b] = cur
+				}
+				base := int(lo & blkMask)
+				fill(base)
+				start := uint32(len(cur.ev))
+				for j := range len(ev) / 16 {
+					cur.ev = append(cur.ev, mrrEvent{int64(binary.LittleEndian.Uint64(ev[16*j:])), int64(binary.LittleEndian.Uint64(ev[16*j+8:]))})
+				}
+				ms := mrr.span(uint32(lo), uint32(lo)+uint32(max(n, 1)))
+				for i := range n {
+					olo, ohi := binary.LittleEndian.Uint32(off[4*i:]), binary.LittleEndian.Uint32(off[4*(i+1):])
+					cur.off[base+i+1] = start + ohi
+					if ohi > olo {
+						ms[i] = cur.ev[start+ohi-1].cents
+					}
+				}
+				pos = base + n
 			}
-			st.hist, st.mrr = hist.done(), mrr.done()
+			if cur != nil {
+				fill(blkSize)
+			}
+			st.hist, st.mrr = histCol{blks}, mrr.done()
 			// Columns.
 			var cols [numCols]*colEdit[int64]
 			for col := range numCols {
