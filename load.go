@@ -74,7 +74,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 		}
 		ix.loading.Store(nil)
 	}()
-	batch := make([]loadRow, 0, min(loadBatch, 4096))
+	var batch []loadRow
 	next := l.next
 	flush := func() error {
 		if len(batch) == 0 {
@@ -123,9 +123,10 @@ func (e *LoadError) Unwrap() error { return e.Err }
 
 // loadRow is one customer of a batch, checked and with its ID.
 type loadRow struct {
-	r    record
-	hist []mrrEvent
-	cols [numCols]int64
+	r       record
+	hist    []mrrEvent
+	cols    [numCols]int64
+	genUUID bool // UUID made here (a version 7 UUID: no need to look it up)
 }
 
 func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
@@ -133,7 +134,8 @@ func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
 	if err != nil {
 		return loadRow{}, err
 	}
-	if c.UUID == "" {
+	gen := c.UUID == ""
+	if gen {
 		c.UUID = newUUID()
 	}
 	var h []mrrEvent
@@ -163,7 +165,7 @@ func loadRowOf(c Customer, events []MRRChange, id uint32) (loadRow, error) {
 		}
 		h = out
 	}
-	row := loadRow{r: record{id: id, c: c}, hist: h}
+	row := loadRow{r: record{id: id, c: c}, hist: h, genUUID: gen}
 	row.cols = colValues(&row.r.c)
 	return row, nil
 }
@@ -383,9 +385,13 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	}
 	uuids := make([]kv, len(batch))
 	var exts []kv
+	given := 0 // UUIDs given in the input, which the file may hold
 	for i := range batch {
 		c := &batch[i].r.c
 		uuids[i] = kv{[]byte(c.UUID), batch[i].r.id}
+		if !batch[i].genUUID {
+			given++
+		}
 		if c.ExternalID != "" {
 			exts = append(exts, kv{extKey(c.DataSourceUUID, c.ExternalID), batch[i].r.id})
 		}
@@ -401,12 +407,16 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			return fmt.Sprintf("external ID %q in data source %q", c.ExternalID, c.DataSourceUUID)
 		}},
 	} {
-		slices.SortFunc(x.kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		// Stable: of two equal keys, the later in the input is reported.
+		slices.SortStableFunc(x.kvs, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		bk := btx.Bucket(x.bucket)
 		c := bk.Cursor()
 		for i, e := range x.kvs {
 			if i > 0 && bytes.Equal(x.kvs[i-1].k, e.k) {
 				return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s given twice: %w", x.what(e), ErrDuplicate)}
+			}
+			if x.bucket[0] == bktUUID[0] && given == 0 {
+				continue // new version 7 UUIDs only: the file holds none of them
 			}
 			if k, _ := c.Seek(e.k); bytes.Equal(k, e.k) {
 				return nil, &LoadError{Index: int(e.id - l.first), Err: fmt.Errorf("%s exists: %w", x.what(e), ErrDuplicate)}

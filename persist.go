@@ -536,7 +536,19 @@ func appendTime(b []byte, t time.Time) []byte {
 
 func encodeRecord(r *record) []byte {
 	c := &r.c
-	b := make([]byte, 0, 256)
+	// Sized for the whole record and its checksum: no copy while growing.
+	n := 64 + len(c.UUID) + len(c.DataSourceUUID) + len(c.ExternalID) + len(c.Name) + len(c.Email) +
+		len(c.Company) + len(c.Country) + len(c.State) + len(c.City) + len(c.Zip)
+	for _, t := range c.Tags {
+		n += len(t) + 2
+	}
+	for k, v := range c.Custom {
+		n += len(k) + 16
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
 	for _, s := range []string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip} {
 		b = appendString(b, s)

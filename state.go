@@ -476,19 +476,13 @@ func setIn(m *cowMap[string, *roaring.Bitmap], k string, bm *roaring.Bitmap) {
 }
 
 // freezeAll freezes every bitmap of a state about to be published.
+// The bitmaps read from the file (live, tags, fields) need no freezing:
+// loadBitmaps builds them from chunks read with FromBuffer, whose
+// containers come marked as shared.
 func (st *state) freezeAll() {
-	freeze(st.live)
 	freeze(st.paying)
 	for _, p := range st.planes {
 		freeze(p)
-	}
-	for _, b := range st.tags.all() {
-		freeze(b)
-	}
-	for _, m := range st.eq {
-		for _, b := range m.all() {
-			freeze(b)
-		}
 	}
 }
 
