@@ -601,17 +601,6 @@ func (e *histEdit) at(id uint32) []mrrEvent {
 	return e.c.at(id)
 }
 
-// span returns the histories of IDs lo..hi-1 (within one block), to be
-// filled in, as changed.
-func (e *histEdit) span(lo, hi uint32) [][]mrrEvent {
-	p := e.block(int(lo >> blkBits))
-	for id := lo; id < hi; id++ {
-		i := id & blkMask
-		p.set[i/64] |= 1 << (i % 64)
-	}
-	return p.h[lo&blkMask : (hi-1)&blkMask+1]
-}
-
 func (e *histEdit) done() histCol {
 	if len(e.pend) == 0 {
 		return e.c
