@@ -102,6 +102,19 @@ func (ix *Index) Check() error {
 		if err != nil {
 			return err
 		}
+		err = btx.Bucket(bktSeg).ForEach(func(k, v []byte) error {
+			q, err := openVal(v)
+			if err != nil {
+				return corrupt("saved segment %q: %v", truncate(string(k)), err)
+			}
+			if _, err := Parse(string(q)); err != nil {
+				return corrupt("saved segment %q: %v", truncate(string(k)), err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		if n := btx.Bucket(bktUUID).Stats().KeyN; n != nrec {
 			return corrupt("%d UUID entries for %d customers", n, nrec)
 		}

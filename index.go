@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterr "go.etcd.io/bbolt/errors"
 )
@@ -164,6 +165,15 @@ func Open(path string, opts *Options) (*Index, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if len(st.misformed) > 0 && !opts.ReadOnly {
+		// Small tags a Load left in chunks: store them whole.
+		txid, err := storeWhole(db, path, st.misformed, func(name string) *roaring.Bitmap { return st.get(bmKey{bkTag, name}) }, nil)
+		if err != nil {
+			return fail(err)
+		}
+		st.txid = txid
+	}
+	st.misformed = nil
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
 	ix.cur.Store(st)
 	return ix, nil
@@ -413,17 +423,20 @@ func (ix *Index) SaveSegment(name, query string) error {
 	}
 	return ix.write1(func(tx *Tx) error {
 		tx.dirty = true
-		return tx.btx.Bucket(bktSeg).Put([]byte(name), []byte(query))
+		return tx.btx.Bucket(bktSeg).Put([]byte(name), seal([]byte(query)))
 	})
 }
 
-// SavedSegments yields every saved segment's name and query, by name.
+// SavedSegments yields every saved segment's name and query, by name. A
+// damaged one is left out (Check reports it).
 func (ix *Index) SavedSegments() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		var names, queries []string
 		if ix.view(func(_ *state, btx *bolt.Tx) error {
 			return btx.Bucket(bktSeg).ForEach(func(k, v []byte) error {
-				names, queries = append(names, string(k)), append(queries, string(v))
+				if q, err := openVal(v); err == nil {
+					names, queries = append(names, string(k)), append(queries, string(q))
+				}
 				return nil
 			})
 		}) != nil {

@@ -58,6 +58,38 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	span.top.Store(int64(l.st.txid))
 	ix.loading.Store(span)
 	defer func() {
+		if l.batches > 0 && ix.failed == nil {
+			// Small tags the Load wrote in chunks are stored whole.
+			var small []string
+			for k, add := range l.adds {
+				if k.kind != bkTag {
+					continue
+				}
+				n := add.GetCardinality()
+				if b := l.st.get(k); b != nil {
+					n += b.GetCardinality()
+				}
+				if isWhole(n) {
+					small = append(small, k.name)
+				}
+			}
+			get := func(name string) *roaring.Bitmap {
+				k := bmKey{bkTag, name}
+				b := l.adds[k].Clone()
+				if old := l.st.get(k); old != nil {
+					b.Or(old)
+				}
+				return b
+			}
+			txid, serr := storeWhole(ix.db, ix.path, small, get, func(txid int) { span.top.Store(int64(txid)) })
+			if txid != 0 {
+				l.txid = txid
+			}
+			if serr != nil {
+				ix.failed = serr
+				err = errors.Join(err, serr)
+			}
+		}
 		if len(l.staged.idx) > 0 && ix.failed == nil {
 			txid, merr := mergeExt(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
 			if txid != 0 {
@@ -185,12 +217,13 @@ type loader struct {
 	hist    *histEdit
 	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
 	staged  extEntries        // external IDs of committed batches, not yet in ext
+	chunked map[string]bool   // tags stored whole before the Load, in chunks now
 }
 
 const loadPaying = 63
 
 func newLoader(ix *Index, st *state) *loader {
-	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
+	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit(), chunked: map[string]bool{}}
 	for col := range numCols {
 		l.cols[col] = st.cols[col].edit()
 	}
@@ -566,6 +599,17 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	bmb := btx.Bucket(bktBm)
 	r := chunkRange(chi)
 	for _, k := range keys {
+		if b := l.st.get(k); k.kind == bkTag && b != nil && isWhole(b.GetCardinality()) && !l.chunked[k.name] {
+			// Stored whole before the Load: in chunks while it runs (its
+			// end stores the small tags whole again).
+			if err := bmb.Delete(wholeKey(k.name)); err != nil {
+				return nil, err
+			}
+			if err := putChunks(bmb, k, b); err != nil {
+				return nil, err
+			}
+			l.chunked[k.name] = true
+		}
 		c := roaring.New()
 		c.AddMany(ids[k])
 		if lo&0xFFFF != 0 { // the chunk may hold IDs from before

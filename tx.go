@@ -318,6 +318,19 @@ func (tx *Tx) flush() error {
 			continue
 		}
 		base := tx.base(k)
+		if k.kind == bkTag {
+			var oldN uint64
+			if base != nil {
+				oldN = base.GetCardinality()
+			}
+			newN := oldN + d.add.GetCardinality() - d.del.GetCardinality()
+			if isWhole(oldN) || isWhole(newN) {
+				if err := flushWhole(bmb, k, base, d, oldN, newN); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		err := chunks(roaring.Or(d.add, d.del), func(hi uint16) error {
 			r := chunkRange(hi)
 			c := roaring.And(d.add, r)
@@ -994,4 +1007,42 @@ func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte, limit uint32) (*rec
 		return nil, notFound
 	}
 	return readRecord(btx, path, id)
+}
+
+// flushWhole writes a tag whose old or new form is whole (see wholeMax),
+// changing forms when its count crosses wholeMax: a small tag's whole
+// bitmap, or all the chunks of a tag that outgrew it.
+func flushWhole(bmb *bolt.Bucket, k bmKey, base *roaring.Bitmap, d *bmDelta, oldN, newN uint64) error {
+	nb := d.add.Clone()
+	if base != nil {
+		nb.Or(base)
+	}
+	nb.AndNot(d.del)
+	if isWhole(newN) {
+		if oldN > 0 && !isWhole(oldN) { // from chunks
+			if err := chunks(base, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
+				return err
+			}
+		}
+		v, err := encodeWhole(nb)
+		if err != nil {
+			return err
+		}
+		return bmb.Put(wholeKey(k.name), seal(v))
+	}
+	if err := bmb.Delete(wholeKey(k.name)); err != nil {
+		return err
+	}
+	return putChunks(bmb, k, nb)
+}
+
+// putChunks writes every chunk of bm as bitmap k.
+func putChunks(bmb *bolt.Bucket, k bmKey, bm *roaring.Bitmap) error {
+	return chunks(bm, func(hi uint16) error {
+		v, err := encodeChunk(roaring.And(bm, chunkRange(hi)))
+		if err != nil {
+			return err
+		}
+		return bmb.Put(chunkKey(k, hi), seal(v))
+	})
 }
