@@ -1081,7 +1081,7 @@ func load(db *bolt.DB, path string) (*state, error) {
 	// Bitmaps on their goroutines, alongside the histories and columns.
 	var bmErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { bmErr = loadBitmaps(db, path, st) })
+	wg.Go(func() { bmErr = guard(path, func() error { return loadBitmaps(db, path, st) }) })
 	err = guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
