@@ -56,7 +56,7 @@ func (es *extEntries) add(key []byte, id uint32) {
 
 // has reports whether key is among the entries. On a hash collision it
 // compares the keys of every entry with that hash (rare: a scan).
-func (es *extEntries) has(_ *bolt.Tx, key []byte) (bool, error) {
+func (es *extEntries) has(key []byte) (bool, error) {
 	h := maphash.Bytes(extSeed, key)
 	i, ok := es.hash[h]
 	if !ok {

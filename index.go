@@ -148,7 +148,7 @@ func Open(path string, opts *Options) (*Index, error) {
 			}
 			return fail(err)
 		}
-		// External IDs a Load staged before a crash: finish its merge.
+		// External IDs a Load did not merge before a crash: merge them.
 		var es *extEntries
 		if err := guard(path, func() error {
 			return db.View(func(btx *bolt.Tx) error { var err error; es, err = pendingExt(btx, path); return err })

@@ -459,7 +459,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			// Written when the Load ends (mergeExt), after a check
 			// against the earlier batches of this Load.
 			for _, e := range x.kvs {
-				dup, err := l.staged.has(btx, e.k)
+				dup, err := l.staged.has(e.k)
 				if err != nil {
 					return nil, err
 				}
