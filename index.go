@@ -92,7 +92,8 @@ const (
 // Readers work on immutable snapshots (see state.go): a read takes the
 // latest committed snapshot with one atomic load and keeps it to its end,
 // so it never waits for the writer or for another reader, and the writer
-// never waits for readers. A write transaction builds the next snapshot
+// never waits for readers (for files up to 64 GiB: past that, bbolt's
+// growing the memory map of a file waits for open read transactions). A write transaction builds the next snapshot
 // from the one it started on, copying only what it changed, commits to the
 // file, and then publishes the snapshot.
 type Index struct {

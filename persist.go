@@ -782,15 +782,17 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 
 // openDB opens the bbolt file and maps its errors onto ours.
 func openDB(path string, opts *Options) (*bolt.DB, error) {
-	// A large initial map saves the remaps (which copy every dirty node of
-	// a big write transaction) while a file grows; it is address space, not
-	// memory. The array free list is written by a copy at each commit; the
+	// A large initial map (mmapSize: address space, not memory) saves the
+	// remaps while a file grows. A remap waits for every open read
+	// transaction (a View, a Segment.Customers loop, a Backup): with the map
+	// larger than the file, the writer never waits for a reader. The array
+	// free list is written by a copy at each commit; the
 	// hashmap one sorts every free page ID first, which after a bulk load
 	// cost a small durable write several milliseconds. PreLoadFreelist:
 	// read the free list here, under safeOpen's guard, even when read-only
 	// (bbolt would read it in Check's goroutine, unguarded).
 	bo := &bolt.Options{Timeout: opts.timeout(), ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
-		FreelistType: bolt.FreelistArrayType, InitialMmapSize: 1 << 30, PreLoadFreelist: true}
+		FreelistType: bolt.FreelistArrayType, InitialMmapSize: mmapSize, PreLoadFreelist: true}
 	if opts.ReadOnly {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -818,6 +820,10 @@ func openDB(path string, opts *Options) (*bolt.DB, error) {
 	// Anything else bbolt says about the file's contents is corruption.
 	return nil, fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
 }
+
+// mmapSize is the address space an open index maps: files up to 64 GiB
+// never remap (see openDB).
+const mmapSize = 1 << 36
 
 var errPanic = errors.New("panic while reading")
 
