@@ -151,12 +151,18 @@ func Open(path string, opts *Options) (*Index, error) {
 		}
 		// External IDs a Load did not merge before a crash: merge them.
 		var es *extEntries
+		pending := false
 		if err := guard(path, func() error {
-			return db.View(func(btx *bolt.Tx) error { var err error; es, err = pendingExt(btx, path); return err })
+			return db.View(func(btx *bolt.Tx) error {
+				var err error
+				_, pending = extFrom(btx)
+				es, err = pendingExt(btx, path)
+				return err
+			})
 		}); err != nil {
 			return fail(err)
 		}
-		if len(es.idx) > 0 {
+		if pending {
 			if _, err := mergeExt(db, path, es, nil); err != nil {
 				return fail(err)
 			}

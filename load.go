@@ -90,7 +90,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 				err = errors.Join(err, serr)
 			}
 		}
-		if len(l.staged.idx) > 0 && ix.failed == nil {
+		if l.batches > 0 && ix.failed == nil { // also clears extfrom when no customer had an external ID
 			txid, merr := mergeExt(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
 			if txid != 0 {
 				l.txid = txid

@@ -409,3 +409,35 @@ func TestLoadStagedExternalIDsSurviveACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Load of customers without external IDs leaves no extfrom behind (every
+// Open after would scan the loaded records); nor does a writable Open of a
+// file where a Load died before clearing it.
+func TestLoadClearsExtFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "extfrom.db")
+	ix := openTestAt(t, path, &Options{NoSync: true})
+	if n, err := ix.Load(loadSeq([]Customer{{Tags: []string{"a"}}, {}}, nil)); err != nil || n != 2 {
+		t.Fatal(n, err)
+	}
+	hasMarker := func(ix *Index) (has bool) {
+		ix.View(func(tx *Tx) error { _, has = extFrom(tx.btx); return nil })
+		return has
+	}
+	if hasMarker(ix) {
+		t.Error("extfrom left after a Load without external IDs")
+	}
+	ix.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bktMeta).Put(keyExtFrom, idVal(0)) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix = openTestAt(t, path, nil)
+	if hasMarker(ix) {
+		t.Error("a writable Open left extfrom")
+	}
+}
