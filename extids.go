@@ -8,9 +8,10 @@ package tagseg
 // (extfrom). When the Load ends, mergeExt sorts the entries and writes
 // them in key order, a run of keys per transaction, so the bucket's pages
 // are written about once, and removes extfrom. A crash before the merge
-// leaves extfrom behind: a writable Open reads the external IDs of the
-// customers from extfrom on out of their records and merges them; until
-// then (a read-only Open) a lookup that misses ext scans those records.
+// leaves extfrom behind (the meta key "loadfrom", which also marks small
+// tags the Load had not written; see loadTail): Open reads the customers
+// from it on, and a writable Open merges their external IDs; until then (a
+// read-only Open) a lookup that misses ext scans those records.
 
 import (
 	"bytes"
@@ -157,31 +158,6 @@ func extFrom(btx *bolt.Tx) (uint32, bool) {
 	}
 	id, err := parseID(v)
 	return id, err == nil
-}
-
-// pendingExt reads the external IDs of the customers from extfrom on out
-// of their records: what an interrupted Load did not merge.
-func pendingExt(btx *bolt.Tx, path string) (*extEntries, error) {
-	es := &extEntries{}
-	from, ok := extFrom(btx)
-	if !ok {
-		return es, nil
-	}
-	c := btx.Bucket(bktCust).Cursor()
-	for k, v := c.Seek(u32key(nil, from)); k != nil; k, v = c.Next() {
-		if len(k) != 4 {
-			return nil, fmt.Errorf("tagseg: %s: bad customer key %s: %w", path, clipKey(k), ErrCorrupt)
-		}
-		id := binary.BigEndian.Uint32(k)
-		r, err := openRecord(id, v)
-		if err != nil {
-			return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
-		}
-		if r.c.ExternalID != "" {
-			es.add(extKey(r.c.DataSourceUUID, r.c.ExternalID), id)
-		}
-	}
-	return es, nil
 }
 
 // extGet is the ext entry of key, or, while extfrom is set below limit,

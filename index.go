@@ -149,37 +149,31 @@ func Open(path string, opts *Options) (*Index, error) {
 			}
 			return fail(err)
 		}
-		// External IDs a Load did not merge before a crash: merge them.
-		var es *extEntries
-		pending := false
-		if err := guard(path, func() error {
-			return db.View(func(btx *bolt.Tx) error {
-				var err error
-				_, pending = extFrom(btx)
-				es, err = pendingExt(btx, path)
-				return err
-			})
-		}); err != nil {
-			return fail(err)
-		}
-		if pending {
-			if _, err := mergeExt(db, path, es, nil); err != nil {
-				return fail(err)
-			}
-		}
 	}
 	st, err := load(db, path)
 	if err != nil {
 		return fail(err)
 	}
-	if len(st.misformed) > 0 && !opts.ReadOnly {
-		// Small tags a Load left in chunks: store them whole.
-		txid, err := storeWhole(db, path, st.misformed, func(name string) *roaring.Bitmap { return st.get(bmKey{bkTag, name}) }, nil)
-		if err != nil {
-			return fail(err)
+	if !opts.ReadOnly {
+		// What a Load that died left unfinished (see loadTail): store
+		// its tags and external IDs.
+		get := func(name string) *roaring.Bitmap { return st.get(bmKey{bkTag, name}) }
+		if tags := append(st.misformed, st.tail.tags...); len(tags) > 0 {
+			txid, err := storeTags(db, path, tags, get, false, nil)
+			if err != nil {
+				return fail(err)
+			}
+			st.txid = txid
 		}
-		st.txid = txid
+		if st.tail.pending {
+			txid, err := mergeExt(db, path, &st.tail.ext, nil)
+			if err != nil {
+				return fail(err)
+			}
+			st.txid = txid
+		}
 	}
+	st.tail = loadTail{}
 	st.misformed = nil
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
 	ix.cur.Store(st)

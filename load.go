@@ -59,7 +59,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	ix.loading.Store(span)
 	defer func() {
 		if l.batches > 0 && ix.failed == nil {
-			// Small tags the Load wrote in chunks are stored whole.
+			// The small tags, whose batches wrote nothing, are stored whole.
 			var small []string
 			for k, add := range l.adds {
 				if k.kind != bkTag {
@@ -81,7 +81,8 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 				}
 				return b
 			}
-			txid, serr := storeWhole(ix.db, ix.path, small, get, func(txid int) { span.top.Store(int64(txid)) })
+			// Never in chunks: stored whole before the Load, or new.
+			txid, serr := storeTags(ix.db, ix.path, small, get, true, func(txid int) { span.top.Store(int64(txid)) })
 			if txid != 0 {
 				l.txid = txid
 			}
@@ -217,13 +218,12 @@ type loader struct {
 	hist    *histEdit
 	planes  []*roaring.Bitmap // IDs to add to each plane; the last: paying
 	staged  extEntries        // external IDs of committed batches, not yet in ext
-	chunked map[string]bool   // tags stored whole before the Load, in chunks now
 }
 
 const loadPaying = 63
 
 func newLoader(ix *Index, st *state) *loader {
-	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit(), chunked: map[string]bool{}}
+	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
 	for col := range numCols {
 		l.cols[col] = st.cols[col].edit()
 	}
@@ -599,16 +599,37 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	bmb := btx.Bucket(bktBm)
 	r := chunkRange(chi)
 	for _, k := range keys {
-		if b := l.st.get(k); k.kind == bkTag && b != nil && isWhole(b.GetCardinality()) && !l.chunked[k.name] {
-			// Stored whole before the Load: in chunks while it runs (its
-			// end stores the small tags whole again).
-			if err := bmb.Delete(wholeKey(k.name)); err != nil {
-				return nil, err
+		if k.kind == bkTag {
+			// A tag of at most wholeMax customers so far is written when the
+			// Load ends, whole; one that outgrows it now gets all its chunks.
+			old := l.st.get(k)
+			var before uint64
+			if old != nil {
+				before = old.GetCardinality()
 			}
-			if err := putChunks(bmb, k, b); err != nil {
-				return nil, err
+			if a := l.adds[k]; a != nil {
+				before += a.GetCardinality()
 			}
-			l.chunked[k.name] = true
+			if before+uint64(len(ids[k])) <= wholeMax {
+				continue
+			}
+			if before <= wholeMax {
+				full := roaring.New()
+				full.AddMany(ids[k])
+				if old != nil {
+					full.Or(old)
+				}
+				if a := l.adds[k]; a != nil {
+					full.Or(a)
+				}
+				if err := bmb.Delete(wholeKey(k.name)); err != nil {
+					return nil, err
+				}
+				if err := putChunks(bmb, k, full); err != nil {
+					return nil, err
+				}
+				continue
+			}
 		}
 		c := roaring.New()
 		c.AddMany(ids[k])

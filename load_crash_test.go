@@ -21,8 +21,8 @@ import (
 const loadCrashEnv = "TAGSEG_LOAD_CRASH_CHILD"
 
 const (
-	loadCrashN     = 6000
-	loadCrashBatch = 128
+	loadCrashN     = 20000
+	loadCrashBatch = 64
 )
 
 func loadCrashInput() ([]Customer, [][]MRRChange) {
@@ -31,11 +31,22 @@ func loadCrashInput() ([]Customer, [][]MRRChange) {
 	for i := range loadCrashN {
 		cs = append(cs, Customer{
 			UUID: fmt.Sprint("cus_lc_", i), DataSourceUUID: "ds", ExternalID: fmt.Sprintf("x%07d", (i*7919)%loadCrashN),
-			Email: fmt.Sprint(i%50, "@crash.test"), Tags: []string{"all", fmt.Sprint("m", i%7)},
+			Email: fmt.Sprint(i%50, "@crash.test"), Tags: loadCrashTags(i),
 		})
 		evs = append(evs, []MRRChange{{At: day(2024, 1, 1+i%28), Cents: int64(i%10) * 100}})
 	}
 	return cs, evs
+}
+
+// loadCrashTags are customer i's tags: one on everyone (chunks from the
+// first batch), seven that outgrow wholeMax during the load, and fifty
+// small ones (stored whole when the load ends).
+func loadCrashTags(i int) []string {
+	tags := []string{"all", fmt.Sprint("m", i%30)}
+	if i < 5000 {
+		tags = append(tags, fmt.Sprint("s", i%50))
+	}
+	return tags
 }
 
 func TestLoadCrashChild(t *testing.T) {
@@ -77,12 +88,12 @@ func TestLoadCrash(t *testing.T) {
 		// Kill once the file exists and has grown a little, at a random moment.
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			if fi, err := os.Stat(path); err == nil && fi.Size() > 1<<20 || time.Now().After(deadline) {
+			if fi, err := os.Stat(path); err == nil && fi.Size() > 1<<18 || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
 		cmd.Process.Kill()
 		werr := cmd.Wait()
 		finished := werr == nil
@@ -91,6 +102,16 @@ func TestLoadCrash(t *testing.T) {
 			t.Fatalf("round %d: the child failed: %v", round, werr)
 		}
 
+		// A read-only Open reads the tags right before anything is repaired.
+		ro, err := Open(path, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("round %d: read-only reopen after the kill: %v", round, err)
+		}
+		roTags := map[string]uint64{}
+		for tag, c := range ro.Tags() {
+			roTags[tag] = c
+		}
+		ro.Close()
 		ix, err := Open(path, nil)
 		if err != nil {
 			t.Fatalf("round %d: reopen after the kill: %v", round, err)
@@ -117,6 +138,25 @@ func TestLoadCrash(t *testing.T) {
 			} else if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("round %d: customer %d past the prefix of %d: %v", round, i, n, err)
 			}
+		}
+		// Every tag's bitmap holds exactly the prefix's holders.
+		want := map[string]uint64{}
+		for i := range int(n) {
+			for _, tag := range cs[i].Tags {
+				want[tag]++
+			}
+		}
+		for tag, c := range ix.Tags() {
+			if roTags[tag] != c {
+				t.Fatalf("round %d: tag %s: %d customers read-only, %d after the writable Open", round, tag, roTags[tag], c)
+			}
+			if c != want[tag] {
+				t.Fatalf("round %d: tag %s: %d customers after the kill, the prefix of %d has %d", round, tag, c, n, want[tag])
+			}
+			delete(want, tag)
+		}
+		if len(want) > 0 {
+			t.Fatalf("round %d: tags missing after the kill: %v", round, want)
 		}
 		// Resume.
 		m, err := ix.Load(loadSeq(cs[n:], evs[n:]))

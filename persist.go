@@ -65,7 +65,7 @@ var (
 
 	keyVersion = []byte("version")
 	keyNext    = []byte("next")
-	keyExtFrom = []byte("extfrom") // see extids.go
+	keyExtFrom = []byte("loadfrom") // see extids.go and Load
 )
 
 // Bitmap kinds, the first byte of a bm key.
@@ -1194,7 +1194,63 @@ func load(db *bolt.DB, path string) (*state, error) {
 	}
 	st.freezeAll()
 	st.txid = txid
+	if err := guard(path, func() error { return db.View(func(btx *bolt.Tx) error { return st.readTail(btx, path) }) }); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// loadTail is what a Load that died left unfinished, found in the records
+// of the customers it created (from loadfrom on): the external IDs it had
+// not merged into ext, and the customers of the tags it had not written
+// (a tag's batches write nothing while it has at most wholeMax customers).
+type loadTail struct {
+	pending bool // loadfrom is set
+	ext     extEntries
+	tags    []string // tags whose bitmaps readTail completed
+}
+
+// readTail reads the tail of a Load that died into a state being loaded:
+// the missing tag memberships are added to its bitmaps, the rest noted
+// for a writable Open to store (Open) .
+func (st *state) readTail(btx *bolt.Tx, path string) error {
+	from, ok := extFrom(btx)
+	if !ok {
+		return nil
+	}
+	st.tail.pending = true
+	missing := map[string]*roaring.Bitmap{}
+	c := btx.Bucket(bktCust).Cursor()
+	for k, v := c.Seek(u32key(nil, from)); k != nil; k, v = c.Next() {
+		if len(k) != 4 {
+			return fmt.Errorf("tagseg: %s: bad customer key %s: %w", path, clipKey(k), ErrCorrupt)
+		}
+		id := binary.BigEndian.Uint32(k)
+		r, err := openRecord(id, v)
+		if err != nil {
+			return fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
+		}
+		if r.c.ExternalID != "" {
+			st.tail.ext.add(extKey(r.c.DataSourceUUID, r.c.ExternalID), id)
+		}
+		for _, t := range r.c.Tags {
+			if b := st.get(bmKey{bkTag, t}); b != nil && b.Contains(id) {
+				continue
+			}
+			m := missing[t]
+			if m == nil {
+				m = roaring.New()
+				missing[t] = m
+			}
+			m.Add(id)
+		}
+	}
+	empty := roaring.New()
+	for t, m := range missing {
+		st.set(bmKey{bkTag, t}, patch(st.get(bmKey{bkTag, t}), m, empty))
+		st.tail.tags = append(st.tail.tags, t)
+	}
+	return nil
 }
 
 // ---- checksums ----
@@ -1359,11 +1415,13 @@ func decodeWhole(v []byte) (bm *roaring.Bitmap, err error) {
 	return bm, nil
 }
 
-// storeWhole stores the small tags named whole (see wholeMax), replacing
-// their chunks, some thousands a durable transaction; get returns a tag's
-// bitmap. before is called with each transaction's ID before it commits.
-// It returns the ID of the last transaction committed (0: none).
-func storeWhole(db *bolt.DB, path string, names []string, get func(string) *roaring.Bitmap, before func(int)) (txid int, err error) {
+// storeTags writes the tags named in the form their counts call for
+// (see wholeMax), some thousands a durable transaction; get returns a
+// tag's bitmap. A small tag's chunks, if any, are deleted unless noChunks
+// says it has none; a large tag's whole value is deleted. before is called
+// with each transaction's ID before it commits. It returns the ID of the
+// last transaction committed (0: none).
+func storeTags(db *bolt.DB, path string, names []string, get func(string) *roaring.Bitmap, noChunks bool, before func(int)) (txid int, err error) {
 	slices.Sort(names)
 	const per = 1 << 14
 	for lo := 0; lo < len(names); lo += per {
@@ -1377,8 +1435,19 @@ func storeWhole(db *bolt.DB, path string, names []string, get func(string) *roar
 			for _, name := range names[lo:min(lo+per, len(names))] {
 				bm := get(name)
 				k := bmKey{bkTag, name}
-				if err := chunks(bm, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
-					return err
+				if !isWhole(bm.GetCardinality()) {
+					if err := bmb.Delete(wholeKey(name)); err != nil {
+						return err
+					}
+					if err := putChunks(bmb, k, bm); err != nil {
+						return err
+					}
+					continue
+				}
+				if !noChunks {
+					if err := chunks(bm, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
+						return err
+					}
 				}
 				v, err := encodeWhole(bm)
 				if err != nil {
@@ -1399,7 +1468,7 @@ func storeWhole(db *bolt.DB, path string, names []string, get func(string) *roar
 			return nil
 		})
 		if err != nil {
-			return txid, fmt.Errorf("tagseg: %s: storing small tags whole: %w (writes refused until the index is reopened: %w)", path, err, ErrCorrupt)
+			return txid, fmt.Errorf("tagseg: %s: storing tags: %w (writes refused until the index is reopened: %w)", path, err, ErrCorrupt)
 		}
 	}
 	return txid, nil
