@@ -45,7 +45,9 @@
 //
 // A bad or duplicate customer stops it with a *LoadError naming its index
 // in the input; its batch is rolled back, the batches before it stay, and
-// n says how many landed, so the caller can resume with the rest.
+// n says how many landed, so the caller can resume with the rest. A crash
+// keeps the committed batches too: the next Open completes what Load
+// leaves to its end (external-ID entries, small tags) from their records.
 //
 // # Readers and snapshots
 //

@@ -39,8 +39,15 @@ var loadBatch uint32 = 1 << 16
 // commit fails, Load stops: the batch holding that customer is rolled back
 // whole, the batches before it stay, and the count returned is the number
 // of customers they hold: the first n of seq. An error about one customer
-// is a *LoadError saying which. To resume, call Load again with the rest. Readers see the new customers when Load returns (also
-// when it fails); other writers wait until then.
+// is a *LoadError saying which. To resume, call Load again with the rest.
+// Readers see the new customers when Load returns (also when it fails);
+// other writers wait until then.
+//
+// Some work is left to the end: the customers' external-ID entries are
+// written in key order, and tags of at most 512 customers (see wholeMax)
+// whole, once. If the process dies before, the committed batches are in
+// the file and the next Open finishes that work from their records (a
+// read-only Open in memory only).
 func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	if ix.readOnly {
 		return 0, fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
