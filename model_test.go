@@ -491,6 +491,50 @@ func TestModel(t *testing.T) {
 				t.Fatalf("step %d: SetMRR: %v", step, err)
 			}
 			m.custs[u].events[at.UnixNano()] = cents
+		case op < 85 && step%3 == 0: // a bulk Load, sometimes with a duplicate in it
+			what = "load"
+			var cs []Customer
+			var evs [][]MRRChange
+			seen := map[string]bool{}
+			dup := -1
+			for i := range 1 + r.IntN(30) {
+				c := randCustomer(r, len(m.custs))
+				c.UUID = fmt.Sprintf("cus_load_%d_%d", step, i)
+				key := c.DataSourceUUID + "\x00" + c.ExternalID
+				if c.ExternalID != "" && (exts(c.DataSourceUUID, c.ExternalID) || seen[key]) && dup < 0 {
+					dup = i
+				}
+				seen[key] = true
+				cs = append(cs, c)
+				evs = append(evs, randEvents(r))
+			}
+			n, err := ix.Load(loadSeq(cs, evs))
+			if dup >= 0 {
+				var le *LoadError
+				if !errors.As(err, &le) || !errors.Is(err, ErrDuplicate) || le.Index < dup {
+					t.Fatalf("step %d: Load with a duplicate at %d: %d, %v", step, dup, n, err)
+				}
+			} else if err != nil || n != len(cs) {
+				t.Fatalf("step %d: Load: %d, %v", step, n, err)
+			}
+			for i, c := range cs[:n] {
+				got, err := ix.Customer(c.UUID)
+				if err != nil {
+					t.Fatalf("step %d: loaded customer %d: %v", step, i, err)
+				}
+				tags := c.Tags
+				c.ID, c.Tags = got.ID, nil
+				mc := &mCust{c: c, events: map[int64]int64{}}
+				for _, e := range evs[i] {
+					mc.events[e.At.UnixNano()] = e.Cents
+				}
+				m.custs[c.UUID] = mc
+				m.byID[got.ID] = c.UUID
+				m.addTags(c.UUID, tags)
+				if d := cmp.Diff(m.customer(c.UUID), got); d != "" {
+					t.Fatalf("step %d: loaded (-model +index):\n%s", step, d)
+				}
+			}
 		case op < 85: // a batch, sometimes rolled back
 			what = "batch"
 			next := m.clone()
