@@ -9,6 +9,7 @@
 //	tagseg series   -db PATH [-query Q] -from DATE -to DATE [-every month] [-csv]
 //	tagseg segments -db PATH list|save NAME QUERY|delete NAME
 //	tagseg serve    -db PATH [-addr 127.0.0.1:8080] [-api-key KEY]
+//	tagseg backup   -db PATH OUT|-
 //
 // Every command takes -db, which defaults to $TAGSEG_DB. Flags may come
 // before or after the other arguments; "--" ends the flags. Run
@@ -46,6 +47,7 @@ var commands = map[string]command{
 	"tags":     {runTags, "the tags of a segment, with their customers and MRR"},
 	"series":   {runSeries, "the MRR series of a segment, with its movements"},
 	"segments": {runSegments, "list, save and delete saved segments"},
+	"backup":   {runBackup, "write a consistent copy of the index, atomically or to standard output"},
 	"serve":    {runServe, "serve a ChartMogul-style HTTP API over the index"},
 }
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+const backupUsage = `-db PATH OUT
+
+Writes a consistent copy of the index to OUT, as of one commit (Index.Backup).
+The copy is written to a temporary file beside OUT, synced and renamed, so OUT
+is either the old file or the whole new copy; "-" writes to standard output,
+for pipelines such as "tagseg backup -db live.db - | gzip > live.db.gz".
+To restore, use the copy as the index file. The index is opened read-only, so
+another process may not hold it for writing (stop "tagseg serve" first).`
+
+func runBackup(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("backup", backupUsage, stderr)
+	db := dbFlag(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needDB(*db); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one OUT file (or - for standard output)")
+	}
+	out := pos[0]
+	if abs(out) == abs(*db) {
+		return usagef("OUT is the index itself")
+	}
+	ix, err := openRead(*db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	if out == "-" {
+		_, err := ix.Backup(stdout)
+		return err
+	}
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	n, err := ix.Backup(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), out)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	fmt.Fprintf(stderr, "wrote %s: %d bytes\n", out, n)
+	return nil
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// syncDir fsyncs a directory, so that a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
