@@ -496,14 +496,15 @@ func normCustomer(c Customer) (Customer, error) {
 }
 
 func normCustom(k string, v any) (any, error) {
-	switch x := normValue(v).(type) {
+	nv := normValue(v) // returned as is where it is right: no new boxing
+	switch x := nv.(type) {
 	case string:
 		if len(x) > maxFieldLen || !utf8.ValidString(x) {
 			return nil, fmt.Errorf("tagseg: custom.%s: string longer than %d bytes or not UTF-8: %w", k, maxFieldLen, ErrInvalidField)
 		}
-		return x, nil
+		return nv, nil
 	case int64, float64, bool:
-		return x, nil
+		return nv, nil
 	case time.Time:
 		if x.IsZero() {
 			return nil, fmt.Errorf("tagseg: custom.%s: zero time: %w", k, ErrInvalidField)
