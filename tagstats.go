@@ -99,8 +99,10 @@ func newMore() cowMap[uint32, []uint32] {
 }
 
 func (f *forward) list(id uint32) []uint32 {
-	if l, ok := f.more.get(id); ok {
-		return l
+	if f.more.len() > 0 {
+		if l, ok := f.more.get(id); ok {
+			return l
+		}
 	}
 	if int(id)+1 < len(f.off) {
 		return f.tags[f.off[id]:f.off[id+1]]
