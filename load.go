@@ -327,31 +327,11 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	for i := range batch {
 		ix.emails.add(batch[i].cols[colEmail], batch[i].r.id)
 	}
-	var cerr error
-	if err := guard(ix.path, func() error {
-		if commitHook != nil {
-			cerr = commitHook(btx)
-		} else {
-			cerr = btx.Commit()
-		}
-		return nil
-	}); err != nil {
-		ix.failed = err
-		return err
+	committed, served, err := ix.commit(btx)
+	if served {
+		l.take(batch, ids, lo, hi, txid)
 	}
-	committed = true
-	if cerr != nil {
-		ix.failed = cerr
-		var served int
-		if guard(ix.path, func() error {
-			return ix.db.View(func(btx *bolt.Tx) error { served = btx.ID(); return nil })
-		}) == nil && served == txid {
-			l.take(batch, ids, lo, hi, txid)
-		}
-		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
-	}
-	l.take(batch, ids, lo, hi, txid)
-	return nil
+	return err
 }
 
 // take adds a committed batch to the loader.

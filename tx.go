@@ -86,8 +86,24 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 		}
 	}
 	ix.pend.Store(ns)
-	// bbolt panics in Commit on a damaged free list ("page already freed");
-	// the deferred Rollback then releases the transaction.
+	committed, served, err := ix.commit(btx)
+	if served {
+		ix.cur.Store(ns)
+		ix.pend.Store(nil)
+	}
+	return err
+}
+
+// commit commits a write transaction, through commitHook when a test set
+// one. bbolt panics in Commit on a damaged free list ("page already
+// freed"): done is then false, and the caller's Rollback releases the
+// transaction; otherwise bbolt has ended it. Any failure makes the index
+// refuse writes until reopened. served reports whether bbolt now serves
+// the transaction's commit: always after a success, and after a failure
+// when its meta page reached the file anyway (the caller publishes the
+// transaction's state then, so that memory follows the file).
+func (ix *Index) commit(btx *bolt.Tx) (done, served bool, err error) {
+	txid := btx.ID()
 	var cerr error
 	if err := guard(ix.path, func() error {
 		if commitHook != nil {
@@ -98,25 +114,17 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 		return nil
 	}); err != nil {
 		ix.failed = err
-		return err
+		return false, false, err
 	}
-	committed = true // bbolt rolled back a failed commit itself
-	if cerr != nil {
-		// The meta page may be on disk or not: publish whichever state
-		// bbolt now serves, and stop writes until a reopen.
-		ix.failed = cerr
-		var served int
-		if guard(ix.path, func() error {
-			return ix.db.View(func(btx *bolt.Tx) error { served = btx.ID(); return nil })
-		}) == nil && served == ns.txid {
-			ix.cur.Store(ns)
-			ix.pend.Store(nil)
-		}
-		return fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
+	if cerr == nil {
+		return true, true, nil
 	}
-	ix.cur.Store(ns)
-	ix.pend.Store(nil)
-	return nil
+	ix.failed = cerr
+	var now int
+	served = guard(ix.path, func() error {
+		return ix.db.View(func(btx *bolt.Tx) error { now = btx.ID(); return nil })
+	}) == nil && now == txid
+	return true, served, fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
 }
 
 // Tx is a write transaction, passed to the function given to Update. Its
