@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"encoding/binary"
 
-	"fmt"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -107,15 +106,8 @@ const extMergeChunk = 1 << 20
 // of the last transaction committed (0: none).
 func mergeExt(db *bolt.DB, path string, es *extEntries, before func(txid int)) (txid int, err error) {
 	es.sort()
-	for lo := 0; lo < len(es.idx) || lo == 0; lo += extMergeChunk {
-		hi := min(lo+extMergeChunk, len(es.idx))
-		last := hi == len(es.idx)
-		err := guard(path, func() error {
-			btx, err := db.Begin(true)
-			if err != nil {
-				return err
-			}
-			defer btx.Rollback()
+	txid, err = inTxs(db, path, "merging the external IDs of a load", len(es.idx), extMergeChunk, true, before,
+		func(btx *bolt.Tx, lo, hi int, last bool) error {
 			b := btx.Bucket(bktExt)
 			b.FillPercent = 1 // keys in order: fill the pages
 			for _, e := range es.idx[lo:hi] {
@@ -124,29 +116,14 @@ func mergeExt(db *bolt.DB, path string, es *extEntries, before func(txid int)) (
 				}
 			}
 			if last {
-				if err := btx.Bucket(bktMeta).Delete(keyExtFrom); err != nil {
-					return err
-				}
+				return btx.Bucket(bktMeta).Delete(keyExtFrom)
 			}
-			id := btx.ID()
-			if before != nil {
-				before(id)
-			}
-			if err := btx.Commit(); err != nil {
-				return err
-			}
-			txid = id
 			return nil
 		})
-		if err != nil {
-			return txid, fmt.Errorf("tagseg: %s: merging the external IDs of a load: %w (writes refused until the index is reopened: %w)", path, err, ErrCorrupt)
-		}
-		if last {
-			break
-		}
+	if err == nil {
+		*es = extEntries{}
 	}
-	*es = extEntries{}
-	return txid, nil
+	return txid, err
 }
 
 // extFrom is the first ID whose external-ID entry may be missing from ext

@@ -1423,39 +1423,54 @@ func decodeWhole(v []byte) (bm *roaring.Bitmap, err error) {
 // last transaction committed (0: none).
 func storeTags(db *bolt.DB, path string, names []string, get func(string) *roaring.Bitmap, noChunks bool, before func(int)) (txid int, err error) {
 	slices.Sort(names)
-	const per = 1 << 14
-	for lo := 0; lo < len(names); lo += per {
+	return inTxs(db, path, "storing tags", len(names), 1<<14, false, before, func(btx *bolt.Tx, lo, hi int, _ bool) error {
+		bmb := btx.Bucket(bktBm)
+		for _, name := range names[lo:hi] {
+			bm := get(name)
+			k := bmKey{bkTag, name}
+			if !isWhole(bm.GetCardinality()) {
+				if err := bmb.Delete(wholeKey(name)); err != nil {
+					return err
+				}
+				if err := putChunks(bmb, k, bm); err != nil {
+					return err
+				}
+				continue
+			}
+			if !noChunks {
+				if err := chunks(bm, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
+					return err
+				}
+			}
+			v, err := encodeWhole(bm)
+			if err != nil {
+				return err
+			}
+			if err := bmb.Put(wholeKey(name), seal(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// inTxs writes n items in durable transactions of per items each: fn
+// writes items [lo, hi), last in the last transaction; with once, one
+// transaction runs even when n is 0. before is called with each
+// transaction's ID before it commits. It returns the ID of the last
+// transaction committed (0: none); an error, wrapping ErrCorrupt, says
+// what was being done.
+func inTxs(db *bolt.DB, path, what string, n, per int, once bool, before func(int), fn func(btx *bolt.Tx, lo, hi int, last bool) error) (txid int, err error) {
+	for lo := 0; lo < n || lo == 0 && once; lo += per {
+		hi := min(lo+per, n)
 		err := guard(path, func() error {
 			btx, err := db.Begin(true)
 			if err != nil {
 				return err
 			}
 			defer btx.Rollback()
-			bmb := btx.Bucket(bktBm)
-			for _, name := range names[lo:min(lo+per, len(names))] {
-				bm := get(name)
-				k := bmKey{bkTag, name}
-				if !isWhole(bm.GetCardinality()) {
-					if err := bmb.Delete(wholeKey(name)); err != nil {
-						return err
-					}
-					if err := putChunks(bmb, k, bm); err != nil {
-						return err
-					}
-					continue
-				}
-				if !noChunks {
-					if err := chunks(bm, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
-						return err
-					}
-				}
-				v, err := encodeWhole(bm)
-				if err != nil {
-					return err
-				}
-				if err := bmb.Put(wholeKey(name), seal(v)); err != nil {
-					return err
-				}
+			if err := fn(btx, lo, hi, hi == n); err != nil {
+				return err
 			}
 			id := btx.ID()
 			if before != nil {
@@ -1468,7 +1483,10 @@ func storeTags(db *bolt.DB, path string, names []string, get func(string) *roari
 			return nil
 		})
 		if err != nil {
-			return txid, fmt.Errorf("tagseg: %s: storing tags: %w (writes refused until the index is reopened: %w)", path, err, ErrCorrupt)
+			return txid, fmt.Errorf("tagseg: %s: %s: %w (writes refused until the index is reopened: %w)", path, what, err, ErrCorrupt)
+		}
+		if hi == n {
+			break
 		}
 	}
 	return txid, nil
