@@ -203,20 +203,9 @@ const (
 )
 
 // decodeChunk parses a stored chunk and checks it holds only IDs of chunk hi.
-func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			bm, err = nil, fmt.Errorf("bitmap chunk: %v", r)
-		}
-	}()
-	if len(v) > 0 && v[0] == 0 {
-		v = v[1:]
-	}
-	bm = roaring.New()
-	if err := bm.UnmarshalBinary(v); err != nil {
-		return nil, err
-	}
-	if err := bm.Validate(); err != nil {
+func decodeChunk(v []byte, hi uint16) (*roaring.Bitmap, error) {
+	bm, v, err := decodePortable(v, "bitmap chunk")
+	if err != nil {
 		return nil, err
 	}
 	if bm.IsEmpty() {
@@ -229,6 +218,29 @@ func decodeChunk(v []byte, hi uint16) (bm *roaring.Bitmap, err error) {
 		return nil, errors.New("bitmap chunk truncated")
 	}
 	return bm, nil
+}
+
+// decodePortable parses a stored portable bitmap (a chunk or a whole small
+// tag, without its checksum and alignment byte) with every check roaring
+// has, turning its panics into errors; it returns the bitmap and the
+// portable bytes.
+func decodePortable(v []byte, what string) (bm *roaring.Bitmap, body []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bm, body, err = nil, nil, fmt.Errorf("%s: %v", what, r)
+		}
+	}()
+	if len(v) > 0 && v[0] == 0 {
+		v = v[1:]
+	}
+	bm = roaring.New()
+	if err := bm.UnmarshalBinary(v); err != nil {
+		return nil, nil, err
+	}
+	if err := bm.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return bm, v, nil
 }
 
 // Columns: one int64 per ID, in memory as dense slices, stored in blocks.
@@ -1321,34 +1333,7 @@ func (a *arena) copy(b []byte) []byte {
 // copy of v in ar, and is marked shared, so a bitmap that takes it with Or
 // keeps it as it is. The checksum stands in for roaring's Validate.
 func viewChunk(ar *arena, scratch *roaring.Bitmap, v []byte, hi uint16) (*roaring.Bitmap, error) {
-	b, err := openVal(v)
-	if err != nil {
-		return nil, err
-	}
-	b = ar.copy(b)
-	pad := 0
-	if len(b) > 0 && b[0] == 0 {
-		b, pad = b[1:], 1
-	}
-	if len(b) < 8 {
-		return nil, errors.New("short bitmap chunk")
-	}
-	switch binary.LittleEndian.Uint16(b) {
-	case serialCookieNoRun:
-		if binary.LittleEndian.Uint32(b[4:]) != 1 {
-			return nil, errors.New("bitmap chunk of more than one container")
-		}
-	case serialCookieRun:
-		if binary.LittleEndian.Uint16(b[2:]) != 0 {
-			return nil, errors.New("bitmap chunk of more than one container")
-		}
-	default:
-		return nil, errors.New("bitmap chunk: not the portable Roaring format")
-	}
-	if (pad+portableHeaderLen(b))%2 != 0 {
-		return nil, errors.New("bitmap chunk: not aligned")
-	}
-	if _, err := scratch.FromBuffer(b); err != nil {
+	if err := viewPortable(ar, scratch, v, "bitmap chunk", 1); err != nil {
 		return nil, err
 	}
 	if scratch.IsEmpty() {
@@ -1360,12 +1345,15 @@ func viewChunk(ar *arena, scratch *roaring.Bitmap, v []byte, hi uint16) (*roarin
 	return scratch, nil
 }
 
-// viewWhole checks a stored whole bitmap and reads it in place, as
-// viewChunk does.
-func viewWhole(ar *arena, v []byte) (*roaring.Bitmap, error) {
+// viewPortable checks a stored portable bitmap (a chunk or a whole small
+// tag) of at most maxContainers containers (0: any number) and reads it
+// into bm without copying its containers again: they refer to a copy of v
+// in ar, aligned by the value's leading zero byte (see alignPortable), and
+// are marked shared. The checksum stands in for roaring's Validate.
+func viewPortable(ar *arena, bm *roaring.Bitmap, v []byte, what string, maxContainers int) error {
 	b, err := openVal(v)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b = ar.copy(b)
 	pad := 0
@@ -1373,16 +1361,32 @@ func viewWhole(ar *arena, v []byte) (*roaring.Bitmap, error) {
 		b, pad = b[1:], 1
 	}
 	if len(b) < 8 {
-		return nil, errors.New("short whole bitmap")
+		return fmt.Errorf("short %s", what)
 	}
-	if c := binary.LittleEndian.Uint16(b); c != serialCookieRun && c != serialCookieNoRun {
-		return nil, errors.New("whole bitmap: not the portable Roaring format")
+	var n int
+	switch binary.LittleEndian.Uint16(b) {
+	case serialCookieNoRun:
+		n = int(binary.LittleEndian.Uint32(b[4:]))
+	case serialCookieRun:
+		n = int(binary.LittleEndian.Uint16(b[2:])) + 1
+	default:
+		return fmt.Errorf("%s: not the portable Roaring format", what)
+	}
+	if n == 0 || maxContainers > 0 && n > maxContainers {
+		return fmt.Errorf("%s of %d containers", what, n)
 	}
 	if (pad+portableHeaderLen(b))%2 != 0 {
-		return nil, errors.New("whole bitmap: not aligned")
+		return fmt.Errorf("%s: not aligned", what)
 	}
+	_, err = bm.FromBuffer(b)
+	return err
+}
+
+// viewWhole checks a stored whole bitmap and reads it in place, as
+// viewChunk does.
+func viewWhole(ar *arena, v []byte) (*roaring.Bitmap, error) {
 	bm := roaring.New()
-	if _, err := bm.FromBuffer(b); err != nil {
+	if err := viewPortable(ar, bm, v, "whole bitmap", 0); err != nil {
 		return nil, err
 	}
 	if n := bm.GetCardinality(); !isWhole(n) {
@@ -1393,20 +1397,9 @@ func viewWhole(ar *arena, v []byte) (*roaring.Bitmap, error) {
 
 // decodeWhole parses a stored whole bitmap (without its checksum) with
 // every check roaring has: for Check and the fuzz test.
-func decodeWhole(v []byte) (bm *roaring.Bitmap, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			bm, err = nil, fmt.Errorf("whole bitmap: %v", r)
-		}
-	}()
-	if len(v) > 0 && v[0] == 0 {
-		v = v[1:]
-	}
-	bm = roaring.New()
-	if err := bm.UnmarshalBinary(v); err != nil {
-		return nil, err
-	}
-	if err := bm.Validate(); err != nil {
+func decodeWhole(v []byte) (*roaring.Bitmap, error) {
+	bm, _, err := decodePortable(v, "whole bitmap")
+	if err != nil {
 		return nil, err
 	}
 	if n := bm.GetCardinality(); !isWhole(n) {
