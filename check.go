@@ -200,7 +200,7 @@ func (ix *Index) Check() error {
 	}
 	// What is stored must load back to what is in memory.
 	return ix.read(func(st *state) error {
-		disk, err := load(ix.db, ix.path)
+		disk, _, err := load(ix.db, ix.path)
 		if err != nil {
 			return err
 		}

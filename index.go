@@ -150,7 +150,7 @@ func Open(path string, opts *Options) (*Index, error) {
 			return fail(err)
 		}
 	}
-	st, err := load(db, path)
+	st, un, err := load(db, path)
 	if err != nil {
 		return fail(err)
 	}
@@ -158,23 +158,21 @@ func Open(path string, opts *Options) (*Index, error) {
 		// What a Load that died left unfinished (see loadTail): store
 		// its tags and external IDs.
 		get := func(name string) *roaring.Bitmap { return st.get(bmKey{bkTag, name}) }
-		if tags := append(st.misformed, st.tail.tags...); len(tags) > 0 {
+		if tags := append(un.misformed, un.tags...); len(tags) > 0 {
 			txid, err := storeTags(db, path, tags, get, false, nil)
 			if err != nil {
 				return fail(err)
 			}
 			st.txid = txid
 		}
-		if st.tail.pending {
-			txid, err := mergeExt(db, path, &st.tail.ext, nil)
+		if un.pending {
+			txid, err := mergeExt(db, path, &un.ext, nil)
 			if err != nil {
 				return fail(err)
 			}
 			st.txid = txid
 		}
 	}
-	st.tail = loadTail{}
-	st.misformed = nil
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
 	ix.cur.Store(st)
 	return ix, nil

@@ -934,7 +934,7 @@ func initDB(db *bolt.DB, path string, readOnly, acceptLost bool) error {
 // loadBitmaps reads every bitmap: the bm bucket is split by chunk number
 // among GOMAXPROCS goroutines, each with its own read transaction, and the
 // parts (disjoint, in chunk order) are then joined.
-func loadBitmaps(db *bolt.DB, path string, st *state) error {
+func loadBitmaps(db *bolt.DB, path string, st *state, un *unfinished) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("tagseg: open %s: %s: %w", path, fmt.Sprintf(format, args...), ErrCorrupt)
 	}
@@ -1032,7 +1032,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 	// Small tags in chunks: a Load that did not finish (see wholeMax).
 	for name, bm := range st.tags.all() {
 		if isWhole(bm.GetCardinality()) {
-			st.misformed = append(st.misformed, name)
+			un.misformed = append(un.misformed, name)
 		}
 	}
 	// The small tags, stored whole.
@@ -1058,7 +1058,7 @@ func loadBitmaps(db *bolt.DB, path string, st *state) error {
 }
 
 // load reads the in-memory state from the file.
-func load(db *bolt.DB, path string) (*state, error) {
+func load(db *bolt.DB, path string) (*state, *unfinished, error) {
 	st := newState()
 	var txid int
 	err := guard(path, func() error {
@@ -1094,12 +1094,13 @@ func load(db *bolt.DB, path string) (*state, error) {
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Bitmaps on their goroutines, alongside the histories and columns.
 	var bmErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { bmErr = guard(path, func() error { return loadBitmaps(db, path, st) }) })
+	un := &unfinished{}
+	wg.Go(func() { bmErr = guard(path, func() error { return loadBitmaps(db, path, st, un) }) })
 	err = guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bktMeta)
@@ -1202,35 +1203,38 @@ func load(db *bolt.DB, path string) (*state, error) {
 	})
 	wg.Wait()
 	if err := errors.Join(err, bmErr); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st.freezeAll()
 	st.txid = txid
-	if err := guard(path, func() error { return db.View(func(btx *bolt.Tx) error { return st.readTail(btx, path) }) }); err != nil {
-		return nil, err
+	if err := guard(path, func() error { return db.View(func(btx *bolt.Tx) error { return readTail(btx, path, st, un) }) }); err != nil {
+		return nil, nil, err
 	}
-	return st, nil
+	return st, un, nil
 }
 
-// loadTail is what a Load that died left unfinished, found in the records
-// of the customers it created (from loadfrom on): the external IDs it had
-// not merged into ext, and the customers of the tags it had not written
-// (a tag's batches write nothing while it has at most wholeMax customers).
-type loadTail struct {
-	pending bool // loadfrom is set
-	ext     extEntries
-	tags    []string // tags whose bitmaps readTail completed
+// unfinished is what load found left to store, for a writable Open: the
+// small tags the file holds in chunks (see wholeMax), and what a Load that
+// died left unfinished, found in the records of the customers it created
+// (from loadfrom on): the external IDs it had not merged into ext, and the
+// customers of the tags it had not written (a tag's batches write nothing
+// while it has at most wholeMax customers).
+type unfinished struct {
+	misformed []string
+	pending   bool // loadfrom is set
+	ext       extEntries
+	tags      []string // tags whose bitmaps readTail completed
 }
 
 // readTail reads the tail of a Load that died into a state being loaded:
-// the missing tag memberships are added to its bitmaps, the rest noted
-// for a writable Open to store (Open) .
-func (st *state) readTail(btx *bolt.Tx, path string) error {
+// the missing tag memberships are added to its bitmaps, the rest noted in
+// un for a writable Open to store.
+func readTail(btx *bolt.Tx, path string, st *state, un *unfinished) error {
 	from, ok := extFrom(btx)
 	if !ok {
 		return nil
 	}
-	st.tail.pending = true
+	un.pending = true
 	missing := map[string]*roaring.Bitmap{}
 	c := btx.Bucket(bktCust).Cursor()
 	for k, v := c.Seek(u32key(nil, from)); k != nil; k, v = c.Next() {
@@ -1243,7 +1247,7 @@ func (st *state) readTail(btx *bolt.Tx, path string) error {
 			return fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
 		}
 		if r.c.ExternalID != "" {
-			st.tail.ext.add(extKey(r.c.DataSourceUUID, r.c.ExternalID), id)
+			un.ext.add(extKey(r.c.DataSourceUUID, r.c.ExternalID), id)
 		}
 		for _, t := range r.c.Tags {
 			if b := st.get(bmKey{bkTag, t}); b != nil && b.Contains(id) {
@@ -1260,7 +1264,7 @@ func (st *state) readTail(btx *bolt.Tx, path string) error {
 	empty := roaring.New()
 	for t, m := range missing {
 		st.set(bmKey{bkTag, t}, patch(st.get(bmKey{bkTag, t}), m, empty))
-		st.tail.tags = append(st.tail.tags, t)
+		un.tags = append(un.tags, t)
 	}
 	return nil
 }

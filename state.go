@@ -50,11 +50,6 @@ type state struct {
 	planes []*roaring.Bitmap                          // bit i of mrr
 	paying *roaring.Bitmap                            // mrr > 0
 
-	// misformed, in a state just loaded, lists the small tags the file
-	// holds in chunks (a Load interrupted before it stored them whole).
-	misformed []string
-	tail      loadTail // likewise: what a Load that died left unfinished
-
 	fwdMu sync.Mutex              // one build of the forward index at a time
 	fwd   atomic.Pointer[forward] // see forwardIndex; nil until needed
 }
