@@ -155,8 +155,8 @@ func Open(path string, opts *Options) (*Index, error) {
 		return fail(err)
 	}
 	if !opts.ReadOnly {
-		// What a Load that died left unfinished (see loadTail): store
-		// its tags and external IDs.
+		// What load found unfinished (see unfinished): small tags in
+		// chunks, and the tags and external IDs of a Load that died.
 		get := func(name string) *roaring.Bitmap { return st.get(bmKey{bkTag, name}) }
 		if tags := append(un.misformed, un.tags...); len(tags) > 0 {
 			txid, err := storeTags(db, path, tags, get, false, nil)
