@@ -9,7 +9,7 @@ package tagseg
 // them in key order, a run of keys per transaction, so the bucket's pages
 // are written about once, and removes extfrom. A crash before the merge
 // leaves extfrom behind (the meta key "loadfrom", which also marks small
-// tags the Load had not written; see loadTail): Open reads the customers
+// tags the Load had not written; see unfinished): Open reads the customers
 // from it on, and a writable Open merges their external IDs; until then (a
 // read-only Open) a lookup that misses ext scans those records.
 
