@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0: from the clock)")
@@ -63,3 +65,20 @@ func mustSegment(t testing.TB, ix *Index, e Expr) *Segment {
 }
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// editFile changes a closed index file with bbolt directly, in one
+// transaction: for tests that set up what a crash or damage leaves.
+func editFile(t *testing.T, path string, fn func(btx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

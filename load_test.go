@@ -364,11 +364,7 @@ func TestLoadStagedExternalIDsSurviveACrash(t *testing.T) {
 	ix.Close()
 	// Put the file back as it was before the merge: no ext entries, and
 	// extfrom saying from which customer on they are missing.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(btx *bolt.Tx) error {
+	editFile(t, path, func(btx *bolt.Tx) error {
 		if err := btx.DeleteBucket(bktExt); err != nil {
 			return err
 		}
@@ -377,10 +373,6 @@ func TestLoadStagedExternalIDsSurviveACrash(t *testing.T) {
 		}
 		return btx.Bucket(bktMeta).Put(keyExtFrom, idVal(0))
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ro, err := Open(path, &Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -427,15 +419,7 @@ func TestLoadClearsExtFrom(t *testing.T) {
 		t.Error("extfrom left after a Load without external IDs")
 	}
 	ix.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bktMeta).Put(keyExtFrom, idVal(0)) })
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	editFile(t, path, func(btx *bolt.Tx) error { return btx.Bucket(bktMeta).Put(keyExtFrom, idVal(0)) })
 	ix = openTestAt(t, path, nil)
 	if hasMarker(ix) {
 		t.Error("a writable Open left extfrom")

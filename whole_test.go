@@ -142,11 +142,7 @@ func TestWholeTagsAndLoad(t *testing.T) {
 	ix.Close()
 
 	// As if a Load died before its end: "stays" back in chunks.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(btx *bolt.Tx) error {
+	editFile(t, path, func(btx *bolt.Tx) error {
 		b := btx.Bucket(bktBm)
 		v, err := openVal(b.Get(wholeKey("stays")))
 		if err != nil {
@@ -161,10 +157,6 @@ func TestWholeTagsAndLoad(t *testing.T) {
 		}
 		return putChunks(b, bmKey{bkTag, "stays"}, bm)
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ro, err := Open(path, &Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
