@@ -177,16 +177,11 @@ func (tx *Tx) delta(k bmKey) *bmDelta {
 	return d
 }
 
-func (tx *Tx) base(k bmKey) *roaring.Bitmap {
-	if tx.st == nil {
-		return nil
-	}
-	return tx.st.get(k)
-}
+func (tx *Tx) base(k bmKey) *roaring.Bitmap { return tx.st.get(k) }
 
 func (tx *Tx) set(k bmKey, id uint32) {
 	d := tx.delta(k)
-	if tx.st != nil && id >= tx.st.nextID { // created in this batch
+	if id >= tx.st.nextID { // created in this batch
 		d.add.Add(id)
 	} else if b := tx.base(k); b != nil && b.Contains(id) {
 		d.del.Remove(id)
@@ -404,7 +399,7 @@ func (tx *Tx) flush() error {
 			return err
 		}
 	}
-	if tx.st == nil || tx.nextID != tx.st.nextID {
+	if tx.nextID != tx.st.nextID {
 		return tx.btx.Bucket(bktMeta).Put(keyNext, idVal(tx.nextID))
 	}
 	return nil
