@@ -227,8 +227,6 @@ type loader struct {
 	staged  extEntries        // external IDs of committed batches, not yet in ext
 }
 
-const loadPaying = 63
-
 func newLoader(ix *Index, st *state) *loader {
 	l := &loader{ix: ix, st: st, first: st.nextID, next: st.nextID, adds: map[bmKey]*roaring.Bitmap{}, mrr: st.mrr.edit(), hist: st.hist.edit()}
 	for col := range numCols {
@@ -243,54 +241,15 @@ func (l *loader) state() *state {
 	for col := range numCols {
 		ns.cols[col] = l.cols[col].done()
 	}
-	tags := l.st.tags.edit()
-	eqs := map[string]*cowEdit[string, *roaring.Bitmap]{}
 	empty := roaring.New()
-	for k, add := range l.adds {
-		nb := patch(l.st.get(k), add, empty)
-		switch k.kind {
-		case bkLive:
-			ns.live = nb
-		case bkTag:
-			tags.set(k.name, nb)
-		case bkEq:
-			f, v := splitEq(k.name)
-			e := eqs[f]
-			if e == nil {
-				m, ok := l.st.eq[f]
-				if !ok {
-					m = newStrMap()
-				}
-				e = m.edit()
-				eqs[f] = e
+	ns.patchBitmaps(l.st, func(yield func(bmKey, *bmDelta) bool) {
+		for k, add := range l.adds {
+			if !yield(k, &bmDelta{add, empty}) {
+				return
 			}
-			e.set(v, nb)
 		}
-	}
-	ns.tags = tags.done()
-	ns.eq = make(map[string]cowMap[string, *roaring.Bitmap], len(l.st.eq)+len(eqs))
-	for f, m := range l.st.eq {
-		ns.eq[f] = m
-	}
-	for f, e := range eqs {
-		ns.eq[f] = e.done()
-	}
-	if len(l.planes) > 0 {
-		ns.planes = append([]*roaring.Bitmap(nil), l.st.planes...)
-		for i, add := range l.planes {
-			if add == nil || add.IsEmpty() {
-				continue
-			}
-			if i == loadPaying {
-				ns.paying = patch(l.st.paying, add, empty)
-				continue
-			}
-			for len(ns.planes) <= i {
-				ns.planes = append(ns.planes, freeze(roaring.New()))
-			}
-			ns.planes[i] = patch(ns.planes[i], add, empty)
-		}
-	}
+	})
+	ns.patchPlanes(l.st, l.planes, nil)
 	return ns
 }
 
@@ -348,7 +307,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 		l.cols[col].grow(hi)
 	}
 	l.mrr.grow(hi)
-	var planes [loadPaying + 1][]uint32
+	var planes [payPlane + 1][]uint32
 	for i := range batch {
 		row := &batch[i]
 		id := row.r.id
@@ -362,7 +321,7 @@ func (l *loader) take(batch []loadRow, ids map[bmKey][]uint32, lo, hi uint32, tx
 		v := current(row.hist)
 		l.mrr.set(id, v)
 		if v > 0 {
-			planes[loadPaying] = append(planes[loadPaying], id)
+			planes[payPlane] = append(planes[payPlane], id)
 		}
 		for u := uint64(v); u != 0; u &= u - 1 {
 			p := bits.TrailingZeros64(u)

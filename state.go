@@ -278,19 +278,12 @@ func (e *colEdit[T]) done() column[T] { return e.c }
 
 // ---- deriving the next state ----
 
-// derive returns the state after a write batch: st with the batch's
-// bitmap deltas, column values and MRR histories applied, sharing with st
-// everything the batch did not touch. st is not changed.
-func (st *state) derive(tx *Tx) *state {
-	ns := &state{nextID: tx.nextID, live: st.live, tags: st.tags, eq: st.eq, mrr: st.mrr, hist: st.hist, cols: st.cols, planes: st.planes, paying: st.paying}
-
-	// Bitmaps.
+// patchBitmaps sets each bitmap k of changes in ns, a state derived from
+// st, to (st's ∪ add) − del, copying only the maps it changes.
+func (ns *state) patchBitmaps(st *state, changes iter.Seq2[bmKey, *bmDelta]) {
 	var tags *cowEdit[string, *roaring.Bitmap]
 	eqs := map[string]*cowEdit[string, *roaring.Bitmap]{}
-	for k, d := range tx.deltas {
-		if d.add.IsEmpty() && d.del.IsEmpty() {
-			continue
-		}
+	for k, d := range changes {
 		nb := patch(st.get(k), d.add, d.del)
 		switch k.kind {
 		case bkLive:
@@ -337,6 +330,65 @@ func (st *state) derive(tx *Tx) *state {
 			ns.eq[f] = e.done()
 		}
 	}
+}
+
+// payPlane is the index of the paying set in per-plane lists of changes: a
+// plane number no MRR reaches.
+const payPlane = 63
+
+// patchPlanes sets the MRR bit planes and paying set of ns, a state
+// derived from st, to st's with the IDs of add[i] set in plane i and those
+// of del[i] cleared (i = payPlane: the paying set); a missing or empty
+// entry changes nothing.
+func (ns *state) patchPlanes(st *state, add, del []*roaring.Bitmap) {
+	n := max(len(add), len(del))
+	if n == 0 {
+		return
+	}
+	empty := roaring.New()
+	at := func(s []*roaring.Bitmap, i int) *roaring.Bitmap {
+		if i < len(s) && s[i] != nil {
+			return s[i]
+		}
+		return empty
+	}
+	planes := append([]*roaring.Bitmap(nil), st.planes...)
+	for i := range min(n, payPlane) {
+		a, d := at(add, i), at(del, i)
+		if a.IsEmpty() && d.IsEmpty() {
+			continue
+		}
+		for len(planes) <= i {
+			planes = append(planes, freeze(roaring.New()))
+		}
+		if nb := patch(planes[i], a, d); nb != nil {
+			planes[i] = nb
+		} else {
+			planes[i] = freeze(roaring.New())
+		}
+	}
+	ns.planes = planes
+	if a, d := at(add, payPlane), at(del, payPlane); !a.IsEmpty() || !d.IsEmpty() {
+		if ns.paying = patch(st.paying, a, d); ns.paying == nil {
+			ns.paying = freeze(roaring.New())
+		}
+	}
+}
+
+// derive returns the state after a write batch: st with the batch's
+// bitmap deltas, column values and MRR histories applied, sharing with st
+// everything the batch did not touch. st is not changed.
+func (st *state) derive(tx *Tx) *state {
+	ns := &state{nextID: tx.nextID, live: st.live, tags: st.tags, eq: st.eq, mrr: st.mrr, hist: st.hist, cols: st.cols, planes: st.planes, paying: st.paying}
+
+	// Bitmaps.
+	ns.patchBitmaps(st, func(yield func(bmKey, *bmDelta) bool) {
+		for k, d := range tx.deltas {
+			if (!d.add.IsEmpty() || !d.del.IsEmpty()) && !yield(k, d) {
+				return
+			}
+		}
+	})
 
 	// Columns.
 	var cols [numCols]*colEdit[int64]
@@ -363,7 +415,6 @@ func (st *state) derive(tx *Tx) *state {
 			}
 			(*s)[i].Add(id)
 		}
-		const payBit = 63 // a plane number no MRR reaches
 		for id, h := range tx.hist {
 			hist.set(id, h)
 			old, v := st.mrr.at(id), current(h)
@@ -381,44 +432,14 @@ func (st *state) derive(tx *Tx) *state {
 			}
 			if (old > 0) != (v > 0) {
 				if v > 0 {
-					bit(&add, payBit, id)
+					bit(&add, payPlane, id)
 				} else {
-					bit(&del, payBit, id)
+					bit(&del, payPlane, id)
 				}
 			}
 		}
 		ns.hist, ns.mrr = hist.done(), mrr.done()
-		n := max(len(add), len(del))
-		if n > 0 {
-			empty := roaring.New()
-			at := func(s []*roaring.Bitmap, i int) *roaring.Bitmap {
-				if i < len(s) && s[i] != nil {
-					return s[i]
-				}
-				return empty
-			}
-			planes := append([]*roaring.Bitmap(nil), st.planes...)
-			for i := range min(n, payBit) {
-				a, d := at(add, i), at(del, i)
-				if a.IsEmpty() && d.IsEmpty() {
-					continue
-				}
-				for len(planes) <= i {
-					planes = append(planes, freeze(roaring.New()))
-				}
-				if nb := patch(planes[i], a, d); nb != nil {
-					planes[i] = nb
-				} else {
-					planes[i] = freeze(roaring.New())
-				}
-			}
-			ns.planes = planes
-			if a, d := at(add, payBit), at(del, payBit); !a.IsEmpty() || !d.IsEmpty() {
-				if ns.paying = patch(st.paying, a, d); ns.paying == nil {
-					ns.paying = freeze(roaring.New())
-				}
-			}
-		}
+		ns.patchPlanes(st, add, del)
 	}
 	// The forward index, when built, follows the tag changes.
 	if f := st.fwd.Load(); f != nil {
