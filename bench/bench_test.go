@@ -20,7 +20,7 @@ import (
 // reports p50-ns and p99-ns over its iterations, and result sizes.
 //
 // Systems: tagseg always; the peers of $TAGSEG_BENCH_PEERS (default
-// "maps,sqlite,postgres"; postgres only when $TAGSEG_BENCH_PG_DSN is set;
+// "roaring,maps,sqlite,postgres"; postgres only when $TAGSEG_BENCH_PG_DSN is set;
 // "none" for tagseg alone).
 
 // env is everything loaded for one data set size, shared by the benchmarks.
@@ -41,7 +41,7 @@ var envs = map[int]*env{}
 func peerNames() []string {
 	s := os.Getenv("TAGSEG_BENCH_PEERS")
 	if s == "" {
-		s = "maps,sqlite,postgres"
+		s = "roaring,maps,sqlite,postgres"
 	}
 	var out []string
 	for p := range strings.SplitSeq(s, ",") {
@@ -93,6 +93,8 @@ func getEnv(b *testing.B, n int) *env {
 			runtime.GC()
 			e.mapsHeap = heapAlloc() - before
 			p = m
+		case "roaring":
+			p, _ = e.ds.LoadRoaring()
 		case "sqlite":
 			logf("bench: n=%d: opening sqlite %s", n, e.ds.SQLitePath())
 			p, err = e.ds.OpenSQLiteCached()
@@ -261,10 +263,15 @@ func BenchmarkQuery(b *testing.B) {
 						b.ReportMetric(float64(count), "members")
 					case "series":
 						b.ReportMetric(float64(len(pts)), "points")
-						b.ReportMetric(float64(e.want.Counts["count-mrr"]), "members")
 					case "tagstats":
 						b.ReportMetric(float64(len(stats)), "tags")
-						b.ReportMetric(float64(e.want.Counts["count-mrr"]), "members")
+					}
+					if q.Kind == "series" || q.Kind == "tagstats" {
+						members, err := e.ts.Count(q.Q)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.ReportMetric(float64(members), "members")
 					}
 				})
 			}

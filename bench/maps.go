@@ -180,17 +180,30 @@ func (m *Maps) CountMRR(q Q) (uint64, int64, error) {
 	return uint64(len(ids)), sum, nil
 }
 
-// Series implements System: each member's events are replayed, and each
-// change is classified by the value before it and whether the customer
-// ever paid before.
+// Series implements System: each member's events are replayed.
 func (m *Maps) Series(q Q, from, to time.Time) ([]Point, error) {
+	ids := m.eval(q)
+	each := func(yield func(uint32) bool) {
+		for _, id := range ids {
+			if !yield(id) {
+				return
+			}
+		}
+	}
+	return replay(m.Events, each, from, to), nil
+}
+
+// replay is the monthly series of the customers each yields, from their
+// events: each change is classified by the value before it and whether
+// the customer ever paid before.
+func replay(events [][]Event, each func(func(uint32) bool), from, to time.Time) []Point {
 	bounds := months(from, to)
 	var mv []movement
 	byMonth := map[int]*movement{}
-	for _, id := range m.eval(q) {
+	each(func(id uint32) bool {
 		var prev int64
 		paid := false
-		for _, e := range m.Events[id] {
+		for _, e := range events[id] {
 			t := time.Unix(e.At, 0).UTC()
 			if !t.Before(bounds[len(bounds)-1]) {
 				break
@@ -228,16 +241,17 @@ func (m *Maps) Series(q Q, from, to time.Time) ([]Point, error) {
 				paid = true
 			}
 		}
-	}
+		return true
+	})
 	for _, a := range byMonth {
 		mv = append(mv, *a)
 	}
-	return fold(mv, from, to), nil
+	return fold(mv, from, to)
 }
 
 // TagStats implements System: for each member, for each of its tags, add
 // one customer and its MRR to that tag's row.
-func (m *Maps) TagStats(q Q, limit int) ([]TagStat, error) {
+func (m *Maps) TagStats(q Q, limit int, byCount bool) ([]TagStat, error) {
 	type acc struct {
 		n   uint64
 		mrr int64
@@ -255,7 +269,7 @@ func (m *Maps) TagStats(q Q, limit int) ([]TagStat, error) {
 			out = append(out, TagStat{Tag: m.TagNames[t], Customers: a.n, MRR: a.mrr})
 		}
 	}
-	return sortTagStats(out, limit), nil
+	return sortTagStats(out, limit, byCount), nil
 }
 
 // Close implements System.

@@ -101,6 +101,18 @@ func TestMapsPeer(t *testing.T) {
 	}
 }
 
+func TestRoaringPeer(t *testing.T) {
+	ds, _, want := fixture(t)
+	r, _ := ds.LoadRoaring()
+	got, err := AnswerAll(r, Queries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check("roaring", want, got, Queries); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSQLitePeer(t *testing.T) {
 	ds, _, want := fixture(t)
 	path := filepath.Join(t.TempDir(), "sqlite.db")

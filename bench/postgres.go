@@ -270,13 +270,17 @@ func (p *Postgres) Series(q Q, from, to time.Time) ([]Point, error) {
 }
 
 // TagStats implements System.
-func (p *Postgres) TagStats(q Q, limit int) ([]TagStat, error) {
+func (p *Postgres) TagStats(q Q, limit int, byCount bool) ([]TagStat, error) {
 	var args []any
 	where := pgWhere(q, &args)
 	args = append(args, limit)
+	order := "3 DESC, 2 DESC"
+	if byCount {
+		order = "2 DESC, 3 DESC"
+	}
 	rows, err := p.Conn.Query(context.Background(), fmt.Sprintf(`SELECT tag, count(*), sum(mrr)::bigint
 FROM customers, unnest(tags) AS tag WHERE %s
-GROUP BY tag ORDER BY 3 DESC, 2 DESC, tag COLLATE "C" LIMIT $%d`, where, len(args)), args...)
+GROUP BY tag ORDER BY %s, tag COLLATE "C" LIMIT $%d`, where, order, len(args)), args...)
 	if err != nil {
 		return nil, err
 	}

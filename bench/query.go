@@ -70,6 +70,8 @@ type Query struct {
 	Name string
 	Kind string // "count", "count+mrr", "series", "tagstats"
 	Q    Q
+	// ByCount ranks a tagstats query's tags by customers instead of MRR.
+	ByCount bool
 	// What is a sentence for RESULTS.md.
 	What string
 }
@@ -79,6 +81,16 @@ type Query struct {
 // on the newsletter, minus managed accounts: about 10% of the customers
 // in the generated data (about 1M at 10M customers, 100k at 1M).
 var SegmentQ = And(Or(T("plan-pro"), T("plan-enterprise")), T("active"), T("newsletter"), Not(T("managed-account")))
+
+// Segment3M is a larger segment for the count + MRR query: newsletter
+// readers who are onboarded or use the API, about 31% of the customers
+// (about 3M at 10M).
+var Segment3M = And(T("newsletter"), Or(T("onboarded"), T("api-user")))
+
+// Segment5M is the half of the customers for the tag-stats queries over a
+// large segment: newsletter readers not on the enterprise plan, about 50%
+// (about 5M at 10M).
+var Segment5M = And(T("newsletter"), Not(T("plan-enterprise")))
 
 // TagStatsLimit is the number of tags the tag-stats query returns (the top
 // ones by MRR among every tag held in the segment).
@@ -98,8 +110,16 @@ var Queries = []Query{
 		What: "count and MRR sum of the segment"},
 	{Name: "series-36m", Kind: "series", Q: SegmentQ,
 		What: "36 monthly points with MRR, customers and the five movements, over the segment"},
+	{Name: "count-mrr-3m", Kind: "count+mrr", Q: Segment3M,
+		What: "count and MRR sum of a segment of about 31% of the customers"},
 	{Name: "tagstats-1000", Kind: "tagstats", Q: SegmentQ,
 		What: fmt.Sprintf("customers and MRR of every tag held in the segment, top %d by MRR", TagStatsLimit)},
+	{Name: "tagstats-count-1000", Kind: "tagstats", Q: SegmentQ, ByCount: true,
+		What: fmt.Sprintf("the same, top %d by customers", TagStatsLimit)},
+	{Name: "tagstats-1000-5m", Kind: "tagstats", Q: Segment5M,
+		What: fmt.Sprintf("top %d tags by MRR over a segment of about half the customers", TagStatsLimit)},
+	{Name: "tagstats-count-1000-5m", Kind: "tagstats", Q: Segment5M, ByCount: true,
+		What: fmt.Sprintf("top %d tags by customers over that segment", TagStatsLimit)},
 }
 
 // ---- SQL translations ----

@@ -7,7 +7,7 @@
 #
 # Environment (all optional):
 #   TAGSEG_BENCH_N        sizes, comma-separated (default 1000000)
-#   TAGSEG_BENCH_PEERS    peers: maps,sqlite,postgres (default) or none
+#   TAGSEG_BENCH_PEERS    peers: roaring,maps,sqlite,postgres (default) or none
 #   TAGSEG_BENCH_IMPORT   import modes (default tagseg-durable,tagseg-nosync and the peers)
 #   TAGSEG_BENCH_TIME     -benchtime per benchmark (default 3s)
 #   TAGSEG_BENCH_SEED     data set seed (default 1)
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 export TAGSEG_BENCH_N=${TAGSEG_BENCH_N:-1000000}
-export TAGSEG_BENCH_PEERS=${TAGSEG_BENCH_PEERS:-maps,sqlite,postgres}
+export TAGSEG_BENCH_PEERS=${TAGSEG_BENCH_PEERS:-roaring,maps,sqlite,postgres}
 benchtime=${TAGSEG_BENCH_TIME:-3s}
 profile=${TAGSEG_BENCH_PROFILE:-1}
 tag=$(echo "$TAGSEG_BENCH_N" | tr ',' '+')

@@ -293,16 +293,20 @@ func (s *SQLite) Series(q Q, from, to time.Time) ([]Point, error) {
 }
 
 // TagStats implements System.
-func (s *SQLite) TagStats(q Q, limit int) ([]TagStat, error) {
+func (s *SQLite) TagStats(q Q, limit int, byCount bool) ([]TagStat, error) {
 	var args []any
 	seg := sqliteSet(q, &args)
 	args = append(args, limit)
+	order := "3 DESC, 2 DESC"
+	if byCount {
+		order = "2 DESC, 3 DESC"
+	}
 	rows, err := s.DB.Query(`WITH seg(id) AS (`+seg+`)
 SELECT t.name, count(*), sum(c.mrr) FROM seg
   JOIN customers c ON c.id = seg.id
   JOIN customer_tags ct ON ct.customer_id = seg.id
   JOIN tags t ON t.id = ct.tag_id
-GROUP BY ct.tag_id ORDER BY 3 DESC, 2 DESC, 1 LIMIT ?`, args...)
+GROUP BY ct.tag_id ORDER BY `+order+`, 1 LIMIT ?`, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,8 +21,8 @@ type System interface {
 	Series(q Q, from, to time.Time) ([]Point, error)
 	// TagStats is, for every tag held by a member of q, the members
 	// holding it and their MRR; sorted by MRR desc, customers desc, tag
-	// asc; the first limit.
-	TagStats(q Q, limit int) ([]TagStat, error)
+	// asc (byCount: customers first, then MRR); the first limit.
+	TagStats(q Q, limit int, byCount bool) ([]TagStat, error)
 	Close() error
 }
 
@@ -60,8 +60,11 @@ type TagStat struct {
 }
 
 // sortTagStats orders stats as tagseg does and cuts them to limit.
-func sortTagStats(stats []TagStat, limit int) []TagStat {
+func sortTagStats(stats []TagStat, limit int, byCount bool) []TagStat {
 	slices.SortFunc(stats, func(a, b TagStat) int {
+		if byCount {
+			return cmp.Or(cmp.Compare(b.Customers, a.Customers), cmp.Compare(b.MRR, a.MRR), cmp.Compare(a.Tag, b.Tag))
+		}
 		return cmp.Or(cmp.Compare(b.MRR, a.MRR), cmp.Compare(b.Customers, a.Customers), cmp.Compare(a.Tag, b.Tag))
 	})
 	if limit > 0 && len(stats) > limit {
@@ -151,7 +154,7 @@ func Answer(s System, q Query) (count uint64, mrr int64, pts []Point, stats []Ta
 	case "series":
 		pts, err = s.Series(q.Q, HistoryFrom, HistoryTo)
 	case "tagstats":
-		stats, err = s.TagStats(q.Q, TagStatsLimit)
+		stats, err = s.TagStats(q.Q, TagStatsLimit, q.ByCount)
 	default:
 		err = fmt.Errorf("unknown query kind %q", q.Kind)
 	}

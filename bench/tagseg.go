@@ -23,14 +23,9 @@ type Tagseg struct {
 // Name implements System.
 func (*Tagseg) Name() string { return "tagseg" }
 
-// Count implements System.
-func (s *Tagseg) Count(q Q) (uint64, error) {
-	seg, err := s.Ix.Segment(q.Expr())
-	if err != nil {
-		return 0, err
-	}
-	return seg.Count(), nil
-}
+// Count implements System: Index.Count, which builds no member set and
+// sums no MRR.
+func (s *Tagseg) Count(q Q) (uint64, error) { return s.Ix.Count(q.Expr()) }
 
 // CountMRR implements System.
 func (s *Tagseg) CountMRR(q Q) (uint64, int64, error) {
@@ -56,8 +51,8 @@ func (s *Tagseg) Series(q Q, from, to time.Time) ([]Point, error) {
 }
 
 // TagStats implements System.
-func (s *Tagseg) TagStats(q Q, limit int) ([]TagStat, error) {
-	st, err := s.Ix.TagStats(q.Expr(), tagseg.TagStatsOptions{Limit: limit})
+func (s *Tagseg) TagStats(q Q, limit int, byCount bool) ([]TagStat, error) {
+	st, err := s.Ix.TagStats(q.Expr(), tagseg.TagStatsOptions{Limit: limit, ByCount: byCount})
 	if err != nil {
 		return nil, err
 	}
