@@ -248,11 +248,8 @@ func (ev *evaluator) where(n *node) (val, error) {
 		if !ok {
 			return bad("a string")
 		}
-		if n.field == "email" && n.op == Eq {
-			if s == "" { // customers without an email
-				return ev.colCompare(colEmail, Eq, 0, false), nil
-			}
-			return ev.email(s)
+		if v, ok, err := ev.lookupField(n.field, n.op, s); ok { // email, external_id (lookup.go)
+			return v, err
 		}
 		return ev.scanField(n.field, n.op, s)
 	case 't':
@@ -807,61 +804,22 @@ func (s *Segment) Contains(uuid string) bool {
 	return found
 }
 
-// readFile runs fn with a bbolt transaction: the segment's own while the
-// Tx it was made in is open, else a new one.
-func (s *Segment) readFile(fn func(btx *bolt.Tx) error) error {
-	if tx := s.tx; tx != nil && !tx.done && tx.btx != nil {
-		return guard(s.ix.path, func() error { return fn(tx.btx) })
-	}
-	return s.ix.view(func(_ *state, btx *bolt.Tx) error { return fn(btx) })
-}
-
 // Customers yields the members in dense-ID order, read from the file as
 // they are when yielded (tags and MRR may be newer than the segment);
 // members deleted since are skipped. The loop body may call any method of
-// the index.
+// the index. A read error ends it; ReadCustomers reports it.
 func (s *Segment) Customers() iter.Seq[Customer] { return s.CustomersFrom(0) }
 
 // CustomersFrom is Customers starting at the first member whose dense ID is
-// at least id: a cursor for paging through a large segment.
+// at least id: a cursor for paging through a large segment, O(page)
+// wherever it starts. A read error (a damaged record, the index closed)
+// ends it silently, as after Close; ReadCustomers, its fallible form,
+// yields the error.
 func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 	return func(yield func(Customer) bool) {
-		it := s.ids.Iterator()
-		it.AdvanceIfNeeded(id)
-		buf := make([]uint32, 256)
-		for {
-			n := 0
-			for ; n < len(buf) && it.HasNext(); n++ {
-				buf[n] = it.Next()
-			}
-			if n == 0 {
+		for c, err := range s.ReadCustomers(id) {
+			if err != nil || !yield(c) {
 				return
-			}
-			var batch []Customer
-			err := s.readFile(func(btx *bolt.Tx) error {
-				for _, id := range buf[:n] {
-					if btx.Bucket(bktCust).Get(u32key(nil, id)) == nil {
-						continue
-					}
-					r, err := readRecord(btx, s.ix.path, id)
-					if err != nil {
-						return err
-					}
-					mrr, err := storedMRR(btx, s.ix.path, id)
-					if err != nil {
-						return err
-					}
-					batch = append(batch, r.customer(mrr))
-				}
-				return nil
-			})
-			if err != nil {
-				return
-			}
-			for _, c := range batch {
-				if !yield(c) {
-					return
-				}
 			}
 		}
 	}

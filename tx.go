@@ -580,22 +580,6 @@ func readRecord(btx *bolt.Tx, path string, id uint32) (*record, error) {
 	return r, nil
 }
 
-// storedMRR reads the current MRR of id from its stored history.
-func storedMRR(btx *bolt.Tx, path string, id uint32) (int64, error) {
-	v := btx.Bucket(bktEv).Get(u32key(nil, id/histBlock))
-	if v == nil {
-		return 0, nil
-	}
-	h, err := openVal(v)
-	if err == nil {
-		h, err := histInBlock(h, int(id%histBlock))
-		if err == nil {
-			return current(h), nil
-		}
-	}
-	return 0, fmt.Errorf("tagseg: %s: MRR history of customer %d: %v: %w", path, id, err, ErrCorrupt)
-}
-
 // byEmail reads the records of the candidate IDs and keeps those whose
 // email matches (case-insensitively), in ID order.
 func byEmail(btx *bolt.Tx, path, email string, ids []uint32, limit uint32) ([]*record, error) {

@@ -1,0 +1,113 @@
+package tagseg
+
+// Reading a segment's members: the records behind its dense IDs, a page
+// at a time, with read errors reported (ReadCustomers) or, for the
+// contract's Customers and CustomersFrom, ending the iteration.
+//
+// Paging costs O(page), wherever the page starts: the roaring iterator
+// jumps to the cursor (AdvanceIfNeeded: a binary search over containers,
+// then within one), and only the members yielded, up to one batch ahead,
+// are read. A batch is one bbolt read transaction: up to readBatch point
+// reads of records; current MRR comes from the snapshot of the same commit
+// in memory, not from the stored histories.
+
+import (
+	"fmt"
+	"iter"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// readBatch is the number of members a read transaction of ReadCustomers
+// covers: enough for a page of 200 plus the look-ahead for "has more".
+const readBatch = 256
+
+// ReadCustomers yields the members whose dense ID is at least from, in
+// dense-ID order, with a nil error; if reading fails (a damaged record, or
+// the index closed meanwhile: errors wrapping ErrCorrupt, ErrClosed) it
+// yields a zero Customer with the error once and stops. Like
+// CustomersFrom, the customers are read from the file as they are when
+// yielded (tags and MRR may be newer than the segment), members deleted
+// since are skipped, and the loop body may call any method of the index.
+// Each batch of up to 256 members is read on one snapshot: the segment's
+// own transaction while that is open, else the latest.
+//
+// A page of n members after the last one shown (ID last) is
+//
+//	for c, err := range seg.ReadCustomers(last + 1) { ... }
+//
+// stopping after n: it costs O(n) wherever the page is.
+//
+// ReadCustomers is the fallible form of CustomersFrom, which ends silently
+// on an error (as the contract's iterators do after Close): a server
+// answering a page should use ReadCustomers, so that a failure mid-page is
+// an error rather than a short page.
+func (s *Segment) ReadCustomers(from uint32) iter.Seq2[Customer, error] {
+	return func(yield func(Customer, error) bool) {
+		it := s.ids.Iterator()
+		it.AdvanceIfNeeded(from)
+		ids := make([]uint32, 0, readBatch)
+		batch := make([]Customer, 0, readBatch)
+		for {
+			ids = ids[:0]
+			for len(ids) < readBatch && it.HasNext() {
+				ids = append(ids, it.Next())
+			}
+			if len(ids) == 0 {
+				return
+			}
+			batch = batch[:0]
+			err := s.readTx(func(tx *Tx) error {
+				var err error
+				batch, err = tx.readMembers(batch, ids)
+				return err
+			})
+			if err != nil {
+				yield(Customer{}, err)
+				return
+			}
+			for _, c := range batch {
+				if !yield(c, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// readTx runs fn in a Tx that reads the file: the segment's own while the
+// Tx it was made in is open, else a View of the latest snapshot.
+func (s *Segment) readTx(fn func(tx *Tx) error) error {
+	if tx := s.tx; tx != nil && !tx.done && tx.btx != nil {
+		return guard(s.ix.path, func() error { return fn(tx) })
+	}
+	return s.ix.View(fn)
+}
+
+// readMembers appends to out the customers with the IDs as the transaction
+// sees them, skipping IDs that have no record (deleted since).
+func (tx *Tx) readMembers(out []Customer, ids []uint32) ([]Customer, error) {
+	cust := tx.btx.Bucket(bktCust)
+	var key [4]byte
+	for _, id := range ids {
+		if id >= tx.nextID {
+			break // not in this snapshot (see lookupID)
+		}
+		v := cust.Get(u32key(key[:0], id))
+		if v == nil {
+			continue
+		}
+		r, err := openRecord(id, v)
+		if err != nil {
+			return out, fmt.Errorf("tagseg: %s: customer %d: %v: %w", tx.ix.path, id, err, ErrCorrupt)
+		}
+		out = append(out, r.customer(tx.mrrOf(id)))
+	}
+	return out, nil
+}
+
+// readFile runs fn with a bbolt transaction: the segment's own while the
+// Tx it was made in is open, else a new one.
+func (s *Segment) readFile(fn func(btx *bolt.Tx) error) error {
+	return s.readTx(func(tx *Tx) error { return fn(tx.btx) })
+}
