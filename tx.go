@@ -951,7 +951,13 @@ func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record,
 	if err != nil {
 		return 0, err
 	}
-	ids := v.own() // our changes below must not alter the set we walk
+	return tx.tagIDs(v.own(), tags, change) // own: our changes must not alter the set we walk
+}
+
+// tagIDs applies change (addTags or removeTags) with normalized tags to
+// the customer of each ID of ids, and returns how many changed. ids must
+// not be a bitmap the changes alter.
+func (tx *Tx) tagIDs(ids *roaring.Bitmap, tags []string, change func(*record, []string) (bool, error)) (int, error) {
 	changed := 0
 	for it := ids.Iterator(); it.HasNext(); {
 		r, err := readRecord(tx.btx, tx.ix.path, it.Next())
