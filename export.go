@@ -181,5 +181,9 @@ func describeMissing(missing *roaring.Bitmap, next uint32) string {
 		}
 		parts = append(parts, fmt.Sprintf("%d past the end, where %s (%s)", np, last, first(next, np)))
 	}
-	return fmt.Sprintf("%d IDs name no customer: %s", total, strings.Join(parts, "; "))
+	what := "IDs name"
+	if total == 1 {
+		what = "ID names"
+	}
+	return fmt.Sprintf("%d %s no customer: %s", total, what, strings.Join(parts, "; "))
 }

@@ -260,7 +260,7 @@ func TestSetTagMembersErrors(t *testing.T) {
 		is   error
 		says []string
 	}{
-		{"keep", roaring.BitmapOf(0, 3), ErrNotFound, []string{"1 IDs name no customer", "1 of deleted customers (3)"}},
+		{"keep", roaring.BitmapOf(0, 3), ErrNotFound, []string{"1 ID names no customer", "1 of deleted customers (3)"}},
 		{"keep", past, ErrNotFound, []string{"13 IDs name no customer", "2 of deleted customers (3, 4)", "11 past the end, where the last ID is 9 (10, 11, 12, 13, 14, …)"}},
 		{"", roaring.BitmapOf(0), ErrInvalidTag, []string{`tag ""`}},
 		{strings.Repeat("x", 256), roaring.BitmapOf(0), ErrInvalidTag, nil},
