@@ -6,6 +6,7 @@ package main
 // README.md in this directory documents every endpoint.
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -472,14 +473,19 @@ type nextPage struct {
 	HasMore bool         `json:"has_more"`
 }
 
-// writePage writes the page of customers (in dense-ID order) from all.
-// total is the number of customers in all, or -1 when total_pages is null.
-func writePage(w http.ResponseWriter, p page, all iter.Seq[tagseg.Customer], total int64) {
+// writePage writes one page of customers in dense-ID order: the first
+// p.perPage that read yields from the dense ID after the cursor's (a
+// cursor's "id" is the dense ID + 1, so that is p.after), and one more to
+// tell has_more. It costs O(page) wherever the cursor is. A read error
+// answers 5xx, never a short page. total is the number of customers in
+// the list, or -1 when total_pages is null.
+func (s *server) writePage(w http.ResponseWriter, r *http.Request, p page, read func(from uint32) iter.Seq2[tagseg.Customer, error], total int64) {
 	entries := []cmCustomer{}
 	more := false
-	for c := range all {
-		if publicID(c) <= p.after { // on an earlier page
-			continue
+	for c, err := range read(p.after) {
+		if err != nil {
+			s.writeInternal(w, r, err)
+			return
 		}
 		if len(entries) == p.perPage {
 			more = true
@@ -501,6 +507,21 @@ func writePage(w http.ResponseWriter, p page, all iter.Seq[tagseg.Customer], tot
 		fp.TotalPages = &pages
 	}
 	writeJSONStatus(w, http.StatusOK, fp)
+}
+
+// customersFrom reads customers of a slice in dense-ID order from a
+// dense ID on, for writePage.
+func customersFrom(cs []tagseg.Customer) func(from uint32) iter.Seq2[tagseg.Customer, error] {
+	return func(from uint32) iter.Seq2[tagseg.Customer, error] {
+		return func(yield func(tagseg.Customer, error) bool) {
+			i, _ := slices.BinarySearchFunc(cs, from, func(c tagseg.Customer, id uint32) int { return cmp.Compare(c.ID, id) })
+			for _, c := range cs[i:] {
+				if !yield(c, nil) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) {
@@ -534,7 +555,7 @@ func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) {
 		s.writeInternal(w, r, err)
 		return
 	}
-	writePage(w, p, seg.Customers(), int64(seg.Count()))
+	s.writePage(w, r, p, seg.ReadCustomers, int64(seg.Count()))
 }
 
 func (s *server) searchCustomers(w http.ResponseWriter, r *http.Request) {
@@ -556,7 +577,7 @@ func (s *server) searchCustomers(w http.ResponseWriter, r *http.Request) {
 		noEmail(w, email)
 		return
 	}
-	writePage(w, p, slices.Values(cs), -1)
+	s.writePage(w, r, p, customersFrom(cs), -1)
 }
 
 // ---- segments ----
@@ -769,7 +790,7 @@ func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writePage(w, p, seg.Customers(), int64(seg.Count()))
+	s.writePage(w, r, p, seg.ReadCustomers, int64(seg.Count()))
 }
 
 type savedSegmentJSON struct {

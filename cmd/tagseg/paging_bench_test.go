@@ -1,0 +1,198 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/internal/gen"
+)
+
+// The HTTP side of bench/paging_test.go (the bench module cannot import
+// this package main): one page of 200 customers at the first, middle and
+// last cursor of GET /v1/customers and GET /v1/segments/customers, and
+// the lookups GET /v1/customers?external_id= and
+// GET /v1/customers/search?email=, through httptest.NewRecorder.
+//
+// The index is $TAGSEG_BENCH_DB, opened read-only: the bench module's
+// cached data set (bench/data/tagseg-n<N>-s1-<fingerprint>.db, whose
+// customer i is gen's customer i with seed 1), or else a data set of
+// $TAGSEG_BENCH_N customers (default 20,000; 1M and k suffixes as in
+// bench/) built in a temporary directory:
+//
+//	TAGSEG_BENCH_DB=$PWD/bench/data/tagseg-n1000000-s1-XXXXXXXX.db \
+//	  go test -run '^$' -bench HTTP ./cmd/tagseg
+
+// benchSegment is bench.SegmentQ in the query language.
+const benchSegment = `(tag:plan-pro OR tag:plan-enterprise) AND tag:active AND tag:newsletter AND NOT tag:managed-account`
+
+func benchIndex(b *testing.B) (*tagseg.Index, *gen.Generator) {
+	b.Helper()
+	if path := os.Getenv("TAGSEG_BENCH_DB"); path != "" {
+		ix, err := tagseg.Open(path, &tagseg.Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ix.Close() })
+		n, err := ix.Count(tagseg.All())
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := gen.DefaultConfig(int(n))
+		cfg.Seed = 1
+		return ix, gen.NewGenerator(cfg)
+	}
+	n := 20_000
+	if s := os.Getenv("TAGSEG_BENCH_N"); s != "" {
+		mult := 1
+		switch {
+		case strings.HasSuffix(s, "M"):
+			mult, s = 1_000_000, strings.TrimSuffix(s, "M")
+		case strings.HasSuffix(s, "k"):
+			mult, s = 1_000, strings.TrimSuffix(s, "k")
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v*mult < 1000 {
+			b.Fatalf("TAGSEG_BENCH_N=%q: want a number of customers, at least 1000", os.Getenv("TAGSEG_BENCH_N"))
+		}
+		n = v * mult
+	}
+	cfg := gen.DefaultConfig(n)
+	cfg.Seed = 1
+	g := gen.NewGenerator(cfg)
+	ix, err := tagseg.Open(filepath.Join(b.TempDir(), "bench.db"), &tagseg.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ix.Close() })
+	if _, err := demoLoad(ix, g, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	return ix, g
+}
+
+// benchGet serves one GET and fails unless it answers 200.
+func benchGet(b *testing.B, h http.Handler, target string) []byte {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	if rec.Code != http.StatusOK {
+		b.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
+	}
+	return rec.Body.Bytes()
+}
+
+func BenchmarkHTTPPage(b *testing.B) {
+	ix, g := benchIndex(b)
+	h := newServer(ix, serverOptions{})
+	n := g.Config().Customers
+	for _, list := range []struct{ name, path, query string }{
+		{"all", "/v1/customers", "*"},
+		{"seg", "/v1/segments/customers?query=" + url.QueryEscape(benchSegment) + "&", benchSegment},
+	} {
+		e, err := tagseg.Parse(list.query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seg, err := ix.Segment(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := seg.IDs()
+		count := ids.GetCardinality()
+		if count <= maxPerPage {
+			b.Fatalf("%s: %d members, not more than a page", list.name, count)
+		}
+		sep := "?"
+		if strings.Contains(list.path, "?") {
+			sep = ""
+		}
+		for _, at := range []struct {
+			name string
+			rank uint64
+		}{{"first", 0}, {"middle", count / 2}, {"last", count - maxPerPage}} {
+			target := list.path + sep + "per_page=200"
+			if at.rank > 0 {
+				prev, err := ids.Select(uint32(at.rank - 1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				target += "&cursor=" + url.QueryEscape(encodeCursor(prev+1))
+			}
+			b.Run(fmt.Sprintf("n=%d/list=%s/at=%s/sys=tagseg-http", n, list.name, at.name), func(b *testing.B) {
+				b.ReportAllocs()
+				var ss []time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					body := benchGet(b, h, target)
+					ss = append(ss, time.Since(t0))
+					var page struct{ Entries []json.RawMessage }
+					if err := json.Unmarshal(body, &page); err != nil || len(page.Entries) != maxPerPage {
+						b.Fatalf("GET %s: %d entries, %v", target, len(page.Entries), err)
+					}
+				}
+				reportPercentiles(b, ss)
+				b.ReportMetric(float64(count), "members")
+			})
+		}
+	}
+}
+
+func BenchmarkHTTPLookup(b *testing.B) {
+	ix, g := benchIndex(b)
+	h := newServer(ix, serverOptions{})
+	n := g.Config().Customers
+	const k = 64
+	cs := make([]gen.Customer, k)
+	for i := range cs {
+		g.Fill(&cs[i], int(uint64(i)*uint64(n-1)/(k-1)))
+	}
+	for _, by := range []string{"email", "external_id"} {
+		b.Run(fmt.Sprintf("n=%d/by=%s/sys=tagseg-http", n, by), func(b *testing.B) {
+			b.ReportAllocs()
+			target := func(c *gen.Customer) string {
+				if by == "email" {
+					return "/v1/customers/search?email=" + url.QueryEscape(c.Email)
+				}
+				return "/v1/customers?data_source_uuid=" + url.QueryEscape(c.DataSourceUUID) + "&external_id=" + url.QueryEscape(c.ExternalID)
+			}
+			t0 := time.Now()
+			benchGet(b, h, target(&cs[0]))
+			first := time.Since(t0)
+			var ss []time.Duration
+			i := 0
+			for b.Loop() {
+				c := &cs[i%k]
+				i++
+				t0 := time.Now()
+				body := benchGet(b, h, target(c))
+				ss = append(ss, time.Since(t0))
+				var page struct{ Entries []json.RawMessage }
+				if err := json.Unmarshal(body, &page); err != nil || len(page.Entries) < 1 {
+					b.Fatalf("GET %s: %d entries, %v", target(c), len(page.Entries), err)
+				}
+			}
+			reportPercentiles(b, ss)
+			b.ReportMetric(float64(first.Nanoseconds()), "first-ns")
+		})
+	}
+}
+
+func reportPercentiles(b *testing.B, ss []time.Duration) {
+	if len(ss) == 0 {
+		return
+	}
+	slices.Sort(ss)
+	b.ReportMetric(float64(ss[(len(ss)-1)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(ss[min(len(ss)-1, len(ss)*99/100)].Nanoseconds()), "p99-ns")
+}
