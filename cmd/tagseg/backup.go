@@ -42,27 +42,13 @@ func runBackup(args []string, stdout, stderr io.Writer) error {
 		_, err := ix.Backup(stdout)
 		return err
 	}
-	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp*")
+	var n int64
+	err = writeFileAtomic(out, func(w io.Writer) error {
+		n, err = ix.Backup(w)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	n, err := ix.Backup(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", out, err)
 	}
 	fmt.Fprintf(stderr, "wrote %s: %d bytes\n", out, n)
 	return nil

@@ -10,6 +10,8 @@
 //	tagseg segments -db PATH list|save NAME QUERY|delete NAME
 //	tagseg serve    -db PATH [-addr 127.0.0.1:8080] [-api-key KEY]
 //	tagseg backup   -db PATH OUT|-
+//	tagseg export   -db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE]
+//	tagseg tag-import -db PATH -tag NAME [-add] [-format auto|roaring|extids] [-data-source UUID] FILE|-
 //
 // Every command takes -db, which defaults to $TAGSEG_DB. Flags may come
 // before or after the other arguments; "--" ends the flags. Run
@@ -49,6 +51,10 @@ var commands = map[string]command{
 	"segments": {runSegments, "list, save and delete saved segments"},
 	"backup":   {runBackup, "write a consistent copy of the index, atomically or to standard output"},
 	"serve":    {runServe, "serve a ChartMogul-style HTTP API over the index"},
+
+	// Segments to and from other engines (export.go, tagimport.go).
+	"export":     {runExport, "write a segment as a portable Roaring bitmap of IDs, or as CSV/JSON Lines for import"},
+	"tag-import": {runTagImport, "set a tag on exactly the customers of a Roaring bitmap or a list of external IDs"},
 }
 
 func main() {
@@ -128,8 +134,12 @@ func printUsage(w io.Writer) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'tagseg help COMMAND' for the flags of a command.")
