@@ -14,8 +14,6 @@ package tagseg
 import (
 	"fmt"
 	"iter"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // readBatch is the number of members a read transaction of ReadCustomers
@@ -23,14 +21,15 @@ import (
 const readBatch = 256
 
 // ReadCustomers yields the members whose dense ID is at least from, in
-// dense-ID order, with a nil error; if reading fails (a damaged record, or
-// the index closed meanwhile: errors wrapping ErrCorrupt, ErrClosed) it
-// yields a zero Customer with the error once and stops. Like
-// CustomersFrom, the customers are read from the file as they are when
-// yielded (tags and MRR may be newer than the segment), members deleted
-// since are skipped, and the loop body may call any method of the index.
-// Each batch of up to 256 members is read on one snapshot: the segment's
-// own transaction while that is open, else the latest.
+// dense-ID order, with a nil error. If reading fails (a damaged record, or
+// the index closed meanwhile: errors wrapping ErrCorrupt, ErrClosed), it
+// yields the members before the failure, then a zero Customer with the
+// error, once, and stops. Like CustomersFrom, it reads the customers from
+// the file as they are when yielded (tags and MRR may be newer than the
+// segment), skips members deleted since, and lets the loop body call any
+// method of the index. Each batch of up to 256 members is read on one
+// snapshot: the segment's own transaction while that is open, else the
+// latest.
 //
 // A page of n members after the last one shown (ID last) is
 //
@@ -62,14 +61,14 @@ func (s *Segment) ReadCustomers(from uint32) iter.Seq2[Customer, error] {
 				batch, err = tx.readMembers(batch, ids)
 				return err
 			})
-			if err != nil {
-				yield(Customer{}, err)
-				return
-			}
-			for _, c := range batch {
+			for _, c := range batch { // on an error, those before it
 				if !yield(c, nil) {
 					return
 				}
+			}
+			if err != nil {
+				yield(Customer{}, err)
+				return
 			}
 		}
 	}
@@ -85,7 +84,8 @@ func (s *Segment) readTx(fn func(tx *Tx) error) error {
 }
 
 // readMembers appends to out the customers with the IDs as the transaction
-// sees them, skipping IDs that have no record (deleted since).
+// sees them, skipping IDs that have no record (deleted since). On an error
+// out holds the customers before the one that failed.
 func (tx *Tx) readMembers(out []Customer, ids []uint32) ([]Customer, error) {
 	cust := tx.btx.Bucket(bktCust)
 	var key [4]byte
@@ -104,10 +104,4 @@ func (tx *Tx) readMembers(out []Customer, ids []uint32) ([]Customer, error) {
 		out = append(out, r.customer(tx.mrrOf(id)))
 	}
 	return out, nil
-}
-
-// readFile runs fn with a bbolt transaction: the segment's own while the
-// Tx it was made in is open, else a new one.
-func (s *Segment) readFile(fn func(btx *bolt.Tx) error) error {
-	return s.readTx(func(tx *Tx) error { return fn(tx.btx) })
 }

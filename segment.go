@@ -795,10 +795,10 @@ func (s *Segment) IDs() *roaring.Bitmap { return s.ids.Clone() }
 // customer deleted since the segment was evaluated is not.
 func (s *Segment) Contains(uuid string) bool {
 	found := false
-	s.readFile(func(btx *bolt.Tx) error {
-		v := btx.Bucket(bktUUID).Get([]byte(uuid))
+	s.readTx(func(tx *Tx) error { // tx.get: an Update's own customers too
+		v := tx.get(bktUUID, []byte(uuid))
 		id, err := parseID(v)
-		found = err == nil && s.ids.Contains(id)
+		found = v != nil && err == nil && s.ids.Contains(id)
 		return nil
 	})
 	return found
