@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -255,7 +256,10 @@ func (n *cmNewCustomer) customer() (tagseg.Customer, error) {
 		City:           n.City,
 		Zip:            n.Zip,
 	}
-	var err error
+	err := checkEmail(c.Email)
+	if err != nil {
+		return c, err
+	}
 	if c.LeadCreatedAt, err = parseTimeField("lead_created_at", deref(n.LeadCreatedAt)); err != nil {
 		return c, err
 	}
@@ -269,6 +273,21 @@ func (n *cmNewCustomer) customer() (tagseg.Customer, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkEmail refuses an email that is not one RFC 5322 address (as
+// net/mail parses it) written bare: "notanemail", "a@b, c@d" or
+// "Name <a@b>" are refused, as ChartMogul refuses them. "" is no email.
+func checkEmail(email string) error {
+	e := strings.TrimSpace(email)
+	if e == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Name != "" || a.Address != e {
+		return &fieldError{"email", fmt.Sprintf("%q is not an email address (want one address like name@example.com)", email)}
+	}
+	return nil
 }
 
 // timeFormats are the forms accepted for dates and times: RFC 3339 and

@@ -222,10 +222,11 @@ func TestImport(t *testing.T) {
 
 func TestImportBadRowsSkipped(t *testing.T) {
 	s := &session{t: t, db: tempDB(t)}
-	// -batch is ignored now (Load makes the batches), and still accepted.
-	s.run(0, "import", "-db", "$DB", "-batch", "3", "testdata/bad.csv", "testdata/bad.jsonl")
-	// Importing the same files again: every good row is now a duplicate.
-	s.run(0, "import", "-db", "$DB", "testdata/bad.csv")
+	// Refused rows make the exit status 1; the good rows land.
+	s.run(1, "import", "-db", "$DB", "-batch", "3", "testdata/bad.csv", "testdata/bad.jsonl")
+	// Importing the same files again: the good rows are unchanged, the bad
+	// ones refused again; -skip-bad accepts that.
+	s.run(0, "import", "-db", "$DB", "-skip-bad", "testdata/bad.csv")
 	s.golden("import-skip.txt")
 	ix := openIndex(t, s.db)
 	if err := ix.Check(); err != nil {
@@ -239,31 +240,17 @@ func TestImportBadRowsSkipped(t *testing.T) {
 
 func TestImportAbort(t *testing.T) {
 	s := &session{t: t, db: tempDB(t)}
-	// customers.csv lands (a file's last batch ends with it); in bad.csv
-	// line 3 is refused, so the batch holding it, lines 2-3, is rolled
-	// back, and the import stops before customers.jsonl.
+	// customers.csv lands; bad.csv stops at its first refused row (line
+	// 3): line 2 is written, nothing after line 3 is read, and
+	// customers.jsonl is not read.
 	s.run(1, "import", "-db", "$DB", "-on-error", "abort", "testdata/customers.csv", "testdata/bad.csv", "testdata/customers.jsonl")
-	// Batches are Load's (up to 65,536 customers), not -batch rows: line 2
-	// is rolled back with line 3 again.
-	s.run(1, "import", "-db", "$DB", "-batch", "1", "-on-error", "abort", "testdata/bad.csv")
-	// A row that does not parse (line 2) rolls back the batch before it
-	// too (line 1).
-	s.run(1, "import", "-db", "$DB", "-on-error", "abort", "testdata/bad.jsonl")
-	// Duplicates are found as Load commits a batch, in key order; the first
-	// in file order is named: line 3 (cus_0007 is in the index), not line 4
-	// (cus_0000 of line 2 again).
-	dup := filepath.Join(filepath.Dir(s.db), "dup.csv")
-	if err := os.WriteFile(dup, []byte("uuid,name\ncus_0000,a\ncus_0007,b\ncus_0000,c\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.run(1, "import", "-db", "$DB", "-on-error", "abort", "$DIR/dup.csv")
 	s.golden("import-abort.txt")
 	ix := openIndex(t, s.db)
 	if err := ix.Check(); err != nil {
 		t.Fatal(err)
 	}
 	got := uuids(t, ix)
-	want := []string{"cus_0001", "cus_0002", "cus_0003", "cus_0004", "cus_0005", "cus_0006", "cus_0007"}
+	want := []string{"cus_0001", "cus_0002", "cus_0003", "cus_0004", "cus_0005", "cus_0006", "cus_0007", "cus_2001"}
 	if !slices.Equal(got, want) {
 		t.Errorf("customers %v, want %v", got, want)
 	}
@@ -290,7 +277,7 @@ func TestImportStdin(t *testing.T) {
 	os.Stdin = f
 	defer func() { os.Stdin = old }()
 	code, out, errs := cli(t, "import", "-db", db, "-format", "jsonl", "-")
-	if code != 0 || out != "stdin: 3 rows read, 3 imported (lines 1-4)\ntotal: 3 customers imported, 0 rows skipped\n" {
+	if code != 0 || out != "stdin: 3 rows read: 3 created, 0 updated, 0 unchanged, 0 refused\ntotal: 3 rows landed (3 customers created, 0 rows updated, 0 unchanged), 0 refused\n" {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
@@ -375,49 +362,45 @@ func TestSegments(t *testing.T) {
 	s.golden("segments.txt")
 }
 
-// TestImportLoadBatches imports more rows than one Load batch holds, with
-// bad rows before and after the first commit.
+// TestImportLoadBatches imports more rows than one Load batch holds (Load
+// commits 65,536 customers a transaction, so the second batch of the
+// import is committed in two), with bad rows before and after Load's
+// first commit, then the same file again (every row unchanged).
 func TestImportLoadBatches(t *testing.T) {
 	if testing.Short() {
-		t.Skip("imports 136,001 rows")
+		t.Skip("imports 70,000 rows twice")
 	}
 	dir := t.TempDir()
-	write := func(name string, rows int, bad map[int]string) string {
-		var b strings.Builder
-		b.WriteString("uuid,data_source_uuid,external_id,tags,mrr,mrr_at\n")
-		for i := range rows {
-			if line, ok := bad[i]; ok {
-				b.WriteString(line + "\n")
-				continue
-			}
-			fmt.Fprintf(&b, "cus_%06d,ds,e-%d,\"plan-%d,all\",%d,2024-01-01\n", i, i, i%3, 100+i)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	// Row i is on line i+2.
-	skipped := write("skip.csv", 70_000, map[int]string{
+	var b strings.Builder
+	b.WriteString("uuid,data_source_uuid,external_id,tags,mrr,mrr_at\n")
+	bad := map[int]string{
 		100:    "cus_000100,ds,e-100,all,-5,2024-01-01",                // does not parse
-		30_000: "cus_000010,ds,e-30000,all,1,2024-01-01",               // a UUID given before, in the same batch
-		66_000: `cus_066000,ds,e-66000,"[""""]",1,2024-01-01`,          // an invalid tag, after the first commit
-		67_000: "cus_067000,ds,e-5,all,1,2024-01-01",                   // an external ID in the index
-		69_000: `cus_069000,ds,e-69000,"[""ok"", "" ""]",1,2024-01-01`, // an invalid tag, 3,000 rows after the last commit
-	})
-	db := filepath.Join(dir, "skip.db")
-	code, out, errs := cli(t, "import", "-db", db, skipped)
-	wantOut := skipped + ": 70000 rows read, 69995 imported (lines 2-101, 103-30001, 30003-66001, 66003-67001, 67003-69001, 69003-70001), 5 skipped\n" +
-		"total: 69995 customers imported, 5 rows skipped\n"
-	wantErr := skipped + `:102: mrr: -5 is negative (skipped)
-` + skipped + `:30002: create customer cus_000010: UUID exists: duplicate (skipped)
-` + skipped + `:66002: create customer: tag "": invalid tag (skipped)
-` + skipped + `:67002: create customer: external ID "e-5" in data source "ds" exists: duplicate (skipped)
-` + skipped + `:69002: create customer: tag " ": invalid tag (skipped)
+		30_000: "cus_000010,ds,e-30000,all,1,2024-01-01",               // a UUID given before, with another external ID: an update of it
+		66_000: `cus_066000,ds,e-66000,"[""""]",1,2024-01-01`,          // an invalid tag, after Load's first commit
+		67_000: "cus_067000,ds,e-5,all,1,2024-01-01",                   // an external ID of another customer
+		69_000: `cus_069000,ds,e-69000,"[""ok"", "" ""]",1,2024-01-01`, // an invalid tag
+	}
+	for i := range 70_000 {
+		if line, ok := bad[i]; ok {
+			b.WriteString(line + "\n")
+			continue
+		}
+		fmt.Fprintf(&b, "cus_%06d,ds,e-%d,\"plan-%d,all\",%d,2024-01-01\n", i, i, i%3, 100+i)
+	}
+	file := writeFile(t, filepath.Join(dir, "rows.csv"), b.String())
+	db := filepath.Join(dir, "rows.db")
+	code, out, errs := cli(t, "import", "-db", db, file)
+	// Row i is on line i+2.
+	wantOut := file + ": 70000 rows read: 69995 created, 1 updated, 0 unchanged, 4 refused\n" +
+		"total: 69996 rows landed (69995 customers created, 1 rows updated, 0 unchanged), 4 refused\n"
+	wantErr := file + `:102: mrr: -5 is negative (refused)
+` + file + `:66002: tags: empty tag: invalid tag (refused)
+` + file + `:67002: external ID "e-5" of data source "ds" is customer cus_000005, not cus_067000: duplicate (refused)
+` + file + `:69002: tags: empty tag: invalid tag (refused)
 70000 rows in <elapsed>
+tagseg import: 4 rows refused; fix them and import the files again (rows that landed are updated, not duplicated), or give -skip-bad to accept the partial import
 `
-	if code != 0 || out != wantOut || errs != wantErr {
+	if code != 1 || out != wantOut || errs != wantErr {
 		t.Errorf("exit %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s\nwant:\n%s", code, out, wantOut, errs, wantErr)
 	}
 	ix := openIndex(t, db)
@@ -427,27 +410,17 @@ func TestImportLoadBatches(t *testing.T) {
 	if n, err := ix.Count(tagseg.All()); err != nil || n != 69_995 {
 		t.Errorf("%d customers (%v), want 69995", n, err)
 	}
-	for uuid, mrr := range map[string]int64{"cus_000010": 110, "cus_065999": 66_099, "cus_066001": 66_101, "cus_069999": 70_099} {
+	for uuid, mrr := range map[string]int64{"cus_000010": 1, "cus_065999": 66_099, "cus_066001": 66_101, "cus_069999": 70_099} {
 		if c, err := ix.Customer(uuid); err != nil || c.MRR != mrr {
 			t.Errorf("%s: MRR %d (%v), want %d", uuid, c.MRR, err, mrr)
 		}
 	}
-
-	// -on-error abort: the first batch (65,536 customers) lands, the one
-	// holding the bad row is rolled back.
-	aborted := write("abort.csv", 66_001, map[int]string{66_000: `cus_066000,ds,e-66000,"[""""]",1,2024-01-01`})
-	db = filepath.Join(dir, "abort.db")
-	code, out, errs = cli(t, "import", "-db", db, "-on-error", "abort", aborted)
-	wantOut = aborted + ": 66001 rows read, 65536 imported (lines 2-65537), 465 not imported (lines 65538-66002: its batch rolled back)\n" +
-		"total: 65536 customers imported, 0 rows skipped, 465 rows not imported; import stopped\n"
-	if code != 1 || out != wantOut || !strings.Contains(errs, "aborted at "+aborted+" line 66002; its batch (lines 65538-66002) was rolled back") {
-		t.Errorf("exit %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s", code, out, wantOut, errs)
+	if c, _ := ix.Customer("cus_000010"); c.ExternalID != "e-30000" {
+		t.Errorf("cus_000010 has external ID %q, want e-30000 (line 30002 updates it)", c.ExternalID)
 	}
-	ix = openIndex(t, db)
-	if err := ix.Check(); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := ix.Count(tagseg.All()); err != nil || n != 65_536 {
-		t.Errorf("%d customers (%v), want 65536", n, err)
+	ix.Close()
+	code, out, _ = cli(t, "import", "-db", db, "-skip-bad", file)
+	if code != 0 || !strings.Contains(out, "(0 customers created, 0 rows updated, 69996 unchanged), 4 refused") {
+		t.Errorf("again: exit %d\n%s", code, out)
 	}
 }

@@ -63,6 +63,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          logger,
 	}
 	fmt.Fprintf(stderr, "tagseg serve: %s on http://%s\n", *db, ln.Addr())
+	if removeNote, err := writeServeNote(*db, "http://"+ln.Addr().String()); err != nil {
+		fmt.Fprintf(stderr, "tagseg serve: cannot write %s (other commands will not find this server): %v\n", serveNotePath(*db), err)
+	} else {
+		defer removeNote()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,341 @@
+package main
+
+// tagseg import -events: MRR histories. Each row is one MRR change of an
+// existing customer: its key (uuid, or data_source_uuid and external_id),
+// the date of the change and the MRR from then on. The rows of a batch are
+// written in one Update transaction (SetMRR each); an event already in the
+// history (the same instant and value) is left alone, so importing a file
+// again changes nothing.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+const eventsHelp = `With -events the files are MRR histories, one change a row:
+
+  CSV:   uuid,date,mrr                  or  data_source_uuid,external_id,date,mrr
+  JSONL: {"uuid": "cus_1", "date": "2024-01-31", "mrr": 29900}
+
+date (or mrr_at) is an RFC 3339 date or time; mrr is in cents, or in units
+(12.34) with -units. The customer must exist. An event at the same instant
+as one in the history replaces it; the same event again changes nothing.`
+
+// openEventSource opens a file of MRR events.
+func openEventSource(name, format string, units bool) (*source, error) {
+	s := &source{name: name, size: -1}
+	var r io.Reader
+	if name == "-" {
+		s.name = "stdin"
+		r = os.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		s.closer = f
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			s.size = fi.Size()
+		}
+		r = f
+	}
+	r = countingReader{r, &s.read}
+	if format == "jsonl" {
+		s.next = jsonEvents(r, units)
+		return s, nil
+	}
+	next, err := csvEvents(r, units)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.next = next
+	return s, nil
+}
+
+func eventMRR(v string, units bool) (int64, error) {
+	if !units {
+		return parseCents(v)
+	}
+	return parseUnits(v)
+}
+
+// parseUnits reads an amount in units with at most two decimals as cents.
+func parseUnits(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 2 || whole == "" && frac == "" {
+		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
+	}
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil || strings.ContainsAny(whole+frac, "+-") {
+		if strings.HasPrefix(s, "-") {
+			return 0, fmt.Errorf("%s is negative", s)
+		}
+		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
+	}
+	return n, nil
+}
+
+func csvEvents(r io.Reader, units bool) (func() (row, error), error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err == io.EOF {
+		return func() (row, error) { return row{}, io.EOF }, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch h {
+		case "mrr_at":
+			h = "date"
+		case "uuid", "data_source_uuid", "external_id", "date", "mrr":
+		default:
+			return nil, fmt.Errorf("line 1: unknown column %q (want uuid or data_source_uuid and external_id, date, mrr)", h)
+		}
+		col[h] = i
+	}
+	for _, need := range []string{"date", "mrr"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("line 1: no %s column (want uuid or data_source_uuid and external_id, date, mrr)", need)
+		}
+	}
+	_, hasUUID := col["uuid"]
+	_, hasExt := col["external_id"]
+	if !hasUUID && !hasExt {
+		return nil, errors.New("line 1: no customer key column: want uuid, or data_source_uuid and external_id")
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	return func() (row, error) {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return row{}, io.EOF
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			line := max(pe.StartLine, pe.Line)
+			if errors.Is(pe.Err, csv.ErrQuote) {
+				return row{}, &stopError{line, fmt.Errorf("malformed CSV: a quoted field starting on this line does not close (%v); this and the lines after it were not imported", pe.Err)}
+			}
+			return row{line: line, err: fmt.Errorf("malformed CSV: %v", pe.Err)}, nil
+		}
+		if err != nil {
+			return row{}, err
+		}
+		line, _ := cr.FieldPos(0)
+		return eventRow(line, get(rec, "uuid"), get(rec, "data_source_uuid"), get(rec, "external_id"), get(rec, "date"), get(rec, "mrr"), units), nil
+	}, nil
+}
+
+func eventRow(line int, uuid, ds, ext, date, mrr string, units bool) row {
+	r := row{line: line, c: tagseg.Customer{UUID: uuid, DataSourceUUID: ds, ExternalID: ext}, hasMRR: true}
+	var err error
+	switch {
+	case uuid == "" && ext == "":
+		err = errors.New("no customer: give uuid, or data_source_uuid and external_id")
+	case date == "":
+		err = errors.New("date: missing")
+	case mrr == "":
+		err = errors.New("mrr: missing")
+	}
+	if err == nil {
+		if r.mrrAt, err = parseTime(date); err != nil {
+			err = fmt.Errorf("date: %v", err)
+		}
+	}
+	if err == nil && !units && strings.ContainsAny(mrr, ".eE") {
+		err = fmt.Errorf("mrr: %s is not a whole number of cents (mrr is in cents; give -units for amounts like 12.34)", mrr)
+	}
+	if err == nil {
+		if r.mrr, err = eventMRR(mrr, units); err != nil {
+			if !units && strings.Contains(mrr, ".") {
+				err = fmt.Errorf("mrr: %v (mrr is in cents; give -units for amounts like 12.34)", err)
+			} else {
+				err = fmt.Errorf("mrr: %v", err)
+			}
+		}
+	}
+	r.err = err
+	return r
+}
+
+type jsonEvent struct {
+	UUID           string          `json:"uuid"`
+	DataSourceUUID string          `json:"data_source_uuid"`
+	ExternalID     string          `json:"external_id"`
+	Date           string          `json:"date"`
+	MRRAt          string          `json:"mrr_at"`
+	MRR            json.RawMessage `json:"mrr"`
+}
+
+func jsonEvents(r io.Reader, units bool) func() (row, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	line := 0
+	return func() (row, error) {
+		for {
+			b, err := br.ReadBytes('\n')
+			if len(b) == 0 && err != nil {
+				return row{}, err
+			}
+			if err != nil && err != io.EOF {
+				return row{}, err
+			}
+			line++
+			b = bytes.TrimSpace(b)
+			if len(b) == 0 {
+				continue
+			}
+			var e jsonEvent
+			if err := decodeJSON(b, &e); err != nil {
+				return row{line: line, err: err}, nil
+			}
+			date := e.Date
+			if date == "" {
+				date = e.MRRAt
+			}
+			mrr := strings.Trim(string(bytes.TrimSpace(e.MRR)), `"`)
+			if mrr == "null" {
+				mrr = ""
+			}
+			return eventRow(line, e.UUID, e.DataSourceUUID, e.ExternalID, date, mrr, units), nil
+		}
+	}
+}
+
+// importEvents records the MRR events of one file, a batch a transaction.
+func (im *importer) importEvents(s *source, fst *fileStats) error {
+	for {
+		rows, eof, err := im.readBatch(s, fst)
+		if len(rows) > 0 {
+			if werr := im.writeEvents(fst, rows); werr != nil {
+				return fmt.Errorf("%s: %w", fst.name, werr)
+			}
+			fst.durable = rows[len(rows)-1].line
+		}
+		if err != nil {
+			var se *stopError
+			if errors.As(err, &se) {
+				return fmt.Errorf("%s:%d: %s", fst.name, se.line, se.err)
+			}
+			return fmt.Errorf("%s: read error after line %d: %w", fst.name, fst.lastLine, err)
+		}
+		im.progress(s)
+		if eof || im.interrupted() || im.stopped {
+			return nil
+		}
+	}
+}
+
+// eventKey resolves a row's customer to its UUID.
+func eventKey(tx *tagseg.Tx, c *tagseg.Customer) (string, error) {
+	if c.UUID != "" {
+		if _, err := tx.Customer(c.UUID); err != nil {
+			return "", err
+		}
+		return c.UUID, nil
+	}
+	got, err := tx.CustomerByExternalID(c.DataSourceUUID, c.ExternalID)
+	if err != nil {
+		return "", fmt.Errorf("customer with external ID %q in data source %q: %w", c.ExternalID, c.DataSourceUUID, tagseg.ErrNotFound)
+	}
+	return got.UUID, nil
+}
+
+func (im *importer) writeEvents(fst *fileStats, rows []*row) error {
+	recorded := map[*row]bool{}
+	apply := func(tx *tagseg.Tx) error {
+		clear(recorded)
+		for _, r := range rows {
+			if r.err != nil {
+				continue
+			}
+			uuid, err := eventKey(tx, &r.c)
+			if err == nil {
+				var h []tagseg.MRRChange
+				if h, err = tx.MRRHistory(uuid); err == nil {
+					if hasEvent(h, r.mrrAt, r.mrr) {
+						continue
+					}
+					if im.o.dryRun {
+						recorded[r] = true
+						continue
+					}
+					err = tx.SetMRR(uuid, r.mrrAt, r.mrr)
+				}
+			}
+			if err != nil {
+				if errors.Is(err, tagseg.ErrNotFound) || errors.Is(err, tagseg.ErrInvalid) {
+					return &rowError{err: err, p: &op{rows: []*row{r}}}
+				}
+				return err
+			}
+			recorded[r] = true
+		}
+		return nil
+	}
+	for {
+		var err error
+		switch {
+		case im.ix == nil:
+			for _, r := range rows {
+				if r.err == nil {
+					r.err = errors.New("no such customer (the index does not exist)")
+				}
+			}
+		case im.o.dryRun:
+			err = im.ix.View(apply)
+		default:
+			err = im.ix.Update(apply)
+		}
+		var re *rowError
+		if errors.As(err, &re) {
+			re.p.rows[0].err = re.err
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	for _, r := range rows {
+		switch {
+		case r.err != nil:
+			im.refuse(fst, r.line, r.err)
+		case recorded[r]:
+			fst.created++
+		default:
+			fst.unchanged++
+		}
+	}
+	return nil
+}
+
+func hasEvent(h []tagseg.MRRChange, at time.Time, cents int64) bool {
+	for _, e := range h {
+		if e.At.Equal(at) {
+			return e.Cents == cents
+		}
+	}
+	return false
+}
