@@ -43,7 +43,7 @@ func runBackup(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var n int64
-	err = writeFileAtomic(out, func(w io.Writer) error {
+	err = writeFileAtomic(out, 0o600, func(w io.Writer) error {
 		n, err = ix.Backup(w)
 		return err
 	})

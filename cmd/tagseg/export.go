@@ -64,7 +64,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *idsOut != "" && *format != "roaring" {
 		return usagef("-ids is for -format roaring")
 	}
-	if *format == "roaring" && *out == "" && isTerminal(stdout) {
+	if *format == "roaring" && *out == "" && isTerminal(stdout) && !isDevNull(stdout) {
 		return usagef("-format roaring writes binary: give -out FILE or redirect standard output")
 	}
 	if *format == "roaring" && *out != "" && *idsOut == "" {
@@ -100,7 +100,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 				}
 				return bw.Flush()
 			}
-			return writeFileAtomic(path, fn)
+			return writeFileAtomic(path, 0o644, fn)
 		}
 		switch *format {
 		case "roaring":
@@ -344,18 +344,34 @@ func writeCustomersJSONL(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error 
 	})
 }
 
-// writeFileAtomic writes a file through fn: to a temporary file beside
-// path, synced, renamed over path, and the directory synced, so that path
-// is either as it was or the whole new file, also after a crash.
-func writeFileAtomic(path string, fn func(w io.Writer) error) error {
+// isDevNull reports whether w is /dev/null, a character device that is
+// not a terminal.
+func isDevNull(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err1 := f.Stat()
+	null, err2 := os.Stat(os.DevNull)
+	return err1 == nil && err2 == nil && os.SameFile(fi, null)
+}
+
+// writeFileAtomic writes a file of mode perm through fn: to a temporary
+// file beside path, synced, renamed over path, and the directory synced,
+// so that path is either as it was or the whole new file, also after a
+// crash.
+func writeFileAtomic(path string, perm os.FileMode, fn func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	err = tmp.Chmod(perm)
 	bw := bufio.NewWriterSize(tmp, 64<<10)
-	err = fn(bw)
+	if err == nil {
+		err = fn(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

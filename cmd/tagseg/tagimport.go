@@ -153,7 +153,11 @@ func extIDs(tx *tagseg.Tx, name, ds string, data []byte) (*roaring.Bitmap, error
 		if nUnknown > len(unknown) {
 			more = ", …"
 		}
-		return nil, fmt.Errorf("%s: %d external IDs of data source %q name no customer (%s%s): %w", name, nUnknown, ds, strings.Join(unknown, ", "), more, tagseg.ErrNotFound)
+		hint := ""
+		if ds == "" {
+			hint = "; -data-source names the data source of the IDs"
+		}
+		return nil, fmt.Errorf("%s: %d external IDs of data source %q name no customer (%s%s)%s: %w", name, nUnknown, ds, strings.Join(unknown, ", "), more, hint, tagseg.ErrNotFound)
 	}
 	return ids, nil
 }
