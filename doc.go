@@ -94,16 +94,23 @@
 //	seg, err := ix.Segment(e)
 //	fmt.Println(seg.Count(), seg.MRR(), seg.ARPA())
 //
+// Segment.Customers yields the members' records in dense-ID order, and
+// CustomersFrom(id) from a cursor, at the cost of the page read wherever it
+// starts; ReadCustomers is the same with read errors reported (a damaged
+// record, the index closed), for servers that must not answer a short
+// page.
+//
 // NOT x means every live customer not in x. An unknown tag is an empty set
 // (Segment.UnknownTags lists them); an unknown field is ErrInvalidField.
 // Field comparisons: country, state, city, zip, data_source and every
-// custom.KEY value are in-memory bitmaps per value; email equality goes
-// through an in-memory hash table (case-insensitive) checked against the
-// records; lead_created_at and
-// free_trial_started_at are in-memory columns; mrr and arr (cents) are
-// compared on the MRR bit planes. name, company, external_id and email
-// ranges are compared by reading every customer record, which takes
-// seconds at millions of customers. A customer without a date or custom
+// custom.KEY value are in-memory bitmaps per value; email = and != go
+// through an in-memory hash table (case-insensitive, built on the first
+// email lookup after Open) checked against the records; external_id = and
+// != look up the stored external-ID entries, one per data source;
+// lead_created_at and free_trial_started_at are in-memory columns; mrr and
+// arr (cents) are compared on the MRR bit planes. name, company, and
+// ranges on email and external_id, are compared by reading every customer
+// record, which takes seconds at millions of customers. A customer without a date or custom
 // attribute matches only "!=". Strings compare by bytes. A custom
 // attribute compares with values of its own type; integers and floats
 // compare numerically with each other; a string that reads as an RFC 3339
