@@ -27,9 +27,9 @@ import (
 //
 // The index is $TAGSEG_BENCH_DB, opened read-only: the bench module's
 // cached data set (bench/data/tagseg-n<N>-s1-<fingerprint>.db, whose
-// customer i is gen's customer i with seed 1), or else a data set of
-// $TAGSEG_BENCH_N customers (default 20,000; 1M and k suffixes as in
-// bench/) built in a temporary directory:
+// customer i is gen's customer i with seed 1), or, when that is unset, a
+// data set of $TAGSEG_BENCH_N customers (a plain number, default 20,000)
+// built in a temporary directory:
 //
 //	TAGSEG_BENCH_DB=$PWD/bench/data/tagseg-n1000000-s1-XXXXXXXX.db \
 //	  go test -run '^$' -bench HTTP ./cmd/tagseg
@@ -55,18 +55,11 @@ func benchIndex(b *testing.B) (*tagseg.Index, *gen.Generator) {
 	}
 	n := 20_000
 	if s := os.Getenv("TAGSEG_BENCH_N"); s != "" {
-		mult := 1
-		switch {
-		case strings.HasSuffix(s, "M"):
-			mult, s = 1_000_000, strings.TrimSuffix(s, "M")
-		case strings.HasSuffix(s, "k"):
-			mult, s = 1_000, strings.TrimSuffix(s, "k")
-		}
 		v, err := strconv.Atoi(s)
-		if err != nil || v*mult < 1000 {
-			b.Fatalf("TAGSEG_BENCH_N=%q: want a number of customers, at least 1000", os.Getenv("TAGSEG_BENCH_N"))
+		if err != nil || v < 1000 {
+			b.Fatalf("TAGSEG_BENCH_N=%q: want a number of customers, at least 1000", s)
 		}
-		n = v * mult
+		n = v
 	}
 	cfg := gen.DefaultConfig(n)
 	cfg.Seed = 1
