@@ -177,7 +177,7 @@ func TestUsage(t *testing.T) {
 func TestHelp(t *testing.T) {
 	for name := range commands {
 		code, out, errs := cli(t, "help", name)
-		if code != 0 || out != "" || !strings.Contains(errs, "Usage: tagseg "+name) {
+		if code != 0 || errs != "" || !strings.Contains(out, "Usage: tagseg "+name+" ") {
 			t.Errorf("help %s: exit %d, stdout %q, stderr %q", name, code, out, errs)
 		}
 	}

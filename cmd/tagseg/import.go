@@ -45,8 +45,9 @@ A customer that exists is updated: the attributes the row gives replace
 the stored ones (empty cells leave them), custom attributes are merged key
 by key, tags are added (-replace-tags: the row's tags become the customer's
 tags), and mrr is recorded (see below). One that does not exist is
-created. So importing a file twice leaves the index as importing it once. A row with neither key is refused unless -allow-unkeyed
-(it is then created on every run).
+created. So importing a file twice leaves the index as importing it once.
+A row with neither key is refused unless -allow-unkeyed (it is then created
+on every run).
 
 CSV: a header row names the columns: uuid, data_source_uuid, external_id,
 name, email, company, country, state, city, zip, lead_created_at,

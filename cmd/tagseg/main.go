@@ -3,19 +3,29 @@
 // Usage:
 //
 //	tagseg demo     [-customers N] [-db PATH] [-seed N]
-//	tagseg import   -db PATH [-format csv|jsonl] [-on-error skip|abort] FILE...
-//	tagseg query    -db PATH [-json] [-limit 10] [QUERY]
-//	tagseg tags     -db PATH [-query Q] [-prefix P] [-limit N] [-by mrr|count] [-json]
-//	tagseg series   -db PATH [-query Q] -from DATE -to DATE [-every month] [-csv]
+//	tagseg import   -db PATH [-replace-tags] [-skip-bad] [-dry-run] [-from-line N] [-events [-units]] FILE...
+//	tagseg query    -db PATH [-limit 10] [-format table|csv|json] [QUERY...]
+//	tagseg tags     -db PATH [-query Q | QUERY...] [-prefix P] [-limit 50] [-by mrr|count] [-format ...]
+//	tagseg series   -db PATH [-query Q | QUERY...] -from DATE -to DATE [-every month] [-format ...]
 //	tagseg segments -db PATH list|save NAME QUERY|delete NAME
-//	tagseg serve    -db PATH [-addr 127.0.0.1:8080] [-api-key KEY]
+//	tagseg tag      -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
+//	tagseg untag    -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
+//	tagseg rename-tag -db PATH OLD NEW
+//	tagseg delete-tag -db PATH TAG...
+//	tagseg set-mrr  -db PATH (-uuid U | -email E | -external-id ID -data-source DS) [-at DATE] [-units] MRR
+//	tagseg info     -db PATH [-format table|csv|json]
+//	tagseg check    -db PATH
+//	tagseg serve    -db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY]
 //	tagseg backup   -db PATH OUT|-
 //	tagseg export   -db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE]
 //	tagseg tag-import -db PATH -tag NAME [-add] [-format auto|roaring|extids] [-data-source UUID] FILE|-
 //
-// Every command takes -db, which defaults to $TAGSEG_DB. Flags may come
-// before or after the other arguments; "--" ends the flags. Run
-// "tagseg help COMMAND" for the flags of one command.
+// Every command takes -db, which defaults to $TAGSEG_DB; a file that does
+// not exist is an error for every command but import, demo and serve
+// -create. Flags may come before or after the other arguments; "--" ends
+// the flags. Run "tagseg help COMMAND" for the flags of one command (help
+// goes to standard output), "tagseg help query" for the query language,
+// "tagseg --version" for the version. -limit 0 means no limit everywhere.
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 //
@@ -77,6 +87,7 @@ func usagef(format string, args ...any) error {
 // run runs tagseg with the arguments after the program name and returns
 // the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	helpOut = stdout
 	if len(args) == 0 {
 		printUsage(stderr)
 		return 2
@@ -85,19 +96,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
+			if args[1] == "query" {
+				printQueryGuide(stdout) // then the query command's flags
+				fmt.Fprintln(stdout)
+			}
 			if _, ok := commands[args[1]]; ok {
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
-			fmt.Fprintf(stderr, "tagseg: unknown command %q\n", args[1])
+			fmt.Fprintln(stderr, unknownCommand(args[1]))
 			printUsage(stderr)
 			return 2
 		}
 		printUsage(stdout)
 		return 0
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version())
+		return 0
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "tagseg: unknown command %q\n", name)
+		fmt.Fprintln(stderr, unknownCommand(name))
 		printUsage(stderr)
 		return 2
 	}
@@ -142,7 +160,8 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'tagseg help COMMAND' for the flags of a command.")
+	fmt.Fprintln(w, "Run 'tagseg help COMMAND' for the flags of a command, 'tagseg help query' for")
+	fmt.Fprintln(w, "the query language, 'tagseg --version' for the version.")
 }
 
 // newFlagSet returns a flag set for a command that reports errors through
@@ -151,7 +170,7 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tagseg "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tagseg %s %s\n\nFlags:\n", name, usage)
+		fmt.Fprintf(fs.Output(), "Usage: tagseg %s %s\n\nFlags:\n", name, usage)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -166,6 +185,15 @@ func dbFlag(fs *flag.FlagSet) *string {
 // flag package stops at the first positional argument) and returns the
 // positional ones. "--" ends the flags.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	if wantsHelp(args) {
+		// Help asked for goes to standard output; the usage after a
+		// flag error goes to stderr.
+		out := fs.Output()
+		fs.SetOutput(helpOut)
+		fs.Usage()
+		fs.SetOutput(out)
+		return nil, flag.ErrHelp
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -23,7 +23,8 @@ func openRead(path string) (*tagseg.Index, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no such index (tagseg import creates one)", path)
 	}
-	return tagseg.Open(path, &tagseg.Options{ReadOnly: true})
+	ix, err := tagseg.Open(path, &tagseg.Options{ReadOnly: true})
+	return ix, openError(path, err)
 }
 
 // openWrite opens an existing index for writing.
@@ -31,7 +32,35 @@ func openWrite(path string) (*tagseg.Index, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no such index (tagseg import creates one)", path)
 	}
-	return tagseg.Open(path, nil)
+	ix, err := tagseg.Open(path, nil)
+	return ix, openError(path, err)
+}
+
+// openError explains why an index did not open: locked by a server (and
+// where it runs), or not an index at all.
+func openError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, tagseg.ErrCorrupt) && !looksLikeBolt(path) {
+		return fmt.Errorf("%s is not a tagseg index (not a bbolt file at all): %w", path, tagseg.ErrCorrupt)
+	}
+	return lockedHint(path, err)
+}
+
+// looksLikeBolt reports whether the file starts with a bbolt meta page.
+func looksLikeBolt(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var b [32]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false
+	}
+	// bbolt's magic 0xED0CDAED sits at byte 16 of page 0, little endian.
+	return b[16] == 0xED && b[17] == 0xDA && b[18] == 0x0C && b[19] == 0xED
 }
 
 // savedSegment returns the query saved under name.
@@ -88,7 +117,13 @@ func resolve(ix *tagseg.Index, query, segment string) (string, tagseg.Expr, erro
 func queryError(query string, err error) error {
 	var se *tagseg.SyntaxError
 	if errors.As(err, &se) && se.Query == query && se.Offset >= 0 && se.Offset <= len(query) && !strings.ContainsAny(query, "\n\r\t") {
-		return fmt.Errorf("%s\n  %s\n  %s^", cleanErr(err), query, strings.Repeat(" ", utf8.RuneCountInString(query[:se.Offset])))
+		msg := fmt.Sprintf("%s\n  %s\n  %s^", cleanErr(err), query, strings.Repeat(" ", utf8.RuneCountInString(query[:se.Offset])))
+		if errors.Is(err, tagseg.ErrInvalidField) {
+			msg += "\n" + fieldHint(se.Found)
+		} else if h := centsHint(query, se); h != "" {
+			msg += "\n" + h
+		}
+		return errors.New(msg)
 	}
 	return fmt.Errorf("query %q: %s", query, cleanErr(err))
 }
@@ -179,6 +214,15 @@ func (t *table) write(w io.Writer) {
 	}
 }
 
+// writeRows writes the rows without the header, aligned among themselves.
+func (t *table) writeRows(w io.Writer) {
+	var b strings.Builder
+	t2 := *t
+	t2.write(&b)
+	_, rest, _ := strings.Cut(b.String(), "\n")
+	io.WriteString(w, rest)
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -188,178 +232,7 @@ func writeJSON(w io.Writer, v any) error {
 
 // ---- query ----
 
-const queryUsage = `-db PATH [-json] [-limit 10] [-segment NAME] [QUERY]
-
-Counts the customers of a segment and sums their MRR; lists the first of them
-(by dense ID). QUERY may be several arguments (they are joined with spaces);
-none means every customer.`
-
-// queryResult is `query -json`'s output.
-type queryResult struct {
-	Query       string       `json:"query"`
-	Customers   uint64       `json:"customers"`
-	Paying      uint64       `json:"paying"`
-	MRR         int64        `json:"mrr"`
-	ARR         int64        `json:"arr"`
-	ARPA        int64        `json:"arpa"`
-	UnknownTags []string     `json:"unknown_tags"`
-	Entries     []cmCustomer `json:"entries"`
-}
-
-func runQuery(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("query", queryUsage, stderr)
-	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "write JSON (customers as ChartMogul's customer objects)")
-	limit := fs.Int("limit", 10, "list at most `n` customers")
-	sf := addSegmentFlags(fs, false)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
-		return err
-	}
-	if *limit < 0 {
-		return usagef("-limit %d: want 0 or more", *limit)
-	}
-	ix, err := openRead(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	q, e, err := resolve(ix, strings.TrimSpace(strings.Join(pos, " ")), *sf.segment)
-	if err != nil {
-		return err
-	}
-	seg, err := ix.Segment(e)
-	if err != nil {
-		return err
-	}
-	res := queryResult{
-		Query: q, Customers: seg.Count(), Paying: seg.Paying(),
-		MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(),
-		UnknownTags: seg.UnknownTags(), Entries: []cmCustomer{},
-	}
-	if res.UnknownTags == nil {
-		res.UnknownTags = []string{}
-	}
-	var first []tagseg.Customer
-	if *limit > 0 {
-		for c := range seg.Customers() {
-			first = append(first, c)
-			res.Entries = append(res.Entries, toCM(c))
-			if len(first) == *limit {
-				break
-			}
-		}
-	}
-	if *asJSON {
-		return writeJSON(stdout, res)
-	}
-	kv := &table{header: []string{"query", q}, right: []bool{false, false}}
-	kv.add("customers", count(res.Customers))
-	kv.add("paying", count(res.Paying))
-	kv.add("MRR", money(res.MRR))
-	kv.add("ARR", money(res.ARR))
-	kv.add("ARPA", money(res.ARPA))
-	if len(res.UnknownTags) > 0 {
-		kv.add("unknown tags", strings.Join(res.UnknownTags, ", "))
-	}
-	kv.write(stdout)
-	if len(first) > 0 {
-		fmt.Fprintln(stdout)
-		t := &table{
-			header: []string{"UUID", "EXTERNAL ID", "NAME", "EMAIL", "MRR", "TAGS"},
-			right:  []bool{false, false, false, false, true, false},
-		}
-		for _, c := range first {
-			t.add(c.UUID, c.ExternalID, c.Name, c.Email, money(c.MRR), strings.Join(c.Tags, ", "))
-		}
-		t.write(stdout)
-		if uint64(len(first)) < res.Customers {
-			fmt.Fprintf(stdout, "(first %s of %s)\n", count(len(first)), count(res.Customers))
-		}
-	}
-	return nil
-}
-
 // ---- tags ----
-
-const tagsUsage = `-db PATH [-query Q | -segment NAME] [-prefix P] [-limit 50] [-by mrr|count] [-json]
-
-Lists the tags the customers of a segment hold, with how many hold each
-and their MRR, largest first.`
-
-type tagsResult struct {
-	Query     string    `json:"query"`
-	Customers uint64    `json:"customers"`
-	MRR       int64     `json:"mrr"`
-	Entries   []tagJSON `json:"entries"`
-}
-
-type tagJSON struct {
-	Tag       string `json:"tag"`
-	Customers uint64 `json:"customers"`
-	MRR       int64  `json:"mrr"`
-}
-
-func runTags(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("tags", tagsUsage, stderr)
-	db := dbFlag(fs)
-	sf := addSegmentFlags(fs, true)
-	prefix := fs.String("prefix", "", "only tags starting with `prefix`")
-	limit := fs.Int("limit", 50, "at most `n` tags (0: all)")
-	by := fs.String("by", "mrr", "sort by `mrr` or count")
-	asJSON := fs.Bool("json", false, "write JSON")
-	if err := parseFlagsOnly(fs, args, db, " (give the query with -query)"); err != nil {
-		return err
-	}
-	if *limit < 0 {
-		return usagef("-limit %d: want 0 or more", *limit)
-	}
-	if *by != "mrr" && *by != "count" {
-		return usagef("-by %q: want mrr or count", *by)
-	}
-	ix, err := openRead(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	q, e, err := resolve(ix, *sf.query, *sf.segment)
-	if err != nil {
-		return err
-	}
-	seg, err := ix.Segment(e)
-	if err != nil {
-		return err
-	}
-	stats, err := ix.TagStats(e, tagseg.TagStatsOptions{Prefix: *prefix, Limit: *limit, ByCount: *by == "count"})
-	if err != nil {
-		return err
-	}
-	res := tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
-	for _, s := range stats {
-		res.Entries = append(res.Entries, tagJSON(s))
-	}
-	if *asJSON {
-		return writeJSON(stdout, res)
-	}
-	fmt.Fprintf(stdout, "%s: %s customers, MRR %s\n", q, count(res.Customers), money(res.MRR))
-	if len(stats) == 0 {
-		fmt.Fprintln(stdout, "no tags")
-		return nil
-	}
-	fmt.Fprintln(stdout)
-	t := &table{
-		header: []string{"TAG", "CUSTOMERS", "SHARE", "MRR", "MRR SHARE"},
-		right:  []bool{false, true, true, true, true},
-	}
-	for _, s := range stats {
-		t.add(s.Tag, count(s.Customers), percent(s.Customers, res.Customers), money(s.MRR), percent(uint64(s.MRR), uint64(max(res.MRR, 0))))
-	}
-	t.write(stdout)
-	return nil
-}
 
 // ---- series ----
 
@@ -409,87 +282,11 @@ func toEntry(p tagseg.Point) seriesEntry {
 	}
 }
 
-func runSeries(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("series", seriesUsage, stderr)
-	db := dbFlag(fs)
-	sf := addSegmentFlags(fs, true)
-	fromFlag := fs.String("from", "", "first `date` (RFC 3339 date or time)")
-	toFlag := fs.String("to", "", "last `date`, included")
-	every := fs.String("every", "month", "`interval`: day, week, month, quarter or year")
-	asCSV := fs.Bool("csv", false, "write CSV")
-	asJSON := fs.Bool("json", false, "write JSON")
-	if err := parseFlagsOnly(fs, args, db, " (give the query with -query)"); err != nil {
-		return err
-	}
-	if *asCSV && *asJSON {
-		return usagef("give -csv or -json, not both")
-	}
-	if *fromFlag == "" || *toFlag == "" {
-		return usagef("-from and -to are required")
-	}
-	from, err := parseTime(*fromFlag)
-	if err != nil {
-		return usagef("-from: %v", err)
-	}
-	to, err := parseTime(*toFlag)
-	if err != nil {
-		return usagef("-to: %v", err)
-	}
-	if from.After(to) {
-		return usagef("-from %s is after -to %s", *fromFlag, *toFlag)
-	}
-	iv, err := tagseg.ParseInterval(*every)
-	if err != nil {
-		return usagef("-every %q: want day, week, month, quarter or year", *every)
-	}
-	ix, err := openRead(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	q, e, err := resolve(ix, *sf.query, *sf.segment)
-	if err != nil {
-		return err
-	}
-	points, err := ix.Series(e, from, to, iv)
-	if err != nil {
-		return err
-	}
-	entries := make([]seriesEntry, len(points))
-	for i, p := range points {
-		entries[i] = toEntry(p)
-	}
-	switch {
-	case *asJSON:
-		return writeJSON(stdout, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
-	case *asCSV:
-		w := csv.NewWriter(stdout)
-		w.Write([]string{"date", "start", "mrr", "customers", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
-		for _, e := range entries {
-			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Customers, 10), i64(e.ARPA), i64(e.ARR),
-				i64(e.NewBusiness), i64(e.Expansion), i64(e.Contraction), i64(e.Churn), i64(e.Reactivation)})
-		}
-		w.Flush()
-		return w.Error()
-	}
-	fmt.Fprintf(stdout, "%s, every %s\n\n", q, iv)
-	t := &table{
-		header: []string{"DATE", "MRR", "CUSTOMERS", "ARPA", "ARR", "NEW BUSINESS", "EXPANSION", "CONTRACTION", "CHURN", "REACTIVATION"},
-		right:  []bool{false, true, true, true, true, true, true, true, true, true},
-	}
-	for _, e := range entries {
-		t.add(e.Date, money(e.MRR), count(e.Customers), money(e.ARPA), money(e.ARR),
-			money(e.NewBusiness), money(e.Expansion), money(e.Contraction), money(e.Churn), money(e.Reactivation))
-	}
-	t.write(stdout)
-	return nil
-}
-
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // ---- segments ----
 
-const segmentsUsage = `-db PATH list [-json] | save NAME QUERY... | delete NAME
+const segmentsUsage = `-db PATH list [-format table|csv|json] | save NAME QUERY... | delete NAME
 
 Saved segments are named queries kept in the index. list shows each with
 its customers and MRR now.`
@@ -505,8 +302,12 @@ type savedJSON struct {
 func runSegments(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("segments", segmentsUsage, stderr)
 	db := dbFlag(fs)
-	asJSON := fs.Bool("json", false, "list: write JSON")
+	ff := addFormatFlags(fs)
 	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	format, err := ff.get(fs)
 	if err != nil {
 		return err
 	}
@@ -537,8 +338,17 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 			}
 			list = append(list, s)
 		}
-		if *asJSON {
+		switch format {
+		case "json":
 			return writeJSON(stdout, map[string]any{"entries": list})
+		case "csv":
+			w := csv.NewWriter(stdout)
+			w.Write([]string{"name", "query", "customers", "mrr", "error"})
+			for _, s := range list {
+				w.Write([]string{s.Name, s.Query, strconv.FormatUint(s.Customers, 10), i64(s.MRR), s.Error})
+			}
+			w.Flush()
+			return w.Error()
 		}
 		if len(list) == 0 {
 			fmt.Fprintln(stdout, "no saved segments")
@@ -568,10 +378,14 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return queryError(q, err)
 		}
+		old, replaced := savedSegment(ix, name)
 		if err := ix.SaveSegment(name, q); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "saved segment %s: %s (%s customers, MRR %s)\n", name, q, count(seg.Count()), money(seg.MRR()))
+		if replaced {
+			fmt.Fprintf(stdout, "  it replaces %s: %s\n", name, old)
+		}
 		return ix.Close()
 	case "delete":
 		if len(pos) != 2 {

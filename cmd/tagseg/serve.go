@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	fs2 "io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const serveUsage = `-db PATH [-addr 127.0.0.1:8080] [-api-key KEY] [-max-body 1048576]
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-max-body 1048576]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
 endpoints, over the index (see README.md). With -api-key (or
@@ -35,8 +36,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
 	maxBody := fs.Int64("max-body", defaultMaxBody, "largest request body in `bytes` (larger: 413)")
+	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
+	}
+	if _, err := os.Stat(*db); errors.Is(err, fs2.ErrNotExist) && !*create {
+		return fmt.Errorf("%s: no such index (give -create to start an empty one, or tagseg import to load one)", *db)
 	}
 	if *maxBody < 1 {
 		return usagef("-max-body %d: want at least 1", *maxBody)
@@ -46,7 +51,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 	ix, err := tagseg.Open(*db, nil)
 	if err != nil {
-		return err
+		return openError(*db, err)
 	}
 	defer ix.Close()
 	ln, err := net.Listen("tcp", *addr)

@@ -1,0 +1,224 @@
+package main
+
+// Help: where it goes, the query language guide, "did you mean", and the
+// version.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/tagseg/tagseg"
+)
+
+// helpOut is where -h and help print: standard output (run sets it), so
+// that "tagseg help import | less" works. Errors about flags go to stderr.
+var helpOut io.Writer = os.Stdout
+
+// wantsHelp reports whether args ask for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// queryField is one field of the query language, for help and "did you mean".
+type queryField struct{ name, doc string }
+
+var queryFields = []queryField{
+	{"email", "email address, matched in any case"},
+	{"name", "customer name"},
+	{"company", "company name"},
+	{"country", "country, as stored (case-sensitive), e.g. US"},
+	{"state", "state, e.g. US-NY"},
+	{"city", "city"},
+	{"zip", "postal code"},
+	{"data_source", "data source UUID"},
+	{"external_id", "external ID in its data source"},
+	{"mrr", "current MRR in cents (29900 is 299.00)"},
+	{"arr", "ARR in cents (12 × MRR)"},
+	{"lead_created_at", "RFC 3339 date or time"},
+	{"free_trial_started_at", "RFC 3339 date or time"},
+	{"custom.KEY", "a custom attribute, typed by what was stored"},
+}
+
+const queryGuide = `The query language
+
+A query picks customers. Terms:
+
+  tag:NAME                 customers holding the tag (exact, case-sensitive)
+  tags:any(A, B)           holding at least one of the tags
+  tags:all(A, B)           holding all of them
+  tags:none(A, B)          holding none of them
+  FIELD OP VALUE           a customer field compared with a value
+  *                        every customer
+
+combined with AND, OR, NOT (any case) and parentheses. NOT binds tighter
+than AND, AND tighter than OR; there is no implicit AND between terms.
+
+Operators: ":" or "=" (equal), "!=", ">", ">=", "<", "<=" (spaces around
+them are optional).
+
+Values are bare words (letters, digits and -_.@+/) or "double-quoted
+strings" with \" and \\ escapes. Quote tags with spaces: tag:"feature: sso".
+
+Fields:
+%s
+Money is in cents in queries (mrr >= 10000 is 100.00 a month and up),
+while tables print units. Strings compare exactly: country:us does not
+match US (email is the exception). A tag nobody holds is an empty set, not
+an error; query lists such tags as unknown.
+
+Examples:
+
+  tag:churn-risk-high AND NOT tag:managed-account
+  tags:any(plan-pro, plan-enterprise) AND mrr >= 10000 AND country:US
+  tag:"feature: dark mode" OR tags:all(sso, scim)
+  lead_created_at >= 2024-01-01 AND custom.seats > 10
+  email:adam@example.com
+  *
+
+Every command that takes a segment takes it the same way: -query Q (or the
+query as arguments, for query), or -segment NAME for a saved one.
+`
+
+func printQueryGuide(w io.Writer) {
+	var b strings.Builder
+	for _, f := range queryFields {
+		fmt.Fprintf(&b, "  %-22s %s\n", f.name, f.doc)
+	}
+	fmt.Fprintf(w, queryGuide, b.String())
+}
+
+// distance is the edit distance of a and b in bytes: insertions,
+// deletions, substitutions and transpositions of neighbours (optimal
+// string alignment), so that "tgas" is one edit from "tags".
+func distance(a, b string) int {
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+		}
+	}
+	return rows[len(a)][len(b)]
+}
+
+// suggest returns the candidate closest to s (in any case), if close
+// enough to be a typo: at most 2 edits, and fewer than half of s.
+func suggest(s string, cands []string) string {
+	best, bestD := "", 3
+	ls := strings.ToLower(s)
+	for _, c := range cands {
+		d := distance(ls, strings.ToLower(c))
+		if d < bestD && d*2 < len(s)+1 {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func commandNames() []string {
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// unknownCommand is the message for a command tagseg does not have.
+func unknownCommand(name string) string {
+	msg := fmt.Sprintf("tagseg: unknown command %q", name)
+	if s := suggest(name, commandNames()); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return msg
+}
+
+// fieldHint is a "did you mean" for an unknown field of a query.
+func fieldHint(field string) string {
+	names := []string{"tag", "tags"}
+	for _, f := range queryFields {
+		if f.name != "custom.KEY" {
+			names = append(names, f.name)
+		}
+	}
+	var hint string
+	if s := suggest(field, names); s != "" {
+		hint = fmt.Sprintf("did you mean %s? ", s)
+	} else if k, ok := strings.CutPrefix(strings.ToLower(field), "custom"); ok && k != "" && k[0] != '.' {
+		hint = "custom attributes are custom.KEY; "
+	}
+	return hint + "fields: " + strings.Join(names[2:], ", ") + ", custom.KEY; tags: tag:NAME, tags:any(...) (see 'tagseg help query')"
+}
+
+// moneyBefore finds a money field and operator right before a value.
+var moneyBefore = regexp.MustCompile(`\b(mrr|arr)\s*(!=|>=|<=|:|=|>|<)\s*$`)
+
+// centsHint explains a decimal given for mrr or arr: money is in cents.
+func centsHint(query string, se *tagseg.SyntaxError) string {
+	if se.Expected != "integer" || se.Offset > len(query) {
+		return ""
+	}
+	m := moneyBefore.FindStringSubmatch(query[:se.Offset])
+	if m == nil {
+		return ""
+	}
+	cents, err := parseUnits(se.Found)
+	if err != nil {
+		return fmt.Sprintf("%s is in cents, a whole number (29900 is 299.00)", m[1])
+	}
+	return fmt.Sprintf("%s is in cents: did you mean %s %s %d?", m[1], m[1], m[2], cents)
+}
+
+// version is the module version and VCS revision tagseg was built from.
+func version() string {
+	v := "(devel)"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if info.Main.Version != "" {
+		v = info.Main.Version
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev[:min(12, len(rev))] + modified
+	}
+	return fmt.Sprintf("tagseg %s, index format %d, %s", v, tagseg.FormatVersion, info.GoVersion)
+}

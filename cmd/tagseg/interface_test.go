@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tagseg/tagseg"
+)
+
+// TestWriteCommands runs tag, untag, rename-tag, delete-tag and set-mrr
+// (golden transcript), then random ones against a model of every
+// customer's tags, compared after each command.
+func TestWriteCommands(t *testing.T) {
+	s := importFixture(t)
+	s.run(0, "tag", "-db", "$DB", "-uuid", "cus_0001", "vip", "call me")
+	s.run(0, "tag", "-db", "$DB", "-uuid", "cus_0001", "vip")
+	s.run(0, "untag", "-db", "$DB", "-email", "BILLING@acme.test", "vip")
+	s.run(0, "tag", "-db", "$DB", "-external-id", "a-2", "-data-source", "ds_a", "x")
+	s.run(0, "tag", "-db", "$DB", "-query", "country:US", "us")
+	s.run(0, "untag", "-db", "$DB", "-query", "country:US AND mrr > 0", "us")
+	s.run(0, "rename-tag", "-db", "$DB", "plan-pro", "plan-professional")
+	s.run(1, "rename-tag", "-db", "$DB", "plan-pro", "y")
+	s.run(0, "delete-tag", "-db", "$DB", "us", "nobody-has-it")
+	s.run(0, "set-mrr", "-db", "$DB", "-uuid", "cus_0004", "-at", "2024-05-01", "12345")
+	s.run(0, "set-mrr", "-db", "$DB", "-uuid", "cus_0004", "-at", "2024-06-01", "-units", "99.5")
+	s.run(2, "set-mrr", "-db", "$DB", "-uuid", "cus_0004", "100.50")
+	s.run(1, "tag", "-db", "$DB", "-uuid", "cus_nobody", "a")
+	s.run(1, "tag", "-db", "$DB", "-uuid", "cus_0001", " ")
+	s.run(2, "tag", "-db", "$DB", "a")
+	s.run(2, "tag", "-db", "$DB", "-uuid", "cus_0001", "-email", "x@y.test", "a")
+	s.golden("write.txt")
+
+	// Random commands against a model.
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	ix := openIndex(t, s.db)
+	model := map[string][]string{}
+	seg, err := ix.Segment(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for c := range seg.Customers() {
+		model[c.UUID] = c.Tags
+		all = append(all, c.UUID)
+	}
+	ix.Close()
+	tags := []string{"a", "b", "c", "plan-basic"}
+	for range 30 {
+		tag := tags[rng.IntN(len(tags))]
+		switch rng.IntN(4) {
+		case 0:
+			u := all[rng.IntN(len(all))]
+			cli(t, "tag", "-db", s.db, "-uuid", u, tag)
+			if !slices.Contains(model[u], tag) {
+				model[u] = append(model[u], tag)
+			}
+		case 1:
+			u := all[rng.IntN(len(all))]
+			cli(t, "untag", "-db", s.db, "-uuid", u, tag)
+			model[u] = slices.DeleteFunc(slices.Clone(model[u]), func(x string) bool { return x == tag })
+		case 2:
+			other := tags[rng.IntN(len(tags))]
+			code, _, _ := cli(t, "rename-tag", "-db", s.db, tag, other)
+			held := false
+			for _, ts := range model {
+				held = held || slices.Contains(ts, tag)
+			}
+			if tag == other {
+				if code != 2 {
+					t.Fatalf("rename-tag %s %s: exit %d, want 2", tag, other, code)
+				}
+				continue
+			}
+			if code != map[bool]int{true: 0, false: 1}[held] {
+				t.Fatalf("rename-tag %s %s: exit %d (held: %v)", tag, other, code, held)
+			}
+			for u, ts := range model {
+				if slices.Contains(ts, tag) {
+					ts = slices.DeleteFunc(slices.Clone(ts), func(x string) bool { return x == tag })
+					if !slices.Contains(ts, other) {
+						ts = append(ts, other)
+					}
+					model[u] = ts
+				}
+			}
+		case 3:
+			cli(t, "delete-tag", "-db", s.db, tag)
+			for u, ts := range model {
+				model[u] = slices.DeleteFunc(slices.Clone(ts), func(x string) bool { return x == tag })
+			}
+		}
+		ix := openIndex(t, s.db)
+		got := map[string][]string{}
+		for _, u := range all {
+			c, err := ix.Customer(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[u] = c.Tags
+		}
+		if err := ix.Check(); err != nil {
+			t.Fatal(err)
+		}
+		ix.Close()
+		norm := func(m map[string][]string) map[string][]string {
+			out := map[string][]string{}
+			for k, v := range m {
+				if len(v) > 0 {
+					out[k] = v
+				}
+			}
+			return out
+		}
+		if diff := cmp.Diff(norm(model), norm(got)); diff != "" {
+			t.Fatalf("tags (-model +index):\n%s", diff)
+		}
+	}
+}
+
+// TestReadFormats checks that every read command writes table, csv and
+// json, that -json and -csv are shorthands, and that the csv and json
+// parse and agree with the index.
+func TestReadFormats(t *testing.T) {
+	s := importFixture(t)
+	ix := openIndex(t, s.db)
+	n, err := ix.Count(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	// query -format csv -limit 0 '*' lists every customer, once, in import's columns.
+	code, out, errs := cli(t, "query", "-db", s.db, "-format", "csv", "-limit", "0", "*")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || uint64(len(recs)) != n+1 || !slices.Equal(recs[0], queryCSVHeader) {
+		t.Fatalf("query csv: %d records (%v), want %d:\n%s", len(recs), err, n+1, out)
+	}
+	// It imports again: nothing changes.
+	file := writeFile(t, filepath.Join(t.TempDir(), "again.csv"), out)
+	code, out2, errs := cli(t, "import", "-db", s.db, file)
+	if code != 0 || !strings.Contains(out2, "(0 customers created, 0 rows updated, 10 unchanged), 0 refused") {
+		t.Errorf("re-import of query -format csv: exit %d\n%s%s", code, out2, errs)
+	}
+	for _, args := range [][]string{
+		{"query", "-limit", "3"}, {"query", "-limit", "0", "tag:plan-pro"}, {"tags"}, {"tags", "tag:plan-pro"}, {"tags", "-query", "tag:plan-pro", "-limit", "0"},
+		{"series", "-from", "2024-01-01", "-to", "2024-03-31"}, {"segments", "list"}, {"info"},
+	} {
+		base := append([]string{args[0], "-db", s.db}, args[1:]...)
+		for _, f := range []string{"table", "csv", "json"} {
+			code, out, errs := cli(t, append(base, "-format", f)...)
+			if code != 0 || out == "" {
+				t.Errorf("%v -format %s: exit %d\n%s%s", args, f, code, out, errs)
+				continue
+			}
+			switch f {
+			case "json":
+				var v any
+				if err := json.Unmarshal([]byte(out), &v); err != nil {
+					t.Errorf("%v -format json: %v\n%s", args, err, out)
+				}
+				_, short, _ := cli(t, append(base, "-json")...)
+				if short != out {
+					t.Errorf("%v: -json differs from -format json", args)
+				}
+			case "csv":
+				if _, err := csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil {
+					t.Errorf("%v -format csv: %v\n%s", args, err, out)
+				}
+				_, short, _ := cli(t, append(base, "-csv")...)
+				if short != out {
+					t.Errorf("%v: -csv differs from -format csv", args)
+				}
+			}
+		}
+	}
+	if code, _, _ := cli(t, "query", "-db", s.db, "-json", "-format", "csv"); code != 2 {
+		t.Errorf("-json -format csv: exit %d, want 2", code)
+	}
+	if code, _, _ := cli(t, "query", "-db", s.db, "-format", "xml"); code != 2 {
+		t.Errorf("-format xml: exit %d, want 2", code)
+	}
+	// The query is taken the same way everywhere: arguments or -query.
+	_, a, _ := cli(t, "tags", "-db", s.db, "tag:plan-pro", "AND", "country:US")
+	_, b, _ := cli(t, "tags", "-db", s.db, "-query", "tag:plan-pro AND country:US")
+	if a != b || !strings.HasPrefix(a, "tag:plan-pro AND country:US: 1 customers") {
+		t.Errorf("tags with the query as arguments:\n%s\nwith -query:\n%s", a, b)
+	}
+	_, a, _ = cli(t, "query", "-db", s.db, "-query", "tag:plan-pro")
+	_, b, _ = cli(t, "query", "-db", s.db, "tag:plan-pro")
+	if a != b {
+		t.Errorf("query -query differs from query as arguments")
+	}
+}
+
+// TestQueryHelp covers help query, did-you-mean for fields and commands,
+// the cents hint, the note on letter case, --version, help on stdout.
+func TestQueryHelp(t *testing.T) {
+	s := importFixture(t)
+	s.run(1, "query", "-db", "$DB", "contry:US")
+	s.run(1, "query", "-db", "$DB", "mrr > 100.50")
+	s.run(1, "tags", "-db", "$DB", "-query", "tag:a OR arr <= 12.5")
+	s.run(0, "query", "-db", "$DB", "country = us")
+	s.run(0, "query", "-db", "$DB", `city:"new york"`)
+	s.golden("query-help.txt")
+	for cmd, want := range map[string]string{"qurey": "query", "tgas": "tags", "untga": "untag", "sevre": "serve"} {
+		code, _, errs := cli(t, "help", cmd)
+		if code != 2 || !strings.HasPrefix(errs, fmt.Sprintf("tagseg: unknown command %q; did you mean %q?\n", cmd, want)) {
+			t.Errorf("help %s: exit %d, %q", cmd, code, errs)
+		}
+	}
+	for field, want := range map[string]string{"contry": "country", "emial": "email", "Country": "country", "tga": "tag", "lead_created": ""} {
+		hint := fieldHint(field)
+		if want == "" && strings.HasPrefix(hint, "did you mean") || want != "" && !strings.HasPrefix(hint, "did you mean "+want+"?") {
+			t.Errorf("fieldHint(%q) = %q, want a suggestion of %q", field, hint, want)
+		}
+	}
+
+	code, out, errs := cli(t, "help", "query")
+	for _, want := range []string{"tags:any(", "Fields:", "external_id", "custom.KEY", "mrr >= 10000", "Examples:", "!=", "Usage: tagseg query"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help query lacks %q", want)
+		}
+	}
+	if code != 0 || errs != "" {
+		t.Errorf("help query: exit %d, stderr %q", code, errs)
+	}
+	code, out, _ = cli(t, "--version")
+	if code != 0 || !regexp.MustCompile(`^tagseg \S+.*, index format \d+, go`).MatchString(out) {
+		t.Errorf("--version: exit %d: %q", code, out)
+	}
+	code, out, errs = cli(t, "tags", "-h")
+	if code != 0 || errs != "" || !strings.HasPrefix(out, "Usage: tagseg tags") {
+		t.Errorf("tags -h: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// A flag error prints the usage to stderr.
+	code, out, errs = cli(t, "tags", "-nope")
+	if code != 2 || out != "" || !strings.Contains(errs, "Usage: tagseg tags") {
+		t.Errorf("tags -nope: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// TestMissingIndex: every command but import, demo and serve -create
+// refuses a -db file that does not exist, and creates nothing.
+func TestMissingIndex(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "typo.db")
+	for _, args := range [][]string{
+		{"query"}, {"tags"}, {"series", "-from", "2024-01-01", "-to", "2024-02-01"}, {"segments", "list"},
+		{"backup", filepath.Join(t.TempDir(), "b.db")}, {"info"}, {"check"}, {"tag", "-uuid", "u", "t"}, {"untag", "-uuid", "u", "t"},
+		{"rename-tag", "a", "b"}, {"delete-tag", "a"}, {"set-mrr", "-uuid", "u", "1"}, {"serve", "-addr", "127.0.0.1:0"},
+	} {
+		full := append([]string{args[0], "-db", db}, args[1:]...)
+		code, _, errs := cli(t, full...)
+		if code != 1 || !strings.Contains(errs, "no such index") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("%v created %s", args, db)
+		}
+	}
+}
+
+// TestLockedByServe: while serve holds the index, the other commands say
+// that a server holds it, where it listens and what to do.
+func TestLockedByServe(t *testing.T) {
+	s := importFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old := signalContext
+	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	defer func() { signalContext = old }()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() { done <- run([]string{"serve", "-db", s.db, "-addr", "127.0.0.1:0"}, &stdout, &stderr) }()
+	addrRE := regexp.MustCompile(`on (http://\S+)`)
+	var base string
+	for deadline := time.Now().Add(5 * time.Second); base == "" && time.Now().Before(deadline); {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			base = m[1]
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve did not start: %s", stderr.String())
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"tag", "-db", s.db, "-uuid", "cus_0001", "x"}, &out, &errb)
+	want := fmt.Sprintf("locked by another process (most likely tagseg serve); a server for it runs at %s", base)
+	if code != 1 || !strings.Contains(errb.String(), want) {
+		t.Errorf("tag while serving: exit %d, stderr %q, want it to say %q", code, errb.String(), want)
+	}
+	cancel()
+	<-done
+	if _, err := os.Stat(serveNotePath(s.db)); err == nil {
+		t.Errorf("serve left %s behind", serveNotePath(s.db))
+	}
+}
+
+func TestServeCreate(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "new.db")
+	code, _, errs := cli(t, "serve", "-db", db, "-addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errs, "give -create") {
+		t.Errorf("serve of a missing file: exit %d, %q", code, errs)
+	}
+}

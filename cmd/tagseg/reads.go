@@ -1,0 +1,511 @@
+package main
+
+// The read commands query, tags and series, with the flags they share:
+// the segment as -query Q or as arguments, or -segment NAME; -limit N
+// (0: no limit) and -format table|csv|json (-json and -csv as
+// shorthands). Customer lists are streamed: query -format csv '*' writes
+// every customer in constant memory.
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+// formatFlags are -format and its shorthands -json and -csv.
+type formatFlags struct {
+	format        *string
+	asJSON, asCSV *bool
+}
+
+func addFormatFlags(fs *flag.FlagSet) formatFlags {
+	return formatFlags{
+		format: fs.String("format", "table", "output `format`: table, csv or json (money in cents in csv and json)"),
+		asJSON: fs.Bool("json", false, "shorthand for -format json"),
+		asCSV:  fs.Bool("csv", false, "shorthand for -format csv"),
+	}
+}
+
+// get returns the format asked for.
+func (f formatFlags) get(fs *flag.FlagSet) (string, error) {
+	out := *f.format
+	switch out {
+	case "table", "csv", "json":
+	default:
+		return "", usagef("-format %q: want table, csv or json", out)
+	}
+	explicit := flagSet(fs, "format")
+	for _, sh := range []struct {
+		on   bool
+		name string
+	}{{*f.asJSON, "json"}, {*f.asCSV, "csv"}} {
+		if !sh.on {
+			continue
+		}
+		if explicit && out != sh.name || out != "table" && out != sh.name {
+			return "", usagef("-%s and -format %s disagree", sh.name, out)
+		}
+		out, explicit = sh.name, true
+	}
+	return out, nil
+}
+
+// readArgs are the flags every read command has.
+type readArgs struct {
+	db      *string
+	query   *string
+	segment *string
+	limit   *int
+	format  formatFlags
+}
+
+func addReadFlags(fs *flag.FlagSet, limit int, limitDoc string) readArgs {
+	return readArgs{
+		db:      dbFlag(fs),
+		query:   fs.String("query", "", "the segment's `query` (or give it as arguments; default: every customer)"),
+		segment: fs.String("segment", "", "use the saved segment `name` instead of a query"),
+		limit:   fs.Int("limit", limit, limitDoc+" (0: no limit)"),
+		format:  addFormatFlags(fs),
+	}
+}
+
+// parse parses the flags and returns the query text (the -query flag or
+// the arguments) and the output format.
+func (ra readArgs) parse(fs *flag.FlagSet, args []string) (query, format string, err error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", "", err
+	}
+	if err := needDB(*ra.db); err != nil {
+		return "", "", err
+	}
+	query = strings.TrimSpace(strings.Join(pos, " "))
+	if query != "" && *ra.query != "" {
+		return "", "", usagef("give the query as -query or as arguments, not both")
+	}
+	if query == "" {
+		query = *ra.query
+	}
+	if *ra.limit < 0 {
+		return "", "", usagef("-limit %d: want 0 (no limit) or more", *ra.limit)
+	}
+	format, err = ra.format.get(fs)
+	return query, format, err
+}
+
+// caseNoteTerm finds equality terms on string fields, whose values are
+// compared exactly.
+var caseNoteTerm = regexp.MustCompile(`\b(country|state|city|zip|data_source|name|company|external_id|custom\.[\p{L}\p{N}_.@+/-]+)\s*(:|=)\s*("(?:[^"\\]|\\.)*"|[\p{L}\p{N}_.@+/-]+)`)
+
+// caseNote explains an empty segment whose string equalities would match
+// in another letter case: "country:us" when the index holds "US".
+func caseNote(ix *tagseg.Index, query string) string {
+	for _, m := range caseNoteTerm.FindAllStringSubmatchIndex(query, 4) {
+		field, value := query[m[2]:m[3]], query[m[6]:m[7]]
+		quoted := strings.HasPrefix(value, `"`)
+		raw := value
+		if quoted {
+			if u, err := strconv.Unquote(value); err == nil {
+				raw = u
+			}
+		}
+		for _, v := range []string{strings.ToUpper(raw), strings.ToLower(raw), titleCase(raw)} {
+			if v == raw {
+				continue
+			}
+			nv := v
+			if quoted {
+				nv = strconv.Quote(v)
+			}
+			q2 := query[:m[6]] + nv + query[m[7]:]
+			e, err := tagseg.Parse(q2)
+			if err != nil {
+				continue
+			}
+			if n, err := ix.Count(e); err == nil && n > 0 {
+				op := query[m[4]:m[5]]
+				if op != ":" {
+					op = " " + op + " "
+				}
+				return fmt.Sprintf("note: %s%s%s matches nobody, but %s%s%s would match %s (strings compare exactly)", field, op, value, field, op, nv, plural(int(n), "customer", "customers"))
+			}
+		}
+	}
+	return ""
+}
+
+// titleCase capitalizes each word: "new york" → "New York".
+func titleCase(s string) string {
+	words := strings.Split(strings.ToLower(s), " ")
+	for i, w := range words {
+		if w != "" {
+			words[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// ---- query ----
+
+const queryUsage = `-db PATH [-segment NAME] [-limit 10] [-format table|csv|json] [QUERY...]
+
+Counts the customers of a segment and sums their MRR; lists the first -limit
+of them (by dense ID; -limit 0 lists every one). QUERY may be several
+arguments (joined with spaces) or -query Q; none means every customer. See
+'tagseg help query' for the language.
+
+-format csv writes the customers only, one a row, in import's columns (so
+that the file imports again); -format json writes the figures and the
+customers as ChartMogul customer objects. Both are streamed: -limit 0 over
+millions of customers runs in constant memory.`
+
+func runQuery(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("query", queryUsage, stderr)
+	ra := addReadFlags(fs, 10, "list at most `n` customers")
+	query, format, err := ra.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ix, err := openRead(*ra.db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	q, e, err := resolve(ix, query, *ra.segment)
+	if err != nil {
+		return err
+	}
+	seg, err := ix.Segment(e)
+	if err != nil {
+		return queryError(q, err)
+	}
+	if seg.Count() == 0 {
+		if note := caseNote(ix, q); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	switch format {
+	case "csv":
+		err = queryCSV(w, seg, *ra.limit)
+	case "json":
+		err = queryJSON(w, q, seg, *ra.limit)
+	default:
+		err = queryTable(w, q, seg, *ra.limit)
+	}
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// firstN yields the segment's first limit customers (all when limit is 0).
+func firstN(seg *tagseg.Segment, limit int, fn func(c tagseg.Customer) error) (int, error) {
+	n := 0
+	for c, err := range seg.ReadCustomers(0) {
+		if err != nil {
+			return n, err
+		}
+		if limit > 0 && n == limit {
+			break
+		}
+		if err := fn(c); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+var queryCSVHeader = []string{"uuid", "data_source_uuid", "external_id", "name", "email", "company", "country", "state", "city", "zip", "lead_created_at", "free_trial_started_at", "tags", "mrr"}
+
+func queryCSV(w io.Writer, seg *tagseg.Segment, limit int) error {
+	cw := csv.NewWriter(w)
+	cw.Write(queryCSVHeader)
+	t := func(x time.Time) string {
+		if x.IsZero() {
+			return ""
+		}
+		return x.Format(time.RFC3339Nano)
+	}
+	_, err := firstN(seg, limit, func(c tagseg.Customer) error {
+		cw.Write([]string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip,
+			t(c.LeadCreatedAt), t(c.FreeTrialStartedAt), tagsCell(c.Tags), i64(c.MRR)})
+		return cw.Error()
+	})
+	cw.Flush()
+	if err == nil {
+		err = cw.Error()
+	}
+	return err
+}
+
+// tagsCell writes tags as import reads them: a list separated by commas,
+// or a JSON array when a tag holds a comma or starts with "[".
+func tagsCell(tags []string) string {
+	for _, t := range tags {
+		if strings.Contains(t, ",") || strings.HasPrefix(t, "[") {
+			b, _ := json.Marshal(tags)
+			return string(b)
+		}
+	}
+	return strings.Join(tags, ",")
+}
+
+func queryJSON(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
+	unknown := seg.UnknownTags()
+	if unknown == nil {
+		unknown = []string{}
+	}
+	head, err := json.Marshal(struct {
+		Query       string   `json:"query"`
+		Customers   uint64   `json:"customers"`
+		Paying      uint64   `json:"paying"`
+		MRR         int64    `json:"mrr"`
+		ARR         int64    `json:"arr"`
+		ARPA        int64    `json:"arpa"`
+		UnknownTags []string `json:"unknown_tags"`
+	}{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown})
+	if err != nil {
+		return err
+	}
+	// The figures, then the entries one by one: {"query": ..., "entries": [...]}.
+	fmt.Fprintf(w, "%s,\"entries\":[", head[:len(head)-1])
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	sep := "\n"
+	_, err = firstN(seg, limit, func(c tagseg.Customer) error {
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
+		}
+		sep = ","
+		return enc.Encode(toCM(c))
+	})
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, "]}\n")
+	return err
+}
+
+func queryTable(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
+	kv := &table{header: []string{"query", q}, right: []bool{false, false}}
+	kv.add("customers", count(seg.Count()))
+	kv.add("paying", count(seg.Paying()))
+	kv.add("MRR", money(seg.MRR()))
+	kv.add("ARR", money(seg.ARR()))
+	kv.add("ARPA", money(seg.ARPA()))
+	if u := seg.UnknownTags(); len(u) > 0 {
+		kv.add("unknown tags", strings.Join(u, ", "))
+	}
+	kv.write(w)
+	newTable := func() *table {
+		return &table{
+			header: []string{"UUID", "EXTERNAL ID", "NAME", "EMAIL", "MRR", "TAGS"},
+			right:  []bool{false, false, false, false, true, false},
+		}
+	}
+	t := newTable()
+	header := true
+	// Rows are aligned in blocks of 1,000, so that -limit 0 streams.
+	flushBlock := func() {
+		if len(t.rows) == 0 {
+			return
+		}
+		if header {
+			fmt.Fprintln(w)
+			t.write(w)
+		} else {
+			t.writeRows(w)
+		}
+		header = false
+		t = newTable()
+	}
+	n, err := firstN(seg, limit, func(c tagseg.Customer) error {
+		t.add(c.UUID, c.ExternalID, c.Name, c.Email, money(c.MRR), strings.Join(c.Tags, ", "))
+		if len(t.rows) == 1000 {
+			flushBlock()
+		}
+		return nil
+	})
+	flushBlock()
+	if err != nil {
+		return err
+	}
+	if n > 0 && uint64(n) < seg.Count() {
+		fmt.Fprintf(w, "(first %s of %s; -limit 0 lists all)\n", count(n), count(seg.Count()))
+	}
+	return nil
+}
+
+// ---- tags ----
+
+const tagsUsage = `-db PATH [-query Q | -segment NAME | QUERY...] [-prefix P] [-limit 50] [-by mrr|count] [-format table|csv|json]
+
+Lists the tags the customers of a segment hold, with how many hold each
+and their MRR, largest first (-limit 0: every tag).`
+
+type tagsResult struct {
+	Query     string    `json:"query"`
+	Customers uint64    `json:"customers"`
+	MRR       int64     `json:"mrr"`
+	Entries   []tagJSON `json:"entries"`
+}
+
+type tagJSON struct {
+	Tag       string `json:"tag"`
+	Customers uint64 `json:"customers"`
+	MRR       int64  `json:"mrr"`
+}
+
+func runTags(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tags", tagsUsage, stderr)
+	ra := addReadFlags(fs, 50, "at most `n` tags")
+	prefix := fs.String("prefix", "", "only tags starting with `prefix`")
+	by := fs.String("by", "mrr", "sort by `mrr` or count")
+	query, format, err := ra.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *by != "mrr" && *by != "count" {
+		return usagef("-by %q: want mrr or count", *by)
+	}
+	ix, err := openRead(*ra.db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	q, e, err := resolve(ix, query, *ra.segment)
+	if err != nil {
+		return err
+	}
+	seg, err := ix.Segment(e)
+	if err != nil {
+		return queryError(q, err)
+	}
+	if seg.Count() == 0 {
+		if note := caseNote(ix, q); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}
+	stats, err := ix.TagStats(e, tagseg.TagStatsOptions{Prefix: *prefix, Limit: *ra.limit, ByCount: *by == "count"})
+	if err != nil {
+		return err
+	}
+	res := tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
+	for _, s := range stats {
+		res.Entries = append(res.Entries, tagJSON(s))
+	}
+	switch format {
+	case "json":
+		return writeJSON(stdout, res)
+	case "csv":
+		w := csv.NewWriter(stdout)
+		w.Write([]string{"tag", "customers", "mrr"})
+		for _, s := range stats {
+			w.Write([]string{s.Tag, strconv.FormatUint(s.Customers, 10), i64(s.MRR)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	fmt.Fprintf(stdout, "%s: %s customers, MRR %s\n", q, count(res.Customers), money(res.MRR))
+	if len(stats) == 0 {
+		fmt.Fprintln(stdout, "no tags")
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	t := &table{
+		header: []string{"TAG", "CUSTOMERS", "SHARE", "MRR", "MRR SHARE"},
+		right:  []bool{false, true, true, true, true},
+	}
+	for _, s := range stats {
+		t.add(s.Tag, count(s.Customers), percent(s.Customers, res.Customers), money(s.MRR), percent(uint64(s.MRR), uint64(max(res.MRR, 0))))
+	}
+	t.write(stdout)
+	return nil
+}
+
+// ---- series ----
+
+func runSeries(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("series", seriesUsage, stderr)
+	ra := addReadFlags(fs, 0, "at most `n` intervals, the last ones")
+	fromFlag := fs.String("from", "", "first `date` (RFC 3339 date or time)")
+	toFlag := fs.String("to", "", "last `date`, included")
+	every := fs.String("every", "month", "`interval`: day, week, month, quarter or year")
+	query, format, err := ra.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *fromFlag == "" || *toFlag == "" {
+		return usagef("-from and -to are required")
+	}
+	from, err := parseTime(*fromFlag)
+	if err != nil {
+		return usagef("-from: %v", err)
+	}
+	to, err := parseTime(*toFlag)
+	if err != nil {
+		return usagef("-to: %v", err)
+	}
+	if from.After(to) {
+		return usagef("-from %s is after -to %s", *fromFlag, *toFlag)
+	}
+	iv, err := tagseg.ParseInterval(*every)
+	if err != nil {
+		return usagef("-every %q: want day, week, month, quarter or year", *every)
+	}
+	ix, err := openRead(*ra.db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	q, e, err := resolve(ix, query, *ra.segment)
+	if err != nil {
+		return err
+	}
+	points, err := ix.Series(e, from, to, iv)
+	if err != nil {
+		return queryError(q, err)
+	}
+	if n := *ra.limit; n > 0 && len(points) > n {
+		points = points[len(points)-n:]
+	}
+	entries := make([]seriesEntry, len(points))
+	for i, p := range points {
+		entries[i] = toEntry(p)
+	}
+	switch format {
+	case "json":
+		return writeJSON(stdout, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
+	case "csv":
+		w := csv.NewWriter(stdout)
+		w.Write([]string{"date", "start", "mrr", "customers", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
+		for _, e := range entries {
+			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Customers, 10), i64(e.ARPA), i64(e.ARR),
+				i64(e.NewBusiness), i64(e.Expansion), i64(e.Contraction), i64(e.Churn), i64(e.Reactivation)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	fmt.Fprintf(stdout, "%s, every %s\n\n", q, iv)
+	t := &table{
+		header: []string{"DATE", "MRR", "CUSTOMERS", "ARPA", "ARR", "NEW BUSINESS", "EXPANSION", "CONTRACTION", "CHURN", "REACTIVATION"},
+		right:  []bool{false, true, true, true, true, true, true, true, true, true},
+	}
+	for _, e := range entries {
+		t.add(e.Date, money(e.MRR), count(e.Customers), money(e.ARPA), money(e.ARR),
+			money(e.NewBusiness), money(e.Expansion), money(e.Contraction), money(e.Churn), money(e.Reactivation))
+	}
+	t.write(stdout)
+	return nil
+}

@@ -1,0 +1,458 @@
+package main
+
+// The write commands: tag, untag, rename-tag, delete-tag and set-mrr.
+// Each is one durable transaction (Index.Update, fsynced before it
+// returns) and prints what it changed.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+func init() {
+	commands["tag"] = command{runTag, "add tags to customers: by UUID, email, external ID or a query"}
+	commands["untag"] = command{runUntag, "remove tags from customers: by UUID, email, external ID or a query"}
+	commands["rename-tag"] = command{runRenameTag, "rename a tag on every customer holding it"}
+	commands["delete-tag"] = command{runDeleteTag, "remove a tag from every customer holding it"}
+	commands["set-mrr"] = command{runSetMRR, "record a customer's MRR from a date on"}
+}
+
+// targetFlags pick the customers a write command changes.
+type targetFlags struct {
+	uuid, email, ext, ds, query, segment *string
+}
+
+func addTargetFlags(fs *flag.FlagSet, withQuery bool) targetFlags {
+	t := targetFlags{
+		uuid:  fs.String("uuid", "", "the customer with this `UUID`"),
+		email: fs.String("email", "", "every customer with this `email` (any case)"),
+		ext:   fs.String("external-id", "", "the customer with this external `ID` (with -data-source)"),
+		ds:    fs.String("data-source", "", "the data source `UUID` of -external-id"),
+	}
+	if withQuery {
+		t.query = fs.String("query", "", "every customer of the segment `Q`")
+		t.segment = fs.String("segment", "", "every customer of the saved segment `name`")
+	}
+	return t
+}
+
+// kind checks that exactly one target is given and names it.
+func (t targetFlags) kind() (string, error) {
+	var kinds []string
+	for _, k := range []struct {
+		v    *string
+		name string
+	}{{t.uuid, "uuid"}, {t.email, "email"}, {t.ext, "external-id"}, {t.query, "query"}, {t.segment, "segment"}} {
+		if k.v != nil && *k.v != "" {
+			kinds = append(kinds, k.name)
+		}
+	}
+	if *t.ds != "" && *t.ext == "" {
+		return "", usagef("-data-source goes with -external-id")
+	}
+	switch len(kinds) {
+	case 0:
+		if t.query != nil {
+			return "", usagef("say which customers: -uuid, -email, -external-id (with -data-source), -query or -segment")
+		}
+		return "", usagef("say which customer: -uuid, -email or -external-id (with -data-source)")
+	case 1:
+		return kinds[0], nil
+	}
+	return "", usagef("give one of -%s", strings.Join(kinds, ", -"))
+}
+
+// customers returns the customers a target names (not for query/segment).
+func (t targetFlags) customers(tx *tagseg.Tx, kind string) ([]tagseg.Customer, error) {
+	switch kind {
+	case "uuid":
+		c, err := tx.Customer(*t.uuid)
+		if err != nil {
+			return nil, fmt.Errorf("no customer with UUID %s: %w", *t.uuid, tagseg.ErrNotFound)
+		}
+		return []tagseg.Customer{c}, nil
+	case "email":
+		cs, err := tx.CustomersByEmail(*t.email)
+		if err == nil && len(cs) == 0 {
+			err = fmt.Errorf("no customer with email %s: %w", *t.email, tagseg.ErrNotFound)
+		}
+		return cs, err
+	case "external-id":
+		c, err := tx.CustomerByExternalID(*t.ds, *t.ext)
+		if err != nil {
+			if errors.Is(err, tagseg.ErrNotFound) {
+				return nil, fmt.Errorf("no customer with external ID %q in data source %q: %w", *t.ext, *t.ds, tagseg.ErrNotFound)
+			}
+			return nil, err
+		}
+		return []tagseg.Customer{c}, nil
+	}
+	return nil, fmt.Errorf("target %s", kind)
+}
+
+// segmentOf returns the query text and expression of a -query or -segment target.
+func (t targetFlags) segmentOf(ix *tagseg.Index, kind string) (string, tagseg.Expr, error) {
+	if kind == "segment" {
+		return resolve(ix, "", *t.segment)
+	}
+	return resolve(ix, *t.query, "")
+}
+
+const tagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) TAG...
+
+Adds the tags to the customers named, in one durable transaction, and says
+what changed. A tag a customer has already is left as is.`
+
+const untagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) TAG...
+
+Removes the tags from the customers named, in one durable transaction, and
+says what changed. A tag a customer lacks is no change.`
+
+func runTag(args []string, stdout, stderr io.Writer) error {
+	return tagCommand("tag", tagUsage, true, args, stdout, stderr)
+}
+
+func runUntag(args []string, stdout, stderr io.Writer) error {
+	return tagCommand("untag", untagUsage, false, args, stdout, stderr)
+}
+
+func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(name, usage, stderr)
+	db := dbFlag(fs)
+	tf := addTargetFlags(fs, true)
+	tags, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needDB(*db); err != nil {
+		return err
+	}
+	kind, err := tf.kind()
+	if err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return usagef("no tags given")
+	}
+	ix, err := openWrite(*db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	verb, prep := "added", "to"
+	if !add {
+		verb, prep = "removed", "from"
+	}
+	if kind == "query" || kind == "segment" {
+		q, e, err := tf.segmentOf(ix, kind)
+		if err != nil {
+			return err
+		}
+		var changed int
+		var members uint64
+		err = ix.Update(func(tx *tagseg.Tx) error {
+			seg, err := tx.Segment(e)
+			if err != nil {
+				return err
+			}
+			members = seg.Count()
+			if add {
+				changed, err = tx.AddTagsToSegment(e, tags...)
+			} else {
+				changed, err = tx.RemoveTagsFromSegment(e, tags...)
+			}
+			return err
+		})
+		if err != nil {
+			return queryError(q, err)
+		}
+		fmt.Fprintf(stdout, "%s %s %s %s of the %s of %s (%s unchanged)\n", verb, strings.Join(quoteTags(tags), ", "), prep,
+			count(changed), plural(int(members), "customer", "customers"), q, count(int(members)-changed))
+		return ix.Close()
+	}
+	type change struct {
+		uuid   string
+		before []string
+		after  []string
+	}
+	var changes []change
+	err = ix.Update(func(tx *tagseg.Tx) error {
+		cs, err := tf.customers(tx, kind)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			var after []string
+			if add {
+				after, err = tx.AddTags(c.UUID, tags...)
+			} else {
+				after, err = tx.RemoveTags(c.UUID, tags...)
+			}
+			if err != nil {
+				return err
+			}
+			changes = append(changes, change{c.UUID, c.Tags, after})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		var diff []string
+		if add {
+			diff = minus(ch.after, ch.before)
+		} else {
+			diff = minus(ch.before, ch.after)
+		}
+		if len(diff) == 0 {
+			fmt.Fprintf(stdout, "%s: unchanged; tags: %s\n", ch.uuid, tagList(ch.after))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %s %s; tags now: %s\n", ch.uuid, verb, strings.Join(quoteTags(diff), ", "), tagList(ch.after))
+	}
+	return ix.Close()
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, t := range a {
+		if !slices.Contains(b, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func tagList(tags []string) string {
+	if len(tags) == 0 {
+		return "(none)"
+	}
+	return strings.Join(quoteTags(tags), ", ")
+}
+
+// quoteTags quotes the tags that would read ambiguously in a list.
+func quoteTags(tags []string) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		if t == "" || strings.ContainsAny(t, ", \"") {
+			t = fmt.Sprintf("%q", t)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+const renameTagUsage = `-db PATH OLD NEW
+
+Renames tag OLD to NEW on every customer holding OLD, in one durable
+transaction: NEW is added (at the end of each customer's tags, as a new
+tag is), then OLD removed. Customers holding NEW already keep it once.
+Built on Tx.AddTagsToSegment and Tx.RemoveTagsFromSegment.`
+
+func runRenameTag(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("rename-tag", renameTagUsage, stderr)
+	db := dbFlag(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needDB(*db); err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("want OLD and NEW")
+	}
+	oldTag, newTag := strings.TrimSpace(pos[0]), strings.TrimSpace(pos[1])
+	if oldTag == newTag {
+		return usagef("OLD and NEW are the same tag %q", oldTag)
+	}
+	ix, err := openWrite(*db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	var holders, hadNew uint64
+	err = ix.Update(func(tx *tagseg.Tx) error {
+		seg, err := tx.Segment(tagseg.Tag(oldTag))
+		if err != nil {
+			return err
+		}
+		holders = seg.Count()
+		if holders == 0 {
+			return fmt.Errorf("no customer holds tag %q%s: %w", oldTag, tagSuggestion(ix, oldTag), tagseg.ErrNotFound)
+		}
+		both, err := tx.Segment(tagseg.AllTags(oldTag, newTag))
+		if err != nil {
+			return err
+		}
+		hadNew = both.Count()
+		if _, err := tx.AddTagsToSegment(tagseg.Tag(oldTag), newTag); err != nil {
+			return err
+		}
+		_, err = tx.RemoveTagsFromSegment(tagseg.Tag(oldTag), oldTag)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "renamed %s to %s on %s", quoteTags([]string{oldTag})[0], quoteTags([]string{newTag})[0], plural(int(holders), "customer", "customers"))
+	if hadNew > 0 {
+		fmt.Fprintf(stdout, " (%s held %s already)", count(hadNew), quoteTags([]string{newTag})[0])
+	}
+	fmt.Fprintln(stdout)
+	return ix.Close()
+}
+
+// tagSuggestion is ` (did you mean "X"?)` for a tag nobody holds that is
+// close to one somebody does, else "".
+func tagSuggestion(ix *tagseg.Index, tag string) string {
+	var tags []string
+	n := 0
+	for t := range ix.Tags() {
+		tags = append(tags, t)
+		if n++; n > 100_000 {
+			break
+		}
+	}
+	if s := suggest(tag, tags); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+const deleteTagUsage = `-db PATH TAG...
+
+Removes each TAG from every customer holding it, in one durable
+transaction, and says how many lost it.`
+
+func runDeleteTag(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("delete-tag", deleteTagUsage, stderr)
+	db := dbFlag(fs)
+	tags, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needDB(*db); err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return usagef("no tags given")
+	}
+	ix, err := openWrite(*db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	removed := make([]int, len(tags))
+	err = ix.Update(func(tx *tagseg.Tx) error {
+		for i, t := range tags {
+			n, err := tx.RemoveTagsFromSegment(tagseg.Tag(strings.TrimSpace(t)), t)
+			if err != nil {
+				return err
+			}
+			removed[i] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, t := range tags {
+		if removed[i] == 0 {
+			fmt.Fprintf(stdout, "%s: no customer held it%s\n", quoteTags([]string{t})[0], tagSuggestion(ix, t))
+			continue
+		}
+		fmt.Fprintf(stdout, "deleted %s from %s\n", quoteTags([]string{t})[0], plural(removed[i], "customer", "customers"))
+	}
+	return ix.Close()
+}
+
+const setMRRUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS]) [-at DATE] [-units] MRR
+
+Records that the customer's MRR is MRR from -at (default: now) on, as
+SetMRR does: MRR is in cents (29900 is 299.00), or in units with -units.
+With -email, every customer with that email. Prints the MRR before and after.`
+
+func runSetMRR(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("set-mrr", setMRRUsage, stderr)
+	db := dbFlag(fs)
+	tf := addTargetFlags(fs, false)
+	atFlag := fs.String("at", "", "`date` or time the MRR starts (default: now)")
+	units := fs.Bool("units", false, "MRR is in units (299.00), not cents")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := needDB(*db); err != nil {
+		return err
+	}
+	kind, err := tf.kind()
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one MRR (in cents, or units with -units)")
+	}
+	var cents int64
+	if *units {
+		cents, err = parseUnits(pos[0])
+	} else if strings.Contains(pos[0], ".") {
+		if c, uerr := parseUnits(pos[0]); uerr == nil {
+			return usagef("MRR %s: MRR is in cents: did you mean %d (or -units %s)?", pos[0], c, pos[0])
+		}
+		err = fmt.Errorf("%s is not a whole number of cents", pos[0])
+	} else {
+		cents, err = parseCents(pos[0])
+	}
+	if err != nil {
+		return usagef("MRR: %v", err)
+	}
+	at := time.Now().UTC()
+	if *atFlag != "" {
+		if at, err = parseTime(*atFlag); err != nil {
+			return usagef("-at: %v", err)
+		}
+	}
+	ix, err := openWrite(*db)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	type change struct {
+		uuid          string
+		before, after int64
+	}
+	var changes []change
+	err = ix.Update(func(tx *tagseg.Tx) error {
+		cs, err := tf.customers(tx, kind)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if err := tx.SetMRR(c.UUID, at, cents); err != nil {
+				return err
+			}
+			after, err := tx.Customer(c.UUID)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, change{c.UUID, c.MRR, after.MRR})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		fmt.Fprintf(stdout, "%s: MRR %s from %s; current MRR %s (was %s)\n", ch.uuid, money(cents), at.Format(time.RFC3339), money(ch.after), money(ch.before))
+	}
+	return ix.Close()
+}
