@@ -9,7 +9,7 @@ import (
 )
 
 // A segment's dense IDs go out in the portable Roaring format, which
-// CRoaring, Java's RoaringBitmap, ClickHouse and pg_roaringbitmap read, and
+// CRoaring, Java's RoaringBitmap and pg_roaringbitmap read, and
 // a set of IDs in that format comes back as exactly the holders of a tag.
 func ExampleSegment_WriteTo() {
 	ix, done := openExample()

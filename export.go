@@ -2,9 +2,9 @@ package tagseg
 
 // Sets of dense IDs in the portable Roaring format, both ways: a segment
 // written for the engines that read that format (CRoaring, Java
-// RoaringBitmap, ClickHouse's groupBitmap state, pg_roaringbitmap, Doris,
-// StarRocks), and a set read back, checked, to become exactly the holders
-// of a tag.
+// RoaringBitmap, pg_roaringbitmap; ClickHouse's groupBitmap state holds it
+// behind a short header of its own), and a set read back, checked, to
+// become exactly the holders of a tag.
 
 import (
 	"encoding/binary"

@@ -27,8 +27,8 @@ const exportUsage = `-db PATH [-query Q | -segment NAME] -format roaring|csv|jso
 Writes the members of a segment (default: every customer), as of one commit.
 
   roaring  their dense IDs as one bitmap in the portable Roaring format
-           (CRoaring, Java RoaringBitmap, ClickHouse groupBitmap,
-           pg_roaringbitmap, Doris, StarRocks), and beside it a CSV mapping
+           (CRoaring, Java RoaringBitmap, pg_roaringbitmap; ClickHouse's
+           groupBitmap state wraps it), and beside it a CSV mapping
            "id,uuid,data_source_uuid,external_id", one row a member in ID
            order: FILE.ids.csv by default, or -ids. Without -out the bitmap
            goes to standard output (not a terminal) and the mapping only

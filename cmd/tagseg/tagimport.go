@@ -23,7 +23,7 @@ transaction: customers in FILE gain the tag, and every other customer holding
 it loses it (with -add, nobody loses it). FILE is
 
   roaring  a portable Roaring bitmap of dense IDs (as "tagseg export -format
-           roaring", CRoaring, Java RoaringBitmap or ClickHouse write it);
+           roaring", CRoaring or Java RoaringBitmap write it);
   extids   text, one external ID a line (empty lines skipped), of the data
            source -data-source (default: customers without one).
 
