@@ -1,9 +1,7 @@
 package tagseg
 
-// TagStats: per tag, how many members of a segment hold it and their MRR.
-// Two ways, chosen by the segment's size: a small segment walks its
-// members' tag lists (the forward index), a large one intersects every tag
-// with the segment and the segment's MRR bit planes.
+// TagStats: per tag, how many members of a segment hold it and their MRR,
+// by walking the members' tag lists (the forward index).
 
 import (
 	"cmp"
@@ -12,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
@@ -32,37 +29,59 @@ type TagStatsOptions struct {
 	ByCount bool   // sort by Customers instead of MRR
 }
 
-// memberDriven: TagStats walks the members' tag lists (the forward index)
-// when the segment holds at most 1/memberDriven of the customers, and
-// intersects every tag with the segment otherwise. A variable so that tests
-// can force either way.
-var memberDriven uint64 = 4
-
 // tagStatsByMember counts, for each member of seg, each of its tags, through
 // the forward index: work proportional to the members' tag assignments,
-// not to the number of tags.
+// not to the number of tags. The members are split into GOMAXPROCS runs
+// of IDs, each counted into its own arrays; tag numbers follow the tags'
+// sizes (see forwardIndex), so the counters the most members touch share
+// a few cache lines.
 func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat {
 	f := st.forwardIndex()
-	ids := seg.ToArray()
-	w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
-	type part struct {
-		n   []uint64
-		mrr []int64
+	card := seg.GetCardinality()
+	w := int(min(uint64(runtime.GOMAXPROCS(0)), card/memberRun+1))
+	type tally struct {
+		n   uint64
+		mrr int64
 	}
-	parts := make([]part, w)
+	parts := make([][]tally, w) // each run's figures, by tag number
 	var wg sync.WaitGroup
 	for p := range w {
-		lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
+		lo, hi := uint64(seg.Minimum()), uint64(seg.Maximum())+1
+		if p > 0 {
+			x, _ := seg.Select(uint32(uint64(p) * card / uint64(w)))
+			lo = uint64(x)
+		}
+		if p < w-1 {
+			x, _ := seg.Select(uint32(uint64(p+1) * card / uint64(w)))
+			hi = uint64(x)
+		}
 		wg.Go(func() {
-			n, mrr := make([]uint64, len(f.names)), make([]int64, len(f.names))
-			for _, id := range ids[lo:hi] {
-				v := st.mrr.at(id)
-				for _, t := range f.list(id) {
-					n[t]++
-					mrr[t] += v
+			ids := seg
+			if w > 1 {
+				ids = roaring.New()
+				ids.AddRange(lo, hi)
+				ids.And(seg)
+			}
+			acc := make([]tally, len(f.names))
+			it := ids.ManyIterator()
+			buf := make([]uint32, 1024)
+			for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
+				for _, id := range buf[:k] {
+					l := f.list(id)
+					if v := st.mrr.at(id); v != 0 {
+						for _, t := range l {
+							a := &acc[t]
+							a.n++
+							a.mrr += v
+						}
+					} else {
+						for _, t := range l {
+							acc[t].n++
+						}
+					}
 				}
 			}
-			parts[p] = part{n, mrr}
+			parts[p] = acc
 		})
 	}
 	wg.Wait()
@@ -70,8 +89,8 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 	for t, name := range f.names {
 		var s TagStat
 		for _, p := range parts {
-			s.Customers += p.n[t]
-			s.MRR += p.mrr[t]
+			s.Customers += p[t].n
+			s.MRR += p[t].mrr
 		}
 		if s.Customers > 0 && strings.HasPrefix(name, prefix) {
 			s.Tag = name
@@ -135,28 +154,118 @@ func (st *state) forwardIndex() *forward {
 	}
 	n := st.nextID
 	f := &forward{nums: make(map[string]uint32, st.tags.len()), off: make([]uint32, n+1), more: newMore()}
-	bms := make([]*roaring.Bitmap, 0, st.tags.len())
+	type sized struct {
+		tag  string
+		bm   *roaring.Bitmap
+		card uint64
+	}
+	all := make([]sized, 0, st.tags.len())
 	for t, bm := range st.tags.all() {
-		f.num(t)
-		bms = append(bms, bm)
+		all = append(all, sized{t, bm, bm.GetCardinality()})
 	}
-	for _, bm := range bms { // count, then place
-		bm.Iterate(func(id uint32) bool { f.off[id+1]++; return true })
+	// Numbered largest first: the counters of the tags most members hold
+	// are then neighbours in TagStats.
+	slices.SortFunc(all, func(a, b sized) int { return cmp.Or(cmp.Compare(b.card, a.card), strings.Compare(a.tag, b.tag)) })
+	bms := make([]*roaring.Bitmap, len(all))
+	for i, t := range all {
+		f.num(t.tag)
+		bms[i] = t.bm
 	}
+	byBlocks(n, bms, func(_ int, ids []uint32) { // count, then place
+		for _, id := range ids {
+			f.off[id+1]++
+		}
+	})
 	for i := 1; i < len(f.off); i++ {
 		f.off[i] += f.off[i-1]
 	}
 	f.tags = make([]uint32, f.off[n])
 	pos := slices.Clone(f.off[:n])
-	for t, bm := range bms {
-		bm.Iterate(func(id uint32) bool {
+	byBlocks(n, bms, func(t int, ids []uint32) {
+		for _, id := range ids {
 			f.tags[pos[id]] = uint32(t)
 			pos[id]++
-			return true
-		})
-	}
+		}
+	})
 	st.fwd.Store(f)
 	return f
+}
+
+// byBlocks calls fn(t, ids) with the members of each bitmap bms[t], all
+// below n, block of 2^blockBits IDs by block: every tag's members in a
+// block, then in the next, so that the writes fn makes for one block stay
+// close together in memory. The blocks are split into runs, one per
+// goroutine (up to GOMAXPROCS): fn is called concurrently for IDs of
+// different runs. Each tag is read through a buffer sized for its members
+// per block; ids is part of it.
+func byBlocks(n uint32, bms []*roaring.Bitmap, fn func(t int, ids []uint32)) {
+	blocks := uint64(n>>blockBits) + 1
+	sizes := make([]int, len(bms))
+	total := 0
+	for t, bm := range bms {
+		sizes[t] = int(min(4096, max(16, bm.GetCardinality()/blocks)))
+		total += sizes[t]
+	}
+	w := min(uint64(runtime.GOMAXPROCS(0)), blocks)
+	var wg sync.WaitGroup
+	for p := range w {
+		wg.Go(func() { blockRun(bms, sizes, total, p*blocks/w, (p+1)*blocks/w, fn) })
+	}
+	wg.Wait()
+}
+
+// blockRun is one run of byBlocks: the blocks first..end-1. Members below
+// the first block are read and skipped (roaring's bulk iterator cannot
+// seek).
+func blockRun(bms []*roaring.Bitmap, sizes []int, total int, first, end uint64, fn func(t int, ids []uint32)) {
+	type cursor struct {
+		it     roaring.ManyIntIterable
+		t      int
+		buf    []uint32
+		at, to int // the unread part of buf
+	}
+	cur := make([]cursor, len(bms))
+	bufs := make([]uint32, total)
+	for t, bm := range bms {
+		l := sizes[t]
+		cur[t] = cursor{it: bm.ManyIterator(), t: t, buf: bufs[:l:l]}
+		bufs = bufs[l:]
+	}
+	lower := first << blockBits
+	for b := first; b < end && len(cur) > 0; b++ {
+		limit := (b + 1) << blockBits
+		k := 0
+		for _, c := range cur {
+			for {
+				if c.at == c.to {
+					c.at, c.to = 0, c.it.NextMany(c.buf)
+					if c.to == 0 {
+						break
+					}
+				}
+				j := c.at
+				for j < c.to && uint64(c.buf[j]) < limit {
+					j++
+				}
+				i := c.at
+				for b == first && i < j && uint64(c.buf[i]) < lower {
+					i++
+				}
+				if j > i {
+					fn(c.t, c.buf[i:j])
+				}
+				c.at = j
+				if j < c.to {
+					break // the next member is in a later block
+				}
+			}
+			if c.to > 0 {
+				cur[k] = c
+				k++
+			}
+		}
+		cur = cur[:k]
+	}
 }
 
 // derive returns the forward index after a batch's tag changes, sharing
@@ -203,27 +312,26 @@ func (f *forward) derive(deltas map[bmKey]*bmDelta) *forward {
 	return &nf
 }
 
-// gatherFactor weighs summing MRR member by member against the bit planes
-// in TagStats (a variable so that tests can force either way).
-var gatherFactor uint64 = 20
-
-// smallTag is the size up to which a tag's figures are gathered member by
-// member rather than with one AndCardinality per MRR bit plane.
-const smallTag = 128
+// memberRun is the number of members per goroutine below which the
+// forward-index TagStats does not split a segment, and blockBits the log2
+// of the ID blocks the forward index is built by: variables so that tests
+// can exercise the splits on small data.
+var (
+	memberRun uint64 = 65536
+	blockBits        = 16
+)
 
 // TagStats reports, for every tag that members of the segment e hold, how
 // many members hold it and their total current MRR. The result is exact,
 // sorted by MRR descending (ByCount: by Customers), then by the other
 // figure descending, then by tag ascending, and cut to opt.Limit.
 //
-// For a segment of at most a quarter of the customers it walks the
-// members' tag lists (a forward index, built from the bitmaps by the first
-// TagStats that needs it, about 4 bytes per tag assignment, kept up to date
-// by small write batches and dropped by large ones). For a larger segment
-// it goes tag by tag: it intersects the segment with each MRR bit plane
-// once, and a tag's MRR is then the weighted sum of its AndCardinality with
-// each of those (or the sum of its members' MRR, when they are few). Both
-// spread over GOMAXPROCS goroutines.
+// It walks the members' tag lists: a forward index, built from the
+// bitmaps by the first TagStats (a few seconds at 10M customers, on
+// GOMAXPROCS goroutines), about 4 bytes per tag assignment, kept up to
+// date by small write batches and dropped by large ones. The work is
+// proportional to the members' tag assignments, spread over GOMAXPROCS
+// goroutines, and the first opt.Limit are picked without sorting the rest.
 func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 	ix := tx.ix
 	if opt.Limit < 0 {
@@ -240,64 +348,13 @@ func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 			out = []TagStat{}
 			return nil
 		}
-		if seg.GetCardinality()*memberDriven <= uint64(st.nextID) {
-			out = st.tagStatsByMember(seg, opt.Prefix)
-			return nil
-		}
-		segPlanes := make([]*roaring.Bitmap, len(st.planes))
-		for i, p := range st.planes {
-			segPlanes[i] = roaring.And(seg, p)
-		}
-		type tb struct {
-			tag string
-			bm  *roaring.Bitmap
-		}
-		var tags []tb
-		for t, bm := range st.tags.all() {
-			if strings.HasPrefix(t, opt.Prefix) {
-				tags = append(tags, tb{t, bm})
-			}
-		}
-		chunks := uint64(st.nextID>>16) + 1
-		stats := make([]TagStat, len(tags))
-		parallel(len(tags), func(i int) {
-			t := tags[i]
-			s := TagStat{Tag: t.tag}
-			if t.bm.GetCardinality() <= smallTag && gatherFactor > 0 {
-				t.bm.Iterate(func(id uint32) bool {
-					if seg.Contains(id) {
-						s.Customers++
-						s.MRR += st.mrr.at(id)
-					}
-					return true
-				})
-			} else if s.Customers = seg.AndCardinality(t.bm); s.Customers > 0 {
-				// Summing the members' MRR one by one costs a few ns a
-				// member; a plane costs an intersection per chunk.
-				if s.Customers < gatherFactor*uint64(len(segPlanes))*min(chunks, t.bm.GetCardinality()) {
-					both := roaring.And(seg, t.bm)
-					it := both.ManyIterator()
-					buf := make([]uint32, 1024)
-					for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
-						for _, id := range buf[:n] {
-							s.MRR += st.mrr.at(id)
-						}
-					}
-				} else {
-					for j, p := range segPlanes {
-						s.MRR += int64(p.AndCardinality(t.bm)) << j
-					}
-				}
-			}
-			stats[i] = s
-		})
-		out = slices.DeleteFunc(stats, func(s TagStat) bool { return s.Customers == 0 })
+		out = st.tagStatsByMember(seg, opt.Prefix)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b TagStat) int {
+	return topK(out, opt.Limit, func(a, b TagStat) int {
 		x, y := cmp.Compare(b.MRR, a.MRR), cmp.Compare(b.Customers, a.Customers)
 		if opt.ByCount {
 			x, y = y, x
@@ -309,37 +366,45 @@ func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 			return y
 		}
 		return strings.Compare(a.Tag, b.Tag)
-	})
-	if opt.Limit > 0 && len(out) > opt.Limit {
-		out = out[:opt.Limit:opt.Limit]
-	}
-	return out, nil
+	}), nil
 }
 
-// parallel calls fn(0..n-1) on up to GOMAXPROCS goroutines and returns
-// when all calls have.
-func parallel(n int, fn func(i int)) {
-	w := min(runtime.GOMAXPROCS(0), n/64+1)
-	if w <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
+// topK sorts s by cmp and cuts it to its first k (k = 0: all of it),
+// sorting only what it keeps: the k first are gathered in a heap (the last
+// of them on top), then sorted. s is reordered.
+func topK[T any](s []T, k int, cmp func(a, b T) int) []T {
+	if k == 0 || len(s) <= k {
+		slices.SortFunc(s, cmp)
+		return s
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range w {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
+	h := s[:k:k]
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= k {
+				return
 			}
-		})
+			if r := c + 1; r < k && cmp(h[r], h[c]) > 0 {
+				c = r
+			}
+			if cmp(h[c], h[i]) <= 0 {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
 	}
-	wg.Wait()
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, x := range s[k:] {
+		if cmp(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 // TagStats reports, for every tag that members of the segment e hold, how

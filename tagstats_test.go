@@ -48,12 +48,15 @@ func TestTagStatsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(f, m uint64) { gatherFactor, memberDriven = f, m }(gatherFactor, memberDriven)
+	defer func(r uint64, b int) { memberRun, blockBits = r, b }(memberRun, blockBits)
 	for round := range 400 {
-		// Every way: tag by tag (summing MRR by bit planes, member by
-		// member, mixed), and through the members' tag lists.
-		gatherFactor = []uint64{0, 1 << 40, 20, 20}[round%4]
-		memberDriven = []uint64{1 << 40, 1 << 40, 1 << 40, 1}[round%4]
+		// The members in one run or split into runs; the forward index
+		// built again now and then, by large or tiny blocks of IDs.
+		memberRun = []uint64{65536, 7}[round%2]
+		if round%20 == 4 { // a new forward index, built by blocks of 2^blockBits
+			blockBits = []int{16, 3, 5}[round/20%3]
+			ix.dropForward()
+		}
 		e := randExpr(r, 2)
 		opt := TagStatsOptions{Prefix: pick(r, []string{"", "feature-", "feat", "plan-", "nope"}), Limit: r.IntN(6), ByCount: r.IntN(2) == 0}
 		got, err := ix.TagStats(e, opt)
@@ -145,5 +148,43 @@ func TestSavedSegments(t *testing.T) {
 	}
 	if got := maps.Collect(ix.SavedSegments()); len(got) != 1 {
 		t.Errorf("after delete: %v", got)
+	}
+}
+
+// TestTopK checks the heap selection against a full sort and cut, on
+// random slices with many ties, for every k from 0 to past the length.
+func TestTopK(t *testing.T) {
+	r := newRand(testSeed(t))
+	type kv struct{ K, V int }
+	order := func(a, b kv) int {
+		if a.K != b.K {
+			return b.K - a.K
+		}
+		return a.V - b.V
+	}
+	for range 200 {
+		s := make([]kv, r.IntN(50))
+		for i := range s {
+			s[i] = kv{r.IntN(5), i}
+		}
+		for k := range len(s) + 3 {
+			want := slices.Clone(s)
+			slices.SortFunc(want, order)
+			if k > 0 && len(want) > k {
+				want = want[:k]
+			}
+			got := topK(slices.Clone(s), k, order)
+			if d := cmp.Diff(want, got); d != "" {
+				t.Fatalf("topK(%v, %d) (-sort +topK):\n%s", s, k, d)
+			}
+		}
+	}
+}
+
+// dropForward forgets the current snapshot's forward index, so that the
+// next TagStats that needs it builds it again.
+func (ix *Index) dropForward() {
+	if st, err := ix.snapshot(); err == nil {
+		st.fwd.Store(nil)
 	}
 }
