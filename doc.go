@@ -148,6 +148,14 @@
 // Backup writes a consistent copy of the file while reads and writes go
 // on; to restore, open the copy.
 //
+// # Sets of IDs for other engines
+//
+// Segment.WriteTo writes a segment's dense IDs in the portable Roaring
+// format, which CRoaring, Java's RoaringBitmap and pg_roaringbitmap read;
+// ReadIDs reads such a bitmap back, checked (ErrInvalid for anything else,
+// never a panic); SetTagMembers makes a set of IDs exactly a tag's holders,
+// and an ID that names no live customer changes nothing (ErrNotFound).
+//
 // # Errors
 //
 // Every error wraps one of the sentinel errors (ErrNotFound, ErrDuplicate,
