@@ -280,31 +280,8 @@ func writeCustomersCSV(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error {
 	return cw.Error()
 }
 
-// exportCustomer is one JSON Lines row of an export: the new-customer
-// shape import reads, with typed custom attributes.
-type exportCustomer struct {
-	UUID               string      `json:"uuid"`
-	DataSourceUUID     string      `json:"data_source_uuid"`
-	ExternalID         string      `json:"external_id"`
-	Name               string      `json:"name"`
-	Email              string      `json:"email"`
-	Company            string      `json:"company"`
-	Country            string      `json:"country"`
-	State              string      `json:"state"`
-	City               string      `json:"city"`
-	Zip                string      `json:"zip"`
-	LeadCreatedAt      *string     `json:"lead_created_at"`
-	FreeTrialStartedAt *string     `json:"free_trial_started_at"`
-	Attributes         exportAttrs `json:"attributes"`
-	MRR                int64       `json:"mrr"`
-	MRRAt              *string     `json:"mrr_at"`
-}
-
-type exportAttrs struct {
-	Tags   []string       `json:"tags"`
-	Custom []exportCustom `json:"custom"`
-}
-
+// exportCustom is a typed custom attribute as import reads it from
+// attributes.custom.
 type exportCustom struct {
 	Type  string `json:"type"`
 	Key   string `json:"key"`
@@ -319,14 +296,7 @@ func writeCustomersJSONL(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error 
 		if err != nil {
 			return err
 		}
-		row := exportCustomer{
-			UUID: c.UUID, DataSourceUUID: c.DataSourceUUID, ExternalID: c.ExternalID,
-			Name: c.Name, Email: c.Email, Company: c.Company,
-			Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
-			LeadCreatedAt: nullable(timeText(c.LeadCreatedAt)), FreeTrialStartedAt: nullable(timeText(c.FreeTrialStartedAt)),
-			Attributes: exportAttrs{Tags: tagsOf(c), Custom: []exportCustom{}},
-			MRR:        c.MRR, MRRAt: nullable(timeText(at)),
-		}
+		custom := []exportCustom{}
 		for _, k := range slices.Sorted(maps.Keys(c.Custom)) {
 			v := c.Custom[k]
 			var jv any = v
@@ -338,7 +308,20 @@ func writeCustomersJSONL(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error 
 			case time.Time:
 				jv = timeText(x)
 			}
-			row.Attributes.Custom = append(row.Attributes.Custom, exportCustom{Type: customType(v), Key: k, Value: jv})
+			custom = append(custom, exportCustom{Type: customType(v), Key: k, Value: jv})
+		}
+		cj, err := json.Marshal(custom)
+		if err != nil {
+			return err
+		}
+		// The very type import decodes a line into, so that the shapes agree.
+		row := cmNewCustomer{
+			UUID: c.UUID, DataSourceUUID: &c.DataSourceUUID, ExternalID: &c.ExternalID,
+			Name: c.Name, Email: c.Email, Company: c.Company,
+			Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
+			LeadCreatedAt: nullable(timeText(c.LeadCreatedAt)), FreeTrialStartedAt: nullable(timeText(c.FreeTrialStartedAt)),
+			Attributes: &cmNewAttrs{Tags: tagsOf(c), Custom: cj},
+			MRR:        json.RawMessage(strconv.FormatInt(c.MRR, 10)), MRRAt: nullable(timeText(at)),
 		}
 		return enc.Encode(row)
 	})
