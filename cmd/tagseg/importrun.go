@@ -429,6 +429,9 @@ func lookupRow(tx *tagseg.Tx, c *tagseg.Customer) (*tagseg.Customer, error) {
 			return nil, err
 		}
 	}
+	if byUUID != nil && byUUID.ExternalID == c.ExternalID && byUUID.DataSourceUUID == c.DataSourceUUID {
+		return byUUID, nil // the usual re-import: no second lookup
+	}
 	if c.ExternalID != "" {
 		got, err := tx.CustomerByExternalID(c.DataSourceUUID, c.ExternalID)
 		if err == nil {
