@@ -123,9 +123,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	where := "standard output"
 	if *out != "" {
 		where = *out
-		if *idsOut != "" {
-			where += " and " + *idsOut
-		}
+	}
+	if *idsOut != "" {
+		where += " and " + *idsOut
 	}
 	fmt.Fprintf(stderr, "exported %s customers (%s) to %s in %s\n", count(n), query, where, time.Since(start).Round(time.Millisecond))
 	return nil
