@@ -449,6 +449,25 @@ func (ix *Index) SavedSegments() iter.Seq2[string, string] {
 	}
 }
 
+// SavedSegment returns the query saved under name as the transaction sees
+// it: ErrNotFound when there is none, ErrCorrupt when it is damaged. With
+// Segment in the same View, a server answers a request for a saved
+// segment on one snapshot.
+func (tx *Tx) SavedSegment(name string) (string, error) {
+	if err := tx.check(); err != nil {
+		return "", err
+	}
+	v := tx.btx.Bucket(bktSeg).Get([]byte(name))
+	if v == nil {
+		return "", fmt.Errorf("tagseg: saved segment %s: %w", name, ErrNotFound)
+	}
+	q, err := openVal(v)
+	if err != nil {
+		return "", tx.corrupt("saved segment %s: %v", name, err)
+	}
+	return string(q), nil
+}
+
 // DeleteSegment deletes a saved segment; an unknown name gives ErrNotFound.
 func (ix *Index) DeleteSegment(name string) error {
 	return ix.write1(func(tx *Tx) error {

@@ -172,8 +172,8 @@ func TestAPIPaging(t *testing.T) {
 }
 
 // TestAPIPageReadError: a record that cannot be read makes the page that
-// needs it a 500 with ChartMogul's error body, not a short 200; pages
-// before and after it are fine.
+// needs it a 503 (the index is damaged: unavailable) with ChartMogul's
+// error body, not a short 200; pages before and after it are fine.
 func TestAPIPageReadError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.db")
 	ix, _ := pagingIndex(t, path, 600)
@@ -200,20 +200,20 @@ func TestAPIPageReadError(t *testing.T) {
 	defer ix.Close()
 	var logged strings.Builder
 	h := newServer(ix, serverOptions{Log: log.New(&logged, "", 0)})
-	const internal = `{"code":500,"message":"Internal server error","param":null}`
+	const unavailable = `{"code":503,"message":"The index is unavailable: its file is damaged or a write to it failed","param":null}`
 	for _, tc := range []struct {
 		target string
 		status int
 	}{
 		{"/v1/customers?per_page=200", 200},                                              // ends before 300
-		{"/v1/customers?per_page=200&cursor=" + url.QueryEscape(encodeCursor(200)), 500}, // 200..399
-		{"/v1/segments/customers?query=*&cursor=" + url.QueryEscape(encodeCursor(290)), 500},
+		{"/v1/customers?per_page=200&cursor=" + url.QueryEscape(encodeCursor(200)), 503}, // 200..399
+		{"/v1/segments/customers?query=*&cursor=" + url.QueryEscape(encodeCursor(290)), 503},
 		{"/v1/customers?per_page=50&cursor=" + url.QueryEscape(encodeCursor(301)), 200}, // after it
-		{"/v1/customers?external_id=150", 500},                                          // 300 is ds_0's 150
+		{"/v1/customers?external_id=150", 503},                                          // 300 is ds_0's 150
 		{"/v1/customers?external_id=150&data_source_uuid=ds_1", 200},
 	} {
 		status, body := httpGet(t, h, tc.target)
-		if status != tc.status || status == 500 && body != internal {
+		if status != tc.status || status == 503 && body != unavailable {
 			t.Errorf("GET %s: %d %s; want %d", tc.target, status, body, tc.status)
 		}
 	}

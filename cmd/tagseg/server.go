@@ -162,9 +162,32 @@ func writeInvalid(w http.ResponseWriter, field, msg string) {
 	writeJSONStatus(w, http.StatusUnprocessableEntity, map[string]map[string]string{"errors": {field: msg}})
 }
 
+// writeInternal answers an error the client cannot fix, and logs it: 503
+// when the index is unavailable (closed, or its file damaged or a commit
+// to it failed, which needs a reopen), else 500.
 func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error) {
 	s.logf("%s %s: %v", r.Method, r.URL.Path, err)
-	writeError(w, http.StatusInternalServerError, "Internal server error", "")
+	switch {
+	case errors.Is(err, tagseg.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, "The index is closed", "")
+	case errors.Is(err, tagseg.ErrCorrupt):
+		writeError(w, http.StatusServiceUnavailable, "The index is unavailable: its file is damaged or a write to it failed", "")
+	default:
+		writeError(w, http.StatusInternalServerError, "Internal server error", "")
+	}
+}
+
+// errAnswered is returned from inside a View or Update whose function has
+// already answered the request (an error response).
+var errAnswered = errors.New("answered")
+
+// done answers err unless it is nil or errAnswered, and reports whether
+// it is nil: the handler then writes its answer.
+func (s *server) done(w http.ResponseWriter, r *http.Request, err error, field string) bool {
+	if err != nil && !errors.Is(err, errAnswered) {
+		s.writeLibError(w, r, err, field)
+	}
+	return err == nil
 }
 
 // writeLibError answers an error of the index for an operation on customers.
@@ -391,13 +414,16 @@ func (s *server) setMRR(w http.ResponseWriter, r *http.Request) {
 		at = t
 	}
 	uuid := r.PathValue("uuid")
-	if err := s.ix.SetMRR(uuid, at, cents); err != nil {
-		s.writeLibError(w, r, err, "mrr")
-		return
-	}
-	c, err := s.ix.Customer(uuid)
-	if err != nil {
-		s.writeLibError(w, r, err, "uuid")
+	var c tagseg.Customer
+	err := s.ix.Update(func(tx *tagseg.Tx) error { // the customer as written, even if deleted just after
+		if err := tx.SetMRR(uuid, at, cents); err != nil {
+			return err
+		}
+		var err error
+		c, err = tx.Customer(uuid)
+		return err
+	})
+	if !s.done(w, r, err, "mrr") {
 		return
 	}
 	writeJSONStatus(w, http.StatusOK, toCM(c))
@@ -473,44 +499,64 @@ type nextPage struct {
 	HasMore bool         `json:"has_more"`
 }
 
-// writePage writes one page of customers in dense-ID order: the first
-// p.perPage that read yields from the dense ID after the cursor's (a
+// customerPage is one page of a cursor-paginated list of customers.
+type customerPage struct {
+	entries []cmCustomer
+	more    bool
+	total   int64 // customers in the list, or -1 when total_pages is null
+}
+
+// readCustomerPage reads one page in dense-ID order: the first p.perPage
+// customers that read yields from the dense ID after the cursor's (a
 // cursor's "id" is the dense ID + 1, so that is p.after), and one more to
-// tell has_more. It costs O(page) wherever the cursor is. A read error
-// answers 5xx, never a short page. total is the number of customers in
-// the list, or -1 when total_pages is null.
-func (s *server) writePage(w http.ResponseWriter, r *http.Request, p page, read func(from uint32) iter.Seq2[tagseg.Customer, error], total int64) {
-	entries := []cmCustomer{}
-	more := false
+// tell has_more. It costs O(page) wherever the cursor is. A read error is
+// returned (the request answers 5xx), never a short page.
+func readCustomerPage(p page, read func(from uint32) iter.Seq2[tagseg.Customer, error], total int64) (customerPage, error) {
+	cp := customerPage{entries: []cmCustomer{}, total: total}
 	for c, err := range read(p.after) {
 		if err != nil {
-			s.writeInternal(w, r, err)
-			return
+			return cp, err
 		}
-		if len(entries) == p.perPage {
-			more = true
+		if len(cp.entries) == p.perPage {
+			cp.more = true
 			break
 		}
-		entries = append(entries, toCM(c))
+		cp.entries = append(cp.entries, toCM(c))
 	}
+	return cp, nil
+}
+
+// writePage writes a page: with the deprecated page fields when it was
+// asked for without a cursor.
+func writePage(w http.ResponseWriter, p page, cp customerPage) {
 	var cursor *string
-	if len(entries) > 0 {
-		cursor = nullable(encodeCursor(entries[len(entries)-1].ID))
+	if len(cp.entries) > 0 {
+		cursor = nullable(encodeCursor(cp.entries[len(cp.entries)-1].ID))
 	}
 	if p.hasCursor {
-		writeJSONStatus(w, http.StatusOK, nextPage{Entries: entries, Cursor: cursor, HasMore: more})
+		writeJSONStatus(w, http.StatusOK, nextPage{Entries: cp.entries, Cursor: cursor, HasMore: cp.more})
 		return
 	}
-	fp := firstPage{Entries: entries, CurrentPage: 1, HasMore: more, PerPage: p.perPage, Page: 1, Cursor: cursor}
-	if total >= 0 {
-		pages := max(1, int((total+int64(p.perPage)-1)/int64(p.perPage)))
+	fp := firstPage{Entries: cp.entries, CurrentPage: 1, HasMore: cp.more, PerPage: p.perPage, Page: 1, Cursor: cursor}
+	if cp.total >= 0 {
+		pages := max(1, int((cp.total+int64(p.perPage)-1)/int64(p.perPage)))
 		fp.TotalPages = &pages
 	}
 	writeJSONStatus(w, http.StatusOK, fp)
 }
 
+// segmentPage reads one page of the members of e in one read view: the
+// segment and its customers on one snapshot.
+func segmentPage(tx *tagseg.Tx, p page, e tagseg.Expr) (customerPage, error) {
+	seg, err := tx.Segment(e)
+	if err != nil {
+		return customerPage{}, err
+	}
+	return readCustomerPage(p, seg.ReadCustomers, int64(seg.Count()))
+}
+
 // customersFrom reads customers of a slice in dense-ID order from a
-// dense ID on, for writePage.
+// dense ID on, for readCustomerPage.
 func customersFrom(cs []tagseg.Customer) func(from uint32) iter.Seq2[tagseg.Customer, error] {
 	return func(from uint32) iter.Seq2[tagseg.Customer, error] {
 		return func(yield func(tagseg.Customer, error) bool) {
@@ -550,12 +596,16 @@ func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("system"); v != "" && v != billingSystemType {
 		filters = append(filters, tagseg.Or())
 	}
-	seg, err := s.ix.Segment(tagseg.And(filters...))
+	var cp customerPage
+	err := s.ix.View(func(tx *tagseg.Tx) (err error) {
+		cp, err = segmentPage(tx, p, tagseg.And(filters...))
+		return err
+	})
 	if err != nil {
 		s.writeInternal(w, r, err)
 		return
 	}
-	s.writePage(w, r, p, seg.ReadCustomers, int64(seg.Count()))
+	writePage(w, p, cp)
 }
 
 func (s *server) searchCustomers(w http.ResponseWriter, r *http.Request) {
@@ -577,25 +627,30 @@ func (s *server) searchCustomers(w http.ResponseWriter, r *http.Request) {
 		noEmail(w, email)
 		return
 	}
-	s.writePage(w, r, p, customersFrom(cs), -1)
+	cp, _ := readCustomerPage(p, customersFrom(cs), -1) // from memory: no error
+	writePage(w, p, cp)
 }
 
 // ---- segments ----
 
-// segmentOf picks the segment of a request: the query parameter "query"
-// (a query) or "segment" (a saved segment's name), or the same fields of
-// a JSON body; neither means every customer. It answers errors itself.
-func (s *server) segmentOf(w http.ResponseWriter, query, segment *string) (string, *tagseg.Segment, tagseg.Expr, bool) {
+// segmentQuery picks the segment of a request as the transaction sees it:
+// the query parameter "query" (a query) or "segment" (a saved segment's
+// name, read in tx), or the same fields of a JSON body; neither means
+// every customer. It answers 400 and 404 itself (errAnswered).
+func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) (string, tagseg.Expr, error) {
 	q := deref(query)
 	if name := deref(segment); name != "" {
 		if q != "" {
 			writeError(w, http.StatusBadRequest, `Give "query" or "segment", not both`, "segment")
-			return "", nil, tagseg.Expr{}, false
+			return "", tagseg.Expr{}, errAnswered
 		}
-		saved, ok := savedSegment(s.ix, name)
-		if !ok {
+		saved, err := tx.SavedSegment(name)
+		if errors.Is(err, tagseg.ErrNotFound) {
 			writeNotFound(w, "Segment")
-			return "", nil, tagseg.Expr{}, false
+			return "", tagseg.Expr{}, errAnswered
+		}
+		if err != nil {
+			return "", tagseg.Expr{}, err
 		}
 		q = saved
 	}
@@ -605,24 +660,38 @@ func (s *server) segmentOf(w http.ResponseWriter, query, segment *string) (strin
 	e, err := tagseg.Parse(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
-		return "", nil, tagseg.Expr{}, false
+		return "", tagseg.Expr{}, errAnswered
 	}
-	seg, err := s.ix.Segment(e)
-	if err != nil {
-		if errors.Is(err, tagseg.ErrInvalidField) || errors.Is(err, tagseg.ErrInvalid) {
-			writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
-		} else {
-			writeError(w, http.StatusInternalServerError, "Internal server error", "")
-		}
-		return "", nil, tagseg.Expr{}, false
-	}
-	return q, seg, e, true
+	return q, e, nil
 }
 
-// segmentOfQuery is segmentOf with the request's query parameters.
-func (s *server) segmentOfQuery(w http.ResponseWriter, r *http.Request) (string, *tagseg.Segment, tagseg.Expr, bool) {
+// badQuery answers err when the query is at fault (ErrInvalidField: an
+// unknown field, a value of the wrong type) and returns errAnswered; any
+// other err is returned as it is.
+func badQuery(w http.ResponseWriter, err error) error {
+	if errors.Is(err, tagseg.ErrInvalidField) {
+		writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
+		return errAnswered
+	}
+	return err
+}
+
+// segmentView runs fn in one read view (Index.View) with the segment of
+// the request's query parameters, so that the saved segment's query, the
+// evaluation and whatever fn reads come from one snapshot. fn computes
+// the answer, which the handler writes after the view (a slow client
+// must not hold a read transaction); segmentView reports whether fn
+// succeeded, else the request has been answered.
+func (s *server) segmentView(w http.ResponseWriter, r *http.Request, fn func(tx *tagseg.Tx, q string, e tagseg.Expr) error) bool {
 	query, segment := queryParams(r)
-	return s.segmentOf(w, query, segment)
+	err := s.ix.View(func(tx *tagseg.Tx) error {
+		q, e, err := segmentQuery(w, tx, query, segment)
+		if err != nil {
+			return err
+		}
+		return badQuery(w, fn(tx, q, e))
+	})
+	return s.done(w, r, err, "query")
 }
 
 func queryParams(r *http.Request) (*string, *string) {
@@ -651,18 +720,25 @@ type metricsJSON struct {
 }
 
 func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
-	q, seg, _, ok := s.segmentOfQuery(w, r)
-	if !ok {
+	var res metricsJSON
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error {
+		seg, err := tx.Segment(e)
+		if err != nil {
+			return err
+		}
+		unknown := seg.UnknownTags()
+		if unknown == nil {
+			unknown = []string{}
+		}
+		res = metricsJSON{
+			Query: q, Customers: seg.Count(), Paying: seg.Paying(),
+			MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown,
+		}
+		return nil
+	}) {
 		return
 	}
-	unknown := seg.UnknownTags()
-	if unknown == nil {
-		unknown = []string{}
-	}
-	writeJSONStatus(w, http.StatusOK, metricsJSON{
-		Query: q, Customers: seg.Count(), Paying: seg.Paying(),
-		MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown,
-	})
+	writeJSONStatus(w, http.StatusOK, res)
 }
 
 func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
@@ -693,17 +769,17 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	q, _, e, ok := s.segmentOfQuery(w, r)
-	if !ok {
-		return
-	}
-	points, err := s.ix.Series(e, dates[0], dates[1], iv)
-	if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
-		writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
-		return
-	}
-	if err != nil {
-		s.writeInternal(w, r, err)
+	var q string
+	var points []tagseg.Point
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
+		q = query
+		points, err = tx.Series(e, dates[0], dates[1], iv)
+		if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
+			writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
+			return errAnswered
+		}
+		return err
+	}) {
 		return
 	}
 	entries := make([]seriesEntry, len(points))
@@ -732,31 +808,38 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `Parameter "sort" must be mrr or count`, "sort")
 		return
 	}
-	q, seg, e, ok := s.segmentOfQuery(w, r)
-	if !ok {
+	var res tagsResult
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error { // header and entries of one snapshot
+		seg, err := tx.Segment(e)
+		if err != nil {
+			return err
+		}
+		stats, err := tx.TagStats(e, opt)
+		if err != nil {
+			return err
+		}
+		res = tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
+		for _, st := range stats {
+			res.Entries = append(res.Entries, tagJSON(st))
+		}
+		return nil
+	}) {
 		return
-	}
-	stats, err := s.ix.TagStats(e, opt)
-	if err != nil {
-		s.writeInternal(w, r, err)
-		return
-	}
-	res := tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
-	for _, st := range stats {
-		res.Entries = append(res.Entries, tagJSON(st))
 	}
 	writeJSONStatus(w, http.StatusOK, res)
 }
 
 func (s *server) segmentAddTags(w http.ResponseWriter, r *http.Request) {
-	s.segmentTags(w, r, s.ix.AddTagsToSegment)
+	s.segmentTags(w, r, (*tagseg.Tx).AddTagsToSegment)
 }
 
 func (s *server) segmentRemoveTags(w http.ResponseWriter, r *http.Request) {
-	s.segmentTags(w, r, s.ix.RemoveTagsFromSegment)
+	s.segmentTags(w, r, (*tagseg.Tx).RemoveTagsFromSegment)
 }
 
-func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func(tagseg.Expr, ...string) (int, error)) {
+// segmentTags changes the tags of a segment in one transaction, which
+// reads the saved segment's query and evaluates the segment once.
+func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func(*tagseg.Tx, tagseg.Expr, ...string) (int, error)) {
 	body, ok := s.readTags(w, r)
 	if !ok {
 		return
@@ -766,13 +849,18 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func
 		writeMissing(w, "query")
 		return
 	}
-	q, _, e, ok := s.segmentOf(w, body.Query, body.Segment)
-	if !ok {
-		return
-	}
-	n, err := change(e, body.Tags...)
-	if err != nil {
-		s.writeLibError(w, r, err, "tags")
+	var q string
+	var n int
+	err := s.ix.Update(func(tx *tagseg.Tx) error {
+		query, e, err := segmentQuery(w, tx, body.Query, body.Segment)
+		if err != nil {
+			return err
+		}
+		q = query
+		n, err = change(tx, e, body.Tags...)
+		return badQuery(w, err)
+	})
+	if !s.done(w, r, err, "tags") {
 		return
 	}
 	writeJSONStatus(w, http.StatusOK, struct {
@@ -786,11 +874,14 @@ func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, seg, _, ok := s.segmentOfQuery(w, r)
-	if !ok {
+	var cp customerPage
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, _ string, e tagseg.Expr) (err error) {
+		cp, err = segmentPage(tx, p, e)
+		return err
+	}) {
 		return
 	}
-	s.writePage(w, r, p, seg.ReadCustomers, int64(seg.Count()))
+	writePage(w, p, cp)
 }
 
 type savedSegmentJSON struct {
@@ -827,8 +918,17 @@ func (s *server) putSaved(w http.ResponseWriter, r *http.Request) {
 		writeMissing(w, "query")
 		return
 	}
-	q, _, _, ok := s.segmentOf(w, body.Query, nil) // the query must evaluate
-	if !ok {
+	var q string
+	err := s.ix.View(func(tx *tagseg.Tx) error {
+		query, e, err := segmentQuery(w, tx, body.Query, nil)
+		if err != nil {
+			return err
+		}
+		q = query
+		_, err = tx.Count(e) // the query must evaluate
+		return badQuery(w, err)
+	})
+	if !s.done(w, r, err, "query") {
 		return
 	}
 	name := r.PathValue("name")

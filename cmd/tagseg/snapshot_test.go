@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// httpDo serves one request with a JSON body on h.
+func httpDo(h http.Handler, method, target, body string) (int, string) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	h.ServeHTTP(rec, req)
+	return rec.Code, strings.TrimSuffix(rec.Body.String(), "\n")
+}
+
+// TestAPIOneSnapshot runs requests that read several things beside
+// writers that change them, and checks what only one snapshot (or the
+// request's own transaction) guarantees.
+func TestAPIOneSnapshot(t *testing.T) {
+	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 300)
+	defer ix.Close()
+	h := newServer(ix, serverOptions{})
+	if err := ix.SaveSegment("x", "tag:x"); err != nil {
+		t.Fatal(err)
+	}
+	var live []string
+	for _, c := range cs {
+		if !c.deleted {
+			live = append(live, c.uuid)
+		}
+	}
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	writers.Go(func() { // tag x comes and goes
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			u := live[i*7%len(live)]
+			if i%2 == 0 {
+				ix.AddTags(u, "x")
+			} else {
+				ix.RemoveTags(live[(i*7+3)%len(live)], "x")
+			}
+		}
+	})
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for n := 0; n < 50 || time.Now().Before(deadline); n++ {
+		// Tag stats of tag:x: every member holds x, so the header's count
+		// is the entry's, when both come from one evaluation's snapshot.
+		target := "/v1/segments/tags?query=tag%3Ax&limit=0"
+		if n%2 == 1 {
+			target = "/v1/segments/tags?segment=x&limit=0"
+		}
+		status, body := httpGet(t, h, target)
+		var res struct {
+			Customers uint64 `json:"customers"`
+			Entries   []struct {
+				Tag       string `json:"tag"`
+				Customers uint64 `json:"customers"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal([]byte(body), &res); status != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d %s", target, status, body)
+		}
+		for _, e := range res.Entries {
+			if e.Tag == "x" && e.Customers != res.Customers {
+				t.Fatalf("GET %s: header says %d customers, the entry of x %d", target, res.Customers, e.Customers)
+			}
+		}
+		// setMRR answers the customer as its own write left it, whatever
+		// the other writer does meanwhile.
+		u := live[n%len(live)]
+		cents := 100 + n
+		status, body = httpDo(h, "POST", "/v1/customers/"+u+"/mrr", fmt.Sprintf(`{"mrr": %d, "date": "2030-01-01"}`, cents))
+		var c struct {
+			MRR int `json:"mrr"`
+		}
+		if err := json.Unmarshal([]byte(body), &c); status != http.StatusOK || err != nil || c.MRR != cents {
+			t.Fatalf("POST mrr %d: %d %s", cents, status, body)
+		}
+	}
+	close(stop)
+	writers.Wait()
+
+	// A customer deleted while MRR is set: 200 with the MRR, or 404 when
+	// the delete came first; never 404 after the write succeeded (the
+	// answer is read in the write's own transaction).
+	for i, u := range live[:40] {
+		var wg sync.WaitGroup
+		wg.Go(func() { ix.DeleteCustomer(u) })
+		status, body := httpDo(h, "POST", "/v1/customers/"+u+"/mrr", `{"mrr": 500, "date": "2031-01-01"}`)
+		wg.Wait()
+		switch {
+		case status == http.StatusOK && strings.Contains(body, `"mrr":500`):
+		case status == http.StatusNotFound && body == notFound:
+		default:
+			t.Fatalf("%d: POST mrr beside a delete: %d %s", i, status, body)
+		}
+	}
+}
+
+// TestAPIUnavailable: a closed index answers 503 with ChartMogul's error
+// body on every kind of endpoint, reads and writes.
+func TestAPIUnavailable(t *testing.T) {
+	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
+	h := newServer(ix, serverOptions{})
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const closed = `{"code":503,"message":"The index is closed","param":null}`
+	u := cs[0].uuid
+	for _, c := range []struct{ method, target, body string }{
+		{"GET", "/v1/customers", ""},
+		{"GET", "/v1/customers?external_id=1", ""},
+		{"GET", "/v1/customers/search?email=u1%40x.com", ""},
+		{"GET", "/v1/customers/" + u, ""},
+		{"GET", "/v1/customers/" + u + "/attributes", ""},
+		{"POST", "/v1/customers", `{"data_source_uuid": "ds_0", "external_id": "new"}`},
+		{"POST", "/v1/customers/" + u + "/attributes/tags", `{"tags": ["a"]}`},
+		{"POST", "/v1/customers/attributes/tags", `{"email": "u1@x.com", "tags": ["a"]}`},
+		{"POST", "/v1/customers/" + u + "/mrr", `{"mrr": 1}`},
+		{"DELETE", "/v1/customers/" + u, ""},
+		{"GET", "/v1/segments/metrics?query=tag%3At", ""},
+		{"GET", "/v1/segments/metrics?segment=nope", ""},
+		{"GET", "/v1/segments/series?start-date=2024-01-01&end-date=2024-03-01", ""},
+		{"GET", "/v1/segments/tags", ""},
+		{"GET", "/v1/segments/customers?query=tag%3At", ""},
+		{"POST", "/v1/segments/tags", `{"query": "*", "tags": ["a"]}`},
+		{"PUT", "/v1/segments/saved/s", `{"query": "tag:t"}`},
+		{"DELETE", "/v1/segments/saved/s", ""},
+	} {
+		status, body := httpDo(h, c.method, c.target, c.body)
+		if status != http.StatusServiceUnavailable || body != closed {
+			t.Errorf("%s %s on a closed index: %d %s; want 503 %s", c.method, c.target, status, body, closed)
+		}
+	}
+}
