@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -316,5 +317,31 @@ func TestServeCreate(t *testing.T) {
 	code, _, errs := cli(t, "serve", "-db", db, "-addr", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errs, "give -create") {
 		t.Errorf("serve of a missing file: exit %d, %q", code, errs)
+	}
+}
+
+// TestMessages: a field that is not UTF-8 and one that is too long are told
+// apart, and the API refuses an email that is not one address.
+func TestMessages(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "m.db")
+	file := writeFile(t, filepath.Join(dir, "m.csv"), "uuid,name\ncus_1,caf\xe9\ncus_2,"+strings.Repeat("x", 5000)+"\n")
+	code, _, errs := cli(t, "import", "-db", db, file)
+	if code != 1 || !strings.Contains(errs, "m.csv:2: name: not valid UTF-8") || !strings.Contains(errs, "m.csv:3: name: 5000 bytes, longer than the 4096 the index takes") {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+	ix := openIndex(t, db)
+	h := newServer(ix, serverOptions{})
+	for body, want := range map[string]int{
+		`{"data_source_uuid":"ds","external_id":"e1","email":"notanemail"}`:         422,
+		`{"data_source_uuid":"ds","external_id":"e2","email":"Name <a@b.test>"}`:    422,
+		`{"data_source_uuid":"ds","external_id":"e3","email":"adam@smith.example"}`: 201,
+		`{"data_source_uuid":"ds","external_id":"e4","email":"a@b.test, c@d.test"}`: 422,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/customers", strings.NewReader(body)))
+		if rec.Code != want || want == 422 && !strings.Contains(rec.Body.String(), `{"errors":{"email":`) {
+			t.Errorf("POST %s: %d %s, want %d", body, rec.Code, rec.Body.String(), want)
+		}
 	}
 }
