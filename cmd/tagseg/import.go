@@ -24,9 +24,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -277,7 +279,11 @@ func csvHeader(header []string) ([]csvCol, error) {
 				if h == "" {
 					return nil, fmt.Errorf("line 1: column %d has no name", i+1)
 				}
-				return nil, fmt.Errorf("line 1: unknown column %q (want uuid, data_source_uuid, external_id, name, email, company, country, state, city, zip, lead_created_at, free_trial_started_at, tags, mrr, mrr_at or custom.KEY[:TYPE])", h)
+				hint := ""
+				if s := suggest(h, slices.Collect(maps.Keys(csvColumns))); s != "" {
+					hint = fmt.Sprintf("did you mean %q? ", s)
+				}
+				return nil, fmt.Errorf("line 1: unknown column %q (%swant uuid, data_source_uuid, external_id, name, email, company, country, state, city, zip, lead_created_at, free_trial_started_at, tags, mrr, mrr_at or custom.KEY[:TYPE])", h, hint)
 			}
 			col.kind = k
 			if k == colTags {

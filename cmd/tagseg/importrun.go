@@ -950,7 +950,7 @@ func lockedHint(path string, err error) error {
 	}
 	msg := fmt.Sprintf("%s is locked by another process (most likely tagseg serve)", path)
 	if note, ok := readServeNote(path); ok {
-		msg += fmt.Sprintf("; a server for it runs at %s: give -server %s to go through it, or stop it (pid %d) first", note.URL, note.URL, note.PID)
+		msg += fmt.Sprintf("; a server for it runs at %s (pid %d): write through its HTTP API (see 'tagseg help serve' and cmd/tagseg/README.md), or stop it and run the command again", note.URL, note.PID)
 	} else {
 		msg += "; stop it, or write through its HTTP API"
 	}
