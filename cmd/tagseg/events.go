@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,23 +33,10 @@ as one in the history replaces it; the same event again changes nothing.`
 
 // openEventSource opens a file of MRR events.
 func openEventSource(name, format string, units bool) (*source, error) {
-	s := &source{name: name, size: -1}
-	var r io.Reader
-	if name == "-" {
-		s.name = "stdin"
-		r = os.Stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		s.closer = f
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			s.size = fi.Size()
-		}
-		r = f
+	s, r, err := openInput(name)
+	if err != nil {
+		return nil, err
 	}
-	r = countingReader{r, &s.read}
 	if format == "jsonl" {
 		s.next = jsonEvents(r, units)
 		return s, nil
@@ -134,11 +120,7 @@ func csvEvents(r io.Reader, units bool) (func() (row, error), error) {
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			line := max(pe.StartLine, pe.Line)
-			if errors.Is(pe.Err, csv.ErrQuote) {
-				return row{}, &stopError{line, fmt.Errorf("malformed CSV: a quoted field starting on this line does not close (%v); this and the lines after it were not imported", pe.Err)}
-			}
-			return row{line: line, err: fmt.Errorf("malformed CSV: %v", pe.Err)}, nil
+			return csvBadRow(pe, fmt.Sprintf("%d fields, want %d as in the header", len(rec), len(header)))
 		}
 		if err != nil {
 			return row{}, err
@@ -225,26 +207,8 @@ func jsonEvents(r io.Reader, units bool) func() (row, error) {
 
 // importEvents records the MRR events of one file, a batch a transaction.
 func (im *importer) importEvents(s *source, fst *fileStats) error {
-	for {
-		rows, eof, err := im.readBatch(s, fst)
-		if len(rows) > 0 {
-			if werr := im.writeEvents(fst, rows); werr != nil {
-				return fmt.Errorf("%s: %w", fst.name, werr)
-			}
-			fst.durable = rows[len(rows)-1].line
-		}
-		if err != nil {
-			var se *stopError
-			if errors.As(err, &se) {
-				return fmt.Errorf("%s:%d: %s", fst.name, se.line, se.err)
-			}
-			return fmt.Errorf("%s: read error after line %d: %w", fst.name, fst.lastLine, err)
-		}
-		im.progress(s)
-		if eof || im.interrupted() || im.stopped {
-			return nil
-		}
-	}
+	im.checkRow = nil
+	return im.importBatches(s, fst, im.writeEvents)
 }
 
 // eventKey resolves a row's customer to its UUID.

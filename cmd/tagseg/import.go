@@ -159,25 +159,30 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func openSource(name, format, tagSep string) (*source, error) {
+// openInput opens an input file ("-": standard input) as a source,
+// counting the bytes read; next is for the caller to set.
+func openInput(name string) (*source, io.Reader, error) {
 	s := &source{name: name, size: -1}
-	var r io.Reader
 	if name == "-" {
 		s.name = "stdin"
-		r = os.Stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		s.closer = f
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			s.size = fi.Size()
-		}
-		r = f
+		return s, countingReader{os.Stdin, &s.read}, nil
 	}
-	r = countingReader{r, &s.read}
-	var err error
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.closer = f
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		s.size = fi.Size()
+	}
+	return s, countingReader{f, &s.read}, nil
+}
+
+func openSource(name, format, tagSep string) (*source, error) {
+	s, r, err := openInput(name)
+	if err != nil {
+		return nil, err
+	}
 	switch format {
 	case "csv":
 		s.next, err = csvRows(r, tagSep)
@@ -323,20 +328,7 @@ func csvRows(r io.Reader, tagSep string) (func() (row, error), error) {
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			line := pe.StartLine
-			if line == 0 {
-				line = pe.Line
-			}
-			if errors.Is(pe.Err, csv.ErrFieldCount) {
-				return row{line: line, err: fmt.Errorf("%d fields, want %d as in the header", len(rec), len(cols))}, nil
-			}
-			if errors.Is(pe.Err, csv.ErrQuote) {
-				// A quoted field that does not close where it should: the
-				// reader took the lines after it into the field, so
-				// nothing after this line can be trusted.
-				return row{}, &stopError{line, fmt.Errorf("malformed CSV: a quoted field starting on this line does not close (%v); this and the lines after it were not imported", pe.Err)}
-			}
-			return row{line: line, err: fmt.Errorf("malformed CSV: %v", pe.Err)}, nil
+			return csvBadRow(pe, fmt.Sprintf("%d fields, want %d as in the header", len(rec), len(cols)))
 		}
 		if err != nil {
 			return row{}, err
@@ -415,6 +407,24 @@ func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {
 		}
 	}
 	return r
+}
+
+// csvBadRow turns a CSV parse error into a bad row, or, for a quoted
+// field that does not close where it should, a stopError: the reader took
+// the lines after it into the field, so nothing after its line can be
+// trusted. fieldCount is the message for a row of the wrong width.
+func csvBadRow(pe *csv.ParseError, fieldCount string) (row, error) {
+	line := pe.StartLine
+	if line == 0 {
+		line = pe.Line
+	}
+	switch {
+	case errors.Is(pe.Err, csv.ErrFieldCount):
+		return row{line: line, err: errors.New(fieldCount)}, nil
+	case errors.Is(pe.Err, csv.ErrQuote):
+		return row{}, &stopError{line, fmt.Errorf("malformed CSV: a quoted field starting on this line does not close (%v); this and the lines after it were not imported", pe.Err)}
+	}
+	return row{line: line, err: fmt.Errorf("malformed CSV: %v", pe.Err)}, nil
 }
 
 // splitTags reads a CSV tags cell: a JSON array of strings when it starts

@@ -339,11 +339,17 @@ func (im *importer) readBatch(s *source, fst *fileStats) (rows []*row, eof bool,
 
 func (im *importer) importSource(s *source, fst *fileStats) error {
 	im.checkRow = im.checkCustomerRow
+	return im.importBatches(s, fst, im.writeBatch)
+}
+
+// importBatches reads s in batches and writes each with write; after a
+// batch is written every line through its last is settled (durable).
+func (im *importer) importBatches(s *source, fst *fileStats, write func(*fileStats, []*row) error) error {
 	for {
 		rows, eof, err := im.readBatch(s, fst)
 		if len(rows) > 0 {
-			if perr := im.writeBatch(fst, rows); perr != nil {
-				return fmt.Errorf("%s: %w", fst.name, perr)
+			if werr := write(fst, rows); werr != nil {
+				return fmt.Errorf("%s: %w", fst.name, werr)
 			}
 			fst.durable = rows[len(rows)-1].line
 		}

@@ -154,6 +154,26 @@ func titleCase(s string) string {
 	return strings.Join(words, " ")
 }
 
+// evalSegment resolves and evaluates the segment of a read command; an
+// empty one whose string equalities would match in another case gets a
+// note on stderr.
+func evalSegment(ix *tagseg.Index, query, segment string, stderr io.Writer) (string, tagseg.Expr, *tagseg.Segment, error) {
+	q, e, err := resolve(ix, query, segment)
+	if err != nil {
+		return "", e, nil, err
+	}
+	seg, err := ix.Segment(e)
+	if err != nil {
+		return "", e, nil, queryError(q, err)
+	}
+	if seg.Count() == 0 {
+		if note := caseNote(ix, q); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}
+	return q, e, seg, nil
+}
+
 // ---- query ----
 
 const queryUsage = `-db PATH [-segment NAME] [-limit 10] [-format table|csv|json] [QUERY...]
@@ -180,18 +200,9 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ix.Close()
-	q, e, err := resolve(ix, query, *ra.segment)
+	q, _, seg, err := evalSegment(ix, query, *ra.segment, stderr)
 	if err != nil {
 		return err
-	}
-	seg, err := ix.Segment(e)
-	if err != nil {
-		return queryError(q, err)
-	}
-	if seg.Count() == 0 {
-		if note := caseNote(ix, q); note != "" {
-			fmt.Fprintln(stderr, note)
-		}
 	}
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	switch format {
@@ -266,15 +277,7 @@ func queryJSON(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
 	if unknown == nil {
 		unknown = []string{}
 	}
-	head, err := json.Marshal(struct {
-		Query       string   `json:"query"`
-		Customers   uint64   `json:"customers"`
-		Paying      uint64   `json:"paying"`
-		MRR         int64    `json:"mrr"`
-		ARR         int64    `json:"arr"`
-		ARPA        int64    `json:"arpa"`
-		UnknownTags []string `json:"unknown_tags"`
-	}{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown})
+	head, err := json.Marshal(metricsJSON{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown})
 	if err != nil {
 		return err
 	}
@@ -384,18 +387,9 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ix.Close()
-	q, e, err := resolve(ix, query, *ra.segment)
+	q, e, seg, err := evalSegment(ix, query, *ra.segment, stderr)
 	if err != nil {
 		return err
-	}
-	seg, err := ix.Segment(e)
-	if err != nil {
-		return queryError(q, err)
-	}
-	if seg.Count() == 0 {
-		if note := caseNote(ix, q); note != "" {
-			fmt.Fprintln(stderr, note)
-		}
 	}
 	stats, err := ix.TagStats(e, tagseg.TagStatsOptions{Prefix: *prefix, Limit: *ra.limit, ByCount: *by == "count"})
 	if err != nil {
