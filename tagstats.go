@@ -38,6 +38,10 @@ type TagStatsOptions struct {
 func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat {
 	f := st.forwardIndex()
 	card := seg.GetCardinality()
+	skip := uint32(0) // the tags numbered below are counted on their bitmaps
+	if denseShare > 0 && card*denseShare >= uint64(st.nextID) {
+		skip = uint32(f.dense)
+	}
 	w := int(min(uint64(runtime.GOMAXPROCS(0)), card/memberRun+1))
 	type tally struct {
 		n   uint64
@@ -70,13 +74,17 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 					l := f.list(id)
 					if v := st.mrr.at(id); v != 0 {
 						for _, t := range l {
-							a := &acc[t]
-							a.n++
-							a.mrr += v
+							if t >= skip {
+								a := &acc[t]
+								a.n++
+								a.mrr += v
+							}
 						}
 					} else {
 						for _, t := range l {
-							acc[t].n++
+							if t >= skip {
+								acc[t].n++
+							}
 						}
 					}
 				}
@@ -85,9 +93,16 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 		})
 	}
 	wg.Wait()
+	var dense []TagStat
+	if skip > 0 {
+		dense = st.denseTagStats(seg, f, prefix)
+	}
 	out := []TagStat{}
 	for t, name := range f.names {
 		var s TagStat
+		if t < len(dense) {
+			s = dense[t]
+		}
 		for _, p := range parts {
 			s.Customers += p[t].n
 			s.MRR += p[t].mrr
@@ -100,12 +115,49 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 	return out
 }
 
+// denseTagStats returns the figures of the forward index's dense tags (by
+// tag number, those with the prefix) from their bitmaps: for each, its
+// intersection with the segment and that one's MRR on the bit planes. The
+// tags are split among up to GOMAXPROCS goroutines.
+func (st *state) denseTagStats(seg *roaring.Bitmap, f *forward, prefix string) []TagStat {
+	var todo []int
+	for t := range f.dense {
+		if strings.HasPrefix(f.names[t], prefix) {
+			todo = append(todo, t)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	out := make([]TagStat, f.dense)
+	w := min(runtime.GOMAXPROCS(0), len(todo))
+	var wg sync.WaitGroup
+	for p := range w {
+		wg.Go(func() {
+			for i := p; i < len(todo); i += w {
+				t := todo[i]
+				bm, _ := st.tags.get(f.names[t])
+				if bm == nil {
+					continue
+				}
+				both := roaring.And(seg, bm)
+				s := &out[t]
+				s.Customers = both.GetCardinality()
+				s.MRR = sumPlanes(both, st.planes)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 // forward is the forward index: each customer's tags as tag numbers, in
 // CSR form (off, tags) as built, plus the lists of customers changed since
 // (more). Built on the first TagStats that needs it; each state derived
 // from one that has it gets a copy that shares the CSR arrays and follows
 // small batches; large batches drop it.
 type forward struct {
+	dense int               // the dense tags are numbered below: see denseShare
 	names []string          // tag number → tag
 	nums  map[string]uint32 // tag → tag number; read and written by builders and the writer only
 	off   []uint32          // customer ID → start in tags; len = IDs at build + 1
@@ -170,7 +222,11 @@ func (st *state) forwardIndex() *forward {
 	for i, t := range all {
 		f.num(t.tag)
 		bms[i] = t.bm
+		if denseShare > 0 && t.card*denseShare >= uint64(n) {
+			f.dense = i + 1
+		}
 	}
+
 	byBlocks(n, bms, func(_ int, ids []uint32) { // count, then place
 		for _, id := range ids {
 			f.off[id+1]++
@@ -312,6 +368,16 @@ func (f *forward) derive(deltas map[bmKey]*bmDelta) *forward {
 	return &nf
 }
 
+// denseShare: a tag held by at least 1/denseShare of the customers when
+// the forward index is built is a dense tag. For a segment of at least
+// 1/denseShare of the customers too, TagStats skips the dense tags in the
+// members' lists and counts them on their bitmaps instead: their
+// intersections with such a segment are bitmap containers, whose MRR the
+// bit planes sum in a few microseconds per 2^16 IDs (the dozen tags above
+// 25% of the customers hold about 30% of all assignments). 0: no dense
+// tags. A variable so that tests can vary it.
+var denseShare uint64 = 4
+
 // memberRun is the number of members per goroutine below which the
 // forward-index TagStats does not split a segment, and blockBits the log2
 // of the ID blocks the forward index is built by: variables so that tests
@@ -331,7 +397,10 @@ var (
 // GOMAXPROCS goroutines), about 4 bytes per tag assignment, kept up to
 // date by small write batches and dropped by large ones. The work is
 // proportional to the members' tag assignments, spread over GOMAXPROCS
-// goroutines, and the first opt.Limit are picked without sorting the rest.
+// goroutines; for a segment of a quarter of the customers or more, the
+// tags held by a quarter or more are counted on their bitmaps and the MRR
+// bit planes instead (see denseShare). The first opt.Limit are picked
+// without sorting the rest.
 func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 	ix := tx.ix
 	if opt.Limit < 0 {

@@ -48,13 +48,15 @@ func TestTagStatsModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(r uint64, b int) { memberRun, blockBits = r, b }(memberRun, blockBits)
+	defer func(r, d uint64, b int) { memberRun, denseShare, blockBits = r, d, b }(memberRun, denseShare, blockBits)
 	for round := range 400 {
 		// The members in one run or split into runs; the forward index
-		// built again now and then, by large or tiny blocks of IDs.
+		// built again now and then, by large or tiny blocks of IDs, with
+		// no dense tags, some or all.
 		memberRun = []uint64{65536, 7}[round%2]
-		if round%20 == 4 { // a new forward index, built by blocks of 2^blockBits
+		if round%20 == 4 {
 			blockBits = []int{16, 3, 5}[round/20%3]
+			denseShare = []uint64{0, 3, 16, 2}[round/20%4]
 			ix.dropForward()
 		}
 		e := randExpr(r, 2)
