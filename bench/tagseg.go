@@ -193,11 +193,11 @@ func (d *Dataset) TagsegPath() string {
 }
 
 // LibFingerprint is the first 8 hex digits of the SHA-256 of the
-// library's persist.go and index.go, read from the module root beside
-// bench/ (the replace directive's ../), or "nosrc" when they cannot be read.
+// library's persist.go (the file format), read from the module root beside
+// bench/ (the replace directive's ../), or "nosrc" when it cannot be read.
 func LibFingerprint() string {
 	h := sha256.New()
-	for _, f := range []string{"persist.go", "index.go"} {
+	for _, f := range []string{"persist.go"} {
 		b, err := os.ReadFile(filepath.Join(libDir(), f))
 		if err != nil {
 			return "nosrc"
