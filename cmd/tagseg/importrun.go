@@ -956,9 +956,9 @@ func lockedHint(path string, err error) error {
 	}
 	msg := fmt.Sprintf("%s is locked by another process (most likely tagseg serve)", path)
 	if note, ok := readServeNote(path); ok {
-		msg += fmt.Sprintf("; a server for it runs at %s (pid %d): write through its HTTP API (see 'tagseg help serve' and cmd/tagseg/README.md), or stop it and run the command again", note.URL, note.PID)
+		msg += fmt.Sprintf("; a server for it runs at %s (pid %d): give -server %s (query, tags, series, tag, untag and set-mrr go through it), or stop it and run the command again", note.URL, note.PID, note.URL)
 	} else {
-		msg += "; stop it, or write through its HTTP API"
+		msg += "; stop it, or give -server URL of the server holding it (query, tags, series, tag, untag and set-mrr go through it)"
 	}
 	return fmt.Errorf("%s: %w", msg, tagseg.ErrLocked)
 }

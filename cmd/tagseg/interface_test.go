@@ -9,10 +9,12 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,8 +307,53 @@ func TestLockedByServe(t *testing.T) {
 	if code != 1 || !strings.Contains(errb.String(), want) {
 		t.Errorf("tag while serving: exit %d, stderr %q, want it to say %q", code, errb.String(), want)
 	}
+	for _, w := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tag", "-server", base, "-uuid", "cus_0002", "remote-tag"}, "cus_0002: added remote-tag (through the server); tags now: plan-basic, \"feature: dark mode\", remote-tag\n"},
+		{[]string{"tag", "-server", base, "-query", "country:DE", "de"}, "added de: 1 customer changed, of country:DE (through the server)\n"},
+		{[]string{"untag", "-server", base, "-uuid", "cus_0002", "de"}, "cus_0002: removed de (through the server); tags now: plan-basic, \"feature: dark mode\", remote-tag\n"},
+		{[]string{"set-mrr", "-server", base, "-uuid", "cus_0007", "-at", "2024-03-01", "500"}, "cus_0007: MRR 5.00 from 2024-03-01T00:00:00Z (through the server); current MRR 5.00\n"},
+	} {
+		code, out, errs := cli(t, w.args...)
+		if code != 0 || out != w.want {
+			t.Errorf("%v: exit %d\n%s%s\nwant %s", w.args, code, out, errs, w.want)
+		}
+	}
+	if code, _, errs := cli(t, "tag", "-server", base, "-uuid", "cus_nobody", "x"); code != 1 || !strings.Contains(errs, "404 Not Found: Customer not found") {
+		t.Errorf("tag an unknown UUID through the server: exit %d, %q", code, errs)
+	}
+	// Reads through the server: the same answers as from the file after.
+	through := map[string]string{}
+	reads := [][]string{
+		{"query", "-limit", "0", "tag:plan-pro"}, {"query", "-format", "json", "-limit", "3"}, {"query", "-format", "csv", "-limit", "0"},
+		{"tags", "tag:plan-pro"}, {"tags", "-format", "csv", "-by", "count", "-limit", "0"},
+		{"series", "-from", "2024-01-01", "-to", "2024-04-30", "-format", "json"},
+	}
+	for _, args := range reads {
+		code, out, errs := cli(t, append([]string{args[0], "-server", base}, args[1:]...)...)
+		if code != 0 {
+			t.Errorf("%v through the server: exit %d\n%s", args, code, errs)
+		}
+		through[strings.Join(args, " ")] = out
+	}
 	cancel()
 	<-done
+	for _, args := range reads {
+		_, out, _ := cli(t, append([]string{args[0], "-db", s.db}, args[1:]...)...)
+		if want := through[strings.Join(args, " ")]; out != want {
+			t.Errorf("%v: through the server\n%s\nfrom the file\n%s", args, want, out)
+		}
+	}
+	ix := openIndex(t, s.db)
+	if c, _ := ix.Customer("cus_0002"); !slices.Equal(c.Tags, []string{"plan-basic", "feature: dark mode", "remote-tag"}) {
+		t.Errorf("cus_0002's tags after the server: %v", c.Tags)
+	}
+	if c, _ := ix.Customer("cus_0007"); c.MRR != 500 {
+		t.Errorf("cus_0007's MRR after the server: %d", c.MRR)
+	}
+	ix.Close()
 	if _, err := os.Stat(serveNotePath(s.db)); err == nil {
 		t.Errorf("serve left %s behind", serveNotePath(s.db))
 	}
@@ -343,5 +390,37 @@ func TestMessages(t *testing.T) {
 		if rec.Code != want || want == 422 && !strings.Contains(rec.Body.String(), `{"errors":{"email":`) {
 			t.Errorf("POST %s: %d %s, want %d", body, rec.Code, rec.Body.String(), want)
 		}
+	}
+}
+
+// TestServeNoteDiscovery runs tagseg serve as a process: query and tag on
+// its -db go through it, found from its note, without -server.
+func TestServeNoteDiscovery(t *testing.T) {
+	s := importFixture(t)
+	cmd := exec.Command(tagsegBinary(t), "serve", "-db", s.db, "-addr", "127.0.0.1:0")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := readServeNote(s.db); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no serve note: %s", errb.String())
+		}
+	}
+	code, out, errs := cli(t, "tag", "-db", s.db, "-uuid", "cus_0001", "found")
+	if code != 0 || !strings.Contains(errs, "is held by tagseg serve") || !strings.Contains(out, "(through the server)") {
+		t.Errorf("tag beside serve: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = cli(t, "query", "-db", s.db, "tag:found")
+	if code != 0 || !strings.Contains(out, "customers  1\n") {
+		t.Errorf("query beside serve: exit %d\n%s", code, out)
 	}
 }

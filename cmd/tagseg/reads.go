@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,6 +67,7 @@ type readArgs struct {
 	segment *string
 	limit   *int
 	format  formatFlags
+	server  *string
 }
 
 func addReadFlags(fs *flag.FlagSet, limit int, limitDoc string) readArgs {
@@ -75,6 +77,7 @@ func addReadFlags(fs *flag.FlagSet, limit int, limitDoc string) readArgs {
 		segment: fs.String("segment", "", "use the saved segment `name` instead of a query"),
 		limit:   fs.Int("limit", limit, limitDoc+" (0: no limit)"),
 		format:  addFormatFlags(fs),
+		server:  serverFlag(fs),
 	}
 }
 
@@ -85,8 +88,10 @@ func (ra readArgs) parse(fs *flag.FlagSet, args []string) (query, format string,
 	if err != nil {
 		return "", "", err
 	}
-	if err := needDB(*ra.db); err != nil {
-		return "", "", err
+	if *ra.server == "" {
+		if err := needDB(*ra.db); err != nil {
+			return "", "", err
+		}
 	}
 	query = strings.TrimSpace(strings.Join(pos, " "))
 	if query != "" && *ra.query != "" {
@@ -195,6 +200,13 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+		m, err := rm.metrics(query, *ra.segment)
+		if err != nil {
+			return err
+		}
+		return writeQuery(stdout, format, m, rm.customers(query, *ra.segment, *ra.limit), *ra.limit)
+	}
 	ix, err := openRead(*ra.db)
 	if err != nil {
 		return err
@@ -204,14 +216,26 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	unknown := seg.UnknownTags()
+	if unknown == nil {
+		unknown = []string{}
+	}
+	m := metricsJSON{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown}
+	return writeQuery(stdout, format, m, seg.ReadCustomers(0), *ra.limit)
+}
+
+// writeQuery writes query's output: the figures m and the first limit
+// customers of seq (all when 0), streamed.
+func writeQuery(stdout io.Writer, format string, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	w := bufio.NewWriterSize(stdout, 64<<10)
+	var err error
 	switch format {
 	case "csv":
-		err = queryCSV(w, seg, *ra.limit)
+		err = queryCSV(w, seq, limit)
 	case "json":
-		err = queryJSON(w, q, seg, *ra.limit)
+		err = queryJSON(w, m, seq, limit)
 	default:
-		err = queryTable(w, q, seg, *ra.limit)
+		err = queryTable(w, m, seq, limit)
 	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
@@ -220,9 +244,9 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 }
 
 // firstN yields the segment's first limit customers (all when limit is 0).
-func firstN(seg *tagseg.Segment, limit int, fn func(c tagseg.Customer) error) (int, error) {
+func firstN(seq iter.Seq2[tagseg.Customer, error], limit int, fn func(c tagseg.Customer) error) (int, error) {
 	n := 0
-	for c, err := range seg.ReadCustomers(0) {
+	for c, err := range seq {
 		if err != nil {
 			return n, err
 		}
@@ -239,7 +263,7 @@ func firstN(seg *tagseg.Segment, limit int, fn func(c tagseg.Customer) error) (i
 
 var queryCSVHeader = []string{"uuid", "data_source_uuid", "external_id", "name", "email", "company", "country", "state", "city", "zip", "lead_created_at", "free_trial_started_at", "tags", "mrr"}
 
-func queryCSV(w io.Writer, seg *tagseg.Segment, limit int) error {
+func queryCSV(w io.Writer, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	cw := csv.NewWriter(w)
 	cw.Write(queryCSVHeader)
 	t := func(x time.Time) string {
@@ -248,7 +272,7 @@ func queryCSV(w io.Writer, seg *tagseg.Segment, limit int) error {
 		}
 		return x.Format(time.RFC3339Nano)
 	}
-	_, err := firstN(seg, limit, func(c tagseg.Customer) error {
+	_, err := firstN(seq, limit, func(c tagseg.Customer) error {
 		cw.Write([]string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip,
 			t(c.LeadCreatedAt), t(c.FreeTrialStartedAt), tagsCell(c.Tags), i64(c.MRR)})
 		return cw.Error()
@@ -272,12 +296,8 @@ func tagsCell(tags []string) string {
 	return strings.Join(tags, ",")
 }
 
-func queryJSON(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
-	unknown := seg.UnknownTags()
-	if unknown == nil {
-		unknown = []string{}
-	}
-	head, err := json.Marshal(metricsJSON{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown})
+func queryJSON(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
+	head, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -286,7 +306,7 @@ func queryJSON(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	sep := "\n"
-	_, err = firstN(seg, limit, func(c tagseg.Customer) error {
+	_, err = firstN(seq, limit, func(c tagseg.Customer) error {
 		if _, err := io.WriteString(w, sep); err != nil {
 			return err
 		}
@@ -300,14 +320,14 @@ func queryJSON(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
 	return err
 }
 
-func queryTable(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
-	kv := &table{header: []string{"query", q}, right: []bool{false, false}}
-	kv.add("customers", count(seg.Count()))
-	kv.add("paying", count(seg.Paying()))
-	kv.add("MRR", money(seg.MRR()))
-	kv.add("ARR", money(seg.ARR()))
-	kv.add("ARPA", money(seg.ARPA()))
-	if u := seg.UnknownTags(); len(u) > 0 {
+func queryTable(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
+	kv := &table{header: []string{"query", m.Query}, right: []bool{false, false}}
+	kv.add("customers", count(m.Customers))
+	kv.add("paying", count(m.Paying))
+	kv.add("MRR", money(m.MRR))
+	kv.add("ARR", money(m.ARR))
+	kv.add("ARPA", money(m.ARPA))
+	if u := m.UnknownTags; len(u) > 0 {
 		kv.add("unknown tags", strings.Join(u, ", "))
 	}
 	kv.write(w)
@@ -333,7 +353,7 @@ func queryTable(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
 		header = false
 		t = newTable()
 	}
-	n, err := firstN(seg, limit, func(c tagseg.Customer) error {
+	n, err := firstN(seq, limit, func(c tagseg.Customer) error {
 		t.add(c.UUID, c.ExternalID, c.Name, c.Email, money(c.MRR), strings.Join(c.Tags, ", "))
 		if len(t.rows) == 1000 {
 			flushBlock()
@@ -344,8 +364,8 @@ func queryTable(w io.Writer, q string, seg *tagseg.Segment, limit int) error {
 	if err != nil {
 		return err
 	}
-	if n > 0 && uint64(n) < seg.Count() {
-		fmt.Fprintf(w, "(first %s of %s; -limit 0 lists all)\n", count(n), count(seg.Count()))
+	if n > 0 && uint64(n) < m.Customers {
+		fmt.Fprintf(w, "(first %s of %s; -limit 0 lists all)\n", count(n), count(m.Customers))
 	}
 	return nil
 }
@@ -382,6 +402,13 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 	if *by != "mrr" && *by != "count" {
 		return usagef("-by %q: want mrr or count", *by)
 	}
+	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+		res, err := rm.tagStats(query, *ra.segment, *prefix, *ra.limit, *by)
+		if err != nil {
+			return err
+		}
+		return writeTags(stdout, format, res)
+	}
 	ix, err := openRead(*ra.db)
 	if err != nil {
 		return err
@@ -399,20 +426,24 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 	for _, s := range stats {
 		res.Entries = append(res.Entries, tagJSON(s))
 	}
+	return writeTags(stdout, format, res)
+}
+
+func writeTags(stdout io.Writer, format string, res tagsResult) error {
 	switch format {
 	case "json":
 		return writeJSON(stdout, res)
 	case "csv":
 		w := csv.NewWriter(stdout)
 		w.Write([]string{"tag", "customers", "mrr"})
-		for _, s := range stats {
+		for _, s := range res.Entries {
 			w.Write([]string{s.Tag, strconv.FormatUint(s.Customers, 10), i64(s.MRR)})
 		}
 		w.Flush()
 		return w.Error()
 	}
-	fmt.Fprintf(stdout, "%s: %s customers, MRR %s\n", q, count(res.Customers), money(res.MRR))
-	if len(stats) == 0 {
+	fmt.Fprintf(stdout, "%s: %s customers, MRR %s\n", res.Query, count(res.Customers), money(res.MRR))
+	if len(res.Entries) == 0 {
 		fmt.Fprintln(stdout, "no tags")
 		return nil
 	}
@@ -421,7 +452,7 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 		header: []string{"TAG", "CUSTOMERS", "SHARE", "MRR", "MRR SHARE"},
 		right:  []bool{false, true, true, true, true},
 	}
-	for _, s := range stats {
+	for _, s := range res.Entries {
 		t.add(s.Tag, count(s.Customers), percent(s.Customers, res.Customers), money(s.MRR), percent(uint64(s.MRR), uint64(max(res.MRR, 0))))
 	}
 	t.write(stdout)
@@ -458,6 +489,13 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("-every %q: want day, week, month, quarter or year", *every)
 	}
+	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+		sj, err := rm.series(query, *ra.segment, from, to, iv)
+		if err != nil {
+			return err
+		}
+		return writeSeries(stdout, format, sj, *ra.limit)
+	}
 	ix, err := openRead(*ra.db)
 	if err != nil {
 		return err
@@ -471,32 +509,37 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return queryError(q, err)
 	}
-	if n := *ra.limit; n > 0 && len(points) > n {
-		points = points[len(points)-n:]
-	}
 	entries := make([]seriesEntry, len(points))
 	for i, p := range points {
 		entries[i] = toEntry(p)
 	}
+	return writeSeries(stdout, format, seriesJSON{Query: q, Interval: iv.String(), Entries: entries}, *ra.limit)
+}
+
+// writeSeries writes a series, its last limit points when limit > 0.
+func writeSeries(stdout io.Writer, format string, sj seriesJSON, limit int) error {
+	if limit > 0 && len(sj.Entries) > limit {
+		sj.Entries = sj.Entries[len(sj.Entries)-limit:]
+	}
 	switch format {
 	case "json":
-		return writeJSON(stdout, seriesJSON{Query: q, Interval: iv.String(), Entries: entries})
+		return writeJSON(stdout, sj)
 	case "csv":
 		w := csv.NewWriter(stdout)
 		w.Write([]string{"date", "start", "mrr", "customers", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
-		for _, e := range entries {
+		for _, e := range sj.Entries {
 			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Customers, 10), i64(e.ARPA), i64(e.ARR),
 				i64(e.NewBusiness), i64(e.Expansion), i64(e.Contraction), i64(e.Churn), i64(e.Reactivation)})
 		}
 		w.Flush()
 		return w.Error()
 	}
-	fmt.Fprintf(stdout, "%s, every %s\n\n", q, iv)
+	fmt.Fprintf(stdout, "%s, every %s\n\n", sj.Query, sj.Interval)
 	t := &table{
 		header: []string{"DATE", "MRR", "CUSTOMERS", "ARPA", "ARR", "NEW BUSINESS", "EXPANSION", "CONTRACTION", "CHURN", "REACTIVATION"},
 		right:  []bool{false, true, true, true, true, true, true, true, true, true},
 	}
-	for _, e := range entries {
+	for _, e := range sj.Entries {
 		t.add(e.Date, money(e.MRR), count(e.Customers), money(e.ARPA), money(e.ARR),
 			money(e.NewBusiness), money(e.Expansion), money(e.Contraction), money(e.Churn), money(e.Reactivation))
 	}

@@ -27,6 +27,7 @@ func init() {
 // targetFlags pick the customers a write command changes.
 type targetFlags struct {
 	uuid, email, ext, ds, query, segment *string
+	server                               *string
 }
 
 func addTargetFlags(fs *flag.FlagSet, withQuery bool) targetFlags {
@@ -36,6 +37,7 @@ func addTargetFlags(fs *flag.FlagSet, withQuery bool) targetFlags {
 		ext:   fs.String("external-id", "", "the customer with this external `ID` (with -data-source)"),
 		ds:    fs.String("data-source", "", "the data source `UUID` of -external-id"),
 	}
+	t.server = serverFlag(fs)
 	if withQuery {
 		t.query = fs.String("query", "", "every customer of the segment `Q`")
 		t.segment = fs.String("segment", "", "every customer of the saved segment `name`")
@@ -131,8 +133,10 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	if err := needDB(*db); err != nil {
-		return err
+	if *tf.server == "" {
+		if err := needDB(*db); err != nil {
+			return err
+		}
 	}
 	kind, err := tf.kind()
 	if err != nil {
@@ -140,6 +144,9 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	}
 	if len(tags) == 0 {
 		return usagef("no tags given")
+	}
+	if rm := remoteFor(*db, *tf.server, stderr); rm != nil {
+		return rm.tagCustomers(stdout, tf, kind, add, tags)
 	}
 	ix, err := openWrite(*db)
 	if err != nil {
@@ -391,8 +398,10 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := needDB(*db); err != nil {
-		return err
+	if *tf.server == "" {
+		if err := needDB(*db); err != nil {
+			return err
+		}
 	}
 	kind, err := tf.kind()
 	if err != nil {
@@ -420,6 +429,12 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 		if at, err = parseTime(*atFlag); err != nil {
 			return usagef("-at: %v", err)
 		}
+	}
+	if rm := remoteFor(*db, *tf.server, stderr); rm != nil {
+		if kind != "uuid" {
+			return fmt.Errorf("set-mrr -%s is not in the server's API: give -uuid, or stop the server", kind)
+		}
+		return rm.setMRR(stdout, *tf.uuid, cents, at)
 	}
 	ix, err := openWrite(*db)
 	if err != nil {
