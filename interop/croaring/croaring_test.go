@@ -118,7 +118,7 @@ func TestCRoaringInterop(t *testing.T) {
 	defer ix.Close()
 	model := map[string]map[uint32]bool{"dense": {}, "run": {}, "sparse": {}, "mixed": {}}
 	runLo := 65536 + r.IntN(1000)
-	runHi := runLo + 5000 + r.IntN(40000)
+	runHi := runLo + 5000 + r.IntN(20000)
 	_, err = ix.Load(func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
 		for id := range uint32(n) {
 			var tags []string
@@ -188,7 +188,7 @@ func TestCRoaringInterop(t *testing.T) {
 
 	// CRoaring → tagseg: random sets of live IDs with every container
 	// kind, written by the C program, read by ReadIDs, set as a tag.
-	for round := range 3 {
+	for round := range 2 {
 		want := map[uint32]bool{}
 		var spec strings.Builder
 		addID := func(id uint32) {
@@ -201,7 +201,7 @@ func TestCRoaringInterop(t *testing.T) {
 			addID(uint32(r.IntN(65536)))
 		}
 		lo := 65536 + r.IntN(30000)
-		hi := lo + 1 + r.IntN(30000)
+		hi := lo + 1 + r.IntN(20000)
 		for id := lo; id < hi; id++ { // chunk 1: runs, around deleted IDs
 			addID(uint32(id))
 		}
@@ -230,7 +230,7 @@ func TestCRoaringInterop(t *testing.T) {
 		if !maps.Equal(want, got) {
 			t.Fatalf("round %d: ReadIDs of CRoaring's bitmap (-want +got):\n%.2000s", round, cmp.Diff(want, got))
 		}
-		tag := fmt.Sprint("from-c-", round%2)
+		tag := "from-c" // the second round replaces the first
 		if _, _, err := ix.SetTagMembers(tag, ids); err != nil {
 			t.Fatal(err)
 		}
