@@ -92,6 +92,14 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 			return queryError(query, err)
 		}
 		n = seg.Count()
+		for _, t := range seg.UnknownTags() {
+			fmt.Fprintf(stderr, "note: no customer holds the tag %q\n", t)
+		}
+		if n == 0 {
+			if note := caseNote(ix, query); note != "" {
+				fmt.Fprintln(stderr, note)
+			}
+		}
 		write := func(path string, fn func(w io.Writer) error) error {
 			if path == "" {
 				bw := bufio.NewWriterSize(stdout, 64<<10)
@@ -131,12 +139,15 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// members yields the segment's customers and fails if one could not be
-// read: Segment.Customers ends early on a read error, and in one View no
-// member can have been deleted, so fewer than Count is an error.
+// members calls fn with each of the segment's customers, in ID order, and
+// fails if one could not be read. In one View no member can have been
+// deleted, so fewer than Count is an error too.
 func members(seg *tagseg.Segment, fn func(c tagseg.Customer) error) error {
 	var n uint64
-	for c := range seg.Customers() {
+	for c, err := range seg.ReadCustomers(0) {
+		if err != nil {
+			return err
+		}
 		if err := fn(c); err != nil {
 			return err
 		}

@@ -401,6 +401,7 @@ func TestExportUsage(t *testing.T) {
 		{[]string{"-format", "csv", "-query", "contry:US"}, 1, "contry"},
 		{[]string{"-format", "csv", "-segment", "nope"}, 1, `no saved segment "nope"`},
 		{[]string{"-format", "csv", "-out", f.db}, 2, "is the index itself"},
+		{[]string{"-format", "csv", "-query", "tag:plan-pro OR tag:typo", "-out", filepath.Join(t.TempDir(), "x.csv")}, 0, `note: no customer holds the tag "typo"`},
 	} {
 		code, stdout, stderr := cli(t, append([]string{"export", "-db", f.db}, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.says) {
