@@ -22,7 +22,7 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const exportUsage = `-db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE]
+const exportUsage = `-db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE] [-events FILE]
 
 Writes the members of a segment (default: every customer), as of one commit.
 
@@ -42,7 +42,9 @@ Writes the members of a segment (default: every customer), as of one commit.
 
 Files are written to a temporary file, synced and renamed. The current MRR
 is carried as one change at the time of the customer's latest MRR event;
-earlier history is not (a backup copies everything).`
+-events FILE also writes every member's whole MRR history as CSV
+"uuid,date,mrr", which "tagseg import -events FILE" loads after the
+customers.`
 
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", exportUsage, stderr)
@@ -51,6 +53,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "`roaring`, csv or jsonl (required)")
 	out := fs.String("out", "", "write to `FILE` instead of standard output")
 	idsOut := fs.String("ids", "", "with -format roaring, the mapping `FILE` (default: the -out file + .ids.csv)")
+	eventsOut := fs.String("events", "", "also write the members' MRR histories to `FILE` (CSV uuid,date,mrr), for import -events")
 	if err := parseFlagsOnly(fs, args, db, " (the query goes in -query)"); err != nil {
 		return err
 	}
@@ -70,7 +73,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *format == "roaring" && *out != "" && *idsOut == "" {
 		*idsOut = *out + ".ids.csv"
 	}
-	for _, f := range []string{*out, *idsOut} {
+	for _, f := range []string{*out, *idsOut, *eventsOut} {
 		if f != "" && abs(f) == abs(*db) {
 			return usagef("%s is the index itself", f)
 		}
@@ -110,6 +113,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 			}
 			return writeFileAtomic(path, 0o644, fn)
 		}
+		if *eventsOut != "" {
+			if err := writeFileAtomic(*eventsOut, 0o644, func(w io.Writer) error { return writeEvents(w, tx, seg) }); err != nil {
+				return err
+			}
+		}
 		switch *format {
 		case "roaring":
 			if err := write(*out, func(w io.Writer) error { _, err := seg.WriteTo(w); return err }); err != nil {
@@ -132,8 +140,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *out != "" {
 		where = *out
 	}
-	if *idsOut != "" {
-		where += " and " + *idsOut
+	for _, f := range []string{*idsOut, *eventsOut} {
+		if f != "" {
+			where += " and " + f
+		}
 	}
 	fmt.Fprintf(stderr, "exported %s customers (%s) to %s in %s\n", count(n), query, where, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -165,6 +175,30 @@ func writeIDMap(w io.Writer, seg *tagseg.Segment) error {
 	cw.Write([]string{"id", "uuid", "data_source_uuid", "external_id"})
 	err := members(seg, func(c tagseg.Customer) error {
 		return cw.Write([]string{strconv.FormatUint(uint64(c.ID), 10), c.UUID, c.DataSourceUUID, c.ExternalID})
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// writeEvents writes the members' MRR histories as import -events reads
+// them: uuid, date, mrr (cents), one row an event, in ID and time order.
+func writeEvents(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"uuid", "date", "mrr"})
+	err := members(seg, func(c tagseg.Customer) error {
+		h, err := tx.MRRHistory(c.UUID)
+		if err != nil {
+			return err
+		}
+		for _, e := range h {
+			if err := cw.Write([]string{c.UUID, timeText(e.At), strconv.FormatInt(e.Cents, 10)}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err

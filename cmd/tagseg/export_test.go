@@ -149,7 +149,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 				query = "tag:" + strconv.Quote(tag)
 			}
 			out := filepath.Join(t.TempDir(), "out."+format)
-			if code, _, stderr := cli(t, "export", "-db", f.db, "-query", query, "-format", format, "-out", out); code != 0 {
+			events := out + ".events.csv"
+			if code, _, stderr := cli(t, "export", "-db", f.db, "-query", query, "-format", format, "-out", out, "-events", events); code != 0 {
 				t.Fatalf("export %s %s: exit %d: %s", format, query, code, stderr)
 			}
 			fresh := filepath.Join(t.TempDir(), "fresh.db")
@@ -171,6 +172,16 @@ func TestExportImportRoundTrip(t *testing.T) {
 			}
 			if diff := cmp.Diff(wantHist, hist); diff != "" {
 				t.Errorf("%s export of %s, imported MRR histories (-want +got):\n%s", format, query, diff)
+			}
+			// With -events, the whole histories.
+			if code, stdout, stderr := cli(t, "import", "-db", fresh, "-events", events); code != 0 {
+				t.Fatalf("import -events of the export of %s: exit %d: %s%s", query, code, stdout, stderr)
+			}
+			for u := range want {
+				wantHist[u] = append([]tagseg.MRRChange{}, f.hist[u]...)
+			}
+			if _, hist := readAll(t, fresh); !cmp.Equal(wantHist, hist, cmpopts.EquateEmpty()) {
+				t.Errorf("%s export of %s with -events, imported MRR histories (-want +got):\n%s", format, query, cmp.Diff(wantHist, hist, cmpopts.EquateEmpty()))
 			}
 		}
 	}

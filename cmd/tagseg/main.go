@@ -17,7 +17,7 @@
 //	tagseg check    -db PATH
 //	tagseg serve    -db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY]
 //	tagseg backup   -db PATH OUT|-
-//	tagseg export   -db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE]
+//	tagseg export   -db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE] [-events FILE]
 //	tagseg tag-import -db PATH -tag NAME [-add] [-format auto|roaring|extids] [-data-source UUID] FILE|-
 //
 // Every command takes -db, which defaults to $TAGSEG_DB; a file that does
