@@ -36,6 +36,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
 	maxBody := fs.Int64("max-body", defaultMaxBody, "largest request body in `bytes` (larger: 413)")
+	maxInFlight := fs.Int("max-in-flight", defaultMaxInFlight, "requests served at once; more are answered 503 with Retry-After (`n` < 0: no cap)")
 	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
@@ -60,7 +61,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
 	srv := &http.Server{
-		Handler:           newServer(ix, serverOptions{APIKey: *apiKey, MaxBody: *maxBody, Log: logger}),
+		Handler:           newServer(ix, serverOptions{APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      5 * time.Minute,

@@ -36,18 +36,24 @@ type serverOptions struct {
 	Now func() time.Time
 	// Log receives internal errors; nil discards them.
 	Log *log.Logger
+	// MaxInFlight caps the requests served at once; one more is answered
+	// 503 with Retry-After at once, rather than queued. Zero means
+	// defaultMaxInFlight; negative, no cap. GET /v1/ping is never refused.
+	MaxInFlight int
 }
 
 type server struct {
-	ix   *tagseg.Index
-	opt  serverOptions
-	mux  *http.ServeMux
-	logf func(format string, args ...any)
+	ix       *tagseg.Index
+	opt      serverOptions
+	mux      *http.ServeMux
+	logf     func(format string, args ...any)
+	inFlight chan struct{} // a slot per request being served; nil: no cap
 }
 
 const (
-	defaultMaxBody = 1 << 20
-	maxPerPage     = 200
+	defaultMaxBody     = 1 << 20
+	defaultMaxInFlight = 64
+	maxPerPage         = 200
 )
 
 // newServer returns the API's handler over ix.
@@ -59,6 +65,12 @@ func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
 		opt.Now = time.Now
 	}
 	s := &server{ix: ix, opt: opt, mux: http.NewServeMux(), logf: func(string, ...any) {}}
+	switch {
+	case opt.MaxInFlight == 0:
+		s.inFlight = make(chan struct{}, defaultMaxInFlight)
+	case opt.MaxInFlight > 0:
+		s.inFlight = make(chan struct{}, opt.MaxInFlight)
+	}
 	if opt.Log != nil {
 		s.logf = opt.Log.Printf
 	}
@@ -94,6 +106,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.APIKey)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="tagseg"`)
 			writeError(w, http.StatusUnauthorized, "No valid API key provided", "")
+			return
+		}
+	}
+	if s.inFlight != nil && r.URL.Path != "/v1/ping" {
+		select {
+		case s.inFlight <- struct{}{}:
+			defer func() { <-s.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Too many requests in flight (%d); retry later", cap(s.inFlight)), "")
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -146,5 +147,40 @@ func TestAPIUnavailable(t *testing.T) {
 		if status != http.StatusServiceUnavailable || body != closed {
 			t.Errorf("%s %s on a closed index: %d %s; want 503 %s", c.method, c.target, status, body, closed)
 		}
+	}
+}
+
+// TestAPIInFlight: past MaxInFlight requests being served, one more is
+// answered 503 with Retry-After at once; ping always answers; the slot
+// frees when the request ends.
+func TestAPIInFlight(t *testing.T) {
+	ix, _ := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
+	defer ix.Close()
+	h := newServer(ix, serverOptions{MaxInFlight: 1})
+	body, send := io.Pipe()
+	held := make(chan int)
+	go func() { // holds the one slot while its body is read
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/v1/customers", body)
+		h.ServeHTTP(rec, req)
+		held <- rec.Code
+	}()
+	send.Write([]byte(`{"data_source_uuid": "ds_0", `)) // the handler is reading: the slot is taken
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/customers", nil))
+	const busy = `{"code":503,"message":"Too many requests in flight (1); retry later","param":null}`
+	if got := strings.TrimSuffix(rec.Body.String(), "\n"); rec.Code != http.StatusServiceUnavailable || got != busy || rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("a second request: %d %s (Retry-After %q); want 503 %s, Retry-After 1", rec.Code, got, rec.Header().Get("Retry-After"), busy)
+	}
+	if status, body := httpGet(t, h, "/v1/ping"); status != http.StatusOK {
+		t.Errorf("ping while busy: %d %s", status, body)
+	}
+	send.Write([]byte(`"external_id": "new"}`))
+	send.Close()
+	if code := <-held; code != http.StatusCreated {
+		t.Errorf("the request holding the slot: %d", code)
+	}
+	if status, body := httpGet(t, h, "/v1/customers?per_page=1"); status != http.StatusOK {
+		t.Errorf("after the slot freed: %d %s", status, body)
 	}
 }
