@@ -155,7 +155,13 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := importSignals()
 	defer stop()
-	im := &importer{ix: ix, o: o, ctx: ctx, stopSignals: stop, stdout: stdout, stderr: stderr, created: map[string]bool{}}
+	go func() {
+		// After the first signal, the next one acts as if none were
+		// caught: a second Ctrl-C kills a batch that takes too long.
+		<-ctx.Done()
+		stop()
+	}()
+	im := &importer{ix: ix, o: o, ctx: ctx, stdout: stdout, stderr: stderr, created: map[string]bool{}}
 	if isTerminal(stderr) {
 		im.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(stderr),
@@ -247,12 +253,11 @@ type fileStats struct {
 }
 
 type importer struct {
-	ix          *tagseg.Index // nil: a dry run without an index
-	o           importOpts
-	ctx         context.Context
-	stopSignals func()
-	stdout      io.Writer
-	stderr      io.Writer
+	ix     *tagseg.Index // nil: a dry run without an index
+	o      importOpts
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
 
 	bar   *progressbar.ProgressBar
 	start time.Time
