@@ -2,6 +2,8 @@ package bench
 
 import (
 	"time"
+
+	"github.com/tagseg/tagseg/internal/gen"
 )
 
 // Maps is the peer a developer writes without a library: a posting list
@@ -45,14 +47,7 @@ func (d *Dataset) LoadMaps() (*Maps, LoadMeta) {
 				m.Postings[t] = append(m.Postings[t], id)
 			}
 			m.TagsOf[id] = tags
-			if len(c.Events) > 0 {
-				ev := make([]Event, len(c.Events))
-				for k, e := range c.Events {
-					ev[k] = Event{e.At.Unix(), e.Cents}
-				}
-				m.Events[id] = ev
-				m.MRRs[id] = ev[len(ev)-1].Cents
-			}
+			m.Events[id], m.MRRs[id] = eventsOf(c)
 			meta.Assignments += int64(len(c.Tags))
 			meta.Events += int64(len(c.Events))
 		}
@@ -62,6 +57,18 @@ func (d *Dataset) LoadMaps() (*Maps, LoadMeta) {
 	meta.Seconds = time.Since(start).Seconds()
 	meta.Built = time.Now().UTC()
 	return m, meta
+}
+
+// eventsOf returns a generated customer's MRR events and its current MRR.
+func eventsOf(c *gen.Customer) ([]Event, int64) {
+	if len(c.Events) == 0 {
+		return nil, 0
+	}
+	ev := make([]Event, len(c.Events))
+	for k, e := range c.Events {
+		ev[k] = Event{e.At.Unix(), e.Cents}
+	}
+	return ev, ev[len(ev)-1].Cents
 }
 
 // Name implements System.

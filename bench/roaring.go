@@ -48,14 +48,7 @@ func (d *Dataset) LoadRoaring() (*Roaring, LoadMeta) {
 			for _, t := range c.Tags {
 				posting[t] = append(posting[t], id)
 			}
-			if len(c.Events) > 0 {
-				ev := make([]Event, len(c.Events))
-				for k, e := range c.Events {
-					ev[k] = Event{e.At.Unix(), e.Cents}
-				}
-				r.Events[id] = ev
-				r.MRRs[id] = ev[len(ev)-1].Cents
-			}
+			r.Events[id], r.MRRs[id] = eventsOf(c)
 			meta.Assignments += int64(len(c.Tags))
 			meta.Events += int64(len(c.Events))
 		}
