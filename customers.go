@@ -7,18 +7,23 @@ package tagseg
 // Paging costs O(page), wherever the page starts: the roaring iterator
 // jumps to the cursor (AdvanceIfNeeded: a binary search over containers,
 // then within one), and only the members yielded, up to one batch ahead,
-// are read. A batch is one bbolt read transaction: up to readBatch point
-// reads of records; current MRR comes from the snapshot of the same commit
-// in memory, not from the stored histories.
+// are read. A batch is one bbolt read transaction: point reads of records,
+// 32 for the first batch, twice as many for each next one up to 256, so
+// that a small page reads little and a page of 200 (and one more, to tell
+// whether there are more) reads 224; current MRR comes from the snapshot
+// of the same commit in memory, not from the stored histories.
 
 import (
 	"fmt"
 	"iter"
 )
 
-// readBatch is the number of members a read transaction of ReadCustomers
-// covers: enough for a page of 200 plus the look-ahead for "has more".
-const readBatch = 256
+// firstBatch and readBatch are the numbers of members the first and the
+// largest read transactions of ReadCustomers cover.
+const (
+	firstBatch = 32
+	readBatch  = 256
+)
 
 // ReadCustomers yields the members whose dense ID is at least from, in
 // dense-ID order, with a nil error. If reading fails (a damaged record, or
@@ -27,9 +32,9 @@ const readBatch = 256
 // error, once, and stops. Like CustomersFrom, it reads the customers from
 // the file as they are when yielded (tags and MRR may be newer than the
 // segment), skips members deleted since, and lets the loop body call any
-// method of the index. Each batch of up to 256 members is read on one
-// snapshot: the segment's own transaction while that is open, else the
-// latest.
+// method of the index. Each batch (32 members, then 64, up to 256) is
+// read on one snapshot: the segment's own transaction while that is open,
+// else the latest.
 //
 // A page of n members after the last one shown (ID last) is
 //
@@ -45,11 +50,11 @@ func (s *Segment) ReadCustomers(from uint32) iter.Seq2[Customer, error] {
 	return func(yield func(Customer, error) bool) {
 		it := s.ids.Iterator()
 		it.AdvanceIfNeeded(from)
-		ids := make([]uint32, 0, readBatch)
-		batch := make([]Customer, 0, readBatch)
-		for {
+		ids := make([]uint32, 0, firstBatch)
+		batch := make([]Customer, 0, firstBatch)
+		for n := firstBatch; ; n = min(2*n, readBatch) {
 			ids = ids[:0]
-			for len(ids) < readBatch && it.HasNext() {
+			for len(ids) < n && it.HasNext() {
 				ids = append(ids, it.Next())
 			}
 			if len(ids) == 0 {
