@@ -183,6 +183,7 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 			open  seriesAcc
 			open0 int64
 			accs  []seriesAcc
+			touch int64 // the first events' times, summed only to be read
 		}, w)
 		var wg sync.WaitGroup
 		for p := range w {
@@ -190,8 +191,23 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 			part.accs = make([]seriesAcc, n)
 			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
 			wg.Go(func() {
-				for _, id := range ids[lo:hi] {
-					replay(st.hist.at(id), loc, &part.open, &part.open0, part.accs)
+				// By batches of members: their histories located, their
+				// first events read (loads that do not depend on each
+				// other, so their cache misses overlap), then replayed.
+				var hs [seriesBatch][]mrrEvent
+				for b := lo; b < hi; b += seriesBatch {
+					batch := ids[b:min(b+seriesBatch, hi)]
+					for k, id := range batch {
+						hs[k] = st.hist.at(id)
+					}
+					for _, h := range hs[:len(batch)] {
+						if len(h) > 0 {
+							part.touch += h[0].at
+						}
+					}
+					for _, h := range hs[:len(batch)] {
+						replay(h, loc, &part.open, &part.open0, part.accs)
+					}
 				}
 			})
 		}
@@ -231,6 +247,10 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 	}
 	return out, nil
 }
+
+// seriesBatch is the number of members whose histories Series reads
+// ahead of replaying them.
+const seriesBatch = 64
 
 // locator finds the interval of an instant: through a table by whole days
 // from the first boundary when the range is not too long (boundaries are
