@@ -249,6 +249,34 @@ func TestPagingInTx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// A segment of a rolled-back batch, read after it: the batch's
+	// customers are not there.
+	var kept *Segment
+	errBoom := errors.New("boom")
+	err = ix.Update(func(tx *Tx) error {
+		if _, err := tx.CreateCustomer(Customer{ExternalID: "gone", Tags: []string{"t"}}); err != nil {
+			return err
+		}
+		var err error
+		if kept, err = tx.Segment(Tag("t")); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatal(err)
+	}
+	var got []string
+	for c, err := range kept.ReadCustomers(299) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c.ExternalID)
+	}
+	if d := cmp.Diff([]string{"299", "new"}, got); d != "" {
+		t.Errorf("after a rolled-back batch (-want +got):\n%s", d)
+	}
 }
 
 // TestReadCustomersErrors: a read error mid-page reaches the caller of
