@@ -247,7 +247,7 @@ func TestImportConverges(t *testing.T) {
 func TestImportInterruptedAndResumed(t *testing.T) {
 	bin := tagsegBinary(t)
 	dir := t.TempDir()
-	const rows = 4000
+	const rows = 8000
 	var b strings.Builder
 	b.WriteString("uuid,data_source_uuid,external_id,tags,mrr,mrr_at\n")
 	for i := range rows {
@@ -256,13 +256,23 @@ func TestImportInterruptedAndResumed(t *testing.T) {
 	file := writeFile(t, filepath.Join(dir, "rows.csv"), b.String())
 	db := filepath.Join(dir, "rows.db")
 	cmd := exec.Command(bin, "import", "-db", db, "-batch", "100", file)
-	cmd.Env = append(os.Environ(), "TAGSEG_IMPORT_PAUSE=40ms") // 40 batches: ~1.6 s at least
+	cmd.Env = append(os.Environ(), "TAGSEG_IMPORT_PAUSE=40ms") // 80 batches: 3.2 s at least
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// Signal once the import has had time for a few batches: after it
+	// created the index file (a loaded machine may take long to start it).
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(db); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the import did not create the index in 60 s")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
