@@ -227,7 +227,7 @@ func openImportIndex(o importOpts) (*tagseg.Index, func(), error) {
 	if !o.dryRun {
 		ix, err := tagseg.Open(o.db, nil)
 		if err != nil {
-			return nil, nil, lockedHint(o.db, err)
+			return nil, nil, openError(o.db, err)
 		}
 		return ix, func() { ix.Close() }, nil
 	}
@@ -236,7 +236,7 @@ func openImportIndex(o importOpts) (*tagseg.Index, func(), error) {
 	}
 	ix, err := tagseg.Open(o.db, &tagseg.Options{ReadOnly: true})
 	if err != nil {
-		return nil, nil, lockedHint(o.db, err)
+		return nil, nil, openError(o.db, err)
 	}
 	return ix, func() { ix.Close() }, nil
 }
