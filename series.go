@@ -194,9 +194,9 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 				// By batches of members: their histories located, their
 				// first events read (loads that do not depend on each
 				// other, so their cache misses overlap), then replayed.
-				var hs [seriesBatch][]mrrEvent
-				for b := lo; b < hi; b += seriesBatch {
-					batch := ids[b:min(b+seriesBatch, hi)]
+				var hs [readAhead][]mrrEvent
+				for b := lo; b < hi; b += readAhead {
+					batch := ids[b:min(b+readAhead, hi)]
 					for k, id := range batch {
 						hs[k] = st.hist.at(id)
 					}
@@ -248,9 +248,10 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 	return out, nil
 }
 
-// seriesBatch is the number of members whose histories Series reads
-// ahead of replaying them.
-const seriesBatch = 64
+// readAhead is the number of members whose data Series and TagStats
+// locate and start reading before working on them: loads that do not
+// depend on each other, whose cache misses overlap.
+const readAhead = 64
 
 // locator finds the interval of an instant: through a table by whole days
 // from the first boundary when the range is not too long (boundaries are

@@ -47,7 +47,8 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 		n   uint64
 		mrr int64
 	}
-	parts := make([][]tally, w) // each run's figures, by tag number
+	parts := make([][]tally, w)  // each run's figures, by tag number
+	touches := make([]uint32, w) // the reads ahead, kept
 	var wg sync.WaitGroup
 	for p := range w {
 		lo, hi := uint64(seg.Minimum()), uint64(seg.Maximum())+1
@@ -68,10 +69,22 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 			}
 			acc := make([]tally, len(f.names))
 			it := ids.ManyIterator()
-			buf := make([]uint32, 1024)
-			for k := it.NextMany(buf); k > 0; k = it.NextMany(buf) {
-				for _, id := range buf[:k] {
-					l := f.list(id)
+			var buf [readAhead]uint32
+			var lists [readAhead][]uint32
+			var touch uint32
+			for k := it.NextMany(buf[:]); k > 0; k = it.NextMany(buf[:]) {
+				// The lists located and their first tags read before the
+				// counting, so that their cache misses overlap.
+				for j, id := range buf[:k] {
+					lists[j] = f.list(id)
+				}
+				for _, l := range lists[:k] {
+					if len(l) > 0 {
+						touch += l[0]
+					}
+				}
+				for j, id := range buf[:k] {
+					l := lists[j]
 					if v := st.mrr.at(id); v != 0 {
 						for _, t := range l {
 							if t >= skip {
@@ -90,6 +103,7 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 				}
 			}
 			parts[p] = acc
+			touches[p] = touch
 		})
 	}
 	wg.Wait()
