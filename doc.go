@@ -138,7 +138,11 @@
 // MRR is held as bit planes (a bit-sliced index), so the MRR of any set is
 // a weighted sum of AndCardinality calls. MRR histories are packed in
 // memory, one array per 4,096 customers; a series is one pass over the
-// members' histories. On disk, bitmaps are stored in chunks of 2^16 IDs
+// members' histories. TagStats walks the members' tag lists (a forward
+// index of about 4 bytes per assignment, built by the first TagStats and
+// kept up to date by small writes), so its cost follows the members'
+// assignments, not the number of tags; over a large segment the most
+// common tags are counted on their bitmaps and the MRR planes instead. On disk, bitmaps are stored in chunks of 2^16 IDs
 // (one container per key), so tagging one customer rewrites a few hundred
 // bytes whatever the size of the tag; a tag of at most 512 customers (most
 // tags) is stored whole, in one value of a few kilobytes at most, which
