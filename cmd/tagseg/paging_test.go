@@ -7,7 +7,6 @@ import (
 	"log"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -22,9 +21,7 @@ import (
 // httpGet serves one GET on h and returns the status and the body.
 func httpGet(t *testing.T, h http.Handler, target string) (int, string) {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-	return rec.Code, strings.TrimSuffix(rec.Body.String(), "\n")
+	return httpDo(h, http.MethodGet, target, "")
 }
 
 type pageJSON struct {
