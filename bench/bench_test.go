@@ -433,6 +433,14 @@ func BenchmarkMemory(b *testing.B) {
 				heap = heapAlloc() - before
 			}
 			e.ts.Ix = ix
+			// The forward index the first TagStats builds, on top.
+			runtime.GC()
+			base := heapAlloc() - heap
+			if _, err := ix.TagStats(tagseg.All(), tagseg.TagStatsOptions{Limit: 1}); err != nil {
+				b.Fatal(err)
+			}
+			runtime.GC()
+			withForward := heapAlloc() - base
 			var bitmaps int64
 			for t := range ix.Tags() {
 				seg, err := ix.Segment(tagseg.Tag(t))
@@ -444,6 +452,7 @@ func BenchmarkMemory(b *testing.B) {
 			b.ReportMetric(float64(heap)/float64(e.assignments), "heap-B/assign")
 			b.ReportMetric(float64(bitmaps)/float64(e.assignments), "bitmap-B/assign")
 			b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+			b.ReportMetric(float64(withForward)/float64(e.assignments), "heap-B/assign-after-tagstats")
 		})
 		if e.mapsHeap > 0 {
 			b.Run(fmt.Sprintf("n=%d/sys=maps", n), func(b *testing.B) {
