@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -130,9 +130,8 @@ func BenchmarkHTTPPage(b *testing.B) {
 					t0 := time.Now()
 					body := benchGet(b, h, target)
 					ss = append(ss, time.Since(t0))
-					var page struct{ Entries []json.RawMessage }
-					if err := json.Unmarshal(body, &page); err != nil || len(page.Entries) != maxPerPage {
-						b.Fatalf("GET %s: %d entries, %v", target, len(page.Entries), err)
+					if n := entries(body); n != maxPerPage { // not json.Unmarshal: ns/op would time it
+						b.Fatalf("GET %s: %d entries", target, n)
 					}
 				}
 				reportPercentiles(b, ss)
@@ -171,9 +170,8 @@ func BenchmarkHTTPLookup(b *testing.B) {
 				t0 := time.Now()
 				body := benchGet(b, h, target(c))
 				ss = append(ss, time.Since(t0))
-				var page struct{ Entries []json.RawMessage }
-				if err := json.Unmarshal(body, &page); err != nil || len(page.Entries) < 1 {
-					b.Fatalf("GET %s: %d entries, %v", target(c), len(page.Entries), err)
+				if entries(body) < 1 {
+					b.Fatalf("GET %s: no entries", target(c))
 				}
 			}
 			reportPercentiles(b, ss)
@@ -181,6 +179,9 @@ func BenchmarkHTTPLookup(b *testing.B) {
 		})
 	}
 }
+
+// entries counts the customers of a page's body (each has one "uuid").
+func entries(body []byte) int { return bytes.Count(body, []byte(`"uuid":`)) }
 
 func reportPercentiles(b *testing.B, ss []time.Duration) {
 	if len(ss) == 0 {
