@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tagseg/tagseg"
 )
@@ -256,7 +257,7 @@ func (n *cmNewCustomer) customer() (tagseg.Customer, error) {
 		City:           n.City,
 		Zip:            n.Zip,
 	}
-	err := checkEmail(c.Email)
+	err := checkFields(&c)
 	if err != nil {
 		return c, err
 	}
@@ -274,6 +275,28 @@ func (n *cmNewCustomer) customer() (tagseg.Customer, error) {
 	}
 	return c, nil
 }
+
+// checkFields refuses text fields the index would refuse with one message
+// for two causes ("longer than 4096 bytes or not UTF-8"), saying which, and
+// an email that is not one address.
+func checkFields(c *tagseg.Customer) error {
+	for _, f := range []struct{ name, v string }{
+		{"uuid", c.UUID}, {"data_source_uuid", c.DataSourceUUID}, {"external_id", c.ExternalID}, {"name", c.Name},
+		{"email", c.Email}, {"company", c.Company}, {"country", c.Country}, {"state", c.State},
+		{"city", c.City}, {"zip", c.Zip},
+	} {
+		if !utf8.ValidString(f.v) {
+			return fieldErrorf(f.name, "not valid UTF-8 (is the file in another encoding? convert it to UTF-8)")
+		}
+		if len(f.v) > maxFieldBytes {
+			return fieldErrorf(f.name, "%d bytes, longer than the %d the index takes", len(f.v), maxFieldBytes)
+		}
+	}
+	return checkEmail(c.Email)
+}
+
+// maxFieldBytes is the longest text field the index takes.
+const maxFieldBytes = 4096
 
 // checkEmail refuses an email that is not one RFC 5322 address (as
 // net/mail parses it) written bare: "notanemail", "a@b, c@d" or

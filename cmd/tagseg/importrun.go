@@ -414,18 +414,8 @@ func (im *importer) checkCustomerRow(r *row) error {
 	if c.UUID == "" && c.ExternalID == "" && !im.o.allowUnkeyed {
 		return errors.New("no key: give uuid, or data_source_uuid and external_id, so that importing the row again updates the customer instead of creating another (-allow-unkeyed creates it anyway)")
 	}
-	for _, f := range []struct{ name, v string }{
-		{"uuid", c.UUID}, {"data_source_uuid", c.DataSourceUUID}, {"external_id", c.ExternalID}, {"name", c.Name},
-		{"email", c.Email}, {"company", c.Company}, {"country", c.Country}, {"state", c.State},
-		{"city", c.City}, {"zip", c.Zip},
-	} {
-		// The index says "longer than 4096 bytes or not UTF-8"; say which.
-		if !utf8.ValidString(f.v) {
-			return fieldErrorf(f.name, "not valid UTF-8 (is the file in another encoding? convert it to UTF-8)")
-		}
-		if len(f.v) > 4096 {
-			return fieldErrorf(f.name, "%d bytes, longer than the 4096 the index takes", len(f.v))
-		}
+	if err := checkFields(c); err != nil {
+		return err
 	}
 	for i, t := range c.Tags {
 		t = strings.TrimSpace(t)

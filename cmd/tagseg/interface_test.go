@@ -391,6 +391,17 @@ func TestMessages(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want %d", body, rec.Code, rec.Body.String(), want)
 		}
 	}
+	for body, want := range map[string]string{
+		`{"data_source_uuid":"ds","external_id":"e5","name":"` + strings.Repeat("n", 4097) + `"}`: `{"errors":{"name":"4097 bytes, longer than the 4096 the index takes"}}`,
+		// (Invalid UTF-8 cannot come through JSON: the decoder makes it U+FFFD.)
+		`{"data_source_uuid":"ds","external_id":"e6","zip":"` + strings.Repeat("9", 5000) + `"}`: `{"errors":{"zip":"5000 bytes, longer than the 4096 the index takes"}}`,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/customers", strings.NewReader(body)))
+		if rec.Code != 422 || !strings.HasPrefix(rec.Body.String(), want) {
+			t.Errorf("POST %.60s...: %d %s, want 422 %s", body, rec.Code, rec.Body.String(), want)
+		}
+	}
 }
 
 // TestServeNoteDiscovery runs tagseg serve as a process: query and tag on
