@@ -197,6 +197,9 @@ func importOnce(ds *Dataset, mode string) (LoadMeta, error) {
 	case "maps":
 		_, meta := ds.LoadMaps()
 		return meta, nil
+	case "roaring":
+		_, meta := ds.LoadRoaring()
+		return meta, nil
 	case "sqlite":
 		cache := ds.SQLitePath()
 		tmp := filepath.Join(DataDir(), "import-"+ds.Key()+".sqlite")
