@@ -689,9 +689,16 @@ type Segment struct {
 	tx      *Tx // the transaction it was made in
 	ids     *roaring.Bitmap
 	count   uint64
-	paying  uint64
-	mrr     int64
 	unknown []string
+
+	// The sums, made on the first call that needs them (a page of
+	// customers does not): from the MRR planes and paying set of the
+	// state the segment was evaluated in, which are never changed.
+	sums      sync.Once
+	planes    []*roaring.Bitmap
+	payingSet *roaring.Bitmap
+	paying    uint64
+	mrr       int64
 }
 
 // Segment evaluates e. An unknown field, or a value of the wrong type for
@@ -748,12 +755,18 @@ func (tx *Tx) Count(e Expr) (n uint64, err error) {
 }
 
 func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
-	s := &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown}
-	if s.count > 0 {
-		s.paying = ids.AndCardinality(st.paying)
-		s.mrr = sumPlanes(ids, st.planes)
-	}
-	return s
+	return &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown, planes: st.planes, payingSet: st.paying}
+}
+
+// sum makes the paying count and the MRR sum, once.
+func (s *Segment) sum() {
+	s.sums.Do(func() {
+		if s.count > 0 {
+			s.paying = s.ids.AndCardinality(s.payingSet)
+			s.mrr = sumPlanes(s.ids, s.planes)
+		}
+		s.planes, s.payingSet = nil, nil
+	})
 }
 
 // sumPlanes is the sum of the values of ids in the bit-sliced index
@@ -782,18 +795,21 @@ func sumPlanes(ids *roaring.Bitmap, planes []*roaring.Bitmap) int64 {
 // Count is the number of customers in the segment.
 func (s *Segment) Count() uint64 { return s.count }
 
-// MRR is the members' total current MRR, in cents.
-func (s *Segment) MRR() int64 { return s.mrr }
+// MRR is the members' total current MRR, in cents. The first call of MRR,
+// ARR, Paying or ARPA sums it (a few milliseconds at 10M customers); a
+// segment only counted or paged through never does.
+func (s *Segment) MRR() int64 { s.sum(); return s.mrr }
 
 // ARR is 12 × MRR, in cents.
-func (s *Segment) ARR() int64 { return 12 * s.mrr }
+func (s *Segment) ARR() int64 { s.sum(); return 12 * s.mrr }
 
 // Paying is the number of members with MRR > 0.
-func (s *Segment) Paying() uint64 { return s.paying }
+func (s *Segment) Paying() uint64 { s.sum(); return s.paying }
 
 // ARPA is the average MRR per paying member (MRR / Paying, truncated), 0
 // when nobody pays.
 func (s *Segment) ARPA() int64 {
+	s.sum()
 	if s.paying == 0 {
 		return 0
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -409,4 +410,60 @@ func TestFailedCommitRefusesWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSegmentSumsOnce checks that a segment's sums, made on the first call
+// that needs them, are the same from many goroutines at once (and, under
+// -race, made once), and that they describe the state the segment was
+// evaluated in, not a later one.
+func TestSegmentSumsOnce(t *testing.T) {
+	r := newRand(testSeed(t))
+	ix := openTest(t)
+	var want int64
+	var paying uint64
+	err := ix.Update(func(tx *Tx) error {
+		for i := range 300 {
+			c, err := tx.CreateCustomer(Customer{ExternalID: fmt.Sprint(i), Tags: []string{"t"}})
+			if err != nil {
+				return err
+			}
+			if v := int64(r.IntN(3)) * 100; v > 0 {
+				want += v
+				paying++
+				if err := tx.SetMRR(c.UUID, day(2024, 1, 1), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := ix.Segment(Tag("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A later write changes the index, not the segment.
+	for c := range seg.Customers() {
+		if err := ix.SetMRR(c.UUID, day(2024, 2, 1), 123456); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if got := seg.MRR(); got != want {
+				t.Errorf("MRR %d, want %d", got, want)
+			}
+			if got := seg.Paying(); got != paying {
+				t.Errorf("Paying %d, want %d", got, paying)
+			}
+			if got := seg.ARR(); got != 12*want {
+				t.Errorf("ARR %d, want %d", got, 12*want)
+			}
+		})
+	}
+	wg.Wait()
 }
