@@ -71,6 +71,22 @@ func (t targetFlags) kind() (string, error) {
 	return "", usagef("give one of -%s", strings.Join(kinds, ", -"))
 }
 
+// parse parses the flags of a write command and returns its arguments and
+// the kind of target; -db is needed unless -server is given.
+func (t targetFlags) parse(fs *flag.FlagSet, args []string, db *string) ([]string, string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, "", err
+	}
+	if *t.server == "" {
+		if err := needDB(*db); err != nil { // db is set by the parse above
+			return nil, "", err
+		}
+	}
+	kind, err := t.kind()
+	return pos, kind, err
+}
+
 // customers returns the customers a target names (not for query/segment).
 func (t targetFlags) customers(tx *tagseg.Tx, kind string) ([]tagseg.Customer, error) {
 	switch kind {
@@ -129,16 +145,7 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	fs := newFlagSet(name, usage, stderr)
 	db := dbFlag(fs)
 	tf := addTargetFlags(fs, true)
-	tags, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if *tf.server == "" {
-		if err := needDB(*db); err != nil {
-			return err
-		}
-	}
-	kind, err := tf.kind()
+	tags, kind, err := tf.parse(fs, args, db)
 	if err != nil {
 		return err
 	}
@@ -394,16 +401,7 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 	tf := addTargetFlags(fs, false)
 	atFlag := fs.String("at", "", "`date` or time the MRR starts (default: now)")
 	units := fs.Bool("units", false, "MRR is in units (299.00), not cents")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if *tf.server == "" {
-		if err := needDB(*db); err != nil {
-			return err
-		}
-	}
-	kind, err := tf.kind()
+	pos, kind, err := tf.parse(fs, args, db)
 	if err != nil {
 		return err
 	}
