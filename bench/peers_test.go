@@ -89,27 +89,22 @@ func TestQueriesAreNotTrivial(t *testing.T) {
 	}
 }
 
-func TestMapsPeer(t *testing.T) {
+// TestInMemoryPeers checks the maps and roaring peers against tagseg.
+func TestInMemoryPeers(t *testing.T) {
 	ds, _, want := fixture(t)
-	m, _ := ds.LoadMaps()
-	got, err := AnswerAll(m, Queries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Check("maps", want, got, Queries); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestRoaringPeer(t *testing.T) {
-	ds, _, want := fixture(t)
-	r, _ := ds.LoadRoaring()
-	got, err := AnswerAll(r, Queries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Check("roaring", want, got, Queries); err != nil {
-		t.Fatal(err)
+	for name, load := range map[string]func() System{
+		"maps":    func() System { m, _ := ds.LoadMaps(); return m },
+		"roaring": func() System { r, _ := ds.LoadRoaring(); return r },
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := AnswerAll(load(), Queries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(name, want, got, Queries); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
