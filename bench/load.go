@@ -1,0 +1,482 @@
+package bench
+
+// The load benchmark's machinery: build and start tagseg serve as a
+// process on a copy of a cached index, and drive it with vegeta at a
+// given rate with a mix of the API's requests (load_test.go runs the
+// steps and reports).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/tagseg/tagseg"
+)
+
+// BuildServer builds the tagseg command into dir and returns its path.
+// It builds github.com/tagseg/tagseg/cmd/tagseg from the repository root,
+// beside bench/.
+func BuildServer(dir string) (string, error) {
+	bin := filepath.Join(dir, "tagseg")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/tagseg/tagseg/cmd/tagseg")
+	cmd.Dir = libDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build cmd/tagseg: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Server is a tagseg serve process on 127.0.0.1.
+type Server struct {
+	URL    string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{} // closed when the process has exited
+}
+
+// StartServer runs bin serve on db, on a free port of 127.0.0.1, with its
+// standard error into logPath, and waits until it listens (it writes
+// db.serve.json then).
+func StartServer(bin, db, logPath string) (*Server, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	cmd := exec.Command(bin, "serve", "-db", db, "-addr", "127.0.0.1:0")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(s.exited) }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var note struct {
+			URL string `json:"url"`
+			PID int    `json:"pid"`
+		}
+		if b, err := os.ReadFile(db + ".serve.json"); err == nil && json.Unmarshal(b, &note) == nil && note.PID == cmd.Process.Pid {
+			if !strings.HasPrefix(note.URL, "http://127.0.0.1:") {
+				s.Stop()
+				return nil, fmt.Errorf("tagseg serve listens on %s, not on loopback", note.URL)
+			}
+			s.URL = note.URL
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("tagseg serve exited: %s", s.LogTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("tagseg serve did not start in 2 minutes: %s", s.LogTail())
+		}
+	}
+}
+
+// LogTail is the end of the server's standard error.
+func (s *Server) LogTail() string {
+	b, _ := os.ReadFile(s.log)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Stop stops the server with SIGTERM (it finishes the requests in flight
+// and closes the index), or SIGKILL after 30 s.
+func (s *Server) Stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// CopyIndex writes a consistent copy of ix to path (Index.Backup), synced.
+func CopyIndex(ix *tagseg.Index, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := ix.Backup(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// FreeBytes is the space available to this user on dir's file system.
+func FreeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
+// LoadPool is the customers the load's requests name.
+type LoadPool struct {
+	UUIDs, Emails []string
+}
+
+// PickPool picks up to k customers of ix at random (seeded), with their
+// emails (customers without one are skipped for the email requests).
+func PickPool(ix *tagseg.Index, k int, seed uint64) (LoadPool, error) {
+	var p LoadPool
+	seg, err := ix.Segment(tagseg.All())
+	if err != nil {
+		return p, err
+	}
+	n := seg.Count()
+	if n == 0 {
+		return p, errors.New("empty index")
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	seen := map[string]bool{}
+	for range k {
+		for c := range seg.CustomersFrom(uint32(rng.Uint64N(n))) {
+			if !seen[c.UUID] {
+				seen[c.UUID] = true
+				p.UUIDs = append(p.UUIDs, c.UUID)
+				if c.Email != "" {
+					p.Emails = append(p.Emails, c.Email)
+				}
+			}
+			break
+		}
+	}
+	if len(p.Emails) == 0 {
+		return p, errors.New("no customer with an email")
+	}
+	return p, nil
+}
+
+// A LoadMix is the request classes of a load and their weights.
+type LoadMix struct {
+	Name    string
+	Classes []LoadClass
+}
+
+// LoadClass is one kind of request and its share of a mix.
+type LoadClass struct {
+	Name   string
+	Weight int
+}
+
+// Writes reports whether class name is a write.
+func isWriteClass(name string) bool { return strings.HasPrefix(name, "tag-") }
+
+// WriteShare is the fraction of the mix's requests that are writes.
+func (m LoadMix) WriteShare() float64 {
+	var w, all int
+	for _, c := range m.Classes {
+		all += c.Weight
+		if isWriteClass(c.Name) {
+			w += c.Weight
+		}
+	}
+	return float64(w) / float64(all)
+}
+
+// readClasses are the reads of the mixes, per 1,000 requests: segment
+// metrics (count, paying, MRR: the count and count+MRR queries of
+// Queries), one customer by UUID, a search by email, a page of 50
+// customers, a page of 50 of a segment's customers, and rarely the
+// 36-month series and the top-100 tag stats of the ~N/10 segment (a
+// dashboard's heavy reads).
+var readClasses = []LoadClass{
+	{"metrics", 330}, {"customer", 300}, {"search", 150}, {"list", 100},
+	{"segment-customers", 100}, {"series", 10}, {"tagstats", 10},
+}
+
+// LoadMixes: reads only, durable tag writes only (half by UUID, half by
+// email), and reads with one write in 11 (the 2,000 reads/s + 200
+// writes/s of the goal).
+var LoadMixes = []LoadMix{
+	{Name: "read", Classes: readClasses},
+	{Name: "write", Classes: []LoadClass{{"tag-uuid", 1}, {"tag-email", 1}}},
+	{Name: "mixed", Classes: append(slices.Clone(readClasses), LoadClass{"tag-uuid", 50}, LoadClass{"tag-email", 50})},
+}
+
+// loadQueries are the segment queries of the metrics requests.
+func loadQueries() []string {
+	var qs []string
+	for _, q := range Queries {
+		if q.Kind == "count" || q.Kind == "count+mrr" {
+			qs = append(qs, q.Q.String())
+		}
+	}
+	return qs
+}
+
+// NewTargeter returns a vegeta targeter over the server at base: request i
+// is of the class at i in a seeded shuffle of the mix's weights. Tag
+// writes add a tag the customer does not hold yet ("load-K", K counting
+// rounds of the pool), so that each is a real durable write.
+func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Targeter {
+	var sched []string
+	for _, c := range mix.Classes {
+		for range c.Weight {
+			sched = append(sched, c.Name)
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 2))
+	rng.Shuffle(len(sched), func(i, j int) { sched[i], sched[j] = sched[j], sched[i] })
+	qs := loadQueries()
+	seg := url.QueryEscape(SegmentQ.String())
+	series := fmt.Sprintf("%s/v1/segments/series?query=%s&start-date=%s&end-date=%s&interval=month",
+		base, seg, HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly))
+	jsonType := http.Header{"Content-Type": []string{"application/json"}}
+	var next, reads, byUUID, byEmail atomic.Uint64
+	return func(t *vegeta.Target) error {
+		class := sched[next.Add(1)%uint64(len(sched))]
+		r := reads.Add(1)
+		*t = vegeta.Target{Method: "GET"}
+		switch class {
+		case "metrics":
+			t.URL = base + "/v1/segments/metrics?query=" + url.QueryEscape(qs[r%uint64(len(qs))])
+		case "customer":
+			t.URL = base + "/v1/customers/" + pool.UUIDs[r%uint64(len(pool.UUIDs))]
+		case "search":
+			t.URL = base + "/v1/customers/search?email=" + url.QueryEscape(pool.Emails[r%uint64(len(pool.Emails))])
+		case "list":
+			t.URL = base + "/v1/customers?per_page=50"
+		case "segment-customers":
+			t.URL = base + "/v1/segments/customers?per_page=50&query=" + seg
+		case "series":
+			t.URL = series
+		case "tagstats":
+			t.URL = base + "/v1/segments/tags?limit=100&query=" + seg
+		case "tag-uuid":
+			i := byUUID.Add(1) - 1
+			n := uint64(len(pool.UUIDs))
+			t.Method, t.Header = "POST", jsonType
+			t.URL = base + "/v1/customers/" + pool.UUIDs[i%n] + "/attributes/tags"
+			t.Body = fmt.Appendf(nil, `{"tags":["load-u%d"]}`, i/n)
+		case "tag-email":
+			i := byEmail.Add(1) - 1
+			n := uint64(len(pool.Emails))
+			t.Method, t.Header = "POST", jsonType
+			t.URL = base + "/v1/customers/attributes/tags"
+			t.Body = fmt.Appendf(nil, `{"email":%q,"tags":["load-e%d"]}`, pool.Emails[i%n], i/n)
+		default:
+			return fmt.Errorf("unknown load class %q", class)
+		}
+		return nil
+	}
+}
+
+// classOf names the class of a request from its method and URL.
+func classOf(method, u string) string {
+	switch {
+	case method == "POST" && strings.HasSuffix(u, "/v1/customers/attributes/tags"):
+		return "tag-email"
+	case method == "POST":
+		return "tag-uuid"
+	case strings.Contains(u, "/v1/segments/metrics"):
+		return "metrics"
+	case strings.Contains(u, "/v1/segments/series"):
+		return "series"
+	case strings.Contains(u, "/v1/segments/tags"):
+		return "tagstats"
+	case strings.Contains(u, "/v1/segments/customers"):
+		return "segment-customers"
+	case strings.Contains(u, "/v1/customers/search"):
+		return "search"
+	case strings.Contains(u, "/v1/customers?"):
+		return "list"
+	default:
+		return "customer"
+	}
+}
+
+// LoadStep is the outcome of one rate of one mix.
+type LoadStep struct {
+	Mix      string
+	Rate     int // requests/s offered
+	Duration time.Duration
+	Requests uint64
+	// Achieved is the requests/s sent; Throughput the successful ones
+	// answered per second.
+	Achieved, Throughput float64
+	P50, P90, P99, Max   time.Duration
+	Errors               uint64 // non-2xx answers and transport errors
+	FirstError           string
+	// ClassP99 is the p99 per request class; ClassN their numbers.
+	ClassP99 map[string]time.Duration
+	ClassN   map[string]int
+}
+
+// Held reports whether the step held its rate: no error, p99 ≤ 50 ms and
+// at least 95% of the offered rate sent.
+func (s LoadStep) Held() bool {
+	return s.Errors == 0 && s.P99 <= 50*time.Millisecond && s.Achieved >= 0.95*float64(s.Rate)
+}
+
+// RunStep sends requests of targeter at rate per second for d (then
+// waits for the answers, each within 10 s) and measures them. Each step
+// has an attacker of its own (an attacker stops for good after an attack).
+func RunStep(tr vegeta.Targeter, mix string, rate int, d time.Duration) LoadStep {
+	a := vegeta.NewAttacker(vegeta.Timeout(10*time.Second), vegeta.Workers(16), vegeta.MaxWorkers(512), vegeta.KeepAlive(true))
+	var m vegeta.Metrics
+	st := LoadStep{Mix: mix, Rate: rate, Duration: d, ClassP99: map[string]time.Duration{}, ClassN: map[string]int{}}
+	lat := map[string][]time.Duration{}
+	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, fmt.Sprintf("%s@%d", mix, rate)) {
+		m.Add(res)
+		c := classOf(res.Method, res.URL)
+		lat[c] = append(lat[c], res.Latency)
+		if res.Code/100 != 2 || res.Error != "" {
+			st.Errors++
+			if st.FirstError == "" {
+				body := string(res.Body)
+				if len(body) > 200 {
+					body = body[:200]
+				}
+				st.FirstError = fmt.Sprintf("%s %s: %d %s %s", res.Method, res.URL, res.Code, res.Error, strings.TrimSpace(body))
+			}
+		}
+	}
+	m.Close()
+	st.Requests = m.Requests
+	st.Achieved, st.Throughput = m.Rate, m.Throughput
+	st.P50, st.P90, st.P99, st.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
+	for c, ls := range lat {
+		slices.Sort(ls)
+		st.ClassN[c] = len(ls)
+		st.ClassP99[c] = ls[min(len(ls)-1, len(ls)*99/100)]
+	}
+	return st
+}
+
+// LoadMarkdown is the table of a size's steps: per mix, each rate tried,
+// and the highest held.
+func LoadMarkdown(n int, steps []LoadStep) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| N | mix | offered req/s | sent req/s | ok req/s | of which writes/s | p50 ms | p90 ms | p99 ms | max ms | errors | held | slowest class p99 |\n")
+	fmt.Fprintf(&b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/1e6) }
+	for _, s := range steps {
+		share := 0.0
+		for _, m := range LoadMixes {
+			if m.Name == s.Mix {
+				share = m.WriteShare()
+			}
+		}
+		slow, slowP := "", time.Duration(0)
+		for c, p := range s.ClassP99 {
+			if p > slowP || p == slowP && c < slow {
+				slow, slowP = c, p
+			}
+		}
+		held := "no"
+		if s.Held() {
+			held = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s %s ms |\n",
+			count(n), s.Mix, s.Rate, s.Achieved, s.Throughput, s.Throughput*share,
+			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.Errors, held, slow, ms(slowP))
+	}
+	return b.String()
+}
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+// MaxHeld is the highest rate of mix held in steps (0: none).
+func MaxHeld(steps []LoadStep, mix string) (LoadStep, bool) {
+	var best LoadStep
+	ok := false
+	for _, s := range steps {
+		if s.Mix == mix && s.Held() && (!ok || s.Rate > best.Rate) {
+			best, ok = s, true
+		}
+	}
+	return best, ok
+}
+
+// LoadPlot draws p50 and p99 latency against the offered rate, one line
+// pair per mix, with the 50 ms bound, into path (PNG).
+func LoadPlot(n int, steps []LoadStep, path string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("tagseg serve under vegeta, N = %s customers, 2 cores (solid p99, dashed p50)", count(n))
+	p.X.Label.Text = "offered requests/s"
+	p.Y.Label.Text = "latency, ms"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	colors := map[string]color.Color{
+		"read":  color.RGBA{R: 0x1b, G: 0x9e, B: 0x77, A: 0xff},
+		"write": color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff},
+		"mixed": color.RGBA{R: 0x75, G: 0x70, B: 0xb3, A: 0xff},
+	}
+	ymax := 60.0
+	for _, m := range LoadMixes {
+		var p50, p99 plotter.XYs
+		for _, s := range steps {
+			if s.Mix != m.Name {
+				continue
+			}
+			p50 = append(p50, plotter.XY{X: float64(s.Rate), Y: float64(s.P50) / 1e6})
+			p99 = append(p99, plotter.XY{X: float64(s.Rate), Y: float64(s.P99) / 1e6})
+		}
+		if len(p99) == 0 {
+			continue
+		}
+		l99, pts, err := plotter.NewLinePoints(p99)
+		if err != nil {
+			return err
+		}
+		l99.Color, pts.Color = colors[m.Name], colors[m.Name]
+		l50, err := plotter.NewLine(p50)
+		if err != nil {
+			return err
+		}
+		l50.Color = colors[m.Name]
+		l50.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l99, pts, l50)
+		p.Legend.Add(m.Name, l99)
+	}
+	bound, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 50}, {X: p.X.Max, Y: 50}})
+	if err != nil {
+		return err
+	}
+	bound.Color = color.RGBA{R: 0xe0, A: 0xff}
+	p.Add(bound)
+	p.Legend.Add("p99 bound (50 ms)", bound)
+	p.X.Min, p.Y.Min = 0, 0
+	p.Y.Max = min(p.Y.Max, 200)
+	p.Y.Max = max(p.Y.Max, ymax)
+	p.Add(plotter.NewGrid())
+	return p.Save(10*vg.Inch, 5*vg.Inch, path)
+}
