@@ -17,13 +17,16 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-max-body 1048576]
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
-endpoints, over the index (see README.md). With -api-key (or
-$TAGSEG_API_KEY) every request must carry it as the user name of HTTP Basic
-auth, as ChartMogul's API keys are sent. SIGINT or SIGTERM stop the server
-gracefully: requests in flight are finished, then the index is closed.`
+endpoints, over the index (see README.md), and Prometheus metrics at
+/metrics. With -api-key (or $TAGSEG_API_KEY) every request must carry it
+as the user name of HTTP Basic auth, as ChartMogul's API keys are sent;
+without one, an -addr that is not a loopback address is refused unless
+-insecure is given. A line per request goes to stderr (-log). SIGINT or
+SIGTERM stop the server gracefully: requests in flight are finished, then
+the index is closed.`
 
 // signalContext returns the context that stops tagseg serve; tests replace it.
 var signalContext = func() (context.Context, context.CancelFunc) {
@@ -37,6 +40,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
 	maxBody := fs.Int64("max-body", defaultMaxBody, "largest request body in `bytes` (larger: 413)")
 	maxInFlight := fs.Int("max-in-flight", defaultMaxInFlight, "requests served at once; more are answered 503 with Retry-After (`n` < 0: no cap)")
+	maxTags := fs.Int("max-tags", defaultMaxTags, "tags one request may carry; more: 400 (`n` < 0: no cap)")
+	maxCustomers := fs.Int("max-customers", defaultMaxCustomers, "customers one bulk tagging request (/v1/segments/tags) may change; more: 400 (`n` < 0: no cap)")
+	confirmAbove := fs.Int("confirm-above", defaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write)")
+	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
 	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
@@ -46,6 +54,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *maxBody < 1 {
 		return usagef("-max-body %d: want at least 1", *maxBody)
+	}
+	access, err := accessLogger(*logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	if *apiKey == "" && !*insecure && !isLoopback(*addr) {
+		return usagef("-addr %s is not a loopback address and there is no -api-key: give a key (or $TAGSEG_API_KEY), or -insecure to serve anyone who can reach it", *addr)
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -61,7 +76,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
 	srv := &http.Server{
-		Handler:           newServer(ix, serverOptions{APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger}),
+		Handler: newServer(ix, serverOptions{
+			APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
+			MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      5 * time.Minute,
@@ -95,4 +113,30 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr, "tagseg serve: stopped")
 	return nil
+}
+
+// isLoopback reports whether addr (host:port) listens on a loopback
+// address only: localhost, 127.0.0.0/8, ::1, or a name resolving to
+// those alone. An empty host (every interface) is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"iter"
 	"log"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -40,6 +41,20 @@ type serverOptions struct {
 	// 503 with Retry-After at once, rather than queued. Zero means
 	// defaultMaxInFlight; negative, no cap. GET /v1/ping is never refused.
 	MaxInFlight int
+	// MaxTags caps the tags of one request body; more are a 400. Zero
+	// means defaultMaxTags; negative, no cap.
+	MaxTags int
+	// MaxCustomers caps the customers one bulk change (POST or DELETE
+	// /v1/segments/tags) may change, confirmed or not; more are a 400.
+	// Zero means defaultMaxCustomers; negative, no cap.
+	MaxCustomers int
+	// ConfirmAbove is how many customers a bulk change may change without
+	// an explicit "confirm" of at least that many; more without it are a
+	// 400 that says how many. Zero means defaultConfirmAbove; negative,
+	// never asked.
+	ConfirmAbove int
+	// Access receives a line per request (see access); nil: none.
+	Access *slog.Logger
 }
 
 type server struct {
@@ -48,12 +63,22 @@ type server struct {
 	mux      *http.ServeMux
 	logf     func(format string, args ...any)
 	inFlight chan struct{} // a slot per request being served; nil: no cap
+	metrics  *metrics
+	// The caps in effect (opt's, defaults applied); 0: none.
+	maxTags, maxCustomers, confirmAbove int
 }
 
 const (
 	defaultMaxBody     = 1 << 20
 	defaultMaxInFlight = 64
-	maxPerPage         = 200
+	// A request carries at most this many tags (-max-tags).
+	defaultMaxTags = 100
+	// A bulk tagging request changes at most this many customers
+	// (-max-customers), and more than defaultConfirmAbove only with
+	// "confirm" (-confirm-above).
+	defaultMaxCustomers = 1_000_000
+	defaultConfirmAbove = 1_000
+	maxPerPage          = 200
 )
 
 // newServer returns the API's handler over ix.
@@ -74,8 +99,13 @@ func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
 	if opt.Log != nil {
 		s.logf = opt.Log.Printf
 	}
+	s.maxTags = orDefault(opt.MaxTags, defaultMaxTags)
+	s.maxCustomers = orDefault(opt.MaxCustomers, defaultMaxCustomers)
+	s.confirmAbove = orDefault(opt.ConfirmAbove, defaultConfirmAbove)
+	s.metrics = newMetrics(ix)
 	m := s.mux
 	m.HandleFunc("GET /v1/ping", s.ping)
+	m.Handle("GET /metrics", s.metrics.handler())
 	m.HandleFunc("POST /v1/customers", s.createCustomer)
 	m.HandleFunc("GET /v1/customers", s.listCustomers)
 	m.HandleFunc("GET /v1/customers/search", s.searchCustomers)
@@ -100,7 +130,29 @@ func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
 	return s
 }
 
+// orDefault is a cap as the options give it: def for 0, none (0) for a
+// negative n.
+func orDefault(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
+// ServeHTTP serves a request, then counts it in the metrics and logs it.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &responseRecorder{ResponseWriter: w}
+	_, route := s.mux.Handler(r)
+	s.serve(rec, r, route)
+	s.observe(r, route, rec, time.Since(start))
+}
+
+// serve answers a request; route is its pattern on the mux, or "".
+func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 	if s.opt.APIKey != "" {
 		user, _, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.APIKey)) != 1 {
@@ -109,7 +161,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.inFlight != nil && r.URL.Path != "/v1/ping" {
+	if s.inFlight != nil && route != "GET /v1/ping" && route != "GET /metrics" {
 		select {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()
@@ -119,7 +171,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if route == "" {
 		// No route: let the mux decide between 404 and 405 (and set
 		// Allow), but answer in JSON.
 		rec := &statusRecorder{header: http.Header{}}
@@ -327,6 +379,9 @@ type tagsBody struct {
 	// For the segment endpoints.
 	Query   *string `json:"query"`
 	Segment *string `json:"segment"`
+	// Confirm is how many customers a bulk change may change, above
+	// the server's ConfirmAbove (also the query parameter "confirm").
+	Confirm *int64 `json:"confirm"`
 }
 
 // readTags reads a tags body; a missing, null or empty list is a 400.
@@ -341,6 +396,10 @@ func (s *server) readTags(w http.ResponseWriter, r *http.Request) (tagsBody, boo
 	}
 	if len(body.Tags) == 0 {
 		writeError(w, http.StatusBadRequest, `Parameter "tags" must not be empty`, "tags")
+		return body, false
+	}
+	if s.maxTags > 0 && len(body.Tags) > s.maxTags {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf(`Parameter "tags" holds %d tags; a request may carry at most %d`, len(body.Tags), s.maxTags), "tags")
 		return body, false
 	}
 	return body, true
@@ -852,16 +911,65 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) segmentAddTags(w http.ResponseWriter, r *http.Request) {
-	s.segmentTags(w, r, (*tagseg.Tx).AddTagsToSegment)
+	s.segmentTags(w, r, true)
 }
 
 func (s *server) segmentRemoveTags(w http.ResponseWriter, r *http.Request) {
-	s.segmentTags(w, r, (*tagseg.Tx).RemoveTagsFromSegment)
+	s.segmentTags(w, r, false)
+}
+
+// wouldChange is the expression of the customers of e whose tag sets
+// adding (or removing) tags changes: those missing one of them (or
+// holding one).
+func wouldChange(e tagseg.Expr, add bool, tags []string) tagseg.Expr {
+	var alts []tagseg.Expr
+	for _, t := range tags {
+		if add {
+			alts = append(alts, tagseg.Not(tagseg.Tag(t)))
+		} else {
+			alts = append(alts, tagseg.Tag(t))
+		}
+	}
+	return tagseg.And(e, tagseg.Or(alts...))
+}
+
+// checkBulk answers 400 and returns errAnswered when changing n
+// customers' tags is above the cap, or above the confirmation threshold
+// without a confirm of at least n.
+func (s *server) checkBulk(w http.ResponseWriter, n uint64, confirm *int64) error {
+	switch {
+	case s.maxCustomers > 0 && n > uint64(s.maxCustomers):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("This would change the tags of %d customers; a request may change at most %d", n, s.maxCustomers), "query")
+		return errAnswered
+	case s.confirmAbove > 0 && n > uint64(s.confirmAbove) && (confirm == nil || *confirm < 0 || uint64(*confirm) < n):
+		msg := fmt.Sprintf(`This would change the tags of %d customers, more than %d; to proceed, repeat the request with "confirm": %d`, n, s.confirmAbove, n)
+		if confirm != nil {
+			msg = fmt.Sprintf(`Parameter "confirm" is %d, but this would change the tags of %d customers; to proceed, repeat the request with "confirm": %d`, *confirm, n, n)
+		}
+		writeError(w, http.StatusBadRequest, msg, "confirm")
+		return errAnswered
+	}
+	return nil
+}
+
+// readConfirm reads the confirm of a bulk change: the body's, else the
+// query parameter's. It answers 400 itself.
+func readConfirm(w http.ResponseWriter, r *http.Request, body *int64) (*int64, bool) {
+	if body != nil || !r.URL.Query().Has("confirm") {
+		return body, true
+	}
+	n, err := strconv.ParseInt(r.URL.Query().Get("confirm"), 10, 64)
+	if err != nil || n < 0 {
+		writeError(w, http.StatusBadRequest, `Parameter "confirm" must be a number of customers`, "confirm")
+		return nil, false
+	}
+	return &n, true
 }
 
 // segmentTags changes the tags of a segment in one transaction, which
-// reads the saved segment's query and evaluates the segment once.
-func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func(*tagseg.Tx, tagseg.Expr, ...string) (int, error)) {
+// reads the saved segment's query, counts the customers the change would
+// change (checkBulk), and evaluates the segment once more to change them.
+func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 	body, ok := s.readTags(w, r)
 	if !ok {
 		return
@@ -871,6 +979,14 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func
 		writeMissing(w, "query")
 		return
 	}
+	confirm, ok := readConfirm(w, r, body.Confirm)
+	if !ok {
+		return
+	}
+	change := (*tagseg.Tx).RemoveTagsFromSegment
+	if add {
+		change = (*tagseg.Tx).AddTagsToSegment
+	}
 	var q string
 	var n int
 	err := s.ix.Update(func(tx *tagseg.Tx) error {
@@ -879,6 +995,17 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, change func
 			return err
 		}
 		q = query
+		if s.maxCustomers > 0 || s.confirmAbove > 0 {
+			// Counted before changing anything: a refused request costs
+			// an evaluation, not a rewrite rolled back.
+			would, err := tx.Count(wouldChange(e, add, body.Tags))
+			if err != nil {
+				return badQuery(w, err)
+			}
+			if err := s.checkBulk(w, would, confirm); err != nil {
+				return err
+			}
+		}
 		n, err = change(tx, e, body.Tags...)
 		return badQuery(w, err)
 	})
