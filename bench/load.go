@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -17,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -111,6 +114,34 @@ func (s *Server) Stop() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
+}
+
+// CPU is the CPU time (user + system) the server has used, from
+// /proc/PID/stat (0 where there is no /proc).
+func (s *Server) CPU() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (in parentheses, which may hold
+	// spaces): state is field 3, utime 14, stime 15, in clock ticks.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// selfCPU is the CPU time this process (vegeta) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // CopyIndex writes a consistent copy of ix to path (Index.Backup), synced.
@@ -291,6 +322,39 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 	}
 }
 
+// WarmUp sends each kind of read once, one at a time, so that the steps
+// do not time what a first call builds (the first TagStats builds the
+// forward index: seconds at 1M). It returns how long each took.
+func WarmUp(base string) (map[string]time.Duration, error) {
+	seg := url.QueryEscape(SegmentQ.String())
+	urls := map[string]string{
+		"series":            fmt.Sprintf("%s/v1/segments/series?query=%s&start-date=%s&end-date=%s&interval=month", base, seg, HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly)),
+		"tagstats":          base + "/v1/segments/tags?limit=100&query=" + seg,
+		"list":              base + "/v1/customers?per_page=50",
+		"segment-customers": base + "/v1/segments/customers?per_page=50&query=" + seg,
+	}
+	for i, q := range loadQueries() {
+		urls[fmt.Sprintf("metrics-%d", i)] = base + "/v1/segments/metrics?query=" + url.QueryEscape(q)
+	}
+	took := map[string]time.Duration{}
+	client := &http.Client{Timeout: 5 * time.Minute}
+	defer client.CloseIdleConnections()
+	for _, name := range slices.Sorted(maps.Keys(urls)) {
+		start := time.Now()
+		resp, err := client.Get(urls[name])
+		if err != nil {
+			return took, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return took, fmt.Errorf("warm-up: GET %s: %s", urls[name], resp.Status)
+		}
+		took[name] = time.Since(start)
+	}
+	return took, nil
+}
+
 // classOf names the class of a request from its method and URL.
 func classOf(method, u string) string {
 	switch {
@@ -327,6 +391,9 @@ type LoadStep struct {
 	P50, P90, P99, Max   time.Duration
 	Errors               uint64 // non-2xx answers and transport errors
 	FirstError           string
+	// ServerCores and ClientCores are the CPU the server and vegeta (this
+	// process) used during the step, in cores (CPU seconds a second).
+	ServerCores, ClientCores float64
 	// ClassP99 is the p99 per request class; ClassN their numbers.
 	ClassP99 map[string]time.Duration
 	ClassN   map[string]int
@@ -341,9 +408,10 @@ func (s LoadStep) Held() bool {
 // RunStep sends requests of targeter at rate per second for d (then
 // waits for the answers, each within 10 s) and measures them. Each step
 // has an attacker of its own (an attacker stops for good after an attack).
-func RunStep(tr vegeta.Targeter, mix string, rate int, d time.Duration) LoadStep {
+func RunStep(srv *Server, tr vegeta.Targeter, mix string, rate int, d time.Duration) LoadStep {
 	a := vegeta.NewAttacker(vegeta.Timeout(10*time.Second), vegeta.Workers(16), vegeta.MaxWorkers(512), vegeta.KeepAlive(true))
 	var m vegeta.Metrics
+	start, srv0, self0 := time.Now(), srv.CPU(), selfCPU()
 	st := LoadStep{Mix: mix, Rate: rate, Duration: d, ClassP99: map[string]time.Duration{}, ClassN: map[string]int{}}
 	lat := map[string][]time.Duration{}
 	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, fmt.Sprintf("%s@%d", mix, rate)) {
@@ -362,6 +430,9 @@ func RunStep(tr vegeta.Targeter, mix string, rate int, d time.Duration) LoadStep
 		}
 	}
 	m.Close()
+	wall := time.Since(start).Seconds()
+	st.ServerCores = (srv.CPU() - srv0).Seconds() / wall
+	st.ClientCores = (selfCPU() - self0).Seconds() / wall
 	st.Requests = m.Requests
 	st.Achieved, st.Throughput = m.Rate, m.Throughput
 	st.P50, st.P90, st.P99, st.Max = m.Latencies.P50, m.Latencies.P90, m.Latencies.P99, m.Latencies.Max
@@ -377,8 +448,8 @@ func RunStep(tr vegeta.Targeter, mix string, rate int, d time.Duration) LoadStep
 // and the highest held.
 func LoadMarkdown(n int, steps []LoadStep) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| N | mix | offered req/s | sent req/s | ok req/s | of which writes/s | p50 ms | p90 ms | p99 ms | max ms | errors | held | slowest class p99 |\n")
-	fmt.Fprintf(&b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
+	fmt.Fprintf(&b, "| N | mix | offered req/s | sent req/s | ok req/s | of which writes/s | p50 ms | p90 ms | p99 ms | max ms | errors | held | slowest class p99 | server cores | vegeta cores |\n")
+	fmt.Fprintf(&b, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |\n")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/1e6) }
 	for _, s := range steps {
 		share := 0.0
@@ -397,9 +468,9 @@ func LoadMarkdown(n int, steps []LoadStep) string {
 		if s.Held() {
 			held = "yes"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s %s ms |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s %s ms | %.2f | %.2f |\n",
 			count(n), s.Mix, s.Rate, s.Achieved, s.Throughput, s.Throughput*share,
-			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.Errors, held, slow, ms(slowP))
+			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.Errors, held, slow, ms(slowP), s.ServerCores, s.ClientCores)
 	}
 	return b.String()
 }

@@ -18,9 +18,9 @@ func loadRates(n int, mix string) []int {
 		return map[string][]int{"read": {50}, "write": {20}, "mixed": {55}}[mix]
 	}
 	return map[string][]int{
-		"read":  {250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000},
-		"write": {50, 100, 200, 300, 400, 600, 800, 1000},
-		"mixed": {275, 550, 1100, 1650, 2200, 2750, 3300, 4400},
+		"read":  {250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000},
+		"write": {25, 50, 75, 100, 150, 200, 300, 400},
+		"mixed": {110, 220, 330, 550, 825, 1100, 1650, 2200, 3300},
 	}[mix]
 }
 
@@ -128,16 +128,21 @@ func runLoad(b *testing.B, n int) []LoadStep {
 	}
 	defer srv.Stop()
 	logf("bench: n=%d: load: tagseg serve on %s", n, srv.URL)
+	warm, err := WarmUp(srv.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logf("bench: n=%d: load: warm-up (first call of each read): %v", n, warm)
 
 	stepTime := loadStepTime(b, n)
 	var steps []LoadStep
 	for _, m := range LoadMixes {
 		tr := NewTargeter(srv.URL, m, pool, Seed())
 		for _, rate := range loadRates(n, m.Name) {
-			s := RunStep(tr, m.Name, rate, stepTime)
+			s := RunStep(srv, tr, m.Name, rate, stepTime)
 			steps = append(steps, s)
-			logf("bench: n=%d: load %s at %d/s: sent %.0f/s, p50 %v p99 %v max %v, %d errors; slowest: %v",
-				n, m.Name, rate, s.Achieved, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Max.Round(10*time.Microsecond), s.Errors, s.ClassP99)
+			logf("bench: n=%d: load %s at %d/s: sent %.0f/s, p50 %v p99 %v max %v, %d errors, server %.2f cores, vegeta %.2f; p99 by class: %v",
+				n, m.Name, rate, s.Achieved, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Max.Round(10*time.Microsecond), s.Errors, s.ServerCores, s.ClientCores, s.ClassP99)
 			if s.FirstError != "" {
 				logf("bench: n=%d: load %s at %d/s: first error: %s", n, m.Name, rate, s.FirstError)
 			}
