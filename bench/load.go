@@ -469,13 +469,14 @@ func LoadMarkdown(n int, steps []LoadStep) string {
 			held = "yes"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.0f | %s | %s | %s | %s | %d | %s | %s %s ms | %.2f | %.2f |\n",
-			count(n), s.Mix, s.Rate, s.Achieved, s.Throughput, s.Throughput*share,
+			Human(n), s.Mix, s.Rate, s.Achieved, s.Throughput, s.Throughput*share,
 			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), s.Errors, held, slow, ms(slowP), s.ServerCores, s.ClientCores)
 	}
 	return b.String()
 }
 
-func count(n int) string {
+// Human writes a size as 5k, 1M or 10M (as it is when not round).
+func Human(n int) string {
 	switch {
 	case n >= 1_000_000 && n%1_000_000 == 0:
 		return fmt.Sprintf("%dM", n/1_000_000)
@@ -501,7 +502,7 @@ func MaxHeld(steps []LoadStep, mix string) (LoadStep, bool) {
 // pair per mix, with the 50 ms bound, into path (PNG).
 func LoadPlot(n int, steps []LoadStep, path string) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("tagseg serve under vegeta, N = %s customers, 2 cores (solid p99, dashed p50)", count(n))
+	p.Title.Text = fmt.Sprintf("tagseg serve under vegeta, N = %s customers, 2 cores (solid p99, dashed p50)", Human(n))
 	p.X.Label.Text = "offered requests/s"
 	p.Y.Label.Text = "latency, ms"
 	p.Legend.Top = true

@@ -153,15 +153,6 @@ func count(x float64) string {
 	return b.String()
 }
 
-func human(n int) string {
-	switch {
-	case n >= 1_000_000 && n%1_000_000 == 0:
-		return fmt.Sprintf("%dM", n/1_000_000)
-	case n >= 1000 && n%1000 == 0:
-		return fmt.Sprintf("%dk", n/1000)
-	}
-	return strconv.Itoa(n)
-}
 
 func machine() []string {
 	var out []string
@@ -260,7 +251,7 @@ var targets = []target{
 		r, ok := find(rs, "BenchmarkImport", map[string]string{"n": strconv.Itoa(n), "sys": "tagseg-durable"})
 		v := r.values["s/import"]
 		if n < 10_000_000 {
-			return v * 1e7 / float64(n), fmt.Sprintf("extrapolated linearly to 10M from %.1f s at N = %s (%.1f µs/customer); the cost per customer grows with N", v, human(n), r.values["us/customer"]), ok
+			return v * 1e7 / float64(n), fmt.Sprintf("extrapolated linearly to 10M from %.1f s at N = %s (%.1f µs/customer); the cost per customer grows with N", v, bench.Human(n), r.values["us/customer"]), ok
 		}
 		return v, fmt.Sprintf("%.1f µs/customer", r.values["us/customer"]), ok
 	}},
@@ -471,9 +462,9 @@ func main() {
 	}
 	w("| operation | target |")
 	for _, n := range ns[:len(ns)-1] {
-		w(" N = %s |", human(n))
+		w(" N = %s |", bench.Human(n))
 	}
-	w(" measured (N = %s) | | notes |\n| --- | ---: |", human(big))
+	w(" measured (N = %s) | | notes |\n| --- | ---: |", bench.Human(big))
 	for range ns[:len(ns)-1] {
 		w(" ---: |")
 	}
@@ -548,7 +539,7 @@ func main() {
 // results.png → results-1M.png.
 func sizedPNG(path string, n int) string {
 	ext := filepath.Ext(path)
-	return strings.TrimSuffix(path, ext) + "-" + human(n) + ext
+	return strings.TrimSuffix(path, ext) + "-" + bench.Human(n) + ext
 }
 
 // logScale is a log scale whose values at or below the axis minimum are
