@@ -153,7 +153,6 @@ func count(x float64) string {
 	return b.String()
 }
 
-
 func machine() []string {
 	var out []string
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
