@@ -324,10 +324,13 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 
 // WarmUp sends each kind of read once, one at a time, so that the steps
 // do not time what a first call builds (the first TagStats builds the
-// forward index: seconds at 1M). It returns how long each took.
-func WarmUp(base string) (map[string]time.Duration, error) {
+// forward index, the first search by email the email table: seconds at
+// 10M). It returns how long each took.
+func WarmUp(base string, pool LoadPool) (map[string]time.Duration, error) {
 	seg := url.QueryEscape(SegmentQ.String())
 	urls := map[string]string{
+		"customer":          base + "/v1/customers/" + pool.UUIDs[0],
+		"search":            base + "/v1/customers/search?email=" + url.QueryEscape(pool.Emails[0]),
 		"series":            fmt.Sprintf("%s/v1/segments/series?query=%s&start-date=%s&end-date=%s&interval=month", base, seg, HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly)),
 		"tagstats":          base + "/v1/segments/tags?limit=100&query=" + seg,
 		"list":              base + "/v1/customers?per_page=50",
