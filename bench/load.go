@@ -555,3 +555,81 @@ func LoadPlot(n int, steps []LoadStep, path string) error {
 	p.Add(plotter.NewGrid())
 	return p.Save(10*vg.Inch, 5*vg.Inch, path)
 }
+
+// ClassCost is what one request of a class costs the server, measured
+// alone: requests sent one at a time.
+type ClassCost struct {
+	Class    string
+	Requests int
+	// CPU is the server's CPU time per request; Wall the mean latency.
+	CPU, Wall time.Duration
+}
+
+// MeasureCosts sends each class's requests one at a time, for about per
+// each (at least 5 and at most 2,000 requests), and divides the server's
+// CPU time by their number (/proc counts it in 10 ms ticks: give it a
+// second). Each one must answer 2xx.
+func MeasureCosts(srv *Server, pool LoadPool, seed uint64, per time.Duration) ([]ClassCost, error) {
+	var names []string
+	for _, m := range LoadMixes {
+		for _, c := range m.Classes {
+			if !slices.Contains(names, c.Name) {
+				names = append(names, c.Name)
+			}
+		}
+	}
+	client := &http.Client{Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	var out []ClassCost
+	for _, name := range names {
+		tr := NewTargeter(srv.URL, LoadMix{Name: name, Classes: []LoadClass{{name, 1}}}, pool, seed+3)
+		start, cpu0 := time.Now(), srv.CPU()
+		k := 0
+		for ; k < 2000 && (k < 5 || time.Since(start) < per); k++ {
+			var t vegeta.Target
+			if err := tr(&t); err != nil {
+				return out, err
+			}
+			req, err := t.Request()
+			if err != nil {
+				return out, err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return out, err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				return out, fmt.Errorf("%s %s: %s", t.Method, t.URL, resp.Status)
+			}
+		}
+		wall, cpu := time.Since(start), srv.CPU()-cpu0
+		out = append(out, ClassCost{Class: name, Requests: k, CPU: cpu / time.Duration(k), Wall: wall / time.Duration(k)})
+	}
+	return out, nil
+}
+
+// CostMarkdown is the table of MeasureCosts, with each class's share of
+// the read mix and what it adds to a read's mean CPU.
+func CostMarkdown(n int, costs []ClassCost) string {
+	var b strings.Builder
+	weight, all := map[string]int{}, 0
+	for _, c := range readClasses {
+		weight[c.Name], all = c.Weight, all+c.Weight
+	}
+	fmt.Fprintf(&b, "| N | request | alone: ms | server CPU ms | share of the read mix | CPU ms per read of the mix |\n| --- | --- | ---: | ---: | ---: | ---: |\n")
+	var total float64
+	for _, c := range costs {
+		cpu := float64(c.CPU) / 1e6
+		share, part := "", ""
+		if w, ok := weight[c.Class]; ok {
+			f := float64(w) / float64(all)
+			share, part = fmt.Sprintf("%.1f%%", 100*f), fmt.Sprintf("%.3f", f*cpu)
+			total += f * cpu
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %s | %s |\n", Human(n), c.Class, float64(c.Wall)/1e6, cpu, share, part)
+	}
+	fmt.Fprintf(&b, "| %s | **read mix** | | | 100%% | **%.3f** (%.0f reads/s a core) |\n", Human(n), total, 1000/total)
+	return b.String()
+}

@@ -54,7 +54,8 @@ var loadResults = map[int][]LoadStep{}
 // It reports per mix the highest rate held with p99 ≤ 50 ms and no
 // error (max-rps; 0 when even the first failed) and its p99, and writes
 // the steps' table and a latency plot into the data directory
-// (load-nN.md, load-nN.png). The copy goes to $TAGSEG_BENCH_LOAD_TMP (or
+// (load-nN.md, load-nN.png), with what each kind of request costs the
+// server alone (CPU per request, sent one at a time). The copy goes to $TAGSEG_BENCH_LOAD_TMP (or
 // the temporary directory) and is removed after; a size whose copy would
 // not fit there is skipped.
 func BenchmarkLoad(b *testing.B) {
@@ -166,8 +167,16 @@ func runLoad(b *testing.B, n int) []LoadStep {
 			}
 		}
 	}
+	per := time.Second
+	if n < 100_000 {
+		per = 100 * time.Millisecond
+	}
+	costs, err := MeasureCosts(srv, pool, Seed(), per)
+	if err != nil {
+		b.Fatal(err)
+	}
 	md := filepath.Join(DataDir(), "load-n"+strconv.Itoa(n)+".md")
-	if err := os.WriteFile(md, []byte(LoadMarkdown(n, steps)), 0o644); err != nil {
+	if err := os.WriteFile(md, []byte(LoadMarkdown(n, steps)+"\n"+CostMarkdown(n, costs)), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	png := filepath.Join(DataDir(), "load-n"+strconv.Itoa(n)+".png")
