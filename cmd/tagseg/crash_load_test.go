@@ -53,7 +53,9 @@ func crashEmail(uuid string) string { return uuid + "@crash.test" }
 // API, SIGKILLs it mid-load and reopens the file: every write answered 2xx
 // is there, nothing else is but at most the one write each writer had in
 // flight, and the file passes Check. $TAGSEG_CRASH_SEED replays a run (the
-// seed sets the customers' order of writes and when the kill comes).
+// seed sets the customers' order of writes and when the kill comes);
+// $TAGSEG_CRASH_SCALE=K (1 to 10) makes it bigger: K times the writers,
+// customers and writes before the kill (CI runs K=1, about a second).
 func TestServeCrashUnderLoad(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("TAGSEG_CRASH_SEED"); s != "" {
@@ -63,17 +65,25 @@ func TestServeCrashUnderLoad(t *testing.T) {
 		}
 		seed = v
 	}
-	t.Logf("seed %d (TAGSEG_CRASH_SEED=%d replays it)", seed, seed)
+	scale := 1
+	if s := os.Getenv("TAGSEG_CRASH_SCALE"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 10 {
+			t.Fatalf("TAGSEG_CRASH_SCALE=%q: want 1 to 10", s)
+		}
+		scale = v
+	}
+	t.Logf("seed %d (TAGSEG_CRASH_SEED=%d replays it), scale %d", seed, seed, scale)
 	rng := rand.New(rand.NewPCG(seed, 14))
 
-	const (
-		writers     = 4
-		readers     = 2
-		perWriter   = 6   // customers each writer owns
-		maxOps      = 400 // writes a writer sends at most
-		killAfter   = 60  // acknowledged writes (all writers) before the kill
-		maxReads    = 2000
-		loadTimeout = 20 * time.Second
+	var (
+		writers     = 4 * scale // with the readers, under serve's 64 requests in flight
+		readers     = 2 * scale
+		perWriter   = 6 * scale   // customers each writer owns
+		maxOps      = 400 * scale // writes a writer sends at most
+		killAfter   = int64(60 * scale * scale)
+		maxReads    = 2000 * scale
+		loadTimeout = 20 * time.Second * time.Duration(scale)
 	)
 	bin := tagsegBinary(t)
 	db := filepath.Join(t.TempDir(), "crash.db")
