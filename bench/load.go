@@ -65,6 +65,8 @@ func StartServer(bin, db, logPath string) (*Server, error) {
 	defer lf.Close()
 	cmd := exec.Command(bin, "serve", "-db", db, "-addr", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = lf, lf
+	// Killed with the benchmark, should it be killed before Stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -267,8 +269,9 @@ func loadQueries() []string {
 
 // NewTargeter returns a vegeta targeter over the server at base: request i
 // is of the class at i in a seeded shuffle of the mix's weights. Tag
-// writes add a tag the customer does not hold yet ("load-K", K counting
-// rounds of the pool), so that each is a real durable write.
+// writes add a tag the customer does not hold yet ("load-MIX-uK" or
+// "-eK", K counting rounds of the pool), so that each is a real durable
+// write (one targeter a mix: another mix's tags are other tags).
 func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Targeter {
 	var sched []string
 	for _, c := range mix.Classes {
@@ -308,13 +311,13 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 			n := uint64(len(pool.UUIDs))
 			t.Method, t.Header = "POST", jsonType
 			t.URL = base + "/v1/customers/" + pool.UUIDs[i%n] + "/attributes/tags"
-			t.Body = fmt.Appendf(nil, `{"tags":["load-u%d"]}`, i/n)
+			t.Body = fmt.Appendf(nil, `{"tags":["load-%s-u%d"]}`, mix.Name, i/n)
 		case "tag-email":
 			i := byEmail.Add(1) - 1
 			n := uint64(len(pool.Emails))
 			t.Method, t.Header = "POST", jsonType
 			t.URL = base + "/v1/customers/attributes/tags"
-			t.Body = fmt.Appendf(nil, `{"email":%q,"tags":["load-e%d"]}`, pool.Emails[i%n], i/n)
+			t.Body = fmt.Appendf(nil, `{"email":%q,"tags":["load-%s-e%d"]}`, pool.Emails[i%n], mix.Name, i/n)
 		default:
 			return fmt.Errorf("unknown load class %q", class)
 		}
