@@ -4,6 +4,7 @@ package tagseg
 // per interval, replayed from the members' MRR histories in memory.
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -136,6 +137,12 @@ const (
 // The work is one pass over the members' event histories, held in memory
 // as arrays, split over GOMAXPROCS goroutines; no file access.
 func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error) {
+	return tx.SeriesContext(context.Background(), e, from, to, every)
+}
+
+// SeriesContext is Series, given up when ctx is done: the members' pass
+// checks it every cancelEvery·64 members and returns ctx's error, wrapped.
+func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, every Interval) ([]Point, error) {
 	ix := tx.ix
 	if every < Day || every > Year {
 		return nil, fmt.Errorf("tagseg: series: unknown interval %d: %w", int(every), ErrInvalid)
@@ -196,6 +203,9 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 				// other, so their cache misses overlap), then replayed.
 				var hs [readAhead][]mrrEvent
 				for b := lo; b < hi; b += readAhead {
+					if (b-lo)/readAhead%cancelEvery == 0 && ctx.Err() != nil {
+						return
+					}
 					batch := ids[b:min(b+readAhead, hi)]
 					for k, id := range batch {
 						hs[k] = st.hist.at(id)
@@ -212,6 +222,9 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 			})
 		}
 		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("tagseg: series: %w", err)
+		}
 		for _, part := range parts {
 			open.paying += part.open.paying
 			open0 += part.open0
@@ -345,6 +358,11 @@ func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []se
 
 // Series returns the MRR series of the segment e; see Tx.Series.
 func (ix *Index) Series(e Expr, from, to time.Time, every Interval) (out []Point, err error) {
-	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.Series(e, from, to, every); return err })
+	return ix.SeriesContext(context.Background(), e, from, to, every)
+}
+
+// SeriesContext is Series, given up when ctx is done; see Tx.SeriesContext.
+func (ix *Index) SeriesContext(ctx context.Context, e Expr, from, to time.Time, every Interval) (out []Point, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.SeriesContext(ctx, e, from, to, every); return err })
 	return out, err
 }

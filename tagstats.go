@@ -5,6 +5,7 @@ package tagseg
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -35,7 +36,7 @@ type TagStatsOptions struct {
 // of IDs, each counted into its own arrays; tag numbers follow the tags'
 // sizes (see forwardIndex), so the counters the most members touch share
 // a few cache lines.
-func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat {
+func (st *state) tagStatsByMember(ctx context.Context, seg *roaring.Bitmap, prefix string) ([]TagStat, error) {
 	f := st.forwardIndex()
 	card := seg.GetCardinality()
 	skip := uint32(0) // the tags numbered below are counted on their bitmaps
@@ -72,7 +73,10 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 			var buf [readAhead]uint32
 			var lists [readAhead][]uint32
 			var touch uint32
-			for k := it.NextMany(buf[:]); k > 0; k = it.NextMany(buf[:]) {
+			for k, b := it.NextMany(buf[:]), 0; k > 0; k, b = it.NextMany(buf[:]), b+1 {
+				if b%cancelEvery == 0 && ctx.Err() != nil {
+					return
+				}
 				// The lists located and their first tags read before the
 				// counting, so that their cache misses overlap.
 				for j, id := range buf[:k] {
@@ -107,6 +111,9 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 		})
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("tagseg: tag stats: %w", err)
+	}
 	var dense []TagStat
 	if skip > 0 {
 		dense = st.denseTagStats(seg, f, prefix)
@@ -126,7 +133,7 @@ func (st *state) tagStatsByMember(seg *roaring.Bitmap, prefix string) []TagStat 
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // denseTagStats returns the figures of the forward index's dense tags (by
@@ -415,7 +422,15 @@ var (
 // tags held by a quarter or more are counted on their bitmaps and the MRR
 // bit planes instead (see denseShare). The first opt.Limit are picked
 // without sorting the rest.
-func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) ([]TagStat, error) {
+	return tx.TagStatsContext(context.Background(), e, opt)
+}
+
+// TagStatsContext is TagStats, given up when ctx is done: the members'
+// walk checks it every cancelEvery·64 members and returns ctx's error,
+// wrapped. (Building the forward index, which the first TagStats does, is
+// not given up: it serves the calls after.)
+func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 	ix := tx.ix
 	if opt.Limit < 0 {
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
@@ -431,8 +446,8 @@ func (tx *Tx) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
 			out = []TagStat{}
 			return nil
 		}
-		out = st.tagStatsByMember(seg, opt.Prefix)
-		return nil
+		out, err = st.tagStatsByMember(ctx, seg, opt.Prefix)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -493,6 +508,17 @@ func topK[T any](s []T, k int, cmp func(a, b T) int) []T {
 // TagStats reports, for every tag that members of the segment e hold, how
 // many members hold it and their total current MRR; see Tx.TagStats.
 func (ix *Index) TagStats(e Expr, opt TagStatsOptions) (out []TagStat, err error) {
-	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.TagStats(e, opt); return err })
+	return ix.TagStatsContext(context.Background(), e, opt)
+}
+
+// TagStatsContext is TagStats, given up when ctx is done; see
+// Tx.TagStatsContext.
+func (ix *Index) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) (out []TagStat, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { out, err = tx.TagStatsContext(ctx, e, opt); return err })
 	return out, err
 }
+
+// cancelEvery: TagStatsContext and SeriesContext check their context every
+// cancelEvery batches of readAhead members (4,096 members: well under a
+// millisecond of work).
+const cancelEvery = 64

@@ -1,6 +1,7 @@
 package tagseg
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -188,5 +190,67 @@ func TestTopK(t *testing.T) {
 func (ix *Index) dropForward() {
 	if st, err := ix.snapshot(); err == nil {
 		st.fwd.Store(nil)
+	}
+}
+
+// TestContextGivesUp checks that TagStatsContext and SeriesContext return
+// the context's error when it is done, and the same answers as TagStats
+// and Series when it is not.
+func TestContextGivesUp(t *testing.T) {
+	ix := openTest(t)
+	err := ix.Update(func(tx *Tx) error {
+		for i := range 200 {
+			c, err := tx.CreateCustomer(Customer{ExternalID: fmt.Sprint(i), Tags: []string{"a", fmt.Sprint("t", i%7)}})
+			if err != nil {
+				return err
+			}
+			if err := tx.SetMRR(c.UUID, day(2024, 1+time.Month(i%12), 1), int64(i)*100); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := day(2024, 1, 1), day(2024, 12, 31)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ix.TagStatsContext(done, Tag("a"), TagStatsOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("TagStatsContext, cancelled: %v", err)
+	}
+	if _, err := ix.SeriesContext(done, Tag("a"), from, to, Month); !errors.Is(err, context.Canceled) {
+		t.Errorf("SeriesContext, cancelled: %v", err)
+	}
+	late, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	err = ix.View(func(tx *Tx) error {
+		_, err := tx.TagStatsContext(late, Tag("a"), TagStatsOptions{})
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Tx.TagStatsContext, past its deadline: %v", err)
+	}
+	stats, err := ix.TagStats(Tag("a"), TagStatsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	statsCtx, err := ix.TagStatsContext(context.Background(), Tag("a"), TagStatsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(stats, statsCtx); d != "" {
+		t.Errorf("TagStatsContext differs from TagStats:\n%s", d)
+	}
+	pts, err := ix.Series(Tag("a"), from, to, Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptsCtx, err := ix.SeriesContext(context.Background(), Tag("a"), from, to, Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(pts, ptsCtx); d != "" {
+		t.Errorf("SeriesContext differs from Series:\n%s", d)
 	}
 }

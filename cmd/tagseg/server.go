@@ -7,6 +7,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -277,6 +278,10 @@ func (s *server) writeLibError(w http.ResponseWriter, r *http.Request, err error
 		writeInvalid(w, field, cleanErr(err))
 	case errors.Is(err, tagseg.ErrReadOnly):
 		writeError(w, http.StatusForbidden, "The index is read-only", "")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away (or the server is shutting down): the
+		// read was given up, and nobody reads this answer.
+		writeError(w, http.StatusServiceUnavailable, "The request was cancelled", "")
 	default:
 		s.writeInternal(w, r, err)
 	}
@@ -854,7 +859,7 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 	var points []tagseg.Point
 	if !s.segmentView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
 		q = query
-		points, err = tx.Series(e, dates[0], dates[1], iv)
+		points, err = tx.SeriesContext(r.Context(), e, dates[0], dates[1], iv)
 		if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
 			writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
 			return errAnswered
@@ -895,7 +900,7 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		stats, err := tx.TagStats(e, opt)
+		stats, err := tx.TagStatsContext(r.Context(), e, opt)
 		if err != nil {
 			return err
 		}
