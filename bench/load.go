@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -330,35 +329,47 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 // forward index, the first search by email the email table: seconds at
 // 10M). It returns how long each took.
 func WarmUp(base string, pool LoadPool) (map[string]time.Duration, error) {
-	seg := url.QueryEscape(SegmentQ.String())
-	urls := map[string]string{
-		"customer":          base + "/v1/customers/" + pool.UUIDs[0],
-		"search":            base + "/v1/customers/search?email=" + url.QueryEscape(pool.Emails[0]),
-		"series":            fmt.Sprintf("%s/v1/segments/series?query=%s&start-date=%s&end-date=%s&interval=month", base, seg, HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly)),
-		"tagstats":          base + "/v1/segments/tags?limit=100&query=" + seg,
-		"list":              base + "/v1/customers?per_page=50",
-		"segment-customers": base + "/v1/segments/customers?per_page=50&query=" + seg,
-	}
-	for i, q := range loadQueries() {
-		urls[fmt.Sprintf("metrics-%d", i)] = base + "/v1/segments/metrics?query=" + url.QueryEscape(q)
-	}
 	took := map[string]time.Duration{}
 	client := &http.Client{Timeout: 5 * time.Minute}
 	defer client.CloseIdleConnections()
-	for _, name := range slices.Sorted(maps.Keys(urls)) {
+	for _, c := range readClasses {
+		tr := NewTargeter(base, LoadMix{Name: c.Name, Classes: []LoadClass{{c.Name, 1}}}, pool, 0)
+		n := 1
+		if c.Name == "metrics" {
+			n = len(loadQueries()) // each query once
+		}
 		start := time.Now()
-		resp, err := client.Get(urls[name])
-		if err != nil {
-			return took, err
+		for range n {
+			if err := sendOne(client, tr); err != nil {
+				return took, fmt.Errorf("warm-up: %w", err)
+			}
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return took, fmt.Errorf("warm-up: GET %s: %s", urls[name], resp.Status)
-		}
-		took[name] = time.Since(start)
+		took[c.Name] = time.Since(start)
 	}
 	return took, nil
+}
+
+// sendOne sends the targeter's next request and reads the answer, which
+// must be 2xx.
+func sendOne(client *http.Client, tr vegeta.Targeter) error {
+	var t vegeta.Target
+	if err := tr(&t); err != nil {
+		return err
+	}
+	req, err := t.Request()
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s", t.Method, t.URL, resp.Status)
+	}
+	return nil
 }
 
 // classOf names the class of a request from its method and URL.
@@ -589,22 +600,8 @@ func MeasureCosts(srv *Server, pool LoadPool, seed uint64, per time.Duration) ([
 		start, cpu0 := time.Now(), srv.CPU()
 		k := 0
 		for ; k < 2000 && (k < 5 || time.Since(start) < per); k++ {
-			var t vegeta.Target
-			if err := tr(&t); err != nil {
+			if err := sendOne(client, tr); err != nil {
 				return out, err
-			}
-			req, err := t.Request()
-			if err != nil {
-				return out, err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return out, err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				return out, fmt.Errorf("%s %s: %s", t.Method, t.URL, resp.Status)
 			}
 		}
 		wall, cpu := time.Since(start), srv.CPU()-cpu0
