@@ -45,6 +45,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	confirmAbove := fs.Int("confirm-above", defaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
 	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write)")
 	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
+	warm := fs.Bool("warm", true, "before listening, build what the first tag stats and email search would (seconds at 10M customers), so that they do not stall the first requests")
 	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
@@ -70,6 +71,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return openError(*db, err)
 	}
 	defer ix.Close()
+	if *warm {
+		if err := warmUp(ix, stderr); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -139,4 +145,21 @@ func isLoopback(addr string) bool {
 		}
 	}
 	return true
+}
+
+// warmUp builds, before the server listens, the two things the index
+// builds on first use: the forward index of the first TagStats and the
+// email table of the first search by email. At 10M customers they take
+// seconds, which would otherwise stall the first such requests and the
+// ones queued behind them.
+func warmUp(ix *tagseg.Index, stderr io.Writer) error {
+	start := time.Now()
+	if _, err := ix.TagStats(tagseg.All(), tagseg.TagStatsOptions{Limit: 1}); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	if _, err := ix.CustomersByEmail("warm-up@example.com"); err != nil && !errors.Is(err, tagseg.ErrNotFound) {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	fmt.Fprintf(stderr, "tagseg serve: warmed up in %v (tag stats, email search)\n", time.Since(start).Round(time.Millisecond))
+	return nil
 }
