@@ -19,11 +19,8 @@ another process may not hold it for writing (stop "tagseg serve" first).`
 func runBackup(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backup", backupUsage, stderr)
 	db := dbFlag(fs)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if len(pos) != 1 {

@@ -113,21 +113,9 @@ func csvEvents(r io.Reader, units bool) (func() (row, error), error) {
 		}
 		return ""
 	}
-	return func() (row, error) {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return row{}, io.EOF
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return csvBadRow(pe, fmt.Sprintf("%d fields, want %d as in the header", len(rec), len(header)))
-		}
-		if err != nil {
-			return row{}, err
-		}
-		line, _ := cr.FieldPos(0)
-		return eventRow(line, get(rec, "uuid"), get(rec, "data_source_uuid"), get(rec, "external_id"), get(rec, "date"), get(rec, "mrr"), units), nil
-	}, nil
+	return readRecords(cr, len(header), func(line int, rec []string) row {
+		return eventRow(line, get(rec, "uuid"), get(rec, "data_source_uuid"), get(rec, "external_id"), get(rec, "date"), get(rec, "mrr"), units)
+	}), nil
 }
 
 func eventRow(line int, uuid, ds, ext, date, mrr string, units bool) row {

@@ -321,6 +321,13 @@ func csvRows(r io.Reader, tagSep string) (func() (row, error), error) {
 	if err != nil {
 		return nil, err
 	}
+	return readRecords(cr, len(cols), func(line int, rec []string) row { return csvRow(line, rec, cols, tagSep) }), nil
+}
+
+// readRecords reads the records after a header of width fields, each made
+// a row by build; a malformed record is a bad row (csvBadRow), io.EOF the
+// end.
+func readRecords(cr *csv.Reader, width int, build func(line int, rec []string) row) func() (row, error) {
 	return func() (row, error) {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -328,14 +335,14 @@ func csvRows(r io.Reader, tagSep string) (func() (row, error), error) {
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return csvBadRow(pe, fmt.Sprintf("%d fields, want %d as in the header", len(rec), len(cols)))
+			return csvBadRow(pe, fmt.Sprintf("%d fields, want %d as in the header", len(rec), width))
 		}
 		if err != nil {
 			return row{}, err
 		}
 		line, _ := cr.FieldPos(0)
-		return csvRow(line, rec, cols, tagSep), nil
-	}, nil
+		return build(line, rec), nil
+	}
 }
 
 func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {

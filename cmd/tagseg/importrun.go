@@ -63,11 +63,8 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	units := fs.Bool("units", false, "-events: mrr is in units (12.34), not cents")
 	mrrAtFlag := fs.String("mrr-at", "", "`time` of the MRR of rows without mrr_at (default: when the import starts)")
 	tagSep := fs.String("tag-sep", ",", "`separator` of the tags in a CSV tags cell")
-	files, err := parseArgs(fs, args)
+	files, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if len(files) == 0 {

@@ -219,17 +219,24 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // parseFlagsOnly parses the flags of a command that takes no positional
 // arguments and needs -db; hint follows the complaint about an argument.
 func parseFlagsOnly(fs *flag.FlagSet, args []string, db *string, hint string) error {
-	pos, err := parseArgs(fs, args)
+	pos, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q%s", pos[0], hint)
 	}
 	return nil
+}
+
+// parseDBArgs is parseArgs for a command that needs -db: a missing one is
+// a usage error.
+func parseDBArgs(fs *flag.FlagSet, args []string, db *string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, needDB(*db)
 }
 
 // needDB checks that -db was given.

@@ -39,11 +39,8 @@ func runTagImport(args []string, stdout, stderr io.Writer) error {
 	add := fs.Bool("add", false, "only add the tag; customers outside FILE keep it")
 	format := fs.String("format", "auto", "`auto`, roaring or extids")
 	ds := fs.String("data-source", "", "the data source `UUID` of the external IDs")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if *tag == "" {

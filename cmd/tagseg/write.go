@@ -274,11 +274,8 @@ Built on Tx.AddTagsToSegment and Tx.RemoveTagsFromSegment.`
 func runRenameTag(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rename-tag", renameTagUsage, stderr)
 	db := dbFlag(fs)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if len(pos) != 2 {
@@ -350,11 +347,8 @@ transaction, and says how many lost it.`
 func runDeleteTag(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("delete-tag", deleteTagUsage, stderr)
 	db := dbFlag(fs)
-	tags, err := parseArgs(fs, args)
+	tags, err := parseDBArgs(fs, args, db)
 	if err != nil {
-		return err
-	}
-	if err := needDB(*db); err != nil {
 		return err
 	}
 	if len(tags) == 0 {
