@@ -745,7 +745,7 @@ func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) 
 	}
 	e, err := tagseg.Parse(q)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
+		writeQueryError(w, err)
 		return "", tagseg.Expr{}, errAnswered
 	}
 	return q, e, nil
@@ -756,10 +756,33 @@ func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) 
 // other err is returned as it is.
 func badQuery(w http.ResponseWriter, err error) error {
 	if errors.Is(err, tagseg.ErrInvalidField) {
-		writeError(w, http.StatusBadRequest, "Invalid query: "+cleanErr(err), "query")
+		writeQueryError(w, err)
 		return errAnswered
 	}
 	return err
+}
+
+// syntaxErrorBody is the 400 of a query that does not parse: ChartMogul's
+// error body and where in the query the parser stopped, what it expected
+// there and what it found ("" at the end of the query).
+type syntaxErrorBody struct {
+	apiError
+	Offset   int    `json:"offset"`
+	Expected string `json:"expected"`
+	Found    string `json:"found"`
+}
+
+// writeQueryError answers 400 "Invalid query: ..." for err; a
+// *tagseg.SyntaxError (a query that does not parse, or names an unknown
+// field) adds its offset, expected and found.
+func writeQueryError(w http.ResponseWriter, err error) {
+	body := apiError{Code: http.StatusBadRequest, Message: "Invalid query: " + cleanErr(err), Param: nullable("query")}
+	var se *tagseg.SyntaxError
+	if errors.As(err, &se) {
+		writeJSONStatus(w, http.StatusBadRequest, syntaxErrorBody{apiError: body, Offset: se.Offset, Expected: se.Expected, Found: se.Found})
+		return
+	}
+	writeJSONStatus(w, http.StatusBadRequest, body)
 }
 
 // segmentView runs fn in one read view (Index.View) with the segment of
