@@ -117,6 +117,8 @@ func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
 	m.HandleFunc("DELETE /v1/customers/{uuid}/attributes/tags", s.removeTags)
 	m.HandleFunc("POST /v1/customers/attributes/tags", s.addTagsByEmail)
 	m.HandleFunc("POST /v1/customers/{uuid}/mrr", s.setMRR)
+	m.HandleFunc("GET /v1/customers/{uuid}/mrr", s.mrrHistory)
+	m.HandleFunc("GET /v1/tags", s.listTags)
 
 	m.HandleFunc("GET /v1/segments/metrics", s.segmentMetrics)
 	m.HandleFunc("GET /v1/segments/series", s.segmentSeries)
@@ -513,6 +515,90 @@ func (s *server) setMRR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONStatus(w, http.StatusOK, toCM(c))
+}
+
+// mrrEntryJSON is one MRR change of GET /v1/customers/{uuid}/mrr.
+type mrrEntryJSON struct {
+	Date string `json:"date"` // RFC 3339, UTC
+	MRR  int64  `json:"mrr"`  // cents, from Date on
+}
+
+func (s *server) mrrHistory(w http.ResponseWriter, r *http.Request) {
+	changes, err := s.ix.MRRHistory(r.PathValue("uuid"))
+	if err != nil {
+		s.writeLibError(w, r, err, "uuid")
+		return
+	}
+	entries := make([]mrrEntryJSON, len(changes))
+	for i, c := range changes {
+		entries[i] = mrrEntryJSON{Date: c.At.UTC().Format(time.RFC3339Nano), MRR: c.Cents}
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// ---- tag completion ----
+
+const (
+	defaultTagLimit = 20
+	maxTagLimit     = 1000
+)
+
+// tagCountJSON is one entry of GET /v1/tags.
+type tagCountJSON struct {
+	Tag       string `json:"tag"`
+	Customers uint64 `json:"customers"`
+}
+
+// byCustomers orders tags by customers descending, then by name.
+func byCustomers(a, b tagCountJSON) int {
+	if c := cmp.Compare(b.Customers, a.Customers); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Tag, b.Tag)
+}
+
+// listTags answers the tags starting with "prefix", the most held first:
+// one pass over Index.Tags (in name order, so it stops after the
+// prefix's range) keeping the best "limit" of them.
+func (s *server) listTags(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	limit := defaultTagLimit
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTagLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`Parameter "limit" must be an integer from 1 to %d`, maxTagLimit), "limit")
+			return
+		}
+		limit = n
+	}
+	prefix := qs.Get("prefix")
+	var top []tagCountJSON
+	matched := 0
+	for tag, n := range s.ix.Tags() {
+		if !strings.HasPrefix(tag, prefix) {
+			if tag > prefix {
+				break // past every tag with the prefix
+			}
+			continue
+		}
+		matched++
+		top = append(top, tagCountJSON{tag, n})
+		if len(top) == 2*limit { // keep the best limit: O(log limit) a tag
+			slices.SortFunc(top, byCustomers)
+			top = top[:limit]
+		}
+	}
+	slices.SortFunc(top, byCustomers)
+	if len(top) > limit {
+		top = top[:limit]
+	}
+	if top == nil {
+		top = []tagCountJSON{}
+	}
+	writeJSONStatus(w, http.StatusOK, struct {
+		Entries []tagCountJSON `json:"entries"`
+		HasMore bool           `json:"has_more"`
+	}{top, matched > limit})
 }
 
 // ---- pagination ----
