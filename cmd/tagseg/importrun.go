@@ -415,18 +415,28 @@ func (im *importer) checkCustomerRow(r *row) error {
 		return err
 	}
 	for i, t := range c.Tags {
-		t = strings.TrimSpace(t)
-		switch {
-		case t == "":
-			return fmt.Errorf("tags: empty tag: %w", tagseg.ErrInvalidTag)
-		case !utf8.ValidString(t):
-			return fmt.Errorf("tags: tag %q is not UTF-8: %w", t, tagseg.ErrInvalidTag)
-		case len(t) > 255:
-			return fmt.Errorf("tags: tag %.20q... is longer than 255 bytes: %w", t, tagseg.ErrInvalidTag)
+		t, err := checkTag(t)
+		if err != nil {
+			return fmt.Errorf("tags: %w", err)
 		}
 		c.Tags[i] = t
 	}
 	return nil
+}
+
+// checkTag trims a tag and refuses one the index would refuse
+// (ErrInvalidTag): empty, not UTF-8 or longer than 255 bytes.
+func checkTag(t string) (string, error) {
+	t = strings.TrimSpace(t)
+	switch {
+	case t == "":
+		return "", fmt.Errorf("empty tag: %w", tagseg.ErrInvalidTag)
+	case !utf8.ValidString(t):
+		return "", fmt.Errorf("tag %q is not UTF-8: %w", t, tagseg.ErrInvalidTag)
+	case len(t) > 255:
+		return "", fmt.Errorf("tag %.20q... is longer than 255 bytes: %w", t, tagseg.ErrInvalidTag)
+	}
+	return t, nil
 }
 
 // lookup finds the customer a row names, if it exists.

@@ -5,6 +5,7 @@ package main
 // runs, the page's routes and cross-origin protection.
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -146,4 +147,103 @@ func TestAPIMRRHistory(t *testing.T) {
 		call{method: "GET", path: "/v1/customers/cus_c/mrr", status: 200,
 			want: `{"entries":[{"date":"2024-05-01T00:00:00Z","mrr":4900}]}`},
 	)
+}
+
+// tagsOfAll reads every customer's tags, to see that nothing changed.
+func tagsOfAll(t *testing.T, ix *tagseg.Index) string {
+	t.Helper()
+	var b strings.Builder
+	for _, uuid := range []string{"cus_a", "cus_b", "cus_c"} {
+		c, err := ix.Customer(uuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%s;", uuid, strings.Join(c.Tags, ","))
+	}
+	return b.String()
+}
+
+func TestAPIBulkDryRun(t *testing.T) {
+	srv, ix := newAPI(t, serverOptions{MaxCustomers: 2, ConfirmAbove: 1})
+	a := &apiSession{t: t, srv: srv}
+	before := tagsOfAll(t, ix)
+	a.run(
+		// Above the cap and the threshold, unconfirmed: a dry run answers.
+		call{method: "POST", path: "/v1/segments/tags", status: 200, body: `{"query":"*","tags":["x"],"dry_run":true}`,
+			want: `{"query":"*","would_change":3,"dry_run":true,"confirm_above":1,"max_customers":2}`},
+		call{method: "POST", path: "/v1/segments/tags?dry_run=true", status: 200, body: `{"query":"tag:plan-pro","tags":["plan-pro","y"]}`,
+			want: `{"query":"tag:plan-pro","would_change":1,"dry_run":true,"confirm_above":1,"max_customers":2}`},
+		call{method: "POST", path: "/v1/segments/tags?dry_run=1", status: 200, body: `{"query":"tag:plan-pro","tags":[" plan-pro "]}`,
+			want: `{"query":"tag:plan-pro","would_change":0,"dry_run":true,"confirm_above":1,"max_customers":2}`},
+		call{method: "DELETE", path: "/v1/segments/tags", status: 200, body: `{"query":"*","tags":["plan-pro","plan-basic"],"dry_run":true}`,
+			want: `{"query":"*","would_change":2,"dry_run":true,"confirm_above":1,"max_customers":2}`},
+		// The body's dry_run wins over the parameter's: this one is real.
+		call{method: "POST", path: "/v1/segments/tags?dry_run=true", status: 400, body: `{"query":"*","tags":["x"],"dry_run":false}`,
+			want: `{"code":400,"message":"This would change the tags of 3 customers; a request may change at most 2","param":"query"}`},
+		// Refused as the change would be.
+		call{method: "POST", path: "/v1/segments/tags?dry_run=maybe", status: 400, body: `{"query":"*","tags":["x"]}`,
+			want: `{"code":400,"message":"Parameter \"dry_run\" must be true or false","param":"dry_run"}`},
+		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"query":"*","tags":["x"],"dry_run":"yes"}`,
+			want: `{"code":400,"message":"Invalid JSON: dry_run must be a boolean, not string","param":null}`},
+		call{method: "POST", path: "/v1/segments/tags", status: 422, body: `{"query":"*","tags":["ok","  "],"dry_run":true}`,
+			want: `{"errors":{"tags":"empty tag: invalid tag"}}`},
+		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"tags":["x"],"dry_run":true}`,
+			want: `{"code":400,"message":"Parameter \"query\" is missing","param":"query"}`},
+		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"query":"tag:","tags":["x"],"dry_run":true}`,
+			want: `{"code":400,"message":"Invalid query: syntax error at offset 4: expected value, found end of query","param":"query","offset":4,"expected":"value","found":""}`},
+		call{method: "DELETE", path: "/v1/segments/tags", status: 404, body: `{"segment":"nope","tags":["x"],"dry_run":true}`,
+			want: `{"error":"Segment not found"}`},
+	)
+	if after := tagsOfAll(t, ix); after != before {
+		t.Errorf("dry runs changed tags:\n%s\nwas\n%s", after, before)
+	}
+	// No caps: 0.
+	srv2, _ := newAPI(t, serverOptions{MaxCustomers: -1, ConfirmAbove: -1})
+	(&apiSession{t: t, srv: srv2}).do(call{method: "POST", path: "/v1/segments/tags", status: 200, body: `{"query":"*","tags":["x"],"dry_run":true}`,
+		want: `{"query":"*","would_change":3,"dry_run":true,"confirm_above":0,"max_customers":0}`})
+}
+
+// TestAPIBulkDryRunCounts checks that a dry run's would_change is what
+// the change then reports as changed, for a sequence of changes.
+func TestAPIBulkDryRunCounts(t *testing.T) {
+	srv, ix := newAPI(t, serverOptions{})
+	a := &apiSession{t: t, srv: srv}
+	if err := ix.SaveSegment("pro", "tag:plan-pro"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, segment string // segment: "query":... or "segment":...
+		tags            string
+	}{
+		{"POST", `"query":"*"`, `["x"]`},
+		{"POST", `"query":"*"`, `["x"]`},
+		{"POST", `"query":"country:US OR country:DE"`, `["x","y","y"]`},
+		{"DELETE", `"segment":"pro"`, `["y","churn-risk-high"]`},
+		{"DELETE", `"query":"*"`, `["x"," y "]`},
+		{"POST", `"query":"NOT *"`, `["x"]`},
+		{"POST", `"query":"mrr > 0 OR tag:plan-basic"`, `["plan-basic"]`},
+		{"DELETE", `"query":"tag:never-held"`, `["plan-pro"]`},
+	} {
+		before := tagsOfAll(t, ix)
+		var dry struct {
+			WouldChange int  `json:"would_change"`
+			DryRun      bool `json:"dry_run"`
+		}
+		body := `{` + c.segment + `,"tags":` + c.tags
+		got := a.do(call{method: c.method, path: "/v1/segments/tags", status: 200, body: body + `,"dry_run":true}`})
+		if err := json.Unmarshal([]byte(got), &dry); err != nil || !dry.DryRun {
+			t.Fatalf("%s %s: %s %v", c.method, body, got, err)
+		}
+		if after := tagsOfAll(t, ix); after != before {
+			t.Fatalf("%s %s: the dry run changed tags:\n%s\nwas\n%s", c.method, body, after, before)
+		}
+		var real map[string]any
+		got = a.do(call{method: c.method, path: "/v1/segments/tags", status: 200, body: body + `}`})
+		if err := json.Unmarshal([]byte(got), &real); err != nil {
+			t.Fatal(err)
+		}
+		if len(real) != 2 || real["changed"] != float64(dry.WouldChange) || real["query"] == nil {
+			t.Errorf("%s %s: the dry run said %d, the change %s", c.method, body, dry.WouldChange, got)
+		}
+	}
 }

@@ -389,6 +389,9 @@ type tagsBody struct {
 	// Confirm is how many customers a bulk change may change, above
 	// the server's ConfirmAbove (also the query parameter "confirm").
 	Confirm *int64 `json:"confirm"`
+	// DryRun asks a bulk change how many customers it would change,
+	// changing nothing (also the query parameter "dry_run").
+	DryRun *bool `json:"dry_run"`
 }
 
 // readTags reads a tags body; a missing, null or empty list is a 400.
@@ -1080,6 +1083,23 @@ func readConfirm(w http.ResponseWriter, r *http.Request, body *int64) (*int64, b
 	return &n, true
 }
 
+// readDryRun reads the dry_run of a bulk change: the body's, else the
+// query parameter's. It answers 400 itself.
+func readDryRun(w http.ResponseWriter, r *http.Request, body *bool) (dry, ok bool) {
+	if body != nil {
+		return *body, true
+	}
+	if !r.URL.Query().Has("dry_run") {
+		return false, true
+	}
+	dry, err := strconv.ParseBool(r.URL.Query().Get("dry_run"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, `Parameter "dry_run" must be true or false`, "dry_run")
+		return false, false
+	}
+	return dry, true
+}
+
 // segmentTags changes the tags of a segment in one transaction, which
 // reads the saved segment's query, counts the customers the change would
 // change (checkBulk), and evaluates the segment once more to change them.
@@ -1095,6 +1115,14 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 	}
 	confirm, ok := readConfirm(w, r, body.Confirm)
 	if !ok {
+		return
+	}
+	dry, ok := readDryRun(w, r, body.DryRun)
+	if !ok {
+		return
+	}
+	if dry {
+		s.segmentTagsDryRun(w, r, add, body)
 		return
 	}
 	change := (*tagseg.Tx).RemoveTagsFromSegment
@@ -1130,6 +1158,39 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 		Query   string `json:"query"`
 		Changed int    `json:"changed"`
 	}{q, n})
+}
+
+// segmentTagsDryRun answers how many customers a bulk change would change,
+// in one read view, with the caps that would apply to it; it needs no
+// confirm and changes nothing.
+func (s *server) segmentTagsDryRun(w http.ResponseWriter, r *http.Request, add bool, body tagsBody) {
+	for _, t := range body.Tags { // as the change would refuse them
+		if _, err := checkTag(t); err != nil {
+			writeInvalid(w, "tags", err.Error())
+			return
+		}
+	}
+	var q string
+	var would uint64
+	err := s.ix.View(func(tx *tagseg.Tx) error {
+		query, e, err := segmentQuery(w, tx, body.Query, body.Segment)
+		if err != nil {
+			return err
+		}
+		q = query
+		would, err = tx.Count(wouldChange(e, add, body.Tags))
+		return badQuery(w, err)
+	})
+	if !s.done(w, r, err, "tags") {
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, struct {
+		Query        string `json:"query"`
+		WouldChange  uint64 `json:"would_change"`
+		DryRun       bool   `json:"dry_run"`
+		ConfirmAbove int    `json:"confirm_above"`
+		MaxCustomers int    `json:"max_customers"`
+	}{q, would, true, s.confirmAbove, s.maxCustomers})
 }
 
 func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
