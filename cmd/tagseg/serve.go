@@ -20,8 +20,9 @@ import (
 const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
-endpoints, over the index (see README.md), and Prometheus metrics at
-/metrics. With -api-key (or $TAGSEG_API_KEY) every request must carry it
+endpoints, over the index (see README.md), Prometheus metrics at
+/metrics, and a browser page at / (its files under /ui/; they need no
+key, the page asks for it). With -api-key (or $TAGSEG_API_KEY) every request must carry it
 as the user name of HTTP Basic auth, as ChartMogul's API keys are sent;
 without one, an -addr that is not a loopback address is refused unless
 -insecure is given. A line per request goes to stderr (-log). SIGINT or

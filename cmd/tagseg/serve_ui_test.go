@@ -7,9 +7,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tagseg/tagseg"
@@ -244,6 +249,155 @@ func TestAPIBulkDryRunCounts(t *testing.T) {
 		}
 		if len(real) != 2 || real["changed"] != float64(dry.WouldChange) || real["query"] == nil {
 			t.Errorf("%s %s: the dry run said %d, the change %s", c.method, body, dry.WouldChange, got)
+		}
+	}
+}
+
+// get sends a request and returns the response with its body read.
+func get(t *testing.T, h http.Handler, method, path string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	resp := w.Result()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestUIRoutes(t *testing.T) {
+	_, ix := newAPI(t, serverOptions{})
+	web := fstest.MapFS{
+		"index.html":     {Data: []byte("<!doctype html>\n<html><title>page</title></html>\n")},
+		"app.js":         {Data: []byte("console.log(1)\n")},
+		"app.css":        {Data: []byte("body{}\n")},
+		"logo.svg":       {Data: []byte("<svg/>")},
+		"icons/logo.png": {Data: []byte("\x89PNG\r\n\x1a\n")},
+	}
+	h := newServer(ix, serverOptions{APIKey: "key_123", Web: web})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		contentType  string
+		body         string
+	}{
+		{"GET", "/", 200, "text/html; charset=utf-8", string(web["index.html"].Data)},
+		{"HEAD", "/", 200, "text/html; charset=utf-8", ""},
+		{"GET", "/ui/app.js", 200, "text/javascript; charset=utf-8", "console.log(1)\n"},
+		{"GET", "/ui/app.css", 200, "text/css; charset=utf-8", "body{}\n"},
+		{"GET", "/ui/logo.svg", 200, "image/svg+xml", "<svg/>"},
+		{"GET", "/ui/icons/logo.png", 200, "image/png", "\x89PNG\r\n\x1a\n"},
+		// No listings, no unknown files, no escape.
+		{"GET", "/ui/nope.js", 404, "application/json; charset=utf-8", `{"code":404,"message":"No such file: /ui/nope.js","param":null}` + "\n"},
+		{"GET", "/ui/", 404, "application/json; charset=utf-8", `{"code":404,"message":"No such file: /ui/","param":null}` + "\n"},
+		{"GET", "/ui/icons", 404, "application/json; charset=utf-8", ""},
+		{"GET", "/ui/icons/", 404, "application/json; charset=utf-8", ""},
+		{"GET", "/ui/..%2fserver.go", 404, "application/json; charset=utf-8", ""},
+		{"GET", "/ui/index.html", 301, "", ""},
+		// Only GET and HEAD; the rest of the API is as it was.
+		{"POST", "/", 401, "application/json; charset=utf-8", ""},
+		{"GET", "/index.html", 401, "application/json; charset=utf-8", ""},
+	} {
+		resp, body := get(t, h, c.method, c.path, nil)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, resp.StatusCode, c.status, body)
+			continue
+		}
+		if ct := resp.Header.Get("Content-Type"); c.contentType != "" && ct != c.contentType {
+			t.Errorf("%s %s: Content-Type %q, want %q", c.method, c.path, ct, c.contentType)
+		}
+		if c.body != "" && body != c.body {
+			t.Errorf("%s %s: body %q, want %q", c.method, c.path, body, c.body)
+		}
+		if cc := resp.Header.Get("Cache-Control"); c.status == 200 && cc != "no-cache" {
+			t.Errorf("%s %s: Cache-Control %q", c.method, c.path, cc)
+		}
+	}
+	if resp, _ := get(t, h, "GET", "/ui/index.html", nil); resp.Header.Get("Location") != "/" {
+		t.Errorf("/ui/index.html redirects to %q", resp.Header.Get("Location"))
+	}
+}
+
+// TestUIEmbedded serves the embedded web/: index.html at /, and every
+// other file of it under /ui/ as it is.
+func TestUIEmbedded(t *testing.T) {
+	_, ix := newAPI(t, serverOptions{})
+	h := newServer(ix, serverOptions{APIKey: "key_123"})
+	resp, body := get(t, h, "GET", "/", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(body, "<html") {
+		t.Errorf("GET /: %d %q %.100q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	err := fs.WalkDir(webFS, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "index.html" {
+			return err
+		}
+		want, err := fs.ReadFile(webFS, name)
+		if err != nil {
+			return err
+		}
+		resp, body := get(t, h, "GET", "/ui/"+name, nil)
+		if resp.StatusCode != 200 || body != string(want) {
+			t.Errorf("GET /ui/%s: %d, %d bytes, want %d", name, resp.StatusCode, len(body), len(want))
+		}
+		if ct, ok := contentTypes[path.Ext(name)]; ok && resp.Header.Get("Content-Type") != ct {
+			t.Errorf("GET /ui/%s: Content-Type %q, want %q", name, resp.Header.Get("Content-Type"), ct)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, h, "GET", "/ui/no-such-file.js", nil); resp.StatusCode != 404 {
+		t.Errorf("GET /ui/no-such-file.js: %d", resp.StatusCode)
+	}
+}
+
+// The page needs no key, the API still does; the page's 401s do not ask
+// the browser for Basic auth; the page is outside the in-flight cap.
+func TestUIAuthAndCap(t *testing.T) {
+	_, ix := newAPI(t, serverOptions{})
+	h := newServer(ix, serverOptions{APIKey: "key_123", MaxInFlight: 1})
+	auth := map[string]string{"Authorization": "Basic a2V5XzEyMzo="}
+	unauthorized := `{"code":401,"message":"No valid API key provided","param":null}` + "\n"
+	for _, c := range []struct {
+		method, path string
+		header       map[string]string
+		status       int
+		challenge    string // WWW-Authenticate
+	}{
+		{"GET", "/", nil, 200, ""},
+		{"GET", "/v1/ping", nil, 401, `Basic realm="tagseg"`},
+		{"GET", "/v1/segments/metrics", nil, 401, `Basic realm="tagseg"`},
+		{"GET", "/v1/tags", map[string]string{pageHeader: "1"}, 401, ""},
+		{"POST", "/v1/segments/tags", map[string]string{pageHeader: "1"}, 401, ""},
+		{"GET", "/v1/ping", map[string]string{pageHeader: "1", "Authorization": "Basic a2V5XzQ1Njo="}, 401, ""}, // key_456
+		{"GET", "/v1/ping", map[string]string{pageHeader: "0"}, 401, `Basic realm="tagseg"`},
+		{"GET", "/metrics", nil, 401, `Basic realm="tagseg"`},
+		{"GET", "/v1/ping", auth, 200, ""},
+		{"GET", "/v1/tags", map[string]string{pageHeader: "1", "Authorization": "Basic a2V5XzEyMzo="}, 200, ""},
+	} {
+		resp, body := get(t, h, c.method, c.path, c.header)
+		if resp.StatusCode != c.status || resp.Header.Get("WWW-Authenticate") != c.challenge {
+			t.Errorf("%s %s %v: %d WWW-Authenticate %q, want %d %q", c.method, c.path, c.header, resp.StatusCode,
+				resp.Header.Get("WWW-Authenticate"), c.status, c.challenge)
+		}
+		if c.status == 401 && body != unauthorized {
+			t.Errorf("%s %s: %s", c.method, c.path, body)
+		}
+	}
+
+	// Every slot taken: the API is refused, the page is not.
+	s := h.(*server)
+	s.inFlight <- struct{}{}
+	defer func() { <-s.inFlight }()
+	if resp, _ := get(t, h, "GET", "/v1/customers/cus_a", auth); resp.StatusCode != 503 {
+		t.Errorf("API with no slot free: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/", "/ui/no-such-file.js"} {
+		if resp, _ := get(t, h, "GET", p, nil); resp.StatusCode == 503 {
+			t.Errorf("GET %s with no slot free: 503", p)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"log"
 	"log/slog"
@@ -56,6 +57,9 @@ type serverOptions struct {
 	ConfirmAbove int
 	// Access receives a line per request (see access); nil: none.
 	Access *slog.Logger
+	// Web holds the browser page's files (see page.go); nil means the
+	// embedded web/.
+	Web fs.FS
 }
 
 type server struct {
@@ -130,6 +134,10 @@ func newServer(ix *tagseg.Index, opt serverOptions) http.Handler {
 	m.HandleFunc("GET /v1/segments/saved/{name}", s.getSaved)
 	m.HandleFunc("PUT /v1/segments/saved/{name}", s.putSaved)
 	m.HandleFunc("DELETE /v1/segments/saved/{name}", s.deleteSaved)
+	if opt.Web == nil {
+		opt.Web = webFS
+	}
+	handlePage(m, opt.Web)
 	return s
 }
 
@@ -156,15 +164,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers a request; route is its pattern on the mux, or "".
 func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
-	if s.opt.APIKey != "" {
+	page := isPageRoute(route) // static files: no key, no slot
+	if s.opt.APIKey != "" && !page {
 		user, _, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.APIKey)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="tagseg"`)
+			if r.Header.Get(pageHeader) != "1" { // the page asks for the key itself
+				w.Header().Set("WWW-Authenticate", `Basic realm="tagseg"`)
+			}
 			writeError(w, http.StatusUnauthorized, "No valid API key provided", "")
 			return
 		}
 	}
-	if s.inFlight != nil && route != "GET /v1/ping" && route != "GET /metrics" {
+	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != "GET /metrics" {
 		select {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()
