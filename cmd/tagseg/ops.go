@@ -25,6 +25,7 @@ type responseRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	route  string // the request's pattern on the mux, or ""
 }
 
 func (r *responseRecorder) WriteHeader(status int) {

@@ -17,17 +17,19 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off]
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off] [-trusted-origin URL]...
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
 endpoints, over the index (see README.md), Prometheus metrics at
-/metrics, and a browser page at / (its files under /ui/; they need no
-key, the page asks for it). With -api-key (or $TAGSEG_API_KEY) every request must carry it
-as the user name of HTTP Basic auth, as ChartMogul's API keys are sent;
-without one, an -addr that is not a loopback address is refused unless
--insecure is given. A line per request goes to stderr (-log). SIGINT or
-SIGTERM stop the server gracefully: requests in flight are finished, then
-the index is closed.`
+/metrics, and a browser page at / (its files under /ui/, which need no
+key: the page asks for it). With -api-key (or $TAGSEG_API_KEY) every API
+request must carry it as the user name of HTTP Basic auth, as
+ChartMogul's API keys are sent; without one, an -addr that is not a
+loopback address is refused unless -insecure is given. POST, PUT and
+DELETE requests that a browser sends from another origin are refused
+(403) unless it is a -trusted-origin (repeat it for several). A line per
+request goes to stderr (-log). SIGINT or SIGTERM stop the server
+gracefully: requests in flight are finished, then the index is closed.`
 
 // signalContext returns the context that stops tagseg serve; tests replace it.
 var signalContext = func() (context.Context, context.CancelFunc) {
@@ -47,6 +49,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write)")
 	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
 	warm := fs.Bool("warm", true, "before listening, build what the first tag stats and email search would (seconds at 10M customers), so that they do not stall the first requests")
+	var trusted []string
+	fs.Func("trusted-origin", "let a browser page served at this `URL` (scheme://host[:port]) send state-changing requests; repeatable (others from another origin: 403)", func(v string) error {
+		if err := http.NewCrossOriginProtection().AddTrustedOrigin(v); err != nil {
+			return err
+		}
+		trusted = append(trusted, v)
+		return nil
+	})
 	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
 		return err
@@ -86,6 +96,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		Handler: newServer(ix, serverOptions{
 			APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
 			MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
+			TrustedOrigins: trusted,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,

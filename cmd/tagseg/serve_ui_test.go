@@ -401,3 +401,76 @@ func TestUIAuthAndCap(t *testing.T) {
 		}
 	}
 }
+
+func TestAPICrossOrigin(t *testing.T) {
+	_, ix := newAPI(t, serverOptions{})
+	h := newServer(ix, serverOptions{APIKey: "key_123", TrustedOrigins: []string{"https://page.example", "http://localhost:9000"}})
+	const key = "Basic a2V5XzEyMzo="
+	refusedSite := `{"code":403,"message":"Cross-origin request refused: cross-origin request detected from Sec-Fetch-Site header","param":null}` + "\n"
+	refusedOrigin := `{"code":403,"message":"Cross-origin request refused: cross-origin request detected, and/or browser is out of date: Sec-Fetch-Site is missing, and Origin does not match Host","param":null}` + "\n"
+	tag := `{"query":"tag:plan-basic","tags":["x"]}`
+	for _, c := range []struct {
+		method, path, body string
+		header             map[string]string // Host is example.com
+		status             int
+		want               string
+	}{
+		// Browsers' cross-site writes are refused, before the key is read.
+		{"POST", "/v1/segments/tags", tag, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, refusedSite},
+		{"POST", "/v1/segments/tags", tag, map[string]string{"Sec-Fetch-Site": "same-site", "Authorization": key}, 403, refusedSite},
+		{"DELETE", "/v1/segments/tags", tag, map[string]string{"Sec-Fetch-Site": "cross-site", "Authorization": key}, 403, refusedSite},
+		{"PUT", "/v1/segments/saved/x", `{"query":"*"}`, map[string]string{"Sec-Fetch-Site": "cross-site", "Authorization": key}, 403, refusedSite},
+		{"POST", "/v1/customers/cus_a/attributes/tags", `{"tags":["x"]}`, map[string]string{"Origin": "http://evil.example", "Authorization": key}, 403, refusedOrigin},
+		{"PATCH", "/v1/customers/cus_a", `{}`, map[string]string{"Origin": "http://evil.example", "Authorization": key}, 403, refusedOrigin},
+		{"DELETE", "/v1/customers/cus_a", "", map[string]string{"Origin": "http://example.com:8080", "Authorization": key}, 403, refusedOrigin},
+		// Reads never are.
+		{"GET", "/v1/segments/metrics", "", map[string]string{"Sec-Fetch-Site": "cross-site", "Authorization": key}, 200, ""},
+		{"GET", "/v1/tags", "", map[string]string{"Origin": "http://evil.example", "Authorization": key}, 200, ""},
+		{"GET", "/", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, 200, ""},
+		// The same origin, a trusted one, and non-browser clients pass.
+		{"PUT", "/v1/segments/saved/same", `{"query":"*"}`, map[string]string{"Sec-Fetch-Site": "same-origin", "Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/typed", `{"query":"*"}`, map[string]string{"Sec-Fetch-Site": "none", "Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/host", `{"query":"*"}`, map[string]string{"Origin": "http://example.com", "Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/trusted", `{"query":"*"}`, map[string]string{"Origin": "https://page.example", "Sec-Fetch-Site": "cross-site", "Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/local", `{"query":"*"}`, map[string]string{"Origin": "http://localhost:9000", "Sec-Fetch-Site": "same-site", "Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/curl", `{"query":"*"}`, map[string]string{"Authorization": key}, 200, ""},
+		{"PUT", "/v1/segments/saved/nokey", `{"query":"*"}`, map[string]string{"Sec-Fetch-Site": "same-origin"}, 401, ""},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		for k, v := range c.header {
+			req.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != c.status || (c.want != "" && w.Body.String() != c.want) {
+			t.Errorf("%s %s %v: %d %s\nwant %d %s", c.method, c.path, c.header, w.Code, w.Body, c.status, c.want)
+		}
+		if w.Code == 403 && w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("%s %s: 403 as %q", c.method, c.path, w.Header().Get("Content-Type"))
+		}
+	}
+	// The refusals changed nothing, and count in the metrics.
+	if n, _ := ix.Count(tagseg.Tag("x")); n != 0 {
+		t.Errorf("%d customers tagged x", n)
+	}
+	if _, err := ix.Customer("cus_a"); err != nil {
+		t.Error(err)
+	}
+	if _, ok := savedSegment(ix, "x"); ok {
+		t.Error("a refused PUT saved a segment")
+	}
+	_, metrics := get(t, h, "GET", "/metrics", map[string]string{"Authorization": key})
+	if want := `tagseg_http_requests_total{code="403",route="POST /v1/segments/tags"} 2`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+func TestServeTrustedOriginFlag(t *testing.T) {
+	for _, bad := range []string{"page.example", "https://page.example/ui/", "https://page.example?x=1"} {
+		var stdout, stderr strings.Builder
+		code := run([]string{"serve", "-db", "nowhere.db", "-trusted-origin", "https://ok.example", "-trusted-origin", bad}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), fmt.Sprintf("invalid value %q for flag -trusted-origin: invalid origin", bad)) {
+			t.Errorf("-trusted-origin %s: exit %d, stderr: %s", bad, code, stderr.String())
+		}
+	}
+}
