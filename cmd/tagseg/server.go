@@ -1175,21 +1175,15 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 	var q string
 	var n int
 	err := s.ix.Update(func(tx *tagseg.Tx) error {
-		query, e, err := segmentQuery(w, tx, body.Query, body.Segment)
+		// Counted before changing anything (when a cap needs it): a
+		// refused request costs an evaluation, not a rewrite rolled back.
+		query, e, would, err := bulkSegment(w, tx, body, add, s.maxCustomers > 0 || s.confirmAbove > 0)
 		if err != nil {
 			return err
 		}
 		q = query
-		if s.maxCustomers > 0 || s.confirmAbove > 0 {
-			// Counted before changing anything: a refused request costs
-			// an evaluation, not a rewrite rolled back.
-			would, err := tx.Count(wouldChange(e, add, body.Tags))
-			if err != nil {
-				return badQuery(w, err)
-			}
-			if err := s.checkBulk(w, would, confirm); err != nil {
-				return err
-			}
+		if err := s.checkBulk(w, would, confirm); err != nil {
+			return err
 		}
 		n, err = change(tx, e, body.Tags...)
 		return badQuery(w, err)
@@ -1201,6 +1195,18 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 		Query   string `json:"query"`
 		Changed int    `json:"changed"`
 	}{q, n})
+}
+
+// bulkSegment reads the segment of a bulk change in tx (segmentQuery)
+// and, when count is set, counts the customers whose tags the change
+// would change (else would is 0). It answers a bad query itself.
+func bulkSegment(w http.ResponseWriter, tx *tagseg.Tx, body tagsBody, add, count bool) (q string, e tagseg.Expr, would uint64, err error) {
+	q, e, err = segmentQuery(w, tx, body.Query, body.Segment)
+	if err != nil || !count {
+		return q, e, 0, err
+	}
+	would, err = tx.Count(wouldChange(e, add, body.Tags))
+	return q, e, would, badQuery(w, err)
 }
 
 // segmentTagsDryRun answers how many customers a bulk change would change,
@@ -1215,14 +1221,9 @@ func (s *server) segmentTagsDryRun(w http.ResponseWriter, r *http.Request, add b
 	}
 	var q string
 	var would uint64
-	err := s.ix.View(func(tx *tagseg.Tx) error {
-		query, e, err := segmentQuery(w, tx, body.Query, body.Segment)
-		if err != nil {
-			return err
-		}
-		q = query
-		would, err = tx.Count(wouldChange(e, add, body.Tags))
-		return badQuery(w, err)
+	err := s.ix.View(func(tx *tagseg.Tx) (err error) {
+		q, _, would, err = bulkSegment(w, tx, body, add, true)
+		return err
 	})
 	if !s.done(w, r, err, "tags") {
 		return
