@@ -687,6 +687,7 @@ function accept(i) {
 let typing = null, completing = null;
 
 function onQueryInput() {
+  closeCompletions(); // its items were for the text before this edit
   state.q = $("q").value;
   state.segment = "";
   editStart = editStart || performance.now();
@@ -805,6 +806,7 @@ function wire() {
     $("key").value = "";
     $("auth").hidden = true;
     banner("");
+    for (const m of document.querySelectorAll(".msg")) m.textContent = "";
     start();
   });
   $("key-forget").addEventListener("click", () => { sessionStorage.removeItem(KEY_STORE); $("key").value = ""; });
