@@ -486,7 +486,7 @@ func (b *browserTab) screenshot(path string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()) // the viewport, as a user sees it
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}

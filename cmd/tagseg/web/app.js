@@ -336,8 +336,9 @@ function drawChart() {
   const every = Math.max(1, Math.ceil(es.length / Math.max(2, Math.floor(plotW / 80))));
   es.forEach((e, i) => {
     if (i % every) return;
-    const t = svg("text", { x: x(i) + bw / 2, y: H - 6, "text-anchor": "middle" });
-    t.textContent = label(e);
+    const text = label(e), half = text.length * 3.3; // about half its width at 11px
+    const t = svg("text", { x: Math.max(L + half, Math.min(W - R - half, x(i) + bw / 2)), y: H - 6, "text-anchor": "middle" });
+    t.textContent = text;
     sv.append(t);
   });
 
