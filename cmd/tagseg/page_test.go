@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -492,5 +493,119 @@ func (b *browserTab) screenshot(path string) {
 	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// TestPageTimings measures the page on a big index: the first complete
+// render (metrics, chart, ranking and customers all drawn, from the start
+// of navigation) and query edits (from the last keystroke to everything
+// redrawn, the 100 ms typing pause included). It runs only with
+// TAGSEG_PAGE_DB naming an index (e.g. tagseg demo -customers 1000000
+// -db demo1m.db), which it serves read-only in effect: it writes nothing.
+// It logs its figures; it asserts no time.
+func TestPageTimings(t *testing.T) {
+	db := os.Getenv("TAGSEG_PAGE_DB")
+	if db == "" {
+		t.Skip("set TAGSEG_PAGE_DB to an index to measure the page on it")
+	}
+	srv := startServe(t, db)
+	b := newBrowser(t, srv.base, "")
+	var first []float64
+	for i := 0; i < 5; i++ {
+		b.do("open", chromedp.Navigate(srv.base+"/?q="+url.QueryEscape("tag:churn-risk-high")))
+		b.waitFor("the first render", `window.tagsegTimings.firstPaint !== null`)
+		first = append(first, eval[float64](b, `window.tagsegTimings.firstPaint`))
+	}
+	t.Logf("first complete render, 5 loads (ms): %v", first)
+	queries := []string{
+		"tag:churn-risk-high",
+		"tag:churn-risk-high AND NOT tag:managed-account",
+		"tags:any(plan-pro, plan-enterprise) AND country:US AND mrr >= 10000",
+		"tag:feature-sso OR tag:feature-scim",
+		"tag:plan-pro",
+		"*",
+	}
+	for _, q := range queries {
+		var ms []float64
+		for i := 0; i < 3; i++ {
+			n := eval[int](b, `window.tagsegTimings.edits.length`)
+			b.typeQuery(q)
+			b.waitFor("the edit's render", fmt.Sprintf(`window.tagsegTimings.edits.length > %d && document.body.dataset.state === "ready"`, n))
+			ms = append(ms, eval[float64](b, `window.tagsegTimings.lastEdit`))
+			b.typeQuery("tag:internal") // something else between the runs
+			b.waitFor("the other render", fmt.Sprintf(`window.tagsegTimings.edits.length > %d && document.body.dataset.state === "ready"`, n+1))
+		}
+		m := b.metrics(q)
+		t.Logf("edit to %q (%s customers): %v ms", q, count(m.Customers), ms)
+	}
+	b.noErrors()
+}
+
+// TestPageFailures checks that an overloaded server is shown in place and
+// that the page recovers, and that a page of another origin cannot write
+// through the visitor's browser.
+func TestPageFailures(t *testing.T) {
+	chromiumPath(t)
+	ix, err := tagseg.Open(pageDemo(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	s := newServer(ix, serverOptions{MaxInFlight: 16}).(*server)
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	b := newBrowser(t, hs.URL, "")
+
+	// Overloaded: every slot is taken; every API call gets 503.
+	for range cap(s.inFlight) {
+		s.inFlight <- struct{}{}
+	}
+	b.do("open", chromedp.Navigate(hs.URL+"/?q="+url.QueryEscape("tag:churn-risk-high")))
+	b.waitFor("the overload", `/unavailable: Too many requests in flight/.test(document.getElementById("banner").textContent) && /Too many requests/.test(document.getElementById("metrics-msg").textContent)`)
+	b.noErrors()
+	for range cap(s.inFlight) {
+		<-s.inFlight
+	}
+	b.do("retry", chromedp.Focus(chromedp.CSS("#q")), chromedp.KeyEvent(kb.Enter))
+	n, err := ix.Count(tagseg.Tag("churn-risk-high"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#m-customers", count(n))
+	b.waitFor("the banner to go", `document.getElementById("banner").hidden && document.getElementById("metrics-msg").textContent === ""`)
+
+	// Another origin's page tries a write with the visitor's browser: a
+	// "simple" POST (no preflight), the kind a form or no-cors fetch sends.
+	everyone, err := ix.Segment(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim string
+	for c, err := range everyone.ReadCustomers(0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim = c.UUID
+		break
+	}
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><p id="done">sending</p><script>
+fetch(%q, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: '{"tags": ["evil"]}'})
+  .then(() => { document.getElementById("done").textContent = "sent"; }, (e) => { document.getElementById("done").textContent = "failed: " + e; });
+</script>`, hs.URL+"/v1/customers/"+victim+"/attributes/tags")
+	}))
+	defer evil.Close()
+	b.do("the other origin", chromedp.Navigate(evil.URL))
+	b.waitFor("its request", `document.getElementById("done").textContent === "sent"`)
+	if c, err := ix.Customer(victim); err != nil || slices.Contains(c.Tags, "evil") {
+		t.Errorf("a page of another origin tagged a customer through the browser: %q %v", c.Tags, err)
+	}
+	// The same request from the page's own origin is allowed.
+	b.do("back", chromedp.Navigate(hs.URL+"/"))
+	b.waitFor("the page", `document.body.dataset.state === "ready"`)
+	b.do("a write of its own", chromedp.Evaluate[chromedp.Void](`fetch("/v1/segments/saved/own", {method: "PUT", headers: {"Content-Type": "application/json"}, body: '{"query": "*"}'}).then(() => undefined)`, chromedp.EvalAwaitPromise))
+	if _, ok := savedSegment(ix, "own"); !ok {
+		t.Error("the page's own origin could not save a segment")
 	}
 }

@@ -693,7 +693,7 @@ function onQueryInput() {
   state.segment = "";
   editStart = editStart || performance.now();
   clearTimeout(typing);
-  typing = setTimeout(refresh, 120);
+  typing = setTimeout(refresh, 100);
   clearTimeout(completing);
   completing = setTimeout(complete, 60);
 }
