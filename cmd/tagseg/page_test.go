@@ -527,16 +527,18 @@ func TestPageTimings(t *testing.T) {
 	}
 	for _, q := range queries {
 		var ms []float64
+		var parts []map[string]float64
 		for i := 0; i < 3; i++ {
 			n := eval[int](b, `window.tagsegTimings.edits.length`)
 			b.typeQuery(q)
 			b.waitFor("the edit's render", fmt.Sprintf(`window.tagsegTimings.edits.length > %d && document.body.dataset.state === "ready"`, n))
 			ms = append(ms, eval[float64](b, `window.tagsegTimings.lastEdit`))
+			parts = append(parts, eval[map[string]float64](b, `window.tagsegTimings.parts`))
 			b.typeQuery("tag:internal") // something else between the runs
 			b.waitFor("the other render", fmt.Sprintf(`window.tagsegTimings.edits.length > %d && document.body.dataset.state === "ready"`, n+1))
 		}
 		m := b.metrics(q)
-		t.Logf("edit to %q (%s customers): %v ms", q, count(m.Customers), ms)
+		t.Logf("edit to %q (%s customers): %v ms; sections drawn at %v ms after the pause", q, count(m.Customers), ms, parts)
 	}
 	b.noErrors()
 }

@@ -221,10 +221,14 @@ async function refresh() {
   const signal = ctl.signal;
   const gen = ++refreshes;
   document.body.dataset.state = "loading";
-  await Promise.allSettled([loadMetrics(signal), loadSeries(signal), loadTags(signal), loadCustomers(signal, false)]);
+  const t0 = performance.now(), parts = {};
+  const timed = (name, p) => p.then(() => { parts[name] = Math.round(performance.now() - t0); });
+  await Promise.allSettled([timed("metrics", loadMetrics(signal)), timed("series", loadSeries(signal)),
+    timed("tags", loadTags(signal)), timed("customers", loadCustomers(signal, false))]);
   if (gen !== refreshes) return;
   const now = performance.now();
   const t = window.tagsegTimings;
+  t.parts = parts; // when each section was drawn, in ms from the refresh's start
   if (t.firstPaint === null) t.firstPaint = Math.round(now);
   if (editStart) {
     t.lastEdit = Math.round(now - editStart);
