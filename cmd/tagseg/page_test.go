@@ -423,7 +423,9 @@ func TestPage(t *testing.T) {
 	}
 
 	// --- A customer: open it, see its MRR history, add and remove tags.
-	b.waitFor("customer rows", `document.querySelectorAll("#customers tr.customer").length > 0`)
+	// The change redrew the page (it was "loading" when the message
+	// appeared): rows clicked while being replaced are gone.
+	b.waitFor("customer rows", `document.body.dataset.state === "ready" && document.querySelectorAll("#customers tr.customer").length > 0`)
 	uuid := eval[string](b, `document.querySelector("#customers tr.customer").dataset.uuid`)
 	b.do("open a customer", chromedp.Click(chromedp.CSS("#customers tr.customer button.open")))
 	b.waitFor("the customer", `!document.getElementById("detail").hidden && document.querySelectorAll("#detail-tags .chip").length > 0`)
