@@ -610,8 +610,19 @@ func (ev *evaluator) mrrCompare(op Op, c int64) val {
 	if bits.Len64(uint64(c)) > len(planes) {
 		eq, gt, lt = roaring.New(), roaring.New(), live.own()
 	} else {
-		eq, gt, lt = live.own(), roaring.New(), roaring.New()
-		for i := len(planes) - 1; i >= 0 && !eq.IsEmpty(); i-- {
+		// Every customer with a bit set above c's highest is greater:
+		// one union of those (sparse) planes, taken out of eq at once.
+		// Walking them one by one instead would turn eq's run containers
+		// into bitmaps and back for each plane (most of the time at 10M).
+		top := bits.Len64(uint64(c))
+		gt = roaring.New()
+		if top < len(planes) {
+			gt = roaring.FastOr(planes[top:]...)
+			gt.And(live.bm) // as eq below: within the live set (and the batch's)
+		}
+		eq, lt = live.own(), roaring.New()
+		eq.AndNot(gt)
+		for i := top - 1; i >= 0 && !eq.IsEmpty(); i-- {
 			if c&(1<<i) != 0 {
 				lt.Or(roaring.AndNot(eq, planes[i]))
 				eq.And(planes[i])
