@@ -31,6 +31,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -314,7 +315,9 @@ func TestPage(t *testing.T) {
 	b.waitFor("the unknown tag", `/no-such-tag-xyz/.test(document.getElementById("m-unknown").textContent) && !document.getElementById("m-unknown").hidden`)
 
 	// --- A syntax error is shown at its offset, as the user types.
-	bad := "tag:churn-risk-high AND (mrr > 5"
+	// In the middle of the query, after a character of two bytes: the
+	// server's byte offset is shown at the right character.
+	bad := "tag:café AND plan:pro OR tag:churn-risk-high"
 	_, perr := tagseg.Parse(bad)
 	var se *tagseg.SyntaxError
 	if !errors.As(perr, &se) {
@@ -322,7 +325,10 @@ func TestPage(t *testing.T) {
 	}
 	b.typeQuery(bad)
 	b.waitFor("the syntax error", `!document.getElementById("q-error").hidden`)
-	b.waitFor("its offset", fmt.Sprintf(`document.getElementById("q-error").dataset.offset === "%d"`, se.Offset))
+	b.waitFor("its offset", fmt.Sprintf(`document.getElementById("q-error").dataset.offset === "%d"`, utf8.RuneCountInString(bad[:se.Offset])))
+	if mark := eval[string](b, `document.querySelector("#q-caret mark").textContent`); mark != "p" {
+		t.Errorf("the error marks %q, want the p of plan", mark)
+	}
 	if msg := eval[string](b, `document.getElementById("q-error-msg").textContent`); !strings.Contains(msg, se.Expected) {
 		t.Errorf("error message %q does not say what was expected (%s)", msg, se.Expected)
 	}
