@@ -23,6 +23,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	if want := "tagseg serve -db " + db + ", then open http://127.0.0.1:8080/?from=2023-01-01&to=2025-12-31"; !strings.Contains(out, want) {
+		t.Errorf("report lacks %q:\n%s", want, out)
+	}
 	if !strings.Contains(stderr.String(), "loaded 3000/3000 customers") {
 		t.Errorf("no progress on stderr: %q", stderr.String())
 	}
