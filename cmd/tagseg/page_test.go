@@ -457,11 +457,11 @@ func TestPage(t *testing.T) {
 		shots = filepath.Join("..", "..", "docs")
 	}
 	b.do("a shareable view", chromedp.Navigate(srv.base+"/?q="+url.QueryEscape("tag:churn-risk-high AND NOT tag:internal")+"&from=2023-01-01&to=2025-12-31&prefix=feature-"))
-	b.waitFor("the view", `document.body.dataset.state === "ready" && document.querySelectorAll("#chart g.interval").length === 36`)
+	b.waitFor("the view", `document.body.dataset.state === "ready" && document.querySelectorAll("#chart g.interval").length === 36 && !document.querySelector('[aria-busy="true"]')`)
 	b.screenshot(filepath.Join(shots, "page-desktop.png"))
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.do("the view at phone width", chromedp.Reload())
-	b.waitFor("the view", `document.body.dataset.state === "ready" && document.querySelectorAll("#chart g.interval").length === 36`)
+	b.waitFor("the view", `document.body.dataset.state === "ready" && document.querySelectorAll("#chart g.interval").length === 36 && !document.querySelector('[aria-busy="true"]')`)
 	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("at 390 px the page is %d px wide", w)
 	}

@@ -222,9 +222,16 @@ async function refresh() {
   const gen = ++refreshes;
   document.body.dataset.state = "loading";
   const t0 = performance.now(), parts = {};
-  const timed = (name, p) => p.then(() => { parts[name] = Math.round(performance.now() - t0); });
-  await Promise.allSettled([timed("metrics", loadMetrics(signal)), timed("series", loadSeries(signal)),
-    timed("tags", loadTags(signal)), timed("customers", loadCustomers(signal, false))]);
+  // A section being redrawn says so (aria-busy, and a bar along its top).
+  const timed = (name, p, card) => {
+    $(card).setAttribute("aria-busy", "true");
+    return p.then(() => {
+      parts[name] = Math.round(performance.now() - t0);
+      if (gen === refreshes) $(card).removeAttribute("aria-busy");
+    });
+  };
+  await Promise.allSettled([timed("metrics", loadMetrics(signal), "metrics"), timed("series", loadSeries(signal), "chart-card"),
+    timed("tags", loadTags(signal), "tags-card"), timed("customers", loadCustomers(signal, false), "customers-card")]);
   if (gen !== refreshes) return;
   const now = performance.now();
   const t = window.tagsegTimings;
