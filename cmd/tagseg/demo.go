@@ -119,6 +119,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\nThe index is in %s; try: tagseg query -db %s 'tag:feature-sso AND mrr > 50000'\n", path, path)
 		fmt.Fprintf(stdout, "or explore it in a browser: tagseg serve -db %s, then open http://127.0.0.1:8080/?from=%s&to=%s\n",
 			path, cfg.Start.Format(time.DateOnly), cfg.Start.AddDate(0, cfg.Months, -1).Format(time.DateOnly))
+	} else {
+		fmt.Fprintln(stdout, "\nThe index was temporary; give -db demo.db to keep it, then explore it in a browser with tagseg serve -db demo.db.")
 	}
 	return nil
 }

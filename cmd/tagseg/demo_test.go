@@ -46,6 +46,14 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(out, want) {
 		t.Errorf("report lacks %q:\n%s", want, out)
 	}
+	// Without -db the index is temporary, and the report says how to keep it.
+	var tmpOut strings.Builder
+	if code := run([]string{"demo", "-customers", "50"}, &tmpOut, &stderr); code != 0 {
+		t.Fatalf("demo without -db exited %d: %s", code, stderr.String())
+	}
+	if want := "give -db demo.db to keep it"; !strings.Contains(tmpOut.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, tmpOut.String())
+	}
 	if code := run([]string{"demo", "-customers", "10", "-db", db}, &stdout, &stderr); code == 0 {
 		t.Error("demo overwrote an existing index")
 	}
