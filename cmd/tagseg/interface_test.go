@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -281,26 +280,8 @@ func TestMissingIndex(t *testing.T) {
 // that a server holds it, where it listens and what to do.
 func TestLockedByServe(t *testing.T) {
 	s := importFixture(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	old := signalContext
-	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
-	defer func() { signalContext = old }()
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() { done <- run([]string{"serve", "-db", s.db, "-addr", "127.0.0.1:0"}, &stdout, &stderr) }()
-	addrRE := regexp.MustCompile(`on (http://\S+)`)
-	var base string
-	for deadline := time.Now().Add(5 * time.Second); base == "" && time.Now().Before(deadline); {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1]
-		} else {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	if base == "" {
-		t.Fatalf("serve did not start: %s", stderr.String())
-	}
+	srv := serveInProcess(t, "-db", s.db, "-addr", "127.0.0.1:0")
+	base := srv.base
 	var out, errb bytes.Buffer
 	code := run([]string{"tag", "-db", s.db, "-uuid", "cus_0001", "x"}, &out, &errb)
 	want := fmt.Sprintf("locked by another process (most likely tagseg serve); a server for it runs at %s", base)
@@ -338,8 +319,7 @@ func TestLockedByServe(t *testing.T) {
 		}
 		through[strings.Join(args, " ")] = out
 	}
-	cancel()
-	<-done
+	srv.stop(t)
 	for _, args := range reads {
 		_, out, _ := cli(t, append([]string{args[0], "-db", s.db}, args[1:]...)...)
 		if want := through[strings.Join(args, " ")]; out != want {

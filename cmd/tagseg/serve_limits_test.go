@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tagseg/tagseg"
 )
@@ -84,21 +82,9 @@ func TestServeRefusesOpenAddrWithoutKey(t *testing.T) {
 
 	// With -insecure (or a key) it serves.
 	for _, extra := range [][]string{{"-insecure"}, {"-api-key", "k"}} {
-		ctx, cancel := context.WithCancel(context.Background())
-		old := signalContext
-		signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
-		var errb syncBuffer
-		done := make(chan int)
-		go func() {
-			done <- run(append([]string{"serve", "-db", s.db, "-addr", "0.0.0.0:0"}, extra...), &stdout, &errb)
-		}()
-		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), " on http://") && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
+		srv := serveInProcess(t, append([]string{"-db", s.db, "-addr", "0.0.0.0:0"}, extra...)...)
+		if code := srv.stop(t); code != 0 {
+			t.Errorf("%v: exit %d, stderr: %s", extra, code, srv.stderr.String())
 		}
-		cancel()
-		if code := <-done; code != 0 || !strings.Contains(errb.String(), " on http://") {
-			t.Errorf("%v: exit %d, stderr: %s", extra, code, errb.String())
-		}
-		signalContext = old
 	}
 }

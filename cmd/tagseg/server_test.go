@@ -514,29 +514,64 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestServeCommand(t *testing.T) {
-	s := importFixture(t)
+// serving is tagseg serve run in-process, with signalContext replaced
+// so that stop acts as SIGINT does.
+type serving struct {
+	base   string      // http://host:port
+	stderr *syncBuffer // serve's standard error
+	cancel context.CancelFunc
+	done   chan int
+	once   sync.Once
+	code   int
+}
+
+// serveInProcess runs `tagseg serve ARGS...` and waits for its address;
+// the test's end stops it.
+func serveInProcess(t *testing.T, args ...string) *serving {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	old := signalContext
 	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
-	defer func() { signalContext = old }()
-
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() { done <- run([]string{"serve", "-db", s.db, "-addr", "127.0.0.1:0"}, &stdout, &stderr) }()
+	s := &serving{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() { s.done <- run(append([]string{"serve"}, args...), io.Discard, s.stderr) }()
+	t.Cleanup(func() {
+		s.stop(t)
+		signalContext = old
+	})
 	addrRE := regexp.MustCompile(`on (http://\S+)`)
-	var base string
-	for deadline := time.Now().Add(5 * time.Second); base == "" && time.Now().Before(deadline); {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1]
+	for deadline := time.Now().Add(5 * time.Second); s.base == "" && time.Now().Before(deadline); {
+		if m := addrRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.base = m[1]
 		} else {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if base == "" {
-		cancel()
-		t.Fatalf("serve did not start: %s", stderr.String())
+	if s.base == "" {
+		t.Fatalf("serve did not start: %s", s.stderr.String())
 	}
+	return s
+}
+
+// stop cancels serve's context (as SIGINT does) and returns its exit
+// code; it fails the test when serve does not stop within 10 s.
+func (s *serving) stop(t *testing.T) int {
+	t.Helper()
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case s.code = <-s.done:
+		case <-time.After(10 * time.Second):
+			s.code = -1
+			t.Error("serve did not stop")
+		}
+	})
+	return s.code
+}
+
+func TestServeCommand(t *testing.T) {
+	s := importFixture(t)
+	srv := serveInProcess(t, "-db", s.db, "-addr", "127.0.0.1:0")
+	base := srv.base
 	resp, err := http.Get(base + "/v1/customers/cus_0001")
 	if err != nil {
 		t.Fatal(err)
@@ -547,17 +582,11 @@ func TestServeCommand(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || c.UUID != "cus_0001" || c.MRR != 29900 {
 		t.Errorf("GET customer: %d %+v %v", resp.StatusCode, c, err)
 	}
-	cancel() // as SIGINT does
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("serve exited %d: %s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, srv.stderr.String())
 	}
-	if !strings.HasSuffix(stderr.String(), "tagseg serve: shutting down\ntagseg serve: stopped\n") {
-		t.Errorf("stderr: %s", stderr.String())
+	if !strings.HasSuffix(srv.stderr.String(), "tagseg serve: shutting down\ntagseg serve: stopped\n") {
+		t.Errorf("stderr: %s", srv.stderr.String())
 	}
 	// The index was closed: it opens again at once.
 	ix, err := tagseg.Open(s.db, &tagseg.Options{Timeout: 100 * time.Millisecond})
