@@ -8,7 +8,6 @@ package main
 // again changes nothing.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -160,37 +159,21 @@ type jsonEvent struct {
 }
 
 func jsonEvents(r io.Reader, units bool) func() (row, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	line := 0
-	return func() (row, error) {
-		for {
-			b, err := br.ReadBytes('\n')
-			if len(b) == 0 && err != nil {
-				return row{}, err
-			}
-			if err != nil && err != io.EOF {
-				return row{}, err
-			}
-			line++
-			b = bytes.TrimSpace(b)
-			if len(b) == 0 {
-				continue
-			}
-			var e jsonEvent
-			if err := decodeJSON(b, &e); err != nil {
-				return row{line: line, err: err}, nil
-			}
-			date := e.Date
-			if date == "" {
-				date = e.MRRAt
-			}
-			mrr := strings.Trim(string(bytes.TrimSpace(e.MRR)), `"`)
-			if mrr == "null" {
-				mrr = ""
-			}
-			return eventRow(line, e.UUID, e.DataSourceUUID, e.ExternalID, date, mrr, units), nil
+	return jsonLines(r, func(line int, b []byte) row {
+		var e jsonEvent
+		if err := decodeJSON(b, &e); err != nil {
+			return row{line: line, err: err}
 		}
-	}
+		date := e.Date
+		if date == "" {
+			date = e.MRRAt
+		}
+		mrr := strings.Trim(string(bytes.TrimSpace(e.MRR)), `"`)
+		if mrr == "null" {
+			mrr = ""
+		}
+		return eventRow(line, e.UUID, e.DataSourceUUID, e.ExternalID, date, mrr, units)
+	})
 }
 
 // importEvents records the MRR events of one file, a batch a transaction.

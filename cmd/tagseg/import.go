@@ -460,7 +460,11 @@ func splitTags(v, sep string) ([]string, error) {
 
 // ---- JSON Lines ----
 
-func jsonRows(r io.Reader) func() (row, error) {
+func jsonRows(r io.Reader) func() (row, error) { return jsonLines(r, jsonRow) }
+
+// jsonLines reads JSON Lines: each non-blank line, trimmed, with its line
+// number, goes to parse; the reader returns io.EOF at the end.
+func jsonLines(r io.Reader, parse func(line int, b []byte) row) func() (row, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	return func() (row, error) {
@@ -477,7 +481,7 @@ func jsonRows(r io.Reader) func() (row, error) {
 			if len(b) == 0 {
 				continue
 			}
-			return jsonRow(line, b), nil
+			return parse(line, b), nil
 		}
 	}
 }
