@@ -304,6 +304,12 @@ const MOVES = [
   ["mrr-churn", "mv-churn", "Churn"],
 ];
 
+// The chart's margins in px: the y labels on the left, the x labels below.
+const CHART = { L: 64, R: 8, T: 10, B: 22, gap: 18 };
+
+/** band is the width of one interval's column in a chart W px wide. */
+function band(W, n) { return (W - CHART.L - CHART.R) / n; }
+
 /** drawChart draws MRR as a line over the movements as stacked bars, one group of bars per interval. */
 function drawChart() {
   const sv = $("chart");
@@ -313,11 +319,11 @@ function drawChart() {
   if (!es.length || es.length > MAX_BARS) return;
   const W = sv.clientWidth || 600, H = sv.clientHeight || 300;
   sv.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  const L = 64, R = 8, T = 10, B = 22, gap = 18;
+  const { L, R, T, B, gap } = CHART;
   const plotW = W - L - R;
   const lineH = Math.round((H - T - B - gap) * 0.55);
   const barTop = T + lineH + gap, barH = H - B - barTop;
-  const bw = plotW / es.length;
+  const bw = band(W, es.length);
   const x = (i) => L + bw * i;
 
   const mrrMax = Math.max(1, ...es.map((e) => e.mrr)) * 1.05;
@@ -391,8 +397,8 @@ function showTip(i) {
   );
   tip.hidden = false;
   const sv = $("chart");
-  const W = sv.clientWidth, bw = (W - 64 - 8) / es.length;
-  const cx = 64 + bw * (i + 0.5);
+  const W = sv.clientWidth;
+  const cx = CHART.L + band(W, es.length) * (i + 0.5);
   const tw = tip.offsetWidth;
   tip.style.left = Math.max(0, Math.min(W - tw, cx + 12 > W - tw ? cx - tw - 12 : cx + 12)) + "px";
   tip.style.top = "8px";
@@ -404,8 +410,7 @@ function showTip(i) {
 function chartIndexAt(ev) {
   const sv = $("chart"), es = series || [];
   const r = sv.getBoundingClientRect();
-  const bw = (r.width - 64 - 8) / es.length;
-  const i = Math.floor((ev.clientX - r.left - 64) / bw);
+  const i = Math.floor((ev.clientX - r.left - CHART.L) / band(r.width, es.length));
   return i >= 0 && i < es.length ? i : -1;
 }
 
@@ -423,8 +428,7 @@ async function loadTags(signal) {
         el("span", { class: "n", text: count(t.customers) }),
         el("span", { class: "mrr", text: money(t.mrr) })))));
     $("tags-card").classList.remove("stale");
-    say("tags-msg", r.entries.length ? "" : state.prefix ? `No tag starting with “${state.prefix}” in this segment.` : "No customer of this segment holds a tag.");
-    $("tags-msg").classList.toggle("ok", !r.entries.length);
+    say("tags-msg", r.entries.length ? "" : state.prefix ? `No tag starting with “${state.prefix}” in this segment.` : "No customer of this segment holds a tag.", true);
   } catch (err) {
     failed("tags-msg", err, "tags-card");
   }
@@ -455,8 +459,7 @@ async function loadCustomers(signal, more) {
     cursor = r.cursor;
     $("more").hidden = !r.has_more;
     $("customers-card").classList.remove("stale");
-    say("customers-msg", body.rows.length ? "" : "No customer is in this segment.");
-    $("customers-msg").classList.toggle("ok", !body.rows.length);
+    say("customers-msg", body.rows.length ? "" : "No customer is in this segment.", true);
   } catch (err) {
     failed("customers-msg", err, "customers-card");
   }
