@@ -479,12 +479,7 @@ func TestPage(t *testing.T) {
 	b.noErrors()
 
 	// --- The tag added in the page is in the index.
-	ix, err := tagseg.Open(db, &tagseg.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
-	c, err := ix.Customer(uuid)
+	c, err := openIndex(t, db).Customer(uuid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,11 +553,7 @@ func TestPageTimings(t *testing.T) {
 // through the visitor's browser.
 func TestPageFailures(t *testing.T) {
 	chromiumPath(t)
-	ix, err := tagseg.Open(pageDemo(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := openIndex(t, pageDemo(t))
 	s := newServer(ix, serverOptions{MaxInFlight: 16}).(*server)
 	hs := httptest.NewServer(s)
 	defer hs.Close()
