@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 const eventsHelp = `With -events the files are MRR histories, one change a row:
@@ -50,7 +51,7 @@ func openEventSource(name, format string, units bool) (*source, error) {
 
 func eventMRR(v string, units bool) (int64, error) {
 	if !units {
-		return parseCents(v)
+		return api.ParseCents(v)
 	}
 	return parseUnits(v)
 }
@@ -129,7 +130,7 @@ func eventRow(line int, uuid, ds, ext, date, mrr string, units bool) row {
 		err = errors.New("mrr: missing")
 	}
 	if err == nil {
-		if r.mrrAt, err = parseTime(date); err != nil {
+		if r.mrrAt, err = api.ParseTime(date); err != nil {
 			err = fmt.Errorf("date: %v", err)
 		}
 	}
@@ -161,7 +162,7 @@ type jsonEvent struct {
 func jsonEvents(r io.Reader, units bool) func() (row, error) {
 	return jsonLines(r, func(line int, b []byte) row {
 		var e jsonEvent
-		if err := decodeJSON(b, &e); err != nil {
+		if err := api.DecodeJSON(b, &e); err != nil {
 			return row{line: line, err: err}
 		}
 		date := e.Date

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 const exportUsage = `-db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE] [-events FILE]
@@ -360,13 +361,13 @@ func writeCustomersJSONL(w io.Writer, tx *tagseg.Tx, seg *tagseg.Segment) error 
 			return err
 		}
 		// The very type import decodes a line into, so that the shapes agree.
-		row := cmNewCustomer{
+		row := api.NewCustomer{
 			UUID: c.UUID, DataSourceUUID: &c.DataSourceUUID, ExternalID: &c.ExternalID,
 			Name: c.Name, Email: c.Email, Company: c.Company,
 			Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
-			LeadCreatedAt: nullable(timeText(c.LeadCreatedAt)), FreeTrialStartedAt: nullable(timeText(c.FreeTrialStartedAt)),
-			Attributes: &cmNewAttrs{Tags: tagsOf(c), Custom: cj},
-			MRR:        json.RawMessage(strconv.FormatInt(c.MRR, 10)), MRRAt: nullable(timeText(at)),
+			LeadCreatedAt: api.Nullable(timeText(c.LeadCreatedAt)), FreeTrialStartedAt: api.Nullable(timeText(c.FreeTrialStartedAt)),
+			Attributes: &api.NewAttributes{Tags: api.TagsOf(c), Custom: cj},
+			MRR:        json.RawMessage(strconv.FormatInt(c.MRR, 10)), MRRAt: api.Nullable(timeText(at)),
 		}
 		return enc.Encode(row)
 	})

@@ -27,12 +27,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 const importUsage = `-db PATH [flags] FILE...
@@ -365,9 +365,9 @@ func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {
 			c.Name = v
 		case colEmail:
 			c.Email = v
-			var fe *fieldError
-			if errors.As(checkEmail(v), &fe) {
-				err = errors.New(fe.msg) // the column is named below
+			var fe *api.FieldError
+			if errors.As(api.CheckEmail(v), &fe) {
+				err = errors.New(fe.Msg) // the column is named below
 			}
 		case colCompany:
 			c.Company = v
@@ -380,9 +380,9 @@ func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {
 		case colZip:
 			c.Zip = v
 		case colLeadCreatedAt:
-			c.LeadCreatedAt, err = parseTime(v)
+			c.LeadCreatedAt, err = api.ParseTime(v)
 		case colFreeTrialStartedAt:
-			c.FreeTrialStartedAt, err = parseTime(v)
+			c.FreeTrialStartedAt, err = api.ParseTime(v)
 		case colTags:
 			c.Tags, err = splitTags(v, tagSep)
 			r.tagsGiven = true
@@ -395,7 +395,7 @@ func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {
 				typ = "String"
 			}
 			var val any
-			if val, err = customValue(typ, v); err == nil {
+			if val, err = api.CustomValue(typ, v); err == nil {
 				if c.Custom == nil {
 					c.Custom = map[string]any{}
 				}
@@ -403,11 +403,11 @@ func csvRow(line int, rec []string, cols []csvCol, tagSep string) row {
 			}
 		case colMRR:
 			if strings.TrimSpace(v) != "" {
-				r.mrr, err = parseCents(v)
+				r.mrr, err = api.ParseCents(v)
 				r.hasMRR = true
 			}
 		case colMRRAt:
-			r.mrrAt, err = parseTime(v)
+			r.mrrAt, err = api.ParseTime(v)
 		}
 		if err != nil {
 			return fail(col, err)
@@ -488,15 +488,15 @@ func jsonLines(r io.Reader, parse func(line int, b []byte) row) func() (row, err
 
 func jsonRow(line int, b []byte) row {
 	r := row{line: line}
-	var n cmNewCustomer
-	if err := decodeJSON(b, &n); err != nil {
+	var n api.NewCustomer
+	if err := api.DecodeJSON(b, &n); err != nil {
 		r.err = err
 		if b[0] != '{' && b[0] != '[' {
 			r.err = fmt.Errorf("%w (the line is not a JSON object: is the file CSV? give -format csv)", err)
 		}
 		return r
 	}
-	c, err := n.customer()
+	c, err := n.Customer()
 	if err != nil {
 		r.err = err
 		return r
@@ -509,68 +509,15 @@ func jsonRow(line int, b []byte) row {
 		if raw[0] == '"' {
 			json.Unmarshal(raw, &s)
 		}
-		if r.mrr, err = parseCents(s); err != nil {
-			r.err = fieldErrorf("mrr", "%v", err)
+		if r.mrr, err = api.ParseCents(s); err != nil {
+			r.err = api.FieldErrorf("mrr", "%v", err)
 			return r
 		}
 	}
-	if r.mrrAt, err = parseTimeField("mrr_at", deref(n.MRRAt)); err != nil {
+	if r.mrrAt, err = api.ParseTimeField("mrr_at", deref(n.MRRAt)); err != nil {
 		r.err = err
 	}
 	return r
-}
-
-// decodeJSON decodes one JSON object into v, with errors that name the
-// field and the byte offset rather than Go types.
-func decodeJSON(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if rest := bytes.TrimLeft(b[d.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return fmt.Errorf("invalid JSON: data after the object at byte %d", len(b)-len(rest))
-	}
-	return nil
-}
-
-func jsonError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return fmt.Errorf("invalid JSON: want %s, got %s", jsonKind(te.Type), te.Value)
-		}
-		return fmt.Errorf("invalid JSON: %s must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("invalid JSON: unexpected end of input")
-	}
-	return fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.String {
-			return "an array of strings"
-		}
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint32, reflect.Uint64, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
 }
 
 // cleanErr drops the package prefix of the library's errors.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // testSeed returns the seed of a randomized test, logged; TAGSEG_SEED
@@ -394,13 +395,13 @@ func TestImportEvents(t *testing.T) {
 
 func TestEmailValidation(t *testing.T) {
 	for _, e := range []string{"a@b.test", "A.B+c@x.example", ""} {
-		if err := checkEmail(e); err != nil {
-			t.Errorf("checkEmail(%q) = %v, want nil", e, err)
+		if err := api.CheckEmail(e); err != nil {
+			t.Errorf("api.CheckEmail(%q) = %v, want nil", e, err)
 		}
 	}
 	for _, e := range []string{"notanemail", "a@", "Name <a@b.test>", "a@b.test, c@d.test", "@x"} {
-		if err := checkEmail(e); err == nil {
-			t.Errorf("checkEmail(%q) = nil, want an error", e)
+		if err := api.CheckEmail(e); err == nil {
+			t.Errorf("api.CheckEmail(%q) = nil, want an error", e)
 		}
 	}
 }

@@ -23,10 +23,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // importSignals is the context that interrupts an import; tests replace it.
@@ -92,7 +92,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	o := importOpts{db: *db, replaceTags: *replaceTags, allowUnkeyed: *allowUnkeyed, skipBad: *skipBad,
 		abort: *onError == "abort", dryRun: *dryRun, fromLine: *fromLine, batch: *batch, mrrAt: start.UTC()}
 	if *mrrAtFlag != "" {
-		if o.mrrAt, err = parseTime(*mrrAtFlag); err != nil {
+		if o.mrrAt, err = api.ParseTime(*mrrAtFlag); err != nil {
 			return usagef("-mrr-at: %v", err)
 		}
 		o.mrrAtGiven = true
@@ -406,37 +406,22 @@ func rowKeys(c *tagseg.Customer) []string {
 func (im *importer) checkCustomerRow(r *row) error {
 	c := &r.c
 	if c.ExternalID != "" && c.DataSourceUUID == "" {
-		return fieldErrorf("data_source_uuid", "missing: external_id %q needs its data_source_uuid to name a customer", c.ExternalID)
+		return api.FieldErrorf("data_source_uuid", "missing: external_id %q needs its data_source_uuid to name a customer", c.ExternalID)
 	}
 	if c.UUID == "" && c.ExternalID == "" && !im.o.allowUnkeyed {
 		return errors.New("no key: give uuid, or data_source_uuid and external_id, so that importing the row again updates the customer instead of creating another (-allow-unkeyed creates it anyway)")
 	}
-	if err := checkFields(c); err != nil {
+	if err := api.CheckFields(c); err != nil {
 		return err
 	}
 	for i, t := range c.Tags {
-		t, err := checkTag(t)
+		t, err := api.CheckTag(t)
 		if err != nil {
 			return fmt.Errorf("tags: %w", err)
 		}
 		c.Tags[i] = t
 	}
 	return nil
-}
-
-// checkTag trims a tag and refuses one the index would refuse
-// (ErrInvalidTag): empty, not UTF-8 or longer than 255 bytes.
-func checkTag(t string) (string, error) {
-	t = strings.TrimSpace(t)
-	switch {
-	case t == "":
-		return "", fmt.Errorf("empty tag: %w", tagseg.ErrInvalidTag)
-	case !utf8.ValidString(t):
-		return "", fmt.Errorf("tag %q is not UTF-8: %w", t, tagseg.ErrInvalidTag)
-	case len(t) > 255:
-		return "", fmt.Errorf("tag %.20q... is longer than 255 bytes: %w", t, tagseg.ErrInvalidTag)
-	}
-	return t, nil
 }
 
 // lookup finds the customer a row names, if it exists.

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,6 +37,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // chromiumPath finds Chromium, or skips the test (fails it under CI).
@@ -243,9 +244,9 @@ func (b *browserTab) api(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
-func (b *browserTab) metrics(q string) metricsJSON {
+func (b *browserTab) metrics(q string) api.Metrics {
 	b.t.Helper()
-	var m metricsJSON
+	var m api.Metrics
 	if code := b.api("GET", "/v1/segments/metrics?query="+url.QueryEscape(q), nil, &m); code != 200 {
 		b.t.Fatalf("metrics of %q: %d", q, code)
 	}
@@ -356,7 +357,7 @@ func TestPage(t *testing.T) {
 	// --- The chart: one group of bars per interval, values on hover.
 	b.do("a range", chromedp.Navigate(srv.base+"/?q="+url.QueryEscape(q)+"&from=2024-01-01&to=2024-12-31&every=month"))
 	b.waitText("#m-customers", count(m.Customers))
-	var ser seriesJSON
+	var ser api.Series
 	b.api("GET", "/v1/segments/series?query="+url.QueryEscape(q)+"&start-date=2024-01-01&end-date=2024-12-31&interval=month", nil, &ser)
 	if len(ser.Entries) != 12 {
 		t.Fatalf("API series has %d entries, want 12", len(ser.Entries))
@@ -386,7 +387,7 @@ func TestPage(t *testing.T) {
 	b.waitFor("the query to change", fmt.Sprintf(`document.getElementById("q").value === %q`, q2))
 	m2 := b.metrics(q2)
 	b.waitText("#m-customers", count(m2.Customers))
-	var stats tagsResult
+	var stats api.TagStats
 	b.api("GET", "/v1/segments/tags?sort=count&limit=3&query="+url.QueryEscape(q2), nil, &stats)
 	b.setValue("#tags-sort", "count")
 	b.waitFor("ranking by count", fmt.Sprintf(`document.querySelector("#tags button.tag")?.dataset.tag === %q && document.querySelector("#tags .n").textContent === %q`, stats.Entries[0].Tag, count(stats.Entries[0].Customers)))
@@ -396,7 +397,7 @@ func TestPage(t *testing.T) {
 	b.waitFor("the saved segment", `document.querySelector('#saved li[data-name="page-at-risk"]') !== null`)
 	b.do("reload", chromedp.Reload())
 	b.waitFor("the saved segment after a reload", `document.querySelector('#saved li[data-name="page-at-risk"]') !== null`)
-	var saved savedSegmentJSON
+	var saved api.SavedSegment
 	if code := b.api("GET", "/v1/segments/saved/page-at-risk", nil, &saved); code != 200 || saved.Query != q2 {
 		t.Errorf("saved through the page: %d %+v, want query %q", code, saved, q2)
 	}
@@ -554,21 +555,23 @@ func TestPageTimings(t *testing.T) {
 func TestPageFailures(t *testing.T) {
 	chromiumPath(t)
 	ix := openIndex(t, pageDemo(t))
-	s := newServer(ix, serverOptions{MaxInFlight: 16}).(*server)
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	b := newBrowser(t, hs.URL, "")
+	// Mounted under a prefix in a host's mux, as server's Example does:
+	// the page finds its files and the API under it.
+	const slots = 16
+	mux := http.NewServeMux()
+	mux.Handle("/tagseg/", http.StripPrefix("/tagseg", server.New(ix, server.Options{MaxInFlight: slots})))
+	host := httptest.NewServer(mux)
+	defer host.Close()
+	base := host.URL + "/tagseg"
+	b := newBrowser(t, base, "")
 
-	// Overloaded: every slot is taken; every API call gets 503.
-	for range cap(s.inFlight) {
-		s.inFlight <- struct{}{}
-	}
-	b.do("open", chromedp.Navigate(hs.URL+"/?q="+url.QueryEscape("tag:churn-risk-high")))
+	// Overloaded: every slot is taken by a request whose body never
+	// ends; every API call gets 503.
+	release := occupy(t, base, slots)
+	b.do("open", chromedp.Navigate(base+"/?q="+url.QueryEscape("tag:churn-risk-high")))
 	b.waitFor("the overload", `/unavailable: Too many requests in flight/.test(document.getElementById("banner").textContent) && /Too many requests/.test(document.getElementById("metrics-msg").textContent)`)
 	b.noErrors()
-	for range cap(s.inFlight) {
-		<-s.inFlight
-	}
+	release()
 	b.do("retry", chromedp.Focus(chromedp.CSS("#q")), chromedp.KeyEvent(kb.Enter))
 	n, err := ix.Count(tagseg.Tag("churn-risk-high"))
 	if err != nil {
@@ -596,7 +599,7 @@ func TestPageFailures(t *testing.T) {
 		fmt.Fprintf(w, `<!doctype html><p id="done">sending</p><script>
 fetch(%q, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: '{"tags": ["evil"]}'})
   .then(() => { document.getElementById("done").textContent = "sent"; }, (e) => { document.getElementById("done").textContent = "failed: " + e; });
-</script>`, hs.URL+"/v1/customers/"+victim+"/attributes/tags")
+</script>`, base+"/v1/customers/"+victim+"/attributes/tags")
 	}))
 	defer evil.Close()
 	b.do("the other origin", chromedp.Navigate(evil.URL))
@@ -605,9 +608,9 @@ fetch(%q, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plai
 		t.Errorf("a page of another origin tagged a customer through the browser: %q %v", c.Tags, err)
 	}
 	// The same request from the page's own origin is allowed.
-	b.do("back", chromedp.Navigate(hs.URL+"/"))
+	b.do("back", chromedp.Navigate(base+"/"))
 	b.waitFor("the page", `document.body.dataset.state === "ready"`)
-	b.do("a write of its own", chromedp.Evaluate[chromedp.Void](`fetch("/v1/segments/saved/own", {method: "PUT", headers: {"Content-Type": "application/json"}, body: '{"query": "*"}'}).then(() => undefined)`, chromedp.EvalAwaitPromise))
+	b.do("a write of its own", chromedp.Evaluate[chromedp.Void](`fetch("v1/segments/saved/own", {method: "PUT", headers: {"Content-Type": "application/json"}, body: '{"query": "*"}'}).then(() => undefined)`, chromedp.EvalAwaitPromise))
 	if _, ok := savedSegment(ix, "own"); !ok {
 		t.Error("the page's own origin could not save a segment")
 	}
@@ -617,7 +620,7 @@ fetch(%q, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plai
 // fields: its FIELDS list is the command's queryFields (custom.KEY as
 // "custom.").
 func TestPageFields(t *testing.T) {
-	js, err := fs.ReadFile(webFS, "app.js")
+	js, err := os.ReadFile(filepath.Join("..", "..", "server", "web", "app.js")) // the page server/ serves
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,5 +638,44 @@ func TestPageFields(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, page); diff != "" {
 		t.Errorf("the page's fields differ from the query language's (-want +page):\n%s", diff)
+	}
+}
+
+// occupy takes n of the server's in-flight slots with POSTs whose bodies
+// do not end until release is called; it returns once a further request
+// is refused (503), so that every slot is taken.
+func occupy(t *testing.T, base string, n int) (release func()) {
+	t.Helper()
+	var pipes []*io.PipeWriter
+	var wg sync.WaitGroup
+	for range n {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		wg.Go(func() {
+			resp, err := http.Post(base+"/v1/customers", "application/json", pr)
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+		pw.Write([]byte("{")) // the handler is reading the body
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(base + "/v1/segments/saved")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's %d slots are not all taken: GET answers %d", n, resp.StatusCode)
+		}
+	}
+	return func() {
+		for _, pw := range pipes {
+			pw.CloseWithError(errors.New("released"))
+		}
+		wg.Wait()
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // formatFlags are -format and its shorthands -json and -csv.
@@ -220,13 +221,13 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if unknown == nil {
 		unknown = []string{}
 	}
-	m := metricsJSON{q, seg.Count(), seg.Paying(), seg.MRR(), seg.ARR(), seg.ARPA(), unknown}
+	m := api.Metrics{Query: q, Customers: seg.Count(), Paying: seg.Paying(), MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown}
 	return writeQuery(stdout, format, m, seg.ReadCustomers(0), *ra.limit)
 }
 
 // writeQuery writes query's output: the figures m and the first limit
 // customers of seq (all when 0), streamed.
-func writeQuery(stdout io.Writer, format string, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
+func writeQuery(stdout io.Writer, format string, m api.Metrics, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var err error
 	switch format {
@@ -296,7 +297,7 @@ func tagsCell(tags []string) string {
 	return strings.Join(tags, ",")
 }
 
-func queryJSON(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
+func queryJSON(w io.Writer, m api.Metrics, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	head, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -311,7 +312,7 @@ func queryJSON(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error]
 			return err
 		}
 		sep = ","
-		return enc.Encode(toCM(c))
+		return enc.Encode(api.CustomerOf(c))
 	})
 	if err != nil {
 		return err
@@ -320,7 +321,7 @@ func queryJSON(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error]
 	return err
 }
 
-func queryTable(w io.Writer, m metricsJSON, seq iter.Seq2[tagseg.Customer, error], limit int) error {
+func queryTable(w io.Writer, m api.Metrics, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	kv := &table{header: []string{"query", m.Query}, right: []bool{false, false}}
 	kv.add("customers", count(m.Customers))
 	kv.add("paying", count(m.Paying))
@@ -377,19 +378,6 @@ const tagsUsage = `-db PATH [-query Q | -segment NAME | QUERY...] [-prefix P] [-
 Lists the tags the customers of a segment hold, with how many hold each
 and their MRR, largest first (-limit 0: every tag).`
 
-type tagsResult struct {
-	Query     string    `json:"query"`
-	Customers uint64    `json:"customers"`
-	MRR       int64     `json:"mrr"`
-	Entries   []tagJSON `json:"entries"`
-}
-
-type tagJSON struct {
-	Tag       string `json:"tag"`
-	Customers uint64 `json:"customers"`
-	MRR       int64  `json:"mrr"`
-}
-
 func runTags(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tags", tagsUsage, stderr)
 	ra := addReadFlags(fs, 50, "at most `n` tags")
@@ -422,14 +410,14 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res := tagsResult{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []tagJSON{}}
+	res := api.TagStats{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []api.TagStat{}}
 	for _, s := range stats {
-		res.Entries = append(res.Entries, tagJSON(s))
+		res.Entries = append(res.Entries, api.TagStat(s))
 	}
 	return writeTags(stdout, format, res)
 }
 
-func writeTags(stdout io.Writer, format string, res tagsResult) error {
+func writeTags(stdout io.Writer, format string, res api.TagStats) error {
 	switch format {
 	case "json":
 		return writeJSON(stdout, res)
@@ -474,11 +462,11 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if *fromFlag == "" || *toFlag == "" {
 		return usagef("-from and -to are required")
 	}
-	from, err := parseTime(*fromFlag)
+	from, err := api.ParseTime(*fromFlag)
 	if err != nil {
 		return usagef("-from: %v", err)
 	}
-	to, err := parseTime(*toFlag)
+	to, err := api.ParseTime(*toFlag)
 	if err != nil {
 		return usagef("-to: %v", err)
 	}
@@ -509,15 +497,15 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return queryError(q, err)
 	}
-	entries := make([]seriesEntry, len(points))
+	entries := make([]api.SeriesEntry, len(points))
 	for i, p := range points {
-		entries[i] = toEntry(p)
+		entries[i] = api.SeriesEntryOf(p)
 	}
-	return writeSeries(stdout, format, seriesJSON{Query: q, Interval: iv.String(), Entries: entries}, *ra.limit)
+	return writeSeries(stdout, format, api.Series{Query: q, Interval: iv.String(), Entries: entries}, *ra.limit)
 }
 
 // writeSeries writes a series, its last limit points when limit > 0.
-func writeSeries(stdout io.Writer, format string, sj seriesJSON, limit int) error {
+func writeSeries(stdout io.Writer, format string, sj api.Series, limit int) error {
 	if limit > 0 && len(sj.Entries) > limit {
 		sj.Entries = sj.Entries[len(sj.Entries)-limit:]
 	}

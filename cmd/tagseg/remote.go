@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // remote is a tagseg server's HTTP API.
@@ -134,8 +135,8 @@ func segmentParams(query, segment string) url.Values {
 	return q
 }
 
-func (rm *remote) metrics(query, segment string) (metricsJSON, error) {
-	var m metricsJSON
+func (rm *remote) metrics(query, segment string) (api.Metrics, error) {
+	var m api.Metrics
 	err := rm.do("GET", "/v1/segments/metrics", segmentParams(query, segment), nil, &m)
 	return m, err
 }
@@ -152,9 +153,9 @@ func (rm *remote) customers(query, segment string, limit int) iter.Seq2[tagseg.C
 			}
 			q.Set("per_page", strconv.Itoa(per))
 			var page struct {
-				Entries []cmCustomer `json:"entries"`
-				HasMore bool         `json:"has_more"`
-				Cursor  *string      `json:"cursor"`
+				Entries []api.Customer `json:"entries"`
+				HasMore bool           `json:"has_more"`
+				Cursor  *string        `json:"cursor"`
 			}
 			if err := rm.do("GET", "/v1/segments/customers", q, nil, &page); err != nil {
 				yield(tagseg.Customer{}, err)
@@ -175,7 +176,7 @@ func (rm *remote) customers(query, segment string, limit int) iter.Seq2[tagseg.C
 }
 
 // fromCM is the customer of a ChartMogul customer object.
-func fromCM(cm cmCustomer) tagseg.Customer {
+func fromCM(cm api.Customer) tagseg.Customer {
 	c := tagseg.Customer{
 		UUID: cm.UUID, DataSourceUUID: cm.DataSourceUUID, ExternalID: cm.ExternalID, Name: cm.Name,
 		Email: cm.Email, Company: cm.Company, Country: deref(cm.Country), State: deref(cm.State),
@@ -184,27 +185,27 @@ func fromCM(cm cmCustomer) tagseg.Customer {
 	if cm.ID > 0 {
 		c.ID = cm.ID - 1
 	}
-	c.LeadCreatedAt, _ = parseTime(deref(cm.LeadCreatedAt))
-	c.FreeTrialStartedAt, _ = parseTime(deref(cm.FreeTrialStartedAt))
+	c.LeadCreatedAt, _ = api.ParseTime(deref(cm.LeadCreatedAt))
+	c.FreeTrialStartedAt, _ = api.ParseTime(deref(cm.FreeTrialStartedAt))
 	return c
 }
 
-func (rm *remote) tagStats(query, segment, prefix string, limit int, by string) (tagsResult, error) {
+func (rm *remote) tagStats(query, segment, prefix string, limit int, by string) (api.TagStats, error) {
 	q := segmentParams(query, segment)
 	q.Set("prefix", prefix)
 	q.Set("limit", strconv.Itoa(limit))
 	q.Set("sort", by)
-	var res tagsResult
+	var res api.TagStats
 	err := rm.do("GET", "/v1/segments/tags", q, nil, &res)
 	return res, err
 }
 
-func (rm *remote) series(query, segment string, from, to time.Time, every tagseg.Interval) (seriesJSON, error) {
+func (rm *remote) series(query, segment string, from, to time.Time, every tagseg.Interval) (api.Series, error) {
 	q := segmentParams(query, segment)
 	q.Set("start-date", from.Format(time.RFC3339Nano))
 	q.Set("end-date", to.Format(time.RFC3339Nano))
 	q.Set("interval", every.String())
-	var res seriesJSON
+	var res api.Series
 	err := rm.do("GET", "/v1/segments/series", q, nil, &res)
 	return res, err
 }
@@ -230,7 +231,7 @@ func (rm *remote) tagCustomers(stdout io.Writer, tf targetFlags, kind string, ad
 			return errors.New("untag -email is not in the server's API: give -uuid or -query, or stop the server")
 		}
 		var res struct {
-			Entries []cmShortCustomer `json:"entries"`
+			Entries []api.ShortCustomer `json:"entries"`
 		}
 		if err := rm.do("POST", "/v1/customers/attributes/tags", nil, map[string]any{"email": *tf.email, "tags": tags}, &res); err != nil {
 			return err
@@ -261,10 +262,18 @@ func (rm *remote) tagCustomers(stdout io.Writer, tf targetFlags, kind string, ad
 
 // setMRR is set-mrr -uuid through the server.
 func (rm *remote) setMRR(stdout io.Writer, uuid string, cents int64, at time.Time) error {
-	var c cmCustomer
+	var c api.Customer
 	if err := rm.do("POST", "/v1/customers/"+url.PathEscape(uuid)+"/mrr", nil, map[string]any{"mrr": cents, "date": at.Format(time.RFC3339Nano)}, &c); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: MRR %s from %s (through the server); current MRR %s\n", uuid, money(cents), at.Format(time.RFC3339), money(c.MRR))
 	return nil
+}
+
+// deref is *s, or "" when s is nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

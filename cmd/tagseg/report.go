@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/tagseg/tagseg"
@@ -243,44 +242,6 @@ month, quarter or year, UTC) that meets [-from, -to], the MRR, paying
 customers, ARPA and ARR at its end and the MRR movements inside it. "date" is
 an interval's last day, as in ChartMogul's metrics; money is in cents in CSV
 and JSON.`
-
-// seriesEntry is one point as ChartMogul's metrics API names its fields.
-type seriesEntry struct {
-	Date         string `json:"date"`
-	Start        string `json:"start-date"`
-	MRR          int64  `json:"mrr"`
-	Customers    uint64 `json:"customers"`
-	ARPA         int64  `json:"arpa"`
-	ARR          int64  `json:"arr"`
-	NewBusiness  int64  `json:"mrr-new-business"`
-	Expansion    int64  `json:"mrr-expansion"`
-	Contraction  int64  `json:"mrr-contraction"`
-	Churn        int64  `json:"mrr-churn"`
-	Reactivation int64  `json:"mrr-reactivation"`
-}
-
-// seriesJSON is the JSON of a series, from `series -json` and the API.
-type seriesJSON struct {
-	Query    string        `json:"query"`
-	Interval string        `json:"interval"`
-	Entries  []seriesEntry `json:"entries"`
-}
-
-func toEntry(p tagseg.Point) seriesEntry {
-	return seriesEntry{
-		Date:         p.End.AddDate(0, 0, -1).Format(time.DateOnly),
-		Start:        p.Start.Format(time.DateOnly),
-		MRR:          p.MRR,
-		Customers:    p.Customers,
-		ARPA:         p.ARPA,
-		ARR:          p.ARR,
-		NewBusiness:  p.NewBusiness,
-		Expansion:    p.Expansion,
-		Contraction:  p.Contraction,
-		Churn:        p.Churn,
-		Reactivation: p.Reactivation,
-	}
-}
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	fs2 "io/fs"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server"
 )
 
 const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off] [-trusted-origin URL]...
@@ -41,11 +43,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	db := dbFlag(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
-	maxBody := fs.Int64("max-body", defaultMaxBody, "largest request body in `bytes` (larger: 413)")
-	maxInFlight := fs.Int("max-in-flight", defaultMaxInFlight, "requests served at once; more are answered 503 with Retry-After (`n` < 0: no cap)")
-	maxTags := fs.Int("max-tags", defaultMaxTags, "tags one request may carry; more: 400 (`n` < 0: no cap)")
-	maxCustomers := fs.Int("max-customers", defaultMaxCustomers, "customers one bulk tagging request (/v1/segments/tags) may change; more: 400 (`n` < 0: no cap)")
-	confirmAbove := fs.Int("confirm-above", defaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
+	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest request body in `bytes` (larger: 413)")
+	maxInFlight := fs.Int("max-in-flight", server.DefaultMaxInFlight, "requests served at once; more are answered 503 with Retry-After (`n` < 0: no cap)")
+	maxTags := fs.Int("max-tags", server.DefaultMaxTags, "tags one request may carry; more: 400 (`n` < 0: no cap)")
+	maxCustomers := fs.Int("max-customers", server.DefaultMaxCustomers, "customers one bulk tagging request (/v1/segments/tags) may change; more: 400 (`n` < 0: no cap)")
+	confirmAbove := fs.Int("confirm-above", server.DefaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
 	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write)")
 	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
 	warm := fs.Bool("warm", true, "before listening, build what the first tag stats and email search would (seconds at 10M customers), so that they do not stall the first requests")
@@ -93,7 +95,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
 	srv := &http.Server{
-		Handler: newServer(ix, serverOptions{
+		Handler: server.New(ix, server.Options{
 			APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
 			MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
 			TrustedOrigins: trusted,
@@ -174,4 +176,18 @@ func warmUp(ix *tagseg.Index, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "tagseg serve: warmed up in %v (tag stats, email search)\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// accessLogger returns the access logger of serve's -log flag, writing to
+// w: "text" or "json" (slog's handlers), or nil for "off".
+func accessLogger(format string, w io.Writer) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	case "off":
+		return nil, nil
+	}
+	return nil, usagef("-log %q: want text, json or off", format)
 }

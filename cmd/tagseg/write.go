@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 func init() {
@@ -411,14 +412,14 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 		}
 		err = fmt.Errorf("%s is not a whole number of cents", pos[0])
 	} else {
-		cents, err = parseCents(pos[0])
+		cents, err = api.ParseCents(pos[0])
 	}
 	if err != nil {
 		return usagef("MRR: %v", err)
 	}
 	at := time.Now().UTC()
 	if *atFlag != "" {
-		if at, err = parseTime(*atFlag); err != nil {
+		if at, err = api.ParseTime(*atFlag); err != nil {
 			return usagef("-at: %v", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestAPIMetrics(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{APIKey: "key_123"})
+	srv, _ := newAPI(t, Options{APIKey: "key_123"})
 	a := &apiSession{t: t, srv: srv}
 	auth := map[string]string{"Authorization": "Basic a2V5XzEyMzo="}
 	a.run(
@@ -62,7 +62,7 @@ func TestAPIMetrics(t *testing.T) {
 
 func TestAPIAccessLog(t *testing.T) {
 	var log syncBuffer
-	srv, _ := newAPI(t, serverOptions{APIKey: "key_123", Access: slog.New(slog.NewJSONHandler(&log, nil))})
+	srv, _ := newAPI(t, Options{APIKey: "key_123", Access: slog.New(slog.NewJSONHandler(&log, nil))})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro", status: 200,

@@ -1,15 +1,11 @@
-package main
+package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/tagseg/tagseg"
 )
 
 // TestAPICancelledReads: tag stats and a series whose request context is
@@ -17,7 +13,7 @@ import (
 func TestAPICancelledReads(t *testing.T) {
 	ix, _ := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
 	defer ix.Close()
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	const cancelled = `{"code":503,"message":"The request was cancelled","param":null}`
 	for _, target := range []string{
 		"/v1/segments/tags?query=%2A",
@@ -35,21 +31,5 @@ func TestAPICancelledReads(t *testing.T) {
 		if rec.Code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", target, rec.Code, rec.Body)
 		}
-	}
-}
-
-// TestWarmUp: serve's warm-up answers on an index (and says so), and
-// reports a closed one rather than serving it.
-func TestWarmUp(t *testing.T) {
-	ix, _ := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
-	var out strings.Builder
-	if err := warmUp(ix, &out); err != nil || !strings.Contains(out.String(), "warmed up in") {
-		t.Errorf("warmUp: %v, %q", err, out.String())
-	}
-	if err := ix.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := warmUp(ix, &out); !errors.Is(err, tagseg.ErrClosed) {
-		t.Errorf("warmUp of a closed index: %v", err)
 	}
 }

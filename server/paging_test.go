@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/binary"
@@ -115,7 +115,7 @@ func TestAPIPaging(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, seed))
 	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 700)
 	defer ix.Close()
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	all := func(pagingCustomer) bool { return true }
 	for _, list := range []struct {
 		path string
@@ -196,7 +196,7 @@ func TestAPIPageReadError(t *testing.T) {
 	}
 	defer ix.Close()
 	var logged strings.Builder
-	h := newServer(ix, serverOptions{Log: log.New(&logged, "", 0)})
+	h := New(ix, Options{Log: log.New(&logged, "", 0)})
 	const unavailable = `{"code":503,"message":"The index is unavailable: its file is damaged or a write to it failed","param":null}`
 	for _, tc := range []struct {
 		target string

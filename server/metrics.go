@@ -1,4 +1,4 @@
-package main
+package server
 
 // Operations: a line per request in the access log (log/slog), and
 // Prometheus metrics at GET /metrics: requests and their latency per
@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -72,20 +71,6 @@ func (s *server) observe(r *http.Request, route string, rec *responseRecorder, d
 	}
 }
 
-// accessLogger returns the access logger of serve's -log flag, writing to
-// w: "text" or "json" (slog's handlers), or nil for "off".
-func accessLogger(format string, w io.Writer) (*slog.Logger, error) {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
-	case "off":
-		return nil, nil
-	}
-	return nil, usagef("-log %q: want text, json or off", format)
-}
-
 // metrics are the server's Prometheus metrics, in a registry of its own.
 type metrics struct {
 	reg      *prometheus.Registry
@@ -93,9 +78,11 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(ix *tagseg.Index) *metrics {
+// newMetrics registers the handler's metrics in reg, or in a registry of
+// its own (with Go's and the process's collectors) when reg is nil.
+func newMetrics(ix *tagseg.Index, reg *prometheus.Registry) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagseg_http_requests_total",
 			Help: "HTTP requests answered, by route (the pattern, or unmatched) and status code.",
@@ -106,8 +93,11 @@ func newMetrics(ix *tagseg.Index) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, indexCollector{ix},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m.reg == nil {
+		m.reg = prometheus.NewRegistry()
+		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m.reg.MustRegister(m.requests, m.duration, indexCollector{ix})
 	return m
 }
 

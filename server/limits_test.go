@@ -1,14 +1,13 @@
-package main
+package server
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/tagseg/tagseg"
 )
 
 func TestAPITagCap(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{MaxTags: 2})
+	srv, _ := newAPI(t, Options{MaxTags: 2})
 	a := &apiSession{t: t, srv: srv}
 	tooMany := `{"code":400,"message":"Parameter \"tags\" holds 3 tags; a request may carry at most 2","param":"tags"}`
 	a.run(
@@ -22,7 +21,7 @@ func TestAPITagCap(t *testing.T) {
 }
 
 func TestAPIBulkLimits(t *testing.T) {
-	srv, ix := newAPI(t, serverOptions{MaxCustomers: 2, ConfirmAbove: 1})
+	srv, ix := newAPI(t, Options{MaxCustomers: 2, ConfirmAbove: 1})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		// Three customers: above the cap, confirmed or not.
@@ -53,38 +52,5 @@ func TestAPIBulkLimits(t *testing.T) {
 	)
 	if n, _ := ix.Count(tagseg.Tag("x")); n != 1 {
 		t.Fatalf("%d customers tagged x, want 1", n)
-	}
-}
-
-func TestIsLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:8080": true, "127.1.2.3:0": true, "[::1]:80": true, "localhost:8080": true,
-		":8080": false, "0.0.0.0:8080": false, "[::]:80": false, "192.168.1.10:80": false, "8080": false,
-	} {
-		if got := isLoopback(addr); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}
-
-func TestServeRefusesOpenAddrWithoutKey(t *testing.T) {
-	s := importFixture(t)
-	var stdout, stderr strings.Builder
-	if code := run([]string{"serve", "-db", s.db, "-addr", "0.0.0.0:0"}, &stdout, &stderr); code != 2 ||
-		!strings.Contains(stderr.String(), "-addr 0.0.0.0:0 is not a loopback address and there is no -api-key") {
-		t.Errorf("exit %d, stderr: %s", code, stderr.String())
-	}
-	stderr.Reset()
-	if code := run([]string{"serve", "-db", s.db, "-log", "xml"}, &stdout, &stderr); code != 2 ||
-		!strings.Contains(stderr.String(), `-log "xml": want text, json or off`) {
-		t.Errorf("exit %d, stderr: %s", code, stderr.String())
-	}
-
-	// With -insecure (or a key) it serves.
-	for _, extra := range [][]string{{"-insecure"}, {"-api-key", "k"}} {
-		srv := serveInProcess(t, append([]string{"-db", s.db, "-addr", "0.0.0.0:0"}, extra...)...)
-		if code := srv.stop(t); code != 0 {
-			t.Errorf("%v: exit %d, stderr: %s", extra, code, srv.stderr.String())
-		}
 	}
 }

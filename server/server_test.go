@@ -1,13 +1,14 @@
-package main
+package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/tagseg/tagseg"
 )
 
@@ -29,7 +31,7 @@ func date(s string) time.Time {
 // newAPI serves the API over a new index holding three customers:
 // cus_a (Alice, MRR 100.00), cus_b (Bob, paid 25.00 from February to
 // April) and cus_c (Carol, whose email is Alice's in other case, no MRR).
-func newAPI(t *testing.T, opt serverOptions) (*httptest.Server, *tagseg.Index) {
+func newAPI(t *testing.T, opt Options) (*httptest.Server, *tagseg.Index) {
 	t.Helper()
 	ix, err := tagseg.Open(filepath.Join(t.TempDir(), "api.db"), &tagseg.Options{NoSync: true})
 	if err != nil {
@@ -69,7 +71,7 @@ func newAPI(t *testing.T, opt serverOptions) (*httptest.Server, *tagseg.Index) {
 	if opt.Now == nil {
 		opt.Now = func() time.Time { return date("2024-06-01") }
 	}
-	srv := httptest.NewServer(newServer(ix, opt))
+	srv := httptest.NewServer(New(ix, opt))
 	t.Cleanup(func() {
 		srv.Close()
 		if err := ix.Check(); err != nil {
@@ -168,7 +170,7 @@ const (
 )
 
 func TestAPICustomers(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "GET", path: "/v1/ping", status: 200, want: `{"data":"pong!"}`},
@@ -240,7 +242,7 @@ func redactUUIDs(s string) string {
 }
 
 func TestAPITags(t *testing.T) {
-	srv, ix := newAPI(t, serverOptions{})
+	srv, ix := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	long := strings.Repeat("x", 256)
 	a.run(
@@ -293,9 +295,9 @@ func TestAPITags(t *testing.T) {
 }
 
 func TestAPIOversizedBody(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
-	big := `{"tags":["` + strings.Repeat("x", defaultMaxBody) + `"]}`
+	big := `{"tags":["` + strings.Repeat("x", DefaultMaxBody) + `"]}`
 	want := `{"code":413,"message":"Request body is larger than 1048576 bytes","param":null}`
 	a.run(
 		call{method: "POST", path: "/v1/customers/cus_a/attributes/tags", status: 413, body: big, want: want},
@@ -304,14 +306,14 @@ func TestAPIOversizedBody(t *testing.T) {
 		call{method: "POST", path: "/v1/customers/attributes/tags", status: 413, body: big, want: want},
 	)
 	// The limit is configurable.
-	srv2, _ := newAPI(t, serverOptions{MaxBody: 10})
+	srv2, _ := newAPI(t, Options{MaxBody: 10})
 	a2 := &apiSession{t: t, srv: srv2}
 	a2.run(call{method: "POST", path: "/v1/customers/cus_a/attributes/tags", status: 413, body: `{"tags":["abc"]}`,
 		want: `{"code":413,"message":"Request body is larger than 10 bytes","param":null}`})
 }
 
 func TestAPIListAndSearch(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "GET", path: "/v1/customers?per_page=2", status: 200},
@@ -371,7 +373,7 @@ func TestAPIListAndSearch(t *testing.T) {
 }
 
 func TestAPIMRR(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 200, body: `{"mrr":4900,"date":"2024-05-01"}`},
@@ -393,7 +395,7 @@ func TestAPIMRR(t *testing.T) {
 }
 
 func TestAPISegments(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "GET", path: "/v1/segments/metrics", status: 200,
@@ -457,7 +459,7 @@ func TestAPISegments(t *testing.T) {
 }
 
 func TestAPISegmentQueries(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{})
+	srv, _ := newAPI(t, Options{})
 	a := &apiSession{t: t, srv: srv}
 	a.run(
 		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro+AND+NOT+tag%3Anobody", status: 200,
@@ -479,7 +481,7 @@ func TestAPISegmentQueries(t *testing.T) {
 }
 
 func TestAPIAuth(t *testing.T) {
-	srv, _ := newAPI(t, serverOptions{APIKey: "key_123"})
+	srv, _ := newAPI(t, Options{APIKey: "key_123"})
 	a := &apiSession{t: t, srv: srv}
 	unauthorized := `{"code":401,"message":"No valid API key provided","param":null}`
 	a.run(
@@ -514,84 +516,53 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serving is tagseg serve run in-process, with signalContext replaced
-// so that stop acts as SIGINT does.
-type serving struct {
-	base   string      // http://host:port
-	stderr *syncBuffer // serve's standard error
-	cancel context.CancelFunc
-	done   chan int
-	once   sync.Once
-	code   int
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got; run with -update to accept):\n%s", path, diff)
+	}
 }
 
-// serveInProcess runs `tagseg serve ARGS...` and waits for its address;
-// the test's end stops it.
-func serveInProcess(t *testing.T, args ...string) *serving {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	old := signalContext
-	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
-	s := &serving{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	go func() { s.done <- run(append([]string{"serve"}, args...), io.Discard, s.stderr) }()
-	t.Cleanup(func() {
-		s.stop(t)
-		signalContext = old
-	})
-	addrRE := regexp.MustCompile(`on (http://\S+)`)
-	for deadline := time.Now().Add(5 * time.Second); s.base == "" && time.Now().Before(deadline); {
-		if m := addrRE.FindStringSubmatch(s.stderr.String()); m != nil {
-			s.base = m[1]
-		} else {
-			time.Sleep(5 * time.Millisecond)
+// TestAPIFieldMessages: the API refuses an email that is not one address
+// and a field longer than the index takes, saying which field (422).
+func TestAPIFieldMessages(t *testing.T) {
+	_, ix := newAPI(t, Options{})
+	h := New(ix, Options{})
+	for body, want := range map[string]int{
+		`{"data_source_uuid":"ds","external_id":"e1","email":"notanemail"}`:         422,
+		`{"data_source_uuid":"ds","external_id":"e2","email":"Name <a@b.test>"}`:    422,
+		`{"data_source_uuid":"ds","external_id":"e3","email":"adam@smith.example"}`: 201,
+		`{"data_source_uuid":"ds","external_id":"e4","email":"a@b.test, c@d.test"}`: 422,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/customers", strings.NewReader(body)))
+		if rec.Code != want || want == 422 && !strings.Contains(rec.Body.String(), `{"errors":{"email":`) {
+			t.Errorf("POST %s: %d %s, want %d", body, rec.Code, rec.Body.String(), want)
 		}
 	}
-	if s.base == "" {
-		t.Fatalf("serve did not start: %s", s.stderr.String())
-	}
-	return s
-}
-
-// stop cancels serve's context (as SIGINT does) and returns its exit
-// code; it fails the test when serve does not stop within 10 s.
-func (s *serving) stop(t *testing.T) int {
-	t.Helper()
-	s.once.Do(func() {
-		s.cancel()
-		select {
-		case s.code = <-s.done:
-		case <-time.After(10 * time.Second):
-			s.code = -1
-			t.Error("serve did not stop")
+	for body, want := range map[string]string{
+		`{"data_source_uuid":"ds","external_id":"e5","name":"` + strings.Repeat("n", 4097) + `"}`: `{"errors":{"name":"4097 bytes, longer than the 4096 the index takes"}}`,
+		// (Invalid UTF-8 cannot come through JSON: the decoder makes it U+FFFD.)
+		`{"data_source_uuid":"ds","external_id":"e6","zip":"` + strings.Repeat("9", 5000) + `"}`: `{"errors":{"zip":"5000 bytes, longer than the 4096 the index takes"}}`,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/customers", strings.NewReader(body)))
+		if rec.Code != 422 || !strings.HasPrefix(rec.Body.String(), want) {
+			t.Errorf("POST %.60s...: %d %s, want 422 %s", body, rec.Code, rec.Body.String(), want)
 		}
-	})
-	return s.code
-}
-
-func TestServeCommand(t *testing.T) {
-	s := importFixture(t)
-	srv := serveInProcess(t, "-db", s.db, "-addr", "127.0.0.1:0")
-	base := srv.base
-	resp, err := http.Get(base + "/v1/customers/cus_0001")
-	if err != nil {
-		t.Fatal(err)
 	}
-	var c cmCustomer
-	err = json.NewDecoder(resp.Body).Decode(&c)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || c.UUID != "cus_0001" || c.MRR != 29900 {
-		t.Errorf("GET customer: %d %+v %v", resp.StatusCode, c, err)
-	}
-	if code := srv.stop(t); code != 0 {
-		t.Fatalf("serve exited %d: %s", code, srv.stderr.String())
-	}
-	if !strings.HasSuffix(srv.stderr.String(), "tagseg serve: shutting down\ntagseg serve: stopped\n") {
-		t.Errorf("stderr: %s", srv.stderr.String())
-	}
-	// The index was closed: it opens again at once.
-	ix, err := tagseg.Open(s.db, &tagseg.Options{Timeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix.Close()
 }

@@ -1,9 +1,8 @@
-package main
+package server
 
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,7 +19,7 @@ import (
 )
 
 // The HTTP side of bench/paging_test.go (the bench module cannot import
-// this package main): one page of 200 customers at the first, middle and
+// package server's module): one page of 200 customers at the first, middle and
 // last cursor of GET /v1/customers and GET /v1/segments/customers, and
 // the lookups GET /v1/customers?external_id= and
 // GET /v1/customers/search?email=, through httptest.NewRecorder.
@@ -32,7 +31,7 @@ import (
 // built in a temporary directory:
 //
 //	TAGSEG_BENCH_DB=$PWD/bench/data/tagseg-n1000000-s1-XXXXXXXX.db \
-//	  go test -run '^$' -bench HTTP ./cmd/tagseg
+//	  go test -run '^$' -bench HTTP ./server
 
 // benchSegment is bench.SegmentQ in the query language.
 const benchSegment = `(tag:plan-pro OR tag:plan-enterprise) AND tag:active AND tag:newsletter AND NOT tag:managed-account`
@@ -69,7 +68,25 @@ func benchIndex(b *testing.B) (*tagseg.Index, *gen.Generator) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ix.Close() })
-	if _, err := demoLoad(ix, g, io.Discard); err != nil {
+	_, err = ix.Load(func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
+		for i := range n {
+			c := g.Customer(i)
+			events := make([]tagseg.MRRChange, len(c.Events))
+			for j, e := range c.Events {
+				events[j] = tagseg.MRRChange{At: e.At, Cents: e.Cents}
+			}
+			if !yield(tagseg.Customer{
+				DataSourceUUID: c.DataSourceUUID, ExternalID: c.ExternalID,
+				Name: c.Name, Email: c.Email, Company: c.Company,
+				Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
+				LeadCreatedAt: c.LeadCreatedAt, FreeTrialStartedAt: c.FreeTrialStartedAt,
+				Tags: c.Tags, Custom: c.Custom,
+			}, events) {
+				return
+			}
+		}
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return ix, g
@@ -87,7 +104,7 @@ func benchGet(b *testing.B, h http.Handler, target string) []byte {
 
 func BenchmarkHTTPPage(b *testing.B) {
 	ix, g := benchIndex(b)
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	n := g.Config().Customers
 	for _, list := range []struct{ name, path, query string }{
 		{"all", "/v1/customers", "*"},
@@ -143,7 +160,7 @@ func BenchmarkHTTPPage(b *testing.B) {
 
 func BenchmarkHTTPLookup(b *testing.B) {
 	ix, g := benchIndex(b)
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	n := g.Config().Customers
 	const k = 64
 	cs := make([]gen.Customer, k)

@@ -1,11 +1,13 @@
-package main
+package server
 
-// The browser page of tagseg serve: the files of web/, embedded in the
-// binary, index.html at / and the others under /ui/. They are served
-// without the API key and outside the in-flight cap (they are static and
-// hold no data: the page asks for the key and sends it with each API
-// call, with X-Tagseg-Page: 1 so that a 401 does not make the browser
-// prompt for Basic auth over the page).
+// The browser page: the files of web/, embedded in the package,
+// index.html at / and the others under /ui/. Its references are relative
+// (ui/app.js, and the API from the page's directory), so that it works
+// under a host's prefix too. They are served without the API key and
+// outside the in-flight cap (they are static and hold no data: the page
+// asks for the key and sends it with each API call, with X-Tagseg-Page: 1
+// so that a 401 does not make the browser prompt for Basic auth over the
+// page).
 
 import (
 	"embed"
@@ -62,7 +64,9 @@ func handlePage(m *http.ServeMux, web fs.FS) {
 	m.HandleFunc(routeUI, func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("file")
 		if name == "index.html" {
-			http.Redirect(w, r, "/", http.StatusMovedPermanently)
+			// Relative, so that it holds under a host's prefix too.
+			w.Header().Set("Location", "../")
+			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
 		// Files only: no directory listings.

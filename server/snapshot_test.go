@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -30,7 +30,7 @@ func httpDo(h http.Handler, method, target, body string) (int, string) {
 func TestAPIOneSnapshot(t *testing.T) {
 	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 300)
 	defer ix.Close()
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	if err := ix.SaveSegment("x", "tag:x"); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestAPIOneSnapshot(t *testing.T) {
 // body on every kind of endpoint, reads and writes.
 func TestAPIUnavailable(t *testing.T) {
 	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
-	h := newServer(ix, serverOptions{})
+	h := New(ix, Options{})
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestAPIUnavailable(t *testing.T) {
 func TestAPIInFlight(t *testing.T) {
 	ix, _ := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
 	defer ix.Close()
-	h := newServer(ix, serverOptions{MaxInFlight: 1})
+	h := New(ix, Options{MaxInFlight: 1})
 	body, send := io.Pipe()
 	held := make(chan int)
 	go func() { // holds the one slot while its body is read

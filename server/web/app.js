@@ -119,9 +119,12 @@ function messageOf(status, body) {
   return `The server answered ${status}`;
 }
 
-/** api calls the JSON API and returns its body; it throws an APIError with a readable message. */
+/** BASE is where the API lives: the directory the page is served from, so that a host may mount tagseg under a prefix. */
+const BASE = new URL(".", location.href);
+
+/** api calls the JSON API (path from its root, "/v1/...") and returns its body; it throws an APIError with a readable message. */
 async function api(method, path, { params, body, signal } = {}) {
-  const url = new URL(path, location.origin);
+  const url = new URL(path.replace(/^\//, ""), BASE);
   for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== "") url.searchParams.set(k, v);
   const headers = { "X-Tagseg-Page": "1", Accept: "application/json" };
   const key = sessionStorage.getItem(KEY_STORE);

@@ -1,0 +1,117 @@
+package api
+
+// The bodies of tagseg's own endpoints (segments, tag completion, MRR
+// history) and ChartMogul's error body.
+
+import (
+	"time"
+
+	"github.com/tagseg/tagseg"
+)
+
+// Error is ChartMogul's error body {"code", "message", "param"}, for bad
+// requests, missing parameters, auth, refusals and an unavailable index.
+type Error struct {
+	Code    int     `json:"code"`    // the HTTP status
+	Message string  `json:"message"` // what went wrong, and what to do
+	Param   *string `json:"param"`   // the parameter at fault, or null
+}
+
+// Metrics is the body of GET /v1/segments/metrics: a segment's figures
+// now (money in cents).
+type Metrics struct {
+	Query       string   `json:"query"` // the query evaluated ("*": everyone)
+	Customers   uint64   `json:"customers"`
+	Paying      uint64   `json:"paying"` // members with MRR > 0
+	MRR         int64    `json:"mrr"`
+	ARR         int64    `json:"arr"`
+	ARPA        int64    `json:"arpa"`
+	UnknownTags []string `json:"unknown_tags"` // tags of the query nobody holds
+}
+
+// SeriesEntry is one interval of a series, named as ChartMogul's metrics
+// API names its fields; Date is the interval's last day.
+type SeriesEntry struct {
+	Date         string `json:"date"`
+	Start        string `json:"start-date"`
+	MRR          int64  `json:"mrr"`
+	Customers    uint64 `json:"customers"`
+	ARPA         int64  `json:"arpa"`
+	ARR          int64  `json:"arr"`
+	NewBusiness  int64  `json:"mrr-new-business"`
+	Expansion    int64  `json:"mrr-expansion"`
+	Contraction  int64  `json:"mrr-contraction"`
+	Churn        int64  `json:"mrr-churn"`
+	Reactivation int64  `json:"mrr-reactivation"`
+}
+
+// SeriesEntryOf is the entry of a point of tagseg.Series.
+func SeriesEntryOf(p tagseg.Point) SeriesEntry {
+	return SeriesEntry{
+		Date:         p.End.AddDate(0, 0, -1).Format(time.DateOnly),
+		Start:        p.Start.Format(time.DateOnly),
+		MRR:          p.MRR,
+		Customers:    p.Customers,
+		ARPA:         p.ARPA,
+		ARR:          p.ARR,
+		NewBusiness:  p.NewBusiness,
+		Expansion:    p.Expansion,
+		Contraction:  p.Contraction,
+		Churn:        p.Churn,
+		Reactivation: p.Reactivation,
+	}
+}
+
+// Series is the body of GET /v1/segments/series (and `tagseg series
+// -json`).
+type Series struct {
+	Query    string        `json:"query"`
+	Interval string        `json:"interval"` // day, week, month, quarter or year
+	Entries  []SeriesEntry `json:"entries"`
+}
+
+// TagStat is one tag of a ranking: how many members of the segment hold
+// it and their MRR.
+type TagStat struct {
+	Tag       string `json:"tag"`
+	Customers uint64 `json:"customers"`
+	MRR       int64  `json:"mrr"`
+}
+
+// TagStats is the body of GET /v1/segments/tags (and `tagseg tags
+// -json`): the segment's figures and its tags, ranked.
+type TagStats struct {
+	Query     string    `json:"query"`
+	Customers uint64    `json:"customers"`
+	MRR       int64     `json:"mrr"`
+	Entries   []TagStat `json:"entries"`
+}
+
+// SavedSegment is a saved segment: GET and PUT /v1/segments/saved/{name},
+// and the entries of GET /v1/segments/saved.
+type SavedSegment struct {
+	Name  string `json:"name"`
+	Query string `json:"query"`
+}
+
+// TagCount is one entry of tag completion, GET /v1/tags.
+type TagCount struct {
+	Tag       string `json:"tag"`
+	Customers uint64 `json:"customers"`
+}
+
+// MRREntry is one MRR change of GET /v1/customers/{uuid}/mrr.
+type MRREntry struct {
+	Date string `json:"date"` // RFC 3339, UTC
+	MRR  int64  `json:"mrr"`  // cents, from Date on
+}
+
+// QueryError is the 400 of a query that does not parse or names an
+// unknown field: Error, and where in the query the parser stopped (a byte
+// offset), what it expected there and what it found ("" at the end).
+type QueryError struct {
+	Error
+	Offset   int    `json:"offset"`
+	Expected string `json:"expected"`
+	Found    string `json:"found"`
+}

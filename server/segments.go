@@ -1,0 +1,193 @@
+package server
+
+// tagseg's segment reads: a segment's metrics, series, tag ranking and
+// customers, each answered from one snapshot.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
+)
+
+// ---- segments ----
+
+// segmentQuery picks the segment of a request as the transaction sees it:
+// the query parameter "query" (a query) or "segment" (a saved segment's
+// name, read in tx), or the same fields of a JSON body; neither means
+// every customer. It answers 400 and 404 itself (errAnswered).
+func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) (string, tagseg.Expr, error) {
+	q := deref(query)
+	if name := deref(segment); name != "" {
+		if q != "" {
+			writeError(w, http.StatusBadRequest, `Give "query" or "segment", not both`, "segment")
+			return "", tagseg.Expr{}, errAnswered
+		}
+		saved, err := tx.SavedSegment(name)
+		if errors.Is(err, tagseg.ErrNotFound) {
+			writeNotFound(w, "Segment")
+			return "", tagseg.Expr{}, errAnswered
+		}
+		if err != nil {
+			return "", tagseg.Expr{}, err
+		}
+		q = saved
+	}
+	if strings.TrimSpace(q) == "" {
+		q = "*"
+	}
+	e, err := tagseg.Parse(q)
+	if err != nil {
+		writeQueryError(w, err)
+		return "", tagseg.Expr{}, errAnswered
+	}
+	return q, e, nil
+}
+
+// segmentView runs fn in one read view (Index.View) with the segment of
+// the request's query parameters, so that the saved segment's query, the
+// evaluation and whatever fn reads come from one snapshot. fn computes
+// the answer, which the handler writes after the view (a slow client
+// must not hold a read transaction); segmentView reports whether fn
+// succeeded, else the request has been answered.
+func (s *server) segmentView(w http.ResponseWriter, r *http.Request, fn func(tx *tagseg.Tx, q string, e tagseg.Expr) error) bool {
+	query, segment := queryParams(r)
+	err := s.ix.View(func(tx *tagseg.Tx) error {
+		q, e, err := segmentQuery(w, tx, query, segment)
+		if err != nil {
+			return err
+		}
+		return badQuery(w, fn(tx, q, e))
+	})
+	return s.done(w, r, err, "query")
+}
+
+func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
+	var res api.Metrics
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error {
+		seg, err := tx.Segment(e)
+		if err != nil {
+			return err
+		}
+		unknown := seg.UnknownTags()
+		if unknown == nil {
+			unknown = []string{}
+		}
+		res = api.Metrics{
+			Query: q, Customers: seg.Count(), Paying: seg.Paying(),
+			MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown,
+		}
+		return nil
+	}) {
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, res)
+}
+
+func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	var dates [2]time.Time
+	for i, name := range []string{"start-date", "end-date"} {
+		v := qs.Get(name)
+		if v == "" {
+			writeMissing(w, name)
+			return
+		}
+		t, err := api.ParseTime(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Parameter %q: %v", name, err), name)
+			return
+		}
+		dates[i] = t
+	}
+	if dates[0].After(dates[1]) {
+		writeError(w, http.StatusBadRequest, `Parameter "start-date" is after "end-date"`, "start-date")
+		return
+	}
+	iv := tagseg.Month
+	if v := qs.Get("interval"); v != "" {
+		var err error
+		if iv, err = tagseg.ParseInterval(v); err != nil {
+			writeError(w, http.StatusBadRequest, `Parameter "interval" must be day, week, month, quarter or year`, "interval")
+			return
+		}
+	}
+	var q string
+	var points []tagseg.Point
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
+		q = query
+		points, err = tx.SeriesContext(r.Context(), e, dates[0], dates[1], iv)
+		if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
+			writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
+			return errAnswered
+		}
+		return err
+	}) {
+		return
+	}
+	entries := make([]api.SeriesEntry, len(points))
+	for i, p := range points {
+		entries[i] = api.SeriesEntryOf(p)
+	}
+	writeJSONStatus(w, http.StatusOK, api.Series{Query: q, Interval: iv.String(), Entries: entries})
+}
+
+func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	opt := tagseg.TagStatsOptions{Prefix: qs.Get("prefix"), Limit: 100}
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, `Parameter "limit" must be an integer, 0 or more (0: all)`, "limit")
+			return
+		}
+		opt.Limit = n
+	}
+	switch qs.Get("sort") {
+	case "", "mrr":
+	case "count":
+		opt.ByCount = true
+	default:
+		writeError(w, http.StatusBadRequest, `Parameter "sort" must be mrr or count`, "sort")
+		return
+	}
+	var res api.TagStats
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error { // header and entries of one snapshot
+		seg, err := tx.Segment(e)
+		if err != nil {
+			return err
+		}
+		stats, err := tx.TagStatsContext(r.Context(), e, opt)
+		if err != nil {
+			return err
+		}
+		res = api.TagStats{Query: q, Customers: seg.Count(), MRR: seg.MRR(), Entries: []api.TagStat{}}
+		for _, st := range stats {
+			res.Entries = append(res.Entries, api.TagStat(st))
+		}
+		return nil
+	}) {
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, res)
+}
+
+func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
+	p, ok := readPage(w, r)
+	if !ok {
+		return
+	}
+	var cp customerPage
+	if !s.segmentView(w, r, func(tx *tagseg.Tx, _ string, e tagseg.Expr) (err error) {
+		cp, err = segmentPage(tx, p, e)
+		return err
+	}) {
+		return
+	}
+	writePage(w, p, cp)
+}

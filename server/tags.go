@@ -1,0 +1,128 @@
+package server
+
+// Tags: ChartMogul's add and remove endpoints (by UUID, by email), and
+// tag completion (GET /v1/tags).
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
+)
+
+func (s *server) addTags(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	tags, err := s.ix.AddTags(r.PathValue("uuid"), body.Tags...)
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+}
+
+func (s *server) removeTags(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	tags, err := s.ix.RemoveTags(r.PathValue("uuid"), body.Tags...)
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+}
+
+func (s *server) addTagsByEmail(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readTags(w, r)
+	if !ok {
+		return
+	}
+	email := deref(body.Email)
+	if email == "" {
+		writeMissing(w, "email")
+		return
+	}
+	cs, err := s.ix.AddTagsByEmail(email, body.Tags...)
+	if errors.Is(err, tagseg.ErrNotFound) {
+		noEmail(w, email)
+		return
+	}
+	if err != nil {
+		s.writeLibError(w, r, err, "tags")
+		return
+	}
+	entries := make([]api.ShortCustomer, len(cs))
+	for i, c := range cs {
+		entries[i] = api.ShortCustomerOf(c)
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// ---- tag completion ----
+
+const (
+	defaultTagLimit = 20
+	maxTagLimit     = 1000
+)
+
+// byCustomers orders tags by customers descending, then by name.
+func byCustomers(a, b api.TagCount) int {
+	if c := cmp.Compare(b.Customers, a.Customers); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Tag, b.Tag)
+}
+
+// listTags answers the tags starting with "prefix", the most held first:
+// one pass over Index.Tags (in name order, so it stops after the
+// prefix's range) keeping the best "limit" of them.
+func (s *server) listTags(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	limit := defaultTagLimit
+	if v := qs.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTagLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf(`Parameter "limit" must be an integer from 1 to %d`, maxTagLimit), "limit")
+			return
+		}
+		limit = n
+	}
+	prefix := qs.Get("prefix")
+	var top []api.TagCount
+	matched := 0
+	for tag, n := range s.ix.Tags() {
+		if !strings.HasPrefix(tag, prefix) {
+			if tag > prefix {
+				break // past every tag with the prefix
+			}
+			continue
+		}
+		matched++
+		top = append(top, api.TagCount{Tag: tag, Customers: n})
+		if len(top) == 2*limit { // keep the best limit: O(log limit) a tag
+			slices.SortFunc(top, byCustomers)
+			top = top[:limit]
+		}
+	}
+	slices.SortFunc(top, byCustomers)
+	if len(top) > limit {
+		top = top[:limit]
+	}
+	if top == nil {
+		top = []api.TagCount{}
+	}
+	writeJSONStatus(w, http.StatusOK, struct {
+		Entries []api.TagCount `json:"entries"`
+		HasMore bool           `json:"has_more"`
+	}{top, matched > limit})
+}
