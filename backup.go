@@ -3,6 +3,8 @@ package tagseg
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,4 +26,60 @@ func (ix *Index) Backup(w io.Writer) (n int64, err error) {
 		return nil
 	})
 	return n, err
+}
+
+// Restore replaces the index file at path with the copy that r yields (as
+// Backup wrote it), atomically: it writes the copy to a temporary file
+// beside path, syncs it, opens it read-only and runs Check on it, and
+// only then renames it over path and syncs the directory. A copy that is
+// truncated, damaged or not an index gives an error wrapping ErrCorrupt
+// (or ErrVersion) and leaves path as it was; so does a failed write. It
+// returns the number of bytes read from r.
+//
+// An Index open on path when Restore renames goes on reading and writing
+// the file it opened, which is no longer at path (on Unix: the old file
+// stays whole until its last user closes it). Open path again to use the
+// restored copy, then Close the old Index: a host that serves requests
+// swaps the two and closes the old one once its requests in flight are
+// done, so none of them fails.
+func Restore(path string, r io.Reader) (n int64, err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".restore-*")
+	if err != nil {
+		return 0, fmt.Errorf("tagseg: restore %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if n, err = io.Copy(f, r); err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: copy: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: sync: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: %w", path, err)
+	}
+	ix, err := Open(tmp, &Options{ReadOnly: true})
+	if err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: the copy: %w", path, err)
+	}
+	err = ix.Check()
+	if cerr := ix.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: the copy: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: %w", path, err)
+	}
+	if err = syncDir(dir); err != nil {
+		return n, fmt.Errorf("tagseg: restore %s: sync directory: %w", path, err)
+	}
+	return n, nil
 }

@@ -150,7 +150,16 @@
 // into large aligned blocks and uses them in place. Customer records stay
 // on disk. Index.Check verifies a file against itself and against memory.
 // Backup writes a consistent copy of the file while reads and writes go
-// on; to restore, open the copy.
+// on; to restore, open the copy, or put it in place of an index's file
+// with Restore (checked, atomic).
+//
+// # Replicas
+//
+// A host that replicates the index by applying one log of commands on
+// every copy (tagseg serve on Raft) commits the number of the last entry
+// it applied in the same transaction as the entry's writes
+// (Tx.SetApplied), and after a restart reads it back (Index.Applied) to
+// skip what the file already holds: no entry is lost or applied twice.
 //
 // # Sets of IDs for other engines
 //
