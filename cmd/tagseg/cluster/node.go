@@ -185,10 +185,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: logger})
 	} else {
-		n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, 3, 10*time.Second, logger)
+		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, 3, 10*time.Second, logger)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: Raft transport: %w", err)
 		}
+		n.trans = t
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
