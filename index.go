@@ -110,6 +110,8 @@ type Index struct {
 	// after its snapshot: see matching.
 	loading atomic.Pointer[loadSpan]
 	emails  emailTable
+	// followers follow each commit (follow.go); set by Open.
+	followers []follower
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does

@@ -109,8 +109,12 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 			}
 		}
 		if l.batches > 0 {
-			ix.cur.Store(l.state())
+			ns := l.state()
+			ix.cur.Store(ns)
 			ix.pend.Store(nil)
+			t := roaring.New()
+			t.AddRange(uint64(l.first), uint64(l.next))
+			ix.published(&commitInfo{ix: ix, old: l.st, new: ns, load: true, touched: t})
 		}
 		ix.loading.Store(nil)
 	}()
@@ -285,6 +289,15 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	// Email candidates go in before the commit (see emailTable).
 	for i := range batch {
 		ix.emails.add(batch[i].cols[colEmail], batch[i].r.id)
+	}
+	if len(ix.followers) > 0 { // follow.go
+		t := roaring.New()
+		t.AddRange(uint64(lo), uint64(hi))
+		ci := &commitInfo{ix: ix, old: l.st, btx: btx, load: true, touched: t,
+			mkNew: func() *state { return batchState(txid, lo, hi, ids, batch) }}
+		if err := ix.prepare(ci); err != nil {
+			return err
+		}
 	}
 	committed, served, err := ix.commit(btx)
 	if served {

@@ -35,6 +35,11 @@ type evaluator struct {
 	tx      *Tx // non-nil inside a batch: its changes count
 	unknown []string
 	seen    map[string]bool // the tags in unknown
+	// univ, when set, restricts the evaluation to these IDs (see evalOn):
+	// every set the evaluator makes is within univ, and each leaf costs
+	// about |univ|, not the number of customers. Only outside a batch
+	// (tx nil).
+	univ *roaring.Bitmap
 }
 
 // val is an evaluated set. owned means bm is a private copy that may be
@@ -51,7 +56,11 @@ func (v val) own() *roaring.Bitmap {
 	return v.bm.Clone()
 }
 
-func (ev *evaluator) bitmap(k bmKey) val {
+// bitmap returns bitmap k as the evaluation sees it: within univ when set.
+func (ev *evaluator) bitmap(k bmKey) val { return ev.restrict(ev.stored(k)) }
+
+// stored returns bitmap k of the state (with the batch's changes), whole.
+func (ev *evaluator) stored(k bmKey) val {
 	var b *roaring.Bitmap
 	owned := false
 	if ev.tx != nil {
@@ -65,11 +74,23 @@ func (ev *evaluator) bitmap(k bmKey) val {
 	return val{b, owned}
 }
 
+// restrict returns v within univ (v itself when there is none).
+func (ev *evaluator) restrict(v val) val {
+	if ev.univ == nil {
+		return v
+	}
+	if v.owned {
+		v.bm.And(ev.univ)
+		return v
+	}
+	return val{roaring.And(v.bm, ev.univ), true}
+}
+
 func (ev *evaluator) live() val { return ev.bitmap(bmKey{bkLive, ""}) }
 
 func (ev *evaluator) tag(name string) val {
 	name = strings.TrimSpace(name)
-	v := ev.bitmap(bmKey{bkTag, name})
+	v := ev.stored(bmKey{bkTag, name})
 	if v.bm.IsEmpty() && !ev.seen[name] { // a map: a query may name 100,000 tags
 		if ev.seen == nil {
 			ev.seen = map[string]bool{}
@@ -77,7 +98,7 @@ func (ev *evaluator) tag(name string) val {
 		ev.seen[name] = true
 		ev.unknown = append(ev.unknown, name)
 	}
-	return v
+	return ev.restrict(v)
 }
 
 func (ev *evaluator) eval(e Expr) (val, error) {
@@ -394,6 +415,9 @@ func eqCandidates(q any) []any {
 
 // eqMatch is the union of the bitmaps of field whose value matches.
 func (ev *evaluator) eqMatch(field string, match func(v string) bool) val {
+	if v, ok := ev.eqMatchRecords(field, match); ok {
+		return v
+	}
 	var vs []val
 	seen := map[string]bool{}
 	consider := func(v string) {
@@ -415,6 +439,46 @@ func (ev *evaluator) eqMatch(field string, match func(v string) bool) val {
 	}
 	return union(vs)
 }
+
+// eqMatchRecords is eqMatch in a restricted evaluation with few IDs and
+// a field of many values: it reads the values from the IDs' records
+// instead of going through every value. ok is false when it does not
+// apply (or a record cannot be read: eqMatch then answers from memory).
+func (ev *evaluator) eqMatchRecords(field string, match func(v string) bool) (val, bool) {
+	if ev.univ == nil || ev.btx == nil {
+		return val{}, false
+	}
+	cand := ev.live().bm
+	if cand.GetCardinality()*recordCost >= uint64(ev.st.eq[field].len()) {
+		return val{}, false
+	}
+	key, custom := strings.CutPrefix(field, "custom.")
+	out := roaring.New()
+	for it := cand.Iterator(); it.HasNext(); {
+		r, err := readRecord(ev.btx, ev.ix.path, it.Next())
+		if err != nil {
+			return val{}, false
+		}
+		var v string
+		if custom {
+			x, ok := r.c.Custom[key]
+			if !ok {
+				continue
+			}
+			v = customEq(x)
+		} else {
+			v = eqValue(&r.c, field)
+		}
+		if match(v) {
+			out.Add(r.id)
+		}
+	}
+	return val{out, true}, true
+}
+
+// recordCost is about how many in-memory steps (a value compared, a map
+// read) reading one customer record costs.
+const recordCost = 40
 
 // email selects the customers with an email (any case), through the
 // in-memory hash table, checked against their records.
@@ -489,7 +553,32 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 	if field == "email" {
 		q = lower(q.(string))
 	}
+	if ev.univ != nil && ev.live().bm.IsEmpty() {
+		return val{roaring.New(), true}, nil
+	}
+	if ev.btx == nil {
+		return val{}, fmt.Errorf("tagseg: field %s is read from the customer records, and this evaluation has none: %w", field, ErrInvalid)
+	}
 	out := roaring.New()
+	match := func(r *record) {
+		if x, ok := recordField(r, field); ok {
+			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
+				out.Add(r.id)
+			}
+		}
+	}
+	if ev.univ != nil { // restricted: the candidates' records only, when fewer
+		if cand := ev.live().bm; cand.GetCardinality()*2 < uint64(ev.st.nextID) {
+			for it := cand.Iterator(); it.HasNext(); {
+				r, err := readRecord(ev.btx, ev.ix.path, it.Next())
+				if err != nil {
+					return val{}, err
+				}
+				match(r)
+			}
+			return val{out, true}, nil
+		}
+	}
 	c := ev.btx.Bucket(bktCust).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
@@ -499,11 +588,7 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 		if err != nil {
 			return val{}, fmt.Errorf("tagseg: customer %s: %v: %w", clipKey(k), err, ErrCorrupt)
 		}
-		if x, ok := recordField(r, field); ok {
-			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
-				out.Add(r.id)
-			}
-		}
+		match(r)
 	}
 	out.And(ev.live().bm)
 	return val{out, true}, nil
@@ -597,6 +682,15 @@ func compareIntFloat(a int64, f float64) int {
 // range algorithm), then corrects for a batch's own MRR changes.
 func (ev *evaluator) mrrCompare(op Op, c int64) val {
 	live := ev.live()
+	if ev.univ != nil { // restricted: the candidates' values
+		out := roaring.New()
+		for it := live.bm.Iterator(); it.HasNext(); {
+			if id := it.Next(); compare(ev.st.mrr.at(id), op, c) {
+				out.Add(id)
+			}
+		}
+		return val{out, true}
+	}
 	var out *roaring.Bitmap
 	if c < 0 {
 		switch op {

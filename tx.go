@@ -85,11 +85,16 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 			ix.emails.add(v, c.id)
 		}
 	}
+	ci := &commitInfo{ix: ix, old: st, new: ns, btx: btx, deltas: tx.deltas, tx: tx}
+	if err := ix.prepare(ci); err != nil { // followers (follow.go)
+		return err
+	}
 	ix.pend.Store(ns)
 	committed, served, err := ix.commit(btx)
 	if served {
 		ix.cur.Store(ns)
 		ix.pend.Store(nil)
+		ix.published(ci)
 	}
 	return err
 }
@@ -139,6 +144,7 @@ type Tx struct {
 	hist   map[uint32][]mrrEvent        // new MRR histories by ID (nil: deleted)
 	cols   map[colID]int64              // new column values
 	pend   map[string]map[string][]byte // uuid and ext writes, sorted on flush (nil: delete)
+	recs   *roaring.Bitmap              // IDs whose record changed beyond what deltas, cols and hist show (touch)
 	nextID uint32
 	done   bool
 	write  bool // an Update transaction; false in View

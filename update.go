@@ -46,6 +46,7 @@ func (tx *Tx) updateRecord(r *record, c Customer) (Customer, error) {
 		}
 	}
 	r.c = c
+	tx.touch(r.id) // name, company: no bitmap or column shows them
 	if err := tx.putRecord(r); err != nil {
 		return Customer{}, err
 	}
