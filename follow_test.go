@@ -147,6 +147,11 @@ func TestEvalOn(t *testing.T) {
 			if !got.Equals(want) {
 				t.Fatalf("round %d: %s on %v:\nwhole ∩ U %v\nrestricted %v", i, e, u, want.ToArray(), got.ToArray())
 			}
+			ev := &evaluator{ix: ix, st: st, btx: btx}
+			ev.eval(e)
+			if unk, err := unknownTags(ix, st, e); err != nil || !slices.Equal(unk, ev.unknown) {
+				t.Fatalf("round %d: %s: unknownTags = %v, %v; the evaluation found %v", i, e, unk, err, ev.unknown)
+			}
 			if !needsRecords(e) { // no file needed
 				got, err := evalOn(ix, st, nil, e, u)
 				if err != nil || !got.Equals(want) {

@@ -271,6 +271,12 @@ func (ev *evaluator) where(n *node) (val, error) {
 		if !ok {
 			return bad("a string")
 		}
+		if ev.univ != nil && ev.live().bm.IsEmpty() {
+			return val{roaring.New(), true}, nil
+		}
+		if ev.btx == nil {
+			return val{}, fmt.Errorf("tagseg: field %s is read from the customer records, and this evaluation has none: %w", n.field, ErrInvalid)
+		}
 		if v, ok, err := ev.lookupField(n.field, n.op, s); ok { // email, external_id (lookup.go)
 			return v, err
 		}
@@ -552,12 +558,6 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 	}
 	if field == "email" {
 		q = lower(q.(string))
-	}
-	if ev.univ != nil && ev.live().bm.IsEmpty() {
-		return val{roaring.New(), true}, nil
-	}
-	if ev.btx == nil {
-		return val{}, fmt.Errorf("tagseg: field %s is read from the customer records, and this evaluation has none: %w", field, ErrInvalid)
 	}
 	out := roaring.New()
 	match := func(r *record) {
