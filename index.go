@@ -106,6 +106,8 @@ type Index struct {
 	pend   atomic.Pointer[state] // the snapshot of a commit in progress (or failed)
 	closed atomic.Bool
 	failed error // the error of a failed commit; writes are refused (under wmu)
+	// down is failed for Err, which takes no lock.
+	down atomic.Pointer[error]
 	// loading is set while Load commits batches that only add customers
 	// after its snapshot: see matching.
 	loading atomic.Pointer[loadSpan]
@@ -193,6 +195,28 @@ func (ix *Index) Close() error {
 		return fmt.Errorf("tagseg: close %s: %w", ix.path, ErrClosed)
 	}
 	return ix.db.Close()
+}
+
+// Err reports whether the index serves: nil while it is open and its
+// commits succeed; an error wrapping ErrClosed once it is closed; one
+// wrapping ErrCorrupt, naming the cause, once a commit has failed (writes
+// are then refused until the index is reopened, and reads see the state
+// before the failure, which the file may no longer hold). It takes no
+// lock and waits for no writer: a server can ask it on every request.
+func (ix *Index) Err() error {
+	if ix.closed.Load() {
+		return ix.errClosed()
+	}
+	if p := ix.down.Load(); p != nil {
+		return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, *p, ErrCorrupt)
+	}
+	return nil
+}
+
+// fail records the error of a failed commit (under wmu).
+func (ix *Index) fail(err error) {
+	ix.failed = err
+	ix.down.Store(&err)
 }
 
 func (ix *Index) errClosed() error { return fmt.Errorf("tagseg: %s: %w", ix.path, ErrClosed) }
@@ -416,16 +440,23 @@ func (ix *Index) Tags() iter.Seq2[string, uint64] {
 // name. The query must parse (else the *SyntaxError is returned); the name
 // must be non-empty UTF-8 of at most 255 bytes.
 func (ix *Index) SaveSegment(name, query string) error {
+	return ix.write1(func(tx *Tx) error { return tx.SaveSegment(name, query) })
+}
+
+// SaveSegment saves a query under a name in the transaction, as
+// Index.SaveSegment does.
+func (tx *Tx) SaveSegment(name, query string) error {
 	if name == "" || len(name) > maxKeyLen || !utf8.ValidString(name) {
 		return fmt.Errorf("tagseg: save segment %q: name must be 1–%d bytes of UTF-8: %w", truncate(name), maxKeyLen, ErrInvalid)
 	}
 	if _, err := Parse(query); err != nil {
 		return err
 	}
-	return ix.write1(func(tx *Tx) error {
-		tx.dirty = true
-		return tx.btx.Bucket(bktSeg).Put([]byte(name), seal([]byte(query)))
-	})
+	if err := tx.checkWrite(); err != nil {
+		return err
+	}
+	tx.dirty = true
+	return tx.btx.Bucket(bktSeg).Put([]byte(name), seal([]byte(query)))
 }
 
 // SavedSegments yields every saved segment's name and query, by name. A
@@ -472,14 +503,21 @@ func (tx *Tx) SavedSegment(name string) (string, error) {
 
 // DeleteSegment deletes a saved segment; an unknown name gives ErrNotFound.
 func (ix *Index) DeleteSegment(name string) error {
-	return ix.write1(func(tx *Tx) error {
-		b := tx.btx.Bucket(bktSeg)
-		if b.Get([]byte(name)) == nil {
-			return fmt.Errorf("tagseg: delete segment %s: %w", name, ErrNotFound)
-		}
-		tx.dirty = true
-		return b.Delete([]byte(name))
-	})
+	return ix.write1(func(tx *Tx) error { return tx.DeleteSegment(name) })
+}
+
+// DeleteSegment deletes a saved segment in the transaction, as
+// Index.DeleteSegment does.
+func (tx *Tx) DeleteSegment(name string) error {
+	if err := tx.checkWrite(); err != nil {
+		return err
+	}
+	b := tx.btx.Bucket(bktSeg)
+	if b.Get([]byte(name)) == nil {
+		return fmt.Errorf("tagseg: delete segment %s: %w", name, ErrNotFound)
+	}
+	tx.dirty = true
+	return b.Delete([]byte(name))
 }
 
 // AddTagsToSegment adds tags to every customer of the segment e in one

@@ -16,6 +16,9 @@ type Info struct {
 	NextID uint32
 	// Customers is the number of customers (the live bitmap's size).
 	Customers uint64
+	// Tags is the number of distinct tags some customer holds (what
+	// Tags yields), without listing them.
+	Tags int
 }
 
 // Info returns a summary of the index as of its latest commit, or
@@ -25,7 +28,7 @@ func (ix *Index) Info() (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	in := Info{Path: ix.path, FormatVersion: formatVersion, TxID: st.txid, NextID: st.nextID}
+	in := Info{Path: ix.path, FormatVersion: formatVersion, TxID: st.txid, NextID: st.nextID, Tags: st.tags.len()}
 	if live := st.get(bmKey{bkLive, ""}); live != nil {
 		in.Customers = live.GetCardinality()
 	}

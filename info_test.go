@@ -15,7 +15,10 @@ func TestInfo(t *testing.T) {
 		t.Errorf("empty index: %+v", in0)
 	}
 	a := mustCreate(t, ix, Customer{Tags: []string{"x"}})
-	mustCreate(t, ix, Customer{})
+	mustCreate(t, ix, Customer{Tags: []string{"y", "z"}})
+	if in, err := ix.Info(); err != nil || in.Tags != 3 {
+		t.Errorf("with tags x, y and z: %+v, %v", in, err)
+	}
 	if err := ix.DeleteCustomer(a.UUID); err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +26,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Customers != 1 || in.NextID != 2 || in.TxID != in0.TxID+3 {
+	if in.Customers != 1 || in.NextID != 2 || in.TxID != in0.TxID+3 || in.Tags != 2 {
 		t.Errorf("after 2 creates and a delete: %+v (before %+v)", in, in0)
 	}
 	ix.Close()

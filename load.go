@@ -94,7 +94,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 				l.txid = txid
 			}
 			if serr != nil {
-				ix.failed = serr
+				ix.fail(serr)
 				err = errors.Join(err, serr)
 			}
 		}
@@ -104,7 +104,7 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 				l.txid = txid
 			}
 			if merr != nil {
-				ix.failed = merr
+				ix.fail(merr)
 				err = errors.Join(err, merr)
 			}
 		}

@@ -356,6 +356,9 @@ func TestFailedCommitRefusesWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := mustCreate(t, ix, Customer{Tags: []string{"a"}})
+			if err := ix.Err(); err != nil {
+				t.Fatalf("Err of a sound index: %v", err)
+			}
 			cause := errors.New("injected: fdatasync: input/output error")
 			commitHook = func(btx *bolt.Tx) error {
 				if tc.written {
@@ -372,7 +375,10 @@ func TestFailedCommitRefusesWrites(t *testing.T) {
 			if !errors.Is(err, ErrCorrupt) || !errors.Is(err, cause) {
 				t.Fatalf("AddTags with a failing commit: %v, want ErrCorrupt wrapping the cause", err)
 			}
-			// Writes are refused, naming the cause.
+			// Err says so, naming the cause; writes are refused.
+			if err := ix.Err(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "input/output error") {
+				t.Errorf("Err after a failed commit: %v, want ErrCorrupt naming the cause", err)
+			}
 			_, err = ix.CreateCustomer(Customer{})
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "input/output error") {
 				t.Errorf("CreateCustomer after a failed commit: %v, want ErrCorrupt naming the cause", err)
@@ -395,7 +401,13 @@ func TestFailedCommitRefusesWrites(t *testing.T) {
 			if err := ix.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if err := ix.Err(); !errors.Is(err, ErrClosed) {
+				t.Errorf("Err after Close: %v, want ErrClosed", err)
+			}
 			ix = openTestAt(t, path, nil)
+			if err := ix.Err(); err != nil {
+				t.Errorf("Err after the reopen: %v", err)
+			}
 			got, err = ix.Customer(c.UUID)
 			if err != nil {
 				t.Fatal(err)

@@ -118,13 +118,13 @@ func (ix *Index) commit(btx *bolt.Tx) (done, served bool, err error) {
 		}
 		return nil
 	}); err != nil {
-		ix.failed = err
+		ix.fail(err)
 		return false, false, err
 	}
 	if cerr == nil {
 		return true, true, nil
 	}
-	ix.failed = cerr
+	ix.fail(cerr)
 	var now int
 	served = guard(ix.path, func() error {
 		return ix.db.View(func(btx *bolt.Tx) error { now = btx.ID(); return nil })
@@ -523,9 +523,13 @@ func normCustom(k string, v any) (any, error) {
 	return nil, fmt.Errorf("tagseg: custom.%s: unsupported type %T (want string, integer, float64, bool or time.Time): %w", k, v, ErrInvalidField)
 }
 
-// newUUID returns "cus_" and a version 7 UUID: a millisecond timestamp
-// then random bits, so that UUIDs created in turn sort in turn and their
-// index grows at its end.
+// NewUUID returns a new customer UUID as CreateCustomer assigns one:
+// "cus_" and a version 7 UUID (a millisecond timestamp then random bits,
+// so that UUIDs created in turn sort in turn and their index grows at its
+// end). A caller that must fix the UUID before the write (a replicated
+// log, an idempotent retry) creates the customer with it.
+func NewUUID() string { return newUUID() }
+
 func newUUID() string {
 	var b [16]byte
 	rand.Read(b[:])
