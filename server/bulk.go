@@ -4,7 +4,7 @@ package server
 // their caps, confirmation and dry run.
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -33,25 +33,6 @@ func wouldChange(e tagseg.Expr, add bool, tags []string) tagseg.Expr {
 		}
 	}
 	return tagseg.And(e, tagseg.Or(alts...))
-}
-
-// checkBulk answers 400 and returns errAnswered when changing n
-// customers' tags is above the cap, or above the confirmation threshold
-// without a confirm of at least n.
-func (s *server) checkBulk(w http.ResponseWriter, n uint64, confirm *int64) error {
-	switch {
-	case s.maxCustomers > 0 && n > uint64(s.maxCustomers):
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("This would change the tags of %d customers; a request may change at most %d", n, s.maxCustomers), "query")
-		return errAnswered
-	case s.confirmAbove > 0 && n > uint64(s.confirmAbove) && (confirm == nil || *confirm < 0 || uint64(*confirm) < n):
-		msg := fmt.Sprintf(`This would change the tags of %d customers, more than %d; to proceed, repeat the request with "confirm": %d`, n, s.confirmAbove, n)
-		if confirm != nil {
-			msg = fmt.Sprintf(`Parameter "confirm" is %d, but this would change the tags of %d customers; to proceed, repeat the request with "confirm": %d`, *confirm, n, n)
-		}
-		writeError(w, http.StatusBadRequest, msg, "confirm")
-		return errAnswered
-	}
-	return nil
 }
 
 // readConfirm reads the confirm of a bulk change: the body's, else the
@@ -110,29 +91,23 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 		s.segmentTagsDryRun(w, r, add, body)
 		return
 	}
-	change := (*tagseg.Tx).RemoveTagsFromSegment
+	op := OpRemoveTagsFromSegment
 	if add {
-		change = (*tagseg.Tx).AddTagsToSegment
+		op = OpAddTagsToSegment
 	}
-	var q string
-	var n int
-	err := s.ix.Update(func(tx *tagseg.Tx) error {
-		// Counted before changing anything (when a cap needs it): a
-		// refused request costs an evaluation, not a rewrite rolled back.
-		query, e, would, err := bulkSegment(w, tx, body, add, s.maxCustomers > 0 || s.confirmAbove > 0)
-		if err != nil {
-			return err
-		}
-		q = query
-		if err := s.checkBulk(w, would, confirm); err != nil {
-			return err
-		}
-		n, err = change(tx, e, body.Tags...)
-		return badQuery(w, err)
+	res, err := s.execute(r, Command{
+		Op: op, Query: deref(body.Query), Segment: deref(body.Segment), Tags: body.Tags,
+		MaxCustomers: s.maxCustomers, ConfirmAbove: s.confirmAbove, Confirm: confirm,
 	})
-	if !s.done(w, r, err, "tags") {
+	var refused *BulkRefusedError
+	if errors.As(err, &refused) {
+		writeError(w, http.StatusBadRequest, refused.Msg, refused.Param)
 		return
 	}
+	if !s.done(w, r, segmentError(w, err), "tags") {
+		return
+	}
+	q, n := res.Query, res.Changed
 	writeJSONStatus(w, http.StatusOK, struct {
 		Query   string `json:"query"`
 		Changed int    `json:"changed"`

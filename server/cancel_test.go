@@ -22,12 +22,12 @@ func TestAPICancelledReads(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil).WithContext(ctx))
+		h.ServeHTTP(rec, newRequest("GET", target, nil).WithContext(ctx))
 		if body := rec.Body.String(); rec.Code != http.StatusServiceUnavailable || body != cancelled+"\n" && body != cancelled {
 			t.Errorf("GET %s, cancelled: %d %s; want 503 %s", target, rec.Code, body, cancelled)
 		}
 		rec = httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		h.ServeHTTP(rec, newRequest("GET", target, nil))
 		if rec.Code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", target, rec.Code, rec.Body)
 		}

@@ -5,7 +5,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,23 +27,21 @@ func (s *server) createCustomer(w http.ResponseWriter, r *http.Request) {
 		writeMissing(w, "external_id")
 		return
 	}
-	body.UUID = "" // assigned by the index
-	c, err := body.Customer()
-	if err != nil {
-		var fe *api.FieldError
-		if errors.As(err, &fe) {
-			writeInvalid(w, fe.Field, fe.Msg)
-			return
-		}
-		s.writeInternal(w, r, err)
+	// Checked here, for a 422 before the write; the UUID is fixed here,
+	// not by the index, so that the command is the same wherever it is
+	// applied. The MRR fields are import's.
+	body.UUID = tagseg.NewUUID()
+	body.MRR, body.MRRAt = nil, nil
+	if _, err := body.Customer(); err != nil {
+		s.writeLibError(w, r, err, "customer")
 		return
 	}
-	created, err := s.ix.CreateCustomer(c)
+	res, err := s.execute(r, Command{Op: OpCreateCustomer, Customer: &body})
 	if err != nil {
 		s.writeLibError(w, r, err, "customer")
 		return
 	}
-	writeJSONStatus(w, http.StatusCreated, api.CustomerOf(created))
+	writeJSONStatus(w, http.StatusCreated, api.CustomerOf(*res.Customer))
 }
 
 func (s *server) retrieveCustomer(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +54,7 @@ func (s *server) retrieveCustomer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteCustomer(w http.ResponseWriter, r *http.Request) {
-	if err := s.ix.DeleteCustomer(r.PathValue("uuid")); err != nil {
+	if _, err := s.execute(r, Command{Op: OpDeleteCustomer, UUID: r.PathValue("uuid")}); err != nil {
 		s.writeLibError(w, r, err, "uuid")
 		return
 	}
@@ -169,20 +166,12 @@ func (s *server) setMRR(w http.ResponseWriter, r *http.Request) {
 		}
 		at = t
 	}
-	uuid := r.PathValue("uuid")
-	var c tagseg.Customer
-	err := s.ix.Update(func(tx *tagseg.Tx) error { // the customer as written, even if deleted just after
-		if err := tx.SetMRR(uuid, at, cents); err != nil {
-			return err
-		}
-		var err error
-		c, err = tx.Customer(uuid)
-		return err
-	})
-	if !s.done(w, r, err, "mrr") {
+	res, err := s.execute(r, Command{Op: OpSetMRR, UUID: r.PathValue("uuid"), At: at, Cents: cents})
+	if err != nil {
+		s.writeLibError(w, r, err, "mrr")
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, api.CustomerOf(c))
+	writeJSONStatus(w, http.StatusOK, api.CustomerOf(*res.Customer))
 }
 
 func (s *server) mrrHistory(w http.ResponseWriter, r *http.Request) {

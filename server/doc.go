@@ -55,4 +55,33 @@
 // A closed index, or one whose last commit failed, answers 503 with
 // ChartMogul's error body: clients retry. Tag stats and series stop when
 // their client goes away.
+//
+// # Writes: commands and the executor
+//
+// Every write the API performs goes through one place. Its handler reads
+// and checks the request, decides everything that is not a function of
+// the index (a new customer's UUID with tagseg.NewUUID, the time of an
+// MRR change sent without a date, the caps of a bulk change), and builds a
+// Command: an operation and its arguments, a plain value that encodes to
+// JSON and back unchanged (a new customer's custom attributes stay raw
+// JSON, so they keep their types). Command.Apply performs it in a
+// *tagseg.Tx reading nothing but the transaction: the same command applied
+// to the same index state gives the same result and the same index. The
+// handler hands the command to Options.Executor and answers from its
+// Result or error.
+//
+// The default executor, Local(ix), runs each command in its own durable
+// ix.Update. A host that replicates the index (Raft, as rqlite does with
+// SQLite) supplies its own: it appends the encoded command to its log and,
+// on every node, applies the committed entry with Command.Apply inside
+// the Update that also records the log position, then returns the
+// leader's result to the handler. Reads do not go through the executor:
+// they read the local index.
+//
+// The operations are the Op constants: creating and deleting customers,
+// adding and removing tags by UUID, adding tags by email, recording MRR,
+// bulk tag changes of a segment (the segment is evaluated, counted against
+// the caps and changed when the command is applied, so every node changes
+// the same customers), and saving and deleting saved segments. A new
+// write endpoint adds an operation here, never a write of its own.
 package server

@@ -53,13 +53,21 @@ func writeInvalid(w http.ResponseWriter, field, msg string) {
 func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error) {
 	s.logf("%s %s: %v", r.Method, r.URL.Path, err)
 	switch {
-	case errors.Is(err, tagseg.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, "The index is closed", "")
-	case errors.Is(err, tagseg.ErrCorrupt):
-		writeError(w, http.StatusServiceUnavailable, "The index is unavailable: its file is damaged or a write to it failed", "")
+	case errors.Is(err, tagseg.ErrClosed), errors.Is(err, tagseg.ErrCorrupt):
+		writeUnavailable(w, err)
 	default:
 		writeError(w, http.StatusInternalServerError, "Internal server error", "")
 	}
+}
+
+// writeUnavailable answers 503 for an index that is closed or whose
+// commit failed (Index.Err).
+func writeUnavailable(w http.ResponseWriter, err error) {
+	if errors.Is(err, tagseg.ErrClosed) {
+		writeError(w, http.StatusServiceUnavailable, "The index is closed", "")
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "The index is unavailable: its file is damaged or a write to it failed", "")
 }
 
 // errAnswered is returned from inside a View or Update whose function has
@@ -77,7 +85,10 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, err error, field s
 
 // writeLibError answers an error of the index for an operation on customers.
 func (s *server) writeLibError(w http.ResponseWriter, r *http.Request, err error, field string) {
+	var fe *api.FieldError
 	switch {
+	case errors.As(err, &fe):
+		writeInvalid(w, fe.Field, fe.Msg)
 	case errors.Is(err, tagseg.ErrNotFound):
 		writeNotFound(w, "Customer")
 	case errors.Is(err, tagseg.ErrInvalidTag):

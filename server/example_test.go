@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -8,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server"
@@ -54,4 +58,57 @@ func Example() {
 	// /healthz 200 ok
 	// /tagseg/v1/ping 200 {"data":"pong!"}
 	// /tagseg/v1/segments/metrics?query=tag:plan-pro 200 {"query":"tag:plan-pro","customers":1,"paying":0,"mrr":0,"arr":0,"arpa":0,"unknown_tags":[]}
+}
+
+// An executor sees every write of the API as a Command: here one that
+// writes each to a log (as a replicated host would append it to its own)
+// before applying it locally.
+func ExampleExecutor() {
+	dir, err := os.MkdirTemp("", "tagseg-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ix, err := tagseg.Open(filepath.Join(dir, "customers.db"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ix.Close()
+	if _, err := ix.CreateCustomer(tagseg.Customer{UUID: "cus_1", Email: "ops@acme.test"}); err != nil {
+		log.Fatal(err)
+	}
+
+	local := server.Local(ix)
+	logged := server.ExecutorFunc(func(ctx context.Context, cmd server.Command) (server.Result, error) {
+		entry, err := json.Marshal(cmd)
+		if err != nil {
+			return server.Result{}, err
+		}
+		fmt.Printf("log: %s\n", entry)
+		var applied server.Command // what a node applies: the decoded entry
+		if err := json.Unmarshal(entry, &applied); err != nil {
+			return server.Result{}, err
+		}
+		return local.Execute(ctx, applied)
+	})
+	h := server.New(ix, server.Options{
+		Executor: logged,
+		Now:      func() time.Time { return time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC) },
+	})
+	for _, req := range []*http.Request{
+		httptest.NewRequest("POST", "http://localhost/v1/customers/cus_1/attributes/tags", strings.NewReader(`{"tags": ["vip"]}`)),
+		httptest.NewRequest("POST", "http://localhost/v1/customers/cus_1/mrr", strings.NewReader(`{"mrr": 4900}`)), // now, fixed in the command
+		httptest.NewRequest("PUT", "http://localhost/v1/segments/saved/vips", strings.NewReader(`{"query": "tag:vip"}`)),
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// log: {"op":"add_tags","uuid":"cus_1","tags":["vip"]}
+	// 200
+	// log: {"op":"set_mrr","uuid":"cus_1","at":"2025-03-01T12:00:00Z","cents":4900}
+	// 200
+	// log: {"op":"save_segment","query":"tag:vip","name":"vips"}
+	// 200
 }

@@ -109,7 +109,7 @@ func (m *metrics) handler() http.Handler {
 type indexCollector struct{ ix *tagseg.Index }
 
 var (
-	descUp         = prometheus.NewDesc("tagseg_index_up", "1 when the index is open and readable, else 0 (then the API answers 503).", nil, nil)
+	descUp         = prometheus.NewDesc("tagseg_index_up", "1 when the index is open and its commits succeed, else 0 (closed, or a commit failed and it needs a reopen: the API answers 503).", nil, nil)
 	descFileBytes  = prometheus.NewDesc("tagseg_index_file_bytes", "Size of the index file.", nil, nil)
 	descCustomers  = prometheus.NewDesc("tagseg_customers", "Customers in the index.", nil, nil)
 	descTags       = prometheus.NewDesc("tagseg_tags", "Distinct tags in the index.", nil, nil)
@@ -126,18 +126,14 @@ func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	info, err := c.ix.Info()
-	if err != nil {
+	if err != nil || c.ix.Err() != nil { // closed, or a commit failed
 		gauge(descUp, 0)
 		return
 	}
 	gauge(descUp, 1)
 	gauge(descCustomers, float64(info.Customers))
 	gauge(descTxID, float64(info.TxID))
-	tags := 0
-	for range c.ix.Tags() {
-		tags++
-	}
-	gauge(descTags, float64(tags))
+	gauge(descTags, float64(info.Tags)) // counted by the index: no listing
 	if fi, err := os.Stat(info.Path); err == nil {
 		gauge(descFileBytes, float64(fi.Size()))
 		gauge(descLastCommit, float64(fi.ModTime().UnixNano())/1e9)

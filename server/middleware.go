@@ -1,13 +1,18 @@
 package server
 
-// What every request goes through before its handler: the API key, the
-// cap on requests in flight, cross-origin protection, and JSON answers for
+// What every request goes through before its handler: the Host check of
+// a server without a key, cross-origin protection, the API key, the
+// index's health, the cap on requests in flight, and JSON answers for
 // unknown paths and methods.
 
 import (
 	"crypto/subtle"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 )
 
 // crossOriginProtection refuses state-changing requests (POST, PUT,
@@ -31,6 +36,36 @@ func crossOriginProtection(origins []string) *http.CrossOriginProtection {
 	return c
 }
 
+// hostAllowed reports whether a server without an API key answers a
+// request for host (the Host header): a loopback name or address
+// (localhost, 127.0.0.0/8, ::1; any port) or the host of a trusted origin.
+// Anything else is a page of another site whose name was made to resolve
+// to this machine (DNS rebinding): it would read and write the index with
+// the visitor's browser, as same-origin.
+func (s *server) hostAllowed(host string) bool {
+	if s.opt.APIKey != "" || s.opt.AllowAnyHost {
+		return true
+	}
+	name := hostname(host)
+	if name == "localhost" {
+		return true
+	}
+	if ip, err := netip.ParseAddr(name); err == nil {
+		return ip.IsLoopback()
+	}
+	return slices.Contains(s.trustedHosts, name)
+}
+
+// hostname is the name or address of a Host header or origin host, in
+// lower case, without its port, brackets or final dot.
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
 // serve answers a request; route is its pattern on the mux, or "".
 func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 	page := isPageRoute(route) // static files: no key, no slot
@@ -44,7 +79,17 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 			return
 		}
 	}
-	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != "GET /metrics" {
+	if !page && route != "" && route != routeMetrics {
+		// A closed index, or one whose commit failed, serves nothing:
+		// 503 everywhere (ping too, for health checks), never an answer
+		// from what the index holds in memory. /metrics still answers,
+		// with tagseg_index_up 0.
+		if err := s.ix.Err(); err != nil {
+			writeUnavailable(w, err)
+			return
+		}
+	}
+	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != routeMetrics {
 		select {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()

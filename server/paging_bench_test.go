@@ -95,7 +95,7 @@ func benchIndex(b *testing.B) (*tagseg.Index, *gen.Generator) {
 // benchGet serves one GET and fails unless it answers 200.
 func benchGet(b *testing.B, h http.Handler, target string) []byte {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	h.ServeHTTP(rec, newRequest(http.MethodGet, target, nil))
 	if rec.Code != http.StatusOK {
 		b.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
 	}

@@ -62,7 +62,7 @@ func (s *server) putSaved(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if err := s.ix.SaveSegment(name, q); err != nil {
+	if _, err := s.execute(r, Command{Op: OpSaveSegment, Name: name, Query: q}); err != nil {
 		if errors.Is(err, tagseg.ErrInvalid) {
 			writeInvalid(w, "name", cleanErr(err))
 			return
@@ -74,7 +74,7 @@ func (s *server) putSaved(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteSaved(w http.ResponseWriter, r *http.Request) {
-	if err := s.ix.DeleteSegment(r.PathValue("name")); err != nil {
+	if _, err := s.execute(r, Command{Op: OpDeleteSegment, Name: r.PathValue("name")}); err != nil {
 		if errors.Is(err, tagseg.ErrNotFound) {
 			writeNotFound(w, "Segment")
 			return

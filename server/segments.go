@@ -15,23 +15,38 @@ import (
 	"github.com/tagseg/tagseg/server/api"
 )
 
-// ---- segments ----
-
 // segmentQuery picks the segment of a request as the transaction sees it:
 // the query parameter "query" (a query) or "segment" (a saved segment's
 // name, read in tx), or the same fields of a JSON body; neither means
 // every customer. It answers 400 and 404 itself (errAnswered).
 func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) (string, tagseg.Expr, error) {
-	q := deref(query)
-	if name := deref(segment); name != "" {
-		if q != "" {
-			writeError(w, http.StatusBadRequest, `Give "query" or "segment", not both`, "segment")
-			return "", tagseg.Expr{}, errAnswered
-		}
-		saved, err := tx.SavedSegment(name)
+	if !oneSegment(w, query, segment) {
+		return "", tagseg.Expr{}, errAnswered
+	}
+	q, e, err := resolveSegment(tx, deref(query), deref(segment))
+	return q, e, segmentError(w, err)
+}
+
+// oneSegment answers 400 and reports false when a request gives both a
+// query and a saved segment.
+func oneSegment(w http.ResponseWriter, query, segment *string) bool {
+	if deref(query) != "" && deref(segment) != "" {
+		writeError(w, http.StatusBadRequest, `Give "query" or "segment", not both`, "segment")
+		return false
+	}
+	return true
+}
+
+// resolveSegment returns the query of a segment as tx sees it, and its
+// expression: the saved segment's (ErrUnknownSegment when there is none)
+// when segment is set, else query ("*" when blank). A query that does not
+// parse is its *tagseg.SyntaxError.
+func resolveSegment(tx *tagseg.Tx, query, segment string) (string, tagseg.Expr, error) {
+	q := query
+	if segment != "" {
+		saved, err := tx.SavedSegment(segment)
 		if errors.Is(err, tagseg.ErrNotFound) {
-			writeNotFound(w, "Segment")
-			return "", tagseg.Expr{}, errAnswered
+			return "", tagseg.Expr{}, fmt.Errorf("segment %q: %w", segment, ErrUnknownSegment)
 		}
 		if err != nil {
 			return "", tagseg.Expr{}, err
@@ -42,11 +57,24 @@ func segmentQuery(w http.ResponseWriter, tx *tagseg.Tx, query, segment *string) 
 		q = "*"
 	}
 	e, err := tagseg.Parse(q)
-	if err != nil {
+	return q, e, err
+}
+
+// segmentError answers an error of resolveSegment that the request is at
+// fault for (404 for an unknown saved segment, 400 for a query that does
+// not parse or names an unknown field) and returns errAnswered; any other
+// err is returned as it is.
+func segmentError(w http.ResponseWriter, err error) error {
+	var se *tagseg.SyntaxError
+	switch {
+	case errors.Is(err, ErrUnknownSegment):
+		writeNotFound(w, "Segment")
+		return errAnswered
+	case errors.As(err, &se):
 		writeQueryError(w, err)
-		return "", tagseg.Expr{}, errAnswered
+		return errAnswered
 	}
-	return q, e, nil
+	return badQuery(w, err)
 }
 
 // segmentView runs fn in one read view (Index.View) with the segment of

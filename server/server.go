@@ -3,10 +3,12 @@ package server
 // The handler: its options, its routes, and what every request goes through.
 
 import (
+	"fmt"
 	"io/fs"
 	"log"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,10 +56,23 @@ type Options struct {
 	// Web holds the browser page's files (index.html and what it loads);
 	// nil means the page built into the package.
 	Web fs.FS
+	// Executor runs every write of the API (see Command); nil means
+	// Local(ix), each command in its own durable ix.Update. A replicated
+	// host plugs its log in here.
+	Executor Executor
 	// TrustedOrigins may send state-changing requests from another
 	// origin (http.CrossOriginProtection.AddTrustedOrigin: scheme://host
 	// and an optional port); a malformed one panics: check it first.
+	// Their hosts are also admitted as Host without an API key.
 	TrustedOrigins []string
+	// AllowAnyHost, without an APIKey, answers requests for any Host.
+	// Otherwise a server without a key answers only for loopback names
+	// and addresses (localhost, 127.0.0.0/8, [::1]) and the hosts of
+	// TrustedOrigins, and refuses others with 403: a web page of another
+	// site whose name resolves to 127.0.0.1 (DNS rebinding) must not read
+	// or write the index through the visitor's browser. tagseg serve sets
+	// it for -insecure on a non-loopback address.
+	AllowAnyHost bool
 }
 
 // server is the handler New returns.
@@ -70,6 +85,9 @@ type server struct {
 	// guarded is serve behind the cross-origin protection.
 	guarded http.Handler
 	metrics *metrics
+	exec    Executor // opt.Executor, or Local(ix)
+	// trustedHosts are the hostnames of opt.TrustedOrigins.
+	trustedHosts []string
 	// The caps in effect (opt's, defaults applied); 0: none.
 	maxTags, maxCustomers, confirmAbove int
 }
@@ -115,45 +133,73 @@ func New(ix *tagseg.Index, opt Options) http.Handler {
 	if opt.Log != nil {
 		s.logf = opt.Log.Printf
 	}
+	for _, o := range opt.TrustedOrigins {
+		if u, err := url.Parse(o); err == nil {
+			s.trustedHosts = append(s.trustedHosts, hostname(u.Host))
+		}
+	}
+	s.exec = opt.Executor
+	if s.exec == nil {
+		s.exec = Local(ix)
+	}
 	s.maxTags = orDefault(opt.MaxTags, DefaultMaxTags)
 	s.maxCustomers = orDefault(opt.MaxCustomers, DefaultMaxCustomers)
 	s.confirmAbove = orDefault(opt.ConfirmAbove, DefaultConfirmAbove)
 	s.metrics = newMetrics(ix, opt.Metrics)
-	m := s.mux
-	m.HandleFunc("GET /v1/ping", s.ping)
-	m.Handle("GET /metrics", s.metrics.handler())
-	m.HandleFunc("POST /v1/customers", s.createCustomer)
-	m.HandleFunc("GET /v1/customers", s.listCustomers)
-	m.HandleFunc("GET /v1/customers/search", s.searchCustomers)
-	m.HandleFunc("GET /v1/customers/{uuid}", s.retrieveCustomer)
-	m.HandleFunc("DELETE /v1/customers/{uuid}", s.deleteCustomer)
-	m.HandleFunc("GET /v1/customers/{uuid}/attributes", s.retrieveAttributes)
-	m.HandleFunc("POST /v1/customers/{uuid}/attributes/tags", s.addTags)
-	m.HandleFunc("DELETE /v1/customers/{uuid}/attributes/tags", s.removeTags)
-	m.HandleFunc("POST /v1/customers/attributes/tags", s.addTagsByEmail)
-	m.HandleFunc("POST /v1/customers/{uuid}/mrr", s.setMRR)
-	m.HandleFunc("GET /v1/customers/{uuid}/mrr", s.mrrHistory)
-	m.HandleFunc("GET /v1/tags", s.listTags)
-
-	m.HandleFunc("GET /v1/segments/metrics", s.segmentMetrics)
-	m.HandleFunc("GET /v1/segments/series", s.segmentSeries)
-	m.HandleFunc("GET /v1/segments/tags", s.segmentTagStats)
-	m.HandleFunc("POST /v1/segments/tags", s.segmentAddTags)
-	m.HandleFunc("DELETE /v1/segments/tags", s.segmentRemoveTags)
-	m.HandleFunc("GET /v1/segments/customers", s.segmentCustomers)
-	m.HandleFunc("GET /v1/segments/saved", s.listSaved)
-	m.HandleFunc("GET /v1/segments/saved/{name}", s.getSaved)
-	m.HandleFunc("PUT /v1/segments/saved/{name}", s.putSaved)
-	m.HandleFunc("DELETE /v1/segments/saved/{name}", s.deleteSaved)
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, rt.h)
+	}
 	if opt.Web == nil {
 		opt.Web = webFS
 	}
-	handlePage(m, opt.Web)
+	handlePage(s.mux, opt.Web)
 	s.guarded = crossOriginProtection(opt.TrustedOrigins).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := w.(*responseRecorder) // as ServeHTTP passes it
 		s.serve(rec, r, rec.route)
 	}))
 	return s
+}
+
+// routeMetrics is the route of the Prometheus metrics.
+const routeMetrics = "GET /metrics"
+
+// route is a pattern of the mux and its handler.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// routes are the API's routes (the page's are added by handlePage).
+// Every route that is not a GET writes, through s.execute.
+func (s *server) routes() []route {
+	f := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
+	return []route{
+		f("GET /v1/ping", s.ping),
+		{routeMetrics, s.metrics.handler()},
+		f("POST /v1/customers", s.createCustomer),
+		f("GET /v1/customers", s.listCustomers),
+		f("GET /v1/customers/search", s.searchCustomers),
+		f("GET /v1/customers/{uuid}", s.retrieveCustomer),
+		f("DELETE /v1/customers/{uuid}", s.deleteCustomer),
+		f("GET /v1/customers/{uuid}/attributes", s.retrieveAttributes),
+		f("POST /v1/customers/{uuid}/attributes/tags", s.addTags),
+		f("DELETE /v1/customers/{uuid}/attributes/tags", s.removeTags),
+		f("POST /v1/customers/attributes/tags", s.addTagsByEmail),
+		f("POST /v1/customers/{uuid}/mrr", s.setMRR),
+		f("GET /v1/customers/{uuid}/mrr", s.mrrHistory),
+		f("GET /v1/tags", s.listTags),
+
+		f("GET /v1/segments/metrics", s.segmentMetrics),
+		f("GET /v1/segments/series", s.segmentSeries),
+		f("GET /v1/segments/tags", s.segmentTagStats),
+		f("POST /v1/segments/tags", s.segmentAddTags),
+		f("DELETE /v1/segments/tags", s.segmentRemoveTags),
+		f("GET /v1/segments/customers", s.segmentCustomers),
+		f("GET /v1/segments/saved", s.listSaved),
+		f("GET /v1/segments/saved/{name}", s.getSaved),
+		f("PUT /v1/segments/saved/{name}", s.putSaved),
+		f("DELETE /v1/segments/saved/{name}", s.deleteSaved),
+	}
 }
 
 // orDefault is a cap as the options give it: def for 0, none (0) for a
@@ -168,13 +214,19 @@ func orDefault(n, def int) int {
 	return n
 }
 
-// ServeHTTP serves a request (unless it comes from another origin: see
-// crossOriginProtection), then counts it in the metrics and logs it.
+// ServeHTTP serves a request (unless a server without a key is asked
+// for another host, or a browser sends a write from another origin: see
+// hostAllowed and crossOriginProtection), then counts it in the metrics
+// and logs it.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &responseRecorder{ResponseWriter: w}
 	_, rec.route = s.mux.Handler(r)
-	s.guarded.ServeHTTP(rec, r)
+	if s.hostAllowed(r.Host) {
+		s.guarded.ServeHTTP(rec, r)
+	} else {
+		writeError(rec, http.StatusForbidden, fmt.Sprintf("Host %q is refused: a server without an API key answers only for localhost, 127.0.0.1 or [::1] (and the hosts of its trusted origins); use one of those, or give the server an API key", r.Host), "")
+	}
 	s.observe(r, rec.route, rec, time.Since(start))
 }
 
@@ -182,4 +234,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the cap on requests in flight.
 func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 	writeJSONStatus(w, http.StatusOK, map[string]string{"data": "pong!"})
+}
+
+// execute runs a write of the request through the executor.
+func (s *server) execute(r *http.Request, cmd Command) (Result, error) {
+	return s.exec.Execute(r.Context(), cmd)
+}
+
+// nonNil is tags, or [] when it is nil: a list is never null in an answer.
+func nonNil(tags []string) []string {
+	if tags == nil {
+		return []string{}
+	}
+	return tags
 }

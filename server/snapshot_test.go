@@ -16,7 +16,7 @@ import (
 // httpDo serves one request with a JSON body on h.
 func httpDo(h http.Handler, method, target, body string) (int, string) {
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	req := newRequest(method, target, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -114,7 +114,8 @@ func TestAPIOneSnapshot(t *testing.T) {
 }
 
 // TestAPIUnavailable: a closed index answers 503 with ChartMogul's error
-// body on every kind of endpoint, reads and writes.
+// body on every endpoint, reads and writes, ping included (never an
+// empty list or a 404).
 func TestAPIUnavailable(t *testing.T) {
 	ix, cs := pagingIndex(t, filepath.Join(t.TempDir(), "p.db"), 30)
 	h := New(ix, Options{})
@@ -122,27 +123,7 @@ func TestAPIUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	const closed = `{"code":503,"message":"The index is closed","param":null}`
-	u := cs[0].uuid
-	for _, c := range []struct{ method, target, body string }{
-		{"GET", "/v1/customers", ""},
-		{"GET", "/v1/customers?external_id=1", ""},
-		{"GET", "/v1/customers/search?email=u1%40x.com", ""},
-		{"GET", "/v1/customers/" + u, ""},
-		{"GET", "/v1/customers/" + u + "/attributes", ""},
-		{"POST", "/v1/customers", `{"data_source_uuid": "ds_0", "external_id": "new"}`},
-		{"POST", "/v1/customers/" + u + "/attributes/tags", `{"tags": ["a"]}`},
-		{"POST", "/v1/customers/attributes/tags", `{"email": "u1@x.com", "tags": ["a"]}`},
-		{"POST", "/v1/customers/" + u + "/mrr", `{"mrr": 1}`},
-		{"DELETE", "/v1/customers/" + u, ""},
-		{"GET", "/v1/segments/metrics?query=tag%3At", ""},
-		{"GET", "/v1/segments/metrics?segment=nope", ""},
-		{"GET", "/v1/segments/series?start-date=2024-01-01&end-date=2024-03-01", ""},
-		{"GET", "/v1/segments/tags", ""},
-		{"GET", "/v1/segments/customers?query=tag%3At", ""},
-		{"POST", "/v1/segments/tags", `{"query": "*", "tags": ["a"]}`},
-		{"PUT", "/v1/segments/saved/s", `{"query": "tag:t"}`},
-		{"DELETE", "/v1/segments/saved/s", ""},
-	} {
+	for _, c := range everyEndpoint(cs[0].uuid) {
 		status, body := httpDo(h, c.method, c.target, c.body)
 		if status != http.StatusServiceUnavailable || body != closed {
 			t.Errorf("%s %s on a closed index: %d %s; want 503 %s", c.method, c.target, status, body, closed)
@@ -161,13 +142,13 @@ func TestAPIInFlight(t *testing.T) {
 	held := make(chan int)
 	go func() { // holds the one slot while its body is read
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("POST", "/v1/customers", body)
+		req := newRequest("POST", "/v1/customers", body)
 		h.ServeHTTP(rec, req)
 		held <- rec.Code
 	}()
 	send.Write([]byte(`{"data_source_uuid": "ds_0", `)) // the handler is reading: the slot is taken
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/customers", nil))
+	h.ServeHTTP(rec, newRequest("GET", "/v1/customers", nil))
 	const busy = `{"code":503,"message":"Too many requests in flight (1); retry later","param":null}`
 	if got := strings.TrimSuffix(rec.Body.String(), "\n"); rec.Code != http.StatusServiceUnavailable || got != busy || rec.Header().Get("Retry-After") != "1" {
 		t.Errorf("a second request: %d %s (Retry-After %q); want 503 %s, Retry-After 1", rec.Code, got, rec.Header().Get("Retry-After"), busy)

@@ -21,12 +21,12 @@ func (s *server) addTags(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tags, err := s.ix.AddTags(r.PathValue("uuid"), body.Tags...)
+	res, err := s.execute(r, Command{Op: OpAddTags, UUID: r.PathValue("uuid"), Tags: body.Tags})
 	if err != nil {
 		s.writeLibError(w, r, err, "tags")
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": nonNil(res.Tags)})
 }
 
 func (s *server) removeTags(w http.ResponseWriter, r *http.Request) {
@@ -34,12 +34,12 @@ func (s *server) removeTags(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tags, err := s.ix.RemoveTags(r.PathValue("uuid"), body.Tags...)
+	res, err := s.execute(r, Command{Op: OpRemoveTags, UUID: r.PathValue("uuid"), Tags: body.Tags})
 	if err != nil {
 		s.writeLibError(w, r, err, "tags")
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": tags})
+	writeJSONStatus(w, http.StatusOK, map[string][]string{"tags": nonNil(res.Tags)})
 }
 
 func (s *server) addTagsByEmail(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +52,8 @@ func (s *server) addTagsByEmail(w http.ResponseWriter, r *http.Request) {
 		writeMissing(w, "email")
 		return
 	}
-	cs, err := s.ix.AddTagsByEmail(email, body.Tags...)
+	res, err := s.execute(r, Command{Op: OpAddTagsByEmail, Email: email, Tags: body.Tags})
+	cs := res.Customers
 	if errors.Is(err, tagseg.ErrNotFound) {
 		noEmail(w, email)
 		return

@@ -256,7 +256,7 @@ func TestAPIBulkDryRunCounts(t *testing.T) {
 // get sends a request and returns the response with its body read.
 func get(t *testing.T, h http.Handler, method, path string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	req := httptest.NewRequest(method, path, nil)
+	req := newRequest(method, path, nil)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -436,7 +436,7 @@ func TestAPICrossOrigin(t *testing.T) {
 		{"PUT", "/v1/segments/saved/curl", `{"query":"*"}`, map[string]string{"Authorization": key}, 200, ""},
 		{"PUT", "/v1/segments/saved/nokey", `{"query":"*"}`, map[string]string{"Sec-Fetch-Site": "same-origin"}, 401, ""},
 	} {
-		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body)) // Host example.com: the server has a key
 		for k, v := range c.header {
 			req.Header.Set(k, v)
 		}

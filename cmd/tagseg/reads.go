@@ -68,7 +68,7 @@ type readArgs struct {
 	segment *string
 	limit   *int
 	format  formatFlags
-	server  *string
+	server  *serverFlags
 }
 
 func addReadFlags(fs *flag.FlagSet, limit int, limitDoc string) readArgs {
@@ -89,7 +89,7 @@ func (ra readArgs) parse(fs *flag.FlagSet, args []string) (query, format string,
 	if err != nil {
 		return "", "", err
 	}
-	if *ra.server == "" {
+	if ra.server.url == "" {
 		if err := needDB(*ra.db); err != nil {
 			return "", "", err
 		}
@@ -201,7 +201,7 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+	if rm := remoteFor(*ra.db, ra.server, stderr); rm != nil {
 		m, err := rm.metrics(query, *ra.segment)
 		if err != nil {
 			return err
@@ -390,7 +390,7 @@ func runTags(args []string, stdout, stderr io.Writer) error {
 	if *by != "mrr" && *by != "count" {
 		return usagef("-by %q: want mrr or count", *by)
 	}
-	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+	if rm := remoteFor(*ra.db, ra.server, stderr); rm != nil {
 		res, err := rm.tagStats(query, *ra.segment, *prefix, *ra.limit, *by)
 		if err != nil {
 			return err
@@ -477,7 +477,7 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("-every %q: want day, week, month, quarter or year", *every)
 	}
-	if rm := remoteFor(*ra.db, *ra.server, stderr); rm != nil {
+	if rm := remoteFor(*ra.db, ra.server, stderr); rm != nil {
 		sj, err := rm.series(query, *ra.segment, from, to, iv)
 		if err != nil {
 			return err

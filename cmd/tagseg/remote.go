@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"iter"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -30,18 +32,28 @@ type remote struct {
 	base   string // http://host:port
 	key    string
 	client *http.Client
+	// sendKey sends key to a server that is not on loopback.
+	sendKey bool
 }
 
-// serverFlag adds -server.
-func serverFlag(fs interface {
-	String(name, value, usage string) *string
-}) *string {
-	return fs.String("server", "", "go through the tagseg serve at `URL` instead of opening -db (default: the server the index's serve note names, if it runs)")
+// serverFlags are -server and -send-key.
+type serverFlags struct {
+	url     string
+	sendKey bool
+}
+
+// serverFlag adds -server and -send-key.
+func serverFlag(fs *flag.FlagSet) *serverFlags {
+	var sf serverFlags
+	fs.StringVar(&sf.url, "server", "", "go through the tagseg serve at `URL` instead of opening -db (default: the server the index's serve note names, if it runs)")
+	fs.BoolVar(&sf.sendKey, "send-key", false, "send $TAGSEG_API_KEY to a -server that is not on loopback (else it goes to localhost, 127.0.0.0/8 and [::1] only)")
+	return &sf
 }
 
 // remoteFor returns the server to go through: -server, or the one whose
 // note is beside db; nil to open db. It says so on stderr.
-func remoteFor(db, server string, stderr io.Writer) *remote {
+func remoteFor(db string, sf *serverFlags, stderr io.Writer) *remote {
+	server := sf.url
 	if server == "" {
 		note, ok := readServeNote(db)
 		if !ok || note.PID == os.Getpid() {
@@ -50,7 +62,22 @@ func remoteFor(db, server string, stderr io.Writer) *remote {
 		server = note.URL
 		fmt.Fprintf(stderr, "tagseg: %s is held by tagseg serve (pid %d); going through it at %s\n", db, note.PID, server)
 	}
-	return &remote{base: strings.TrimRight(server, "/"), key: os.Getenv("TAGSEG_API_KEY"), client: &http.Client{Timeout: 5 * time.Minute}}
+	return &remote{base: strings.TrimRight(server, "/"), key: os.Getenv("TAGSEG_API_KEY"), client: &http.Client{Timeout: 5 * time.Minute}, sendKey: sf.sendKey}
+}
+
+// loopbackURL reports whether u names a server on this machine's
+// loopback: localhost, 127.0.0.0/8 or [::1] (no name is resolved).
+func loopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(strings.TrimSuffix(p.Hostname(), "."))
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // do sends a request and decodes a 2xx answer into out; any other answer
@@ -76,6 +103,11 @@ func (rm *remote) do(method, path string, q url.Values, body, out any) error {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if rm.key != "" {
+		// The key goes to loopback only, unless -send-key: a serve note
+		// or a -server URL must not carry it off the machine unasked.
+		if !rm.sendKey && !loopbackURL(rm.base) {
+			return fmt.Errorf("server %s is not on loopback: not sending $TAGSEG_API_KEY to it (give -send-key to send it)", rm.base)
+		}
 		req.SetBasicAuth(rm.key, "")
 	}
 	resp, err := rm.client.Do(req)

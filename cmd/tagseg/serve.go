@@ -27,11 +27,15 @@ endpoints, over the index (see README.md), Prometheus metrics at
 key: the page asks for it). With -api-key (or $TAGSEG_API_KEY) every API
 request must carry it as the user name of HTTP Basic auth, as
 ChartMogul's API keys are sent; without one, an -addr that is not a
-loopback address is refused unless -insecure is given. POST, PUT and
-DELETE requests that a browser sends from another origin are refused
-(403) unless it is a -trusted-origin (repeat it for several). A line per
-request goes to stderr (-log). SIGINT or SIGTERM stop the server
-gracefully: requests in flight are finished, then the index is closed.`
+loopback address is refused unless -insecure is given; and a server
+without a key answers only requests for localhost, 127.0.0.1 or [::1]
+(the Host header; also the hosts of -trusted-origin), refusing others
+(403) so that a web page whose name resolves to this machine cannot use
+it. POST, PUT and DELETE requests that a browser sends from another
+origin are refused (403) unless it is a -trusted-origin (repeat it for
+several). A line per request goes to stderr (-log). SIGINT or SIGTERM
+stop the server gracefully: requests in flight are finished, then the
+index is closed.`
 
 // signalContext returns the context that stops tagseg serve; tests replace it.
 var signalContext = func() (context.Context, context.CancelFunc) {
@@ -99,6 +103,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
 			MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
 			TrustedOrigins: trusted,
+			// Without a key, only loopback Host names are answered (DNS
+			// rebinding), unless -insecure opened another address.
+			AllowAnyHost: *insecure && !isLoopback(*addr),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
@@ -107,7 +114,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          logger,
 	}
 	fmt.Fprintf(stderr, "tagseg serve: %s on http://%s\n", *db, ln.Addr())
-	if removeNote, err := writeServeNote(*db, "http://"+ln.Addr().String()); err != nil {
+	if removeNote, err := writeServeNote(*db, noteURL(ln.Addr())); err != nil {
 		fmt.Fprintf(stderr, "tagseg serve: cannot write %s (other commands will not find this server): %v\n", serveNotePath(*db), err)
 	} else {
 		defer removeNote()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -178,3 +179,101 @@ func TestWarmUp(t *testing.T) {
 		t.Errorf("warmUp of a closed index: %v", err)
 	}
 }
+
+// TestServeNoteSafety: serve writes its note 0600 (even over a looser file
+// left there), with a loopback URL when it listens on every interface; the
+// commands ignore a note that others may write or that another user owns.
+func TestServeNoteSafety(t *testing.T) {
+	s := importFixture(t)
+	path := serveNotePath(s.db)
+	if err := os.WriteFile(path, []byte("{}"), 0o666); err != nil { // a stale, loose note
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o666) // whatever the umask
+	srv := serveInProcess(t, "-db", s.db, "-addr", "0.0.0.0:0", "-insecure")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("serve note %s: mode %o, want 600", path, perm)
+	}
+	note, ok := readServeNote(s.db)
+	if !ok || !strings.HasPrefix(note.URL, "http://127.0.0.1:") || !loopbackURL(note.URL) {
+		t.Errorf("serve note on 0.0.0.0: %+v %v, want a URL on 127.0.0.1", note, ok)
+	}
+	// (In-process, the command does not go through its own server, but
+	// names it.)
+	if code, out, errs := cli(t, "query", "-db", s.db, "tag:plan-pro"); code != 1 || !strings.Contains(errs, "a server for it runs at "+note.URL) {
+		t.Errorf("query beside serve: exit %d\n%s%s", code, out, errs)
+	}
+	// A note others may write is not trusted: the command opens the file
+	// itself (which serve holds: it says so).
+	os.Chmod(path, 0o622)
+	if _, ok := readServeNote(s.db); ok {
+		t.Error("a note writable by others was trusted")
+	}
+	os.Chmod(path, 0o600)
+	if os.Getuid() == 0 { // another owner
+		os.Chown(path, 4242, 4242)
+		if _, ok := readServeNote(s.db); ok {
+			t.Error("a note owned by another user was trusted")
+		}
+		os.Chown(path, 0, 0)
+	}
+	srv.stop(t)
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("serve left %s behind", path)
+	}
+}
+
+// TestKeyStaysOnLoopback: $TAGSEG_API_KEY goes to loopback servers only;
+// to another one (named by -server or by a planted note) the command
+// refuses before connecting, unless -send-key.
+func TestKeyStaysOnLoopback(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://127.9.9.9": true, "http://localhost:1/": true, "http://LOCALHOST.:1": true,
+		"http://[::1]:8080": true, "http://10.0.0.1:8080": false, "http://evil.example": false,
+		"http://localhost.evil.example": false, "http://[::]:8080": false, "not a url\x7f": false,
+	} {
+		if got := loopbackURL(u); got != want {
+			t.Errorf("loopbackURL(%q) = %v", u, got)
+		}
+	}
+	t.Setenv("TAGSEG_API_KEY", "key_secret")
+	s := importFixture(t)
+	const far = "http://192.0.2.1:9" // TEST-NET-1: never reached
+	for _, args := range [][]string{
+		{"query", "-server", far, "tag:plan-pro"},
+		{"tag", "-server", far, "-uuid", "cus_0001", "x"},
+	} {
+		code, _, errs := cli(t, args...)
+		if code != 1 || !strings.Contains(errs, "server "+far+" is not on loopback: not sending $TAGSEG_API_KEY to it (give -send-key to send it)") {
+			t.Errorf("%v: exit %d, %s", args, code, errs)
+		}
+	}
+	// A planted note naming another host, with a live PID.
+	b, _ := json.Marshal(serveNote{URL: far, PID: os.Getppid()})
+	if err := os.WriteFile(serveNotePath(s.db), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := cli(t, "query", "-db", s.db, "tag:plan-pro"); code != 1 || !strings.Contains(errs, "not sending $TAGSEG_API_KEY") {
+		t.Errorf("query with a planted note: exit %d, %s", code, errs)
+	}
+	os.Remove(serveNotePath(s.db))
+	// With -send-key the key goes (here to a transport that records it).
+	var got string
+	rm := &remote{base: "http://tagseg.example", key: "key_secret", sendKey: true, client: &http.Client{
+		Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+			got, _, _ = r.BasicAuth()
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(`{}`)), Request: r}, nil
+		}),
+	}}
+	if err := rm.do("GET", "/v1/ping", nil, nil, nil); err != nil || got != "key_secret" {
+		t.Errorf("-send-key: %v, key sent %q", err, got)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -28,7 +28,7 @@ func init() {
 // targetFlags pick the customers a write command changes.
 type targetFlags struct {
 	uuid, email, ext, ds, query, segment *string
-	server                               *string
+	server                               *serverFlags
 }
 
 func addTargetFlags(fs *flag.FlagSet, withQuery bool) targetFlags {
@@ -79,7 +79,7 @@ func (t targetFlags) parse(fs *flag.FlagSet, args []string, db *string) ([]strin
 	if err != nil {
 		return nil, "", err
 	}
-	if *t.server == "" {
+	if t.server.url == "" {
 		if err := needDB(*db); err != nil { // db is set by the parse above
 			return nil, "", err
 		}
@@ -153,7 +153,7 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	if len(tags) == 0 {
 		return usagef("no tags given")
 	}
-	if rm := remoteFor(*db, *tf.server, stderr); rm != nil {
+	if rm := remoteFor(*db, tf.server, stderr); rm != nil {
 		return rm.tagCustomers(stdout, tf, kind, add, tags)
 	}
 	ix, err := openWrite(*db)
@@ -423,7 +423,7 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 			return usagef("-at: %v", err)
 		}
 	}
-	if rm := remoteFor(*db, *tf.server, stderr); rm != nil {
+	if rm := remoteFor(*db, tf.server, stderr); rm != nil {
 		if kind != "uuid" {
 			return fmt.Errorf("set-mrr -%s is not in the server's API: give -uuid, or stop the server", kind)
 		}

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tagseg/tagseg"
+)
+
+// indexDump is everything a replica must agree on: every customer as
+// stored (dense ID included) with its MRR history, the saved segments and
+// the tag counts.
+type indexDump struct {
+	Customers map[string]tagseg.Customer
+	History   map[string][]tagseg.MRRChange
+	Saved     map[string]string
+	Tags      map[string]uint64
+}
+
+func dumpIndex(t *testing.T, ix *tagseg.Index) indexDump {
+	t.Helper()
+	d := indexDump{map[string]tagseg.Customer{}, map[string][]tagseg.MRRChange{}, map[string]string{}, map[string]uint64{}}
+	seg, err := ix.Segment(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, err := range seg.ReadCustomers(0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Customers[c.UUID] = c
+		h, err := ix.MRRHistory(c.UUID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.History[c.UUID] = h
+	}
+	for n, q := range ix.SavedSegments() {
+		d.Saved[n] = q
+	}
+	for tag, n := range ix.Tags() {
+		d.Tags[tag] = n
+	}
+	return d
+}
+
+// TestCommandsReplicate serves random writes of every kind through an
+// executor that does what a replicated log does: it encodes each command
+// to JSON, decodes it, and applies the decoded command to the primary and
+// to a replica. Both indexes must agree with each other, result for result
+// and at the end in every customer, MRR history, saved segment and tag:
+// a command holds everything its application needs (the new UUID, the
+// time of an undated MRR change, the caps).
+func TestCommandsReplicate(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, seed))
+	dir := t.TempDir()
+	open := func(name string) *tagseg.Index {
+		ix, err := tagseg.Open(filepath.Join(dir, name), &tagseg.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := ix.Check(); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			ix.Close()
+		})
+		return ix
+	}
+	primary, replica := open("primary.db"), open("replica.db")
+	ops := map[string]int{}
+	var mu sync.Mutex
+	exec := ExecutorFunc(func(ctx context.Context, cmd Command) (Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ops[cmd.Op]++
+		raw, err := json.Marshal(cmd)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", cmd, err)
+		}
+		var logged Command
+		if err := json.Unmarshal(raw, &logged); err != nil {
+			t.Fatalf("decode %s: %v", raw, err)
+		}
+		if again, _ := json.Marshal(logged); string(again) != string(raw) {
+			t.Fatalf("a command does not survive its encoding:\n%s\n%s", raw, again)
+		}
+		res, err := Local(primary).Execute(ctx, logged)
+		res2, err2 := Local(replica).Execute(ctx, logged)
+		if fmt.Sprint(err) != fmt.Sprint(err2) {
+			t.Errorf("%s: primary %v, replica %v", raw, err, err2)
+		}
+		if diff := cmp.Diff(res, res2); diff != "" {
+			t.Errorf("%s: the results differ (-primary +replica):\n%s", raw, diff)
+		}
+		return res, err
+	})
+	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := New(primary, Options{Executor: exec, MaxCustomers: 40, ConfirmAbove: 10, Now: func() time.Time {
+		clock = clock.Add(time.Duration(r.IntN(48)) * time.Hour)
+		return clock
+	}})
+
+	var uuids []string
+	tags := []string{"plan-pro", "plan-basic", "churn-risk", "vip", " padded ", "feature: sso"}
+	someTags := func() []string {
+		out := make([]string, 1+r.IntN(3))
+		for i := range out {
+			out[i] = tags[r.IntN(len(tags))]
+		}
+		if r.IntN(20) == 0 {
+			out = append(out, "") // invalid: nothing changes
+		}
+		return out
+	}
+	email := func() string { return fmt.Sprintf("user%d@example.com", r.IntN(8)) }
+	uuid := func() string {
+		if len(uuids) == 0 || r.IntN(15) == 0 {
+			return "cus_nobody"
+		}
+		return uuids[r.IntN(len(uuids))]
+	}
+	segmentBody := func() map[string]any {
+		b := map[string]any{"tags": someTags()}
+		switch r.IntN(4) {
+		case 0:
+			b["segment"] = fmt.Sprintf("s%d", r.IntN(3))
+		case 1:
+			b["query"] = "*"
+		default:
+			b["query"] = "tag:" + tags[r.IntN(len(tags))] + " OR mrr > 5000"
+		}
+		if r.IntN(2) == 0 {
+			b["confirm"] = r.IntN(30)
+		}
+		return b
+	}
+	for i := range 400 {
+		var method, path string
+		var body any
+		switch k := r.IntN(100); {
+		case k < 25:
+			method, path = "POST", "/v1/customers"
+			c := map[string]any{
+				"data_source_uuid": "ds_1", "external_id": fmt.Sprint(r.IntN(60)), "name": fmt.Sprintf("Customer %d", i),
+				"email": email(), "country": []string{"US", "DE", ""}[r.IntN(3)], "lead_created_at": "2023-05-0" + fmt.Sprint(1+r.IntN(9)),
+				"attributes": map[string]any{"tags": someTags(), "custom": []map[string]any{
+					{"type": "Integer", "key": "seats", "value": r.IntN(100)},
+					{"type": "Decimal", "key": "score", "value": r.Float64()},
+					{"type": "Timestamp", "key": "renewal", "value": "2025-0" + fmt.Sprint(1+r.IntN(9)) + "-15T10:00:00Z"},
+					{"type": "Boolean", "key": "trial", "value": r.IntN(2) == 0},
+					{"type": "String", "key": "channel", "value": "ads"},
+				}},
+			}
+			body = c
+		case k < 30:
+			method, path = "DELETE", "/v1/customers/"+uuid()
+		case k < 45:
+			method, path, body = "POST", "/v1/customers/"+uuid()+"/attributes/tags", map[string]any{"tags": someTags()}
+		case k < 55:
+			method, path, body = "DELETE", "/v1/customers/"+uuid()+"/attributes/tags", map[string]any{"tags": someTags()}
+		case k < 62:
+			method, path, body = "POST", "/v1/customers/attributes/tags", map[string]any{"email": strings.ToUpper(email()), "tags": someTags()}
+		case k < 77:
+			b := map[string]any{"mrr": r.IntN(4) * 2500}
+			if r.IntN(2) == 0 {
+				b["date"] = fmt.Sprintf("2024-%02d-01", 1+r.IntN(12))
+			}
+			method, path, body = "POST", "/v1/customers/"+uuid()+"/mrr", b
+		case k < 85:
+			method, path, body = []string{"POST", "DELETE"}[r.IntN(2)], "/v1/segments/tags", segmentBody()
+		case k < 93:
+			method, path, body = "PUT", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3)), map[string]any{"query": "tag:" + tags[r.IntN(len(tags))]}
+		default:
+			method, path = "DELETE", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3))
+		}
+		var raw string
+		if body != nil {
+			b, _ := json.Marshal(body)
+			raw = string(b)
+		}
+		status, got := httpDo(h, method, path, raw)
+		if status >= 500 {
+			t.Fatalf("%s %s %s: %d %s", method, path, raw, status, got)
+		}
+		if method == "POST" && path == "/v1/customers" && status == http.StatusCreated {
+			var c struct {
+				UUID string `json:"uuid"`
+			}
+			json.Unmarshal([]byte(got), &c)
+			uuids = append(uuids, c.UUID)
+		}
+	}
+	if diff := cmp.Diff(dumpIndex(t, primary), dumpIndex(t, replica)); diff != "" {
+		t.Errorf("primary and replica differ (-primary +replica):\n%s", diff)
+	}
+	for _, op := range []string{OpCreateCustomer, OpDeleteCustomer, OpAddTags, OpRemoveTags, OpAddTagsByEmail, OpSetMRR,
+		OpAddTagsToSegment, OpRemoveTagsFromSegment, OpSaveSegment, OpDeleteSegment} {
+		if ops[op] == 0 {
+			t.Errorf("no %s command was run", op)
+		}
+	}
+	t.Logf("commands: %v; %d customers created", ops, len(uuids))
+}
+
+// TestEveryWriteThroughTheExecutor: with an executor that refuses every
+// command, every route that is not a GET answers the refusal and the
+// index is left as it was. The table of requests must cover every such
+// route, so a new write route fails here until it is added (and goes
+// through the executor).
+func TestEveryWriteThroughTheExecutor(t *testing.T) {
+	_, ix := newAPI(t, Options{})
+	if err := ix.SaveSegment("s", "tag:plan-pro"); err != nil {
+		t.Fatal(err)
+	}
+	before := dumpIndex(t, ix)
+	var seen []string
+	refuse := ExecutorFunc(func(_ context.Context, cmd Command) (Result, error) {
+		seen = append(seen, cmd.Op)
+		return Result{}, fmt.Errorf("test: %s: %w", cmd.Op, tagseg.ErrReadOnly)
+	})
+	h := New(ix, Options{Executor: refuse, ConfirmAbove: -1})
+	writes := map[string]struct{ path, body string }{
+		"POST /v1/customers":                          {"/v1/customers", `{"data_source_uuid": "ds_9", "external_id": "z"}`},
+		"DELETE /v1/customers/{uuid}":                 {"/v1/customers/cus_a", ""},
+		"POST /v1/customers/{uuid}/attributes/tags":   {"/v1/customers/cus_a/attributes/tags", `{"tags": ["x"]}`},
+		"DELETE /v1/customers/{uuid}/attributes/tags": {"/v1/customers/cus_a/attributes/tags", `{"tags": ["plan-pro"]}`},
+		"POST /v1/customers/attributes/tags":          {"/v1/customers/attributes/tags", `{"email": "alice@example.com", "tags": ["x"]}`},
+		"POST /v1/customers/{uuid}/mrr":               {"/v1/customers/cus_a/mrr", `{"mrr": 1}`},
+		"POST /v1/segments/tags":                      {"/v1/segments/tags", `{"query": "*", "tags": ["x"]}`},
+		"DELETE /v1/segments/tags":                    {"/v1/segments/tags", `{"segment": "s", "tags": ["plan-pro"]}`},
+		"PUT /v1/segments/saved/{name}":               {"/v1/segments/saved/t", `{"query": "tag:x"}`},
+		"DELETE /v1/segments/saved/{name}":            {"/v1/segments/saved/s", ""},
+	}
+	const refused = `{"code":403,"message":"The index is read-only","param":null}`
+	for _, rt := range New(ix, Options{}).(*server).routes() {
+		method, _, _ := strings.Cut(rt.pattern, " ")
+		if method == "GET" {
+			continue
+		}
+		wr, ok := writes[rt.pattern]
+		if !ok {
+			t.Errorf("%s: a write route the test does not send (add it to the table)", rt.pattern)
+			continue
+		}
+		n := len(seen)
+		status, body := httpDo(h, method, wr.path, wr.body)
+		if status != http.StatusForbidden || body != refused || len(seen) != n+1 {
+			t.Errorf("%s %s: %d %s, %d commands; want 403 %s through one command", method, wr.path, status, body, len(seen)-n, refused)
+		}
+	}
+	if diff := cmp.Diff(before, dumpIndex(t, ix)); diff != "" {
+		t.Errorf("a write changed the index beside the executor (-before +after):\n%s", diff)
+	}
+}
+
+// TestCommandApply: Apply refuses what is not a command, and a bulk
+// change over its caps, before it writes anything.
+func TestCommandApply(t *testing.T) {
+	_, ix := newAPI(t, Options{})
+	before := dumpIndex(t, ix)
+	confirm := int64(1)
+	for _, c := range []struct {
+		cmd  Command
+		want error
+	}{
+		{Command{Op: "rename_everything"}, tagseg.ErrInvalid},
+		{Command{Op: OpCreateCustomer}, tagseg.ErrInvalid},
+		{Command{Op: OpAddTagsToSegment, Query: "*", Tags: []string{"x"}, MaxCustomers: 2}, ErrBulkRefused},
+		{Command{Op: OpAddTagsToSegment, Query: "*", Tags: []string{"x"}, ConfirmAbove: 1, Confirm: &confirm}, ErrBulkRefused},
+		{Command{Op: OpRemoveTagsFromSegment, Segment: "nope", Tags: []string{"x"}}, ErrUnknownSegment},
+		{Command{Op: OpDeleteSegment, Name: "nope"}, tagseg.ErrNotFound},
+	} {
+		_, err := Local(ix).Execute(context.Background(), c.cmd)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%+v: %v, want %v", c.cmd, err, c.want)
+		}
+	}
+	var br *BulkRefusedError
+	_, err := Local(ix).Execute(context.Background(), Command{Op: OpAddTagsToSegment, Query: "*", Tags: []string{"x"}, MaxCustomers: 2})
+	if !errors.As(err, &br) || br.Would != 3 || br.Param != "query" {
+		t.Errorf("over the cap: %#v", err)
+	}
+	if diff := cmp.Diff(before, dumpIndex(t, ix)); diff != "" {
+		t.Errorf("a refused command changed the index:\n%s", diff)
+	}
+
+}
