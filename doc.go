@@ -73,8 +73,11 @@
 // A Customer has a UUID ("cus_" + a random UUID when not given), a dense
 // uint32 ID assigned in order and never reused, the usual CRM fields, typed
 // custom attributes and tags. Tags are exact, case-sensitive strings,
-// trimmed of surrounding white space; empty, longer than 255 bytes or not
-// UTF-8 is ErrInvalidTag. There are three ways to tag — at create,
+// trimmed of surrounding white space and put in Unicode Normalization Form
+// C, so that "é" typed precomposed or as "e" + a combining accent is one
+// tag; empty, longer than 255 bytes, not UTF-8 or holding a control
+// character (tab, newline, ...) is ErrInvalidTag. CheckTag says what the
+// index makes of a name. There are three ways to tag — at create,
 // AddTags by UUID, AddTagsByEmail for every customer with an email — and
 // RemoveTags to untag; AddTagsToSegment and RemoveTagsFromSegment change
 // a whole segment at once. Adding a tag a customer has, or removing one it

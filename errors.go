@@ -13,7 +13,7 @@ var (
 	// the same UUID already exists.
 	ErrDuplicate = errors.New("duplicate")
 	// ErrInvalidTag: a tag that is empty after trimming, longer than 255
-	// bytes, or not valid UTF-8.
+	// bytes, not valid UTF-8, or holding a control character (CheckTag).
 	ErrInvalidTag = errors.New("invalid tag")
 	// ErrInvalidField: an unknown field in Where or a query, a value of the
 	// wrong type for its field, or a bad custom attribute.

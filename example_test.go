@@ -5,6 +5,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tagseg/tagseg"
@@ -200,4 +201,20 @@ func ExampleIndex_TagStats() {
 	// feature-sso        2 customers  $1300 MRR
 	// feature-dark-mode  3 customers  $1000 MRR
 	// feature-api        1 customers  $50 MRR
+}
+
+func ExampleCheckTag() {
+	for _, name := range []string{"  plan-pro ", "cafe\u0301", "feature\tsso", strings.Repeat("x", 300)} {
+		tag, err := tagseg.CheckTag(name)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%q (%d bytes)\n", tag, len(tag))
+	}
+	// Output:
+	// "plan-pro" (8 bytes)
+	// "café" (5 bytes)
+	// tagseg: tag "feature\tsso" holds the control character U+0009 (tags may not hold tabs, line breaks or other controls): invalid tag
+	// tagseg: tag "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…" is 300 bytes long, more than the limit of 255 bytes: invalid tag
 }

@@ -89,7 +89,7 @@ func (ev *evaluator) restrict(v val) val {
 func (ev *evaluator) live() val { return ev.bitmap(bmKey{bkLive, ""}) }
 
 func (ev *evaluator) tag(name string) val {
-	name = strings.TrimSpace(name)
+	name = tagName(name)
 	v := ev.stored(bmKey{bkTag, name})
 	if v.bm.IsEmpty() && !ev.seen[name] { // a map: a query may name 100,000 tags
 		if ev.seen == nil {

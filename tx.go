@@ -411,14 +411,15 @@ func (tx *Tx) flush() error {
 	return nil
 }
 
-// normTags trims, checks and de-duplicates tags, keeping their order.
+// normTags checks tags (CheckTag: trimmed, NFC) and de-duplicates them,
+// keeping their order.
 func normTags(op string, tags []string) ([]string, error) {
 	out := make([]string, 0, len(tags))
 	var seen map[string]bool // for long lists; short ones are scanned
 	for _, raw := range tags {
-		t := strings.TrimSpace(raw)
-		if t == "" || len(t) > maxTagLen || !utf8.ValidString(t) {
-			return nil, fmt.Errorf("tagseg: %s: tag %q: %w", op, truncate(raw), ErrInvalidTag)
+		t, why := checkTag(raw) // tag.go
+		if why != "" {
+			return nil, fmt.Errorf("tagseg: %s: tag %q %s: %w", op, truncate(raw), why, ErrInvalidTag)
 		}
 		if len(tags) <= 32 {
 			if !slices.Contains(out, t) {

@@ -191,7 +191,7 @@ func TestAPIBulkDryRun(t *testing.T) {
 		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"query":"*","tags":["x"],"dry_run":"yes"}`,
 			want: `{"code":400,"message":"Invalid JSON: dry_run must be a boolean, not string","param":null}`},
 		call{method: "POST", path: "/v1/segments/tags", status: 422, body: `{"query":"*","tags":["ok","  "],"dry_run":true}`,
-			want: `{"errors":{"tags":"empty tag: invalid tag"}}`},
+			want: `{"errors":{"tags":"tag \"  \" is only white space: invalid tag"}}`},
 		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"tags":["x"],"dry_run":true}`,
 			want: `{"code":400,"message":"Parameter \"query\" is missing","param":"query"}`},
 		call{method: "POST", path: "/v1/segments/tags", status: 400, body: `{"query":"tag:","tags":["x"],"dry_run":true}`,

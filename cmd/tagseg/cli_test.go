@@ -394,9 +394,9 @@ func TestImportLoadBatches(t *testing.T) {
 	wantOut := file + ": 70000 rows read: 69995 created, 1 updated, 0 unchanged, 4 refused\n" +
 		"total: 69996 rows landed (69995 customers created, 1 rows updated, 0 unchanged), 4 refused\n"
 	wantErr := file + `:102: mrr: -5 is negative (refused)
-` + file + `:66002: tags: empty tag: invalid tag (refused)
+` + file + `:66002: tags: tag "" is empty: invalid tag (refused)
 ` + file + `:67002: external ID "e-5" of data source "ds" is customer cus_000005, not cus_067000: duplicate (refused)
-` + file + `:69002: tags: empty tag: invalid tag (refused)
+` + file + `:69002: tags: tag " " is only white space: invalid tag (refused)
 70000 rows in <elapsed>
 tagseg import: 4 rows refused; fix them and import the files again (rows that landed are updated, not duplicated), or give -skip-bad to accept the partial import
 `

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tagseg/tagseg"
 )
@@ -141,17 +140,16 @@ func JSONText(v any) string {
 	return string(b)
 }
 
-// CheckTag trims a tag and refuses one the index would refuse
-// (tagseg.ErrInvalidTag): empty, not UTF-8 or longer than 255 bytes.
+// CheckTag returns a tag as the index keeps it (tagseg.CheckTag: trimmed,
+// in Unicode NFC) or refuses one the index would refuse, with the reason
+// (tagseg.ErrInvalidTag): empty, not UTF-8, longer than 255 bytes, or
+// holding a control character.
 func CheckTag(t string) (string, error) {
-	t = strings.TrimSpace(t)
-	switch {
-	case t == "":
-		return "", fmt.Errorf("empty tag: %w", tagseg.ErrInvalidTag)
-	case !utf8.ValidString(t):
-		return "", fmt.Errorf("tag %q is not UTF-8: %w", t, tagseg.ErrInvalidTag)
-	case len(t) > 255:
-		return "", fmt.Errorf("tag %.20q... is longer than 255 bytes: %w", t, tagseg.ErrInvalidTag)
+	kept, err := tagseg.CheckTag(t)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "tagseg: ")
+		msg = strings.TrimSuffix(msg, ": "+tagseg.ErrInvalidTag.Error())
+		return "", fmt.Errorf("%s: %w", msg, tagseg.ErrInvalidTag)
 	}
-	return t, nil
+	return kept, nil
 }
