@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +31,10 @@ const (
 	OpRemoveTagsFromSegment = "remove_tags_from_segment" // Query or Segment, Tags, the caps
 	OpSaveSegment           = "save_segment"             // Name, Query
 	OpDeleteSegment         = "delete_segment"           // Name
+	OpUpdateCustomer        = "update_customer"          // UUID, Patch
+	OpAddCustom             = "add_custom"               // UUID or Email, Custom (the add form)
+	OpUpdateCustom          = "update_custom"            // UUID, Custom (the update form)
+	OpRemoveCustom          = "remove_custom"            // UUID, Keys
 )
 
 // Command is one write of the API, as data. Op names it; the fields it
@@ -59,6 +64,13 @@ type Command struct {
 	Query   string `json:"query,omitempty"`
 	Segment string `json:"segment,omitempty"`
 	Name    string `json:"name,omitempty"` // the saved segment written
+
+	// Patch is what an update changes (PATCH /v1/customers/{uuid});
+	// Custom the raw custom attributes of an add or update (so that
+	// they keep their JSON types), Keys those a removal removes.
+	Patch  *api.CustomerPatch `json:"patch,omitempty"`
+	Custom json.RawMessage    `json:"custom,omitempty"`
+	Keys   []string           `json:"keys,omitempty"`
 
 	// The caps of a bulk change (Options.MaxCustomers, ConfirmAbove and
 	// the request's "confirm"; 0: none, nil: no confirm), checked on the
@@ -120,6 +132,10 @@ func (c Command) Apply(tx *tagseg.Tx) (Result, error) {
 		return Result{}, tx.SaveSegment(c.Name, c.Query)
 	case OpDeleteSegment:
 		return Result{}, tx.DeleteSegment(c.Name)
+	case OpUpdateCustomer:
+		return c.applyUpdate(tx)
+	case OpAddCustom, OpUpdateCustom, OpRemoveCustom:
+		return c.applyCustom(tx)
 	}
 	return Result{}, fmt.Errorf("server: unknown command %q: %w", c.Op, tagseg.ErrInvalid)
 }

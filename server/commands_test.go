@@ -150,7 +150,7 @@ func TestCommandsReplicate(t *testing.T) {
 	for i := range 400 {
 		var method, path string
 		var body any
-		switch k := r.IntN(100); {
+		switch k := r.IntN(120); {
 		case k < 25:
 			method, path = "POST", "/v1/customers"
 			c := map[string]any{
@@ -183,8 +183,28 @@ func TestCommandsReplicate(t *testing.T) {
 			method, path, body = []string{"POST", "DELETE"}[r.IntN(2)], "/v1/segments/tags", segmentBody()
 		case k < 93:
 			method, path, body = "PUT", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3)), map[string]any{"query": "tag:" + tags[r.IntN(len(tags))]}
-		default:
+		case k < 96:
 			method, path = "DELETE", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3))
+		default: // an update or a custom-attribute change
+			switch r.IntN(5) {
+			case 0:
+				b := map[string]any{"name": fmt.Sprintf("Renamed %d", i), "email": email(), "country": nil,
+					"attributes": map[string]any{"custom": map[string]any{"seats": fmt.Sprint(r.IntN(9)), "channel": nil, "k": r.Float64()}}}
+				if r.IntN(2) == 0 {
+					b["attributes"].(map[string]any)["tags"] = someTags()
+				}
+				method, path, body = "PATCH", "/v1/customers/"+uuid(), b
+			case 1:
+				method, path, body = "POST", "/v1/customers/"+uuid()+"/attributes/custom", map[string]any{"custom": []map[string]any{
+					{"type": "Timestamp", "key": "seen", "value": fmt.Sprintf("2024-%02d-02", 1+r.IntN(12))}}}
+			case 2:
+				method, path, body = "POST", "/v1/customers/attributes/custom", map[string]any{"email": email(), "custom": []map[string]any{
+					{"type": "Integer", "key": "seats", "value": r.IntN(50)}}}
+			case 3:
+				method, path, body = "PUT", "/v1/customers/"+uuid()+"/attributes/custom", map[string]any{"custom": map[string]any{"renewal": "2026-01-01"}}
+			default:
+				method, path, body = "DELETE", "/v1/customers/"+uuid()+"/attributes/custom", map[string]any{"custom": []string{"trial", "seen"}}
+			}
 		}
 		var raw string
 		if body != nil {
@@ -207,7 +227,8 @@ func TestCommandsReplicate(t *testing.T) {
 		t.Errorf("primary and replica differ (-primary +replica):\n%s", diff)
 	}
 	for _, op := range []string{OpCreateCustomer, OpDeleteCustomer, OpAddTags, OpRemoveTags, OpAddTagsByEmail, OpSetMRR,
-		OpAddTagsToSegment, OpRemoveTagsFromSegment, OpSaveSegment, OpDeleteSegment} {
+		OpAddTagsToSegment, OpRemoveTagsFromSegment, OpSaveSegment, OpDeleteSegment,
+		OpUpdateCustomer, OpAddCustom, OpUpdateCustom, OpRemoveCustom} {
 		if ops[op] == 0 {
 			t.Errorf("no %s command was run", op)
 		}
@@ -233,16 +254,21 @@ func TestEveryWriteThroughTheExecutor(t *testing.T) {
 	})
 	h := New(ix, Options{Executor: refuse, ConfirmAbove: -1})
 	writes := map[string]struct{ path, body string }{
-		"POST /v1/customers":                          {"/v1/customers", `{"data_source_uuid": "ds_9", "external_id": "z"}`},
-		"DELETE /v1/customers/{uuid}":                 {"/v1/customers/cus_a", ""},
-		"POST /v1/customers/{uuid}/attributes/tags":   {"/v1/customers/cus_a/attributes/tags", `{"tags": ["x"]}`},
-		"DELETE /v1/customers/{uuid}/attributes/tags": {"/v1/customers/cus_a/attributes/tags", `{"tags": ["plan-pro"]}`},
-		"POST /v1/customers/attributes/tags":          {"/v1/customers/attributes/tags", `{"email": "alice@example.com", "tags": ["x"]}`},
-		"POST /v1/customers/{uuid}/mrr":               {"/v1/customers/cus_a/mrr", `{"mrr": 1}`},
-		"POST /v1/segments/tags":                      {"/v1/segments/tags", `{"query": "*", "tags": ["x"]}`},
-		"DELETE /v1/segments/tags":                    {"/v1/segments/tags", `{"segment": "s", "tags": ["plan-pro"]}`},
-		"PUT /v1/segments/saved/{name}":               {"/v1/segments/saved/t", `{"query": "tag:x"}`},
-		"DELETE /v1/segments/saved/{name}":            {"/v1/segments/saved/s", ""},
+		"POST /v1/customers":                            {"/v1/customers", `{"data_source_uuid": "ds_9", "external_id": "z"}`},
+		"DELETE /v1/customers/{uuid}":                   {"/v1/customers/cus_a", ""},
+		"POST /v1/customers/{uuid}/attributes/tags":     {"/v1/customers/cus_a/attributes/tags", `{"tags": ["x"]}`},
+		"DELETE /v1/customers/{uuid}/attributes/tags":   {"/v1/customers/cus_a/attributes/tags", `{"tags": ["plan-pro"]}`},
+		"POST /v1/customers/attributes/tags":            {"/v1/customers/attributes/tags", `{"email": "alice@example.com", "tags": ["x"]}`},
+		"POST /v1/customers/{uuid}/mrr":                 {"/v1/customers/cus_a/mrr", `{"mrr": 1}`},
+		"POST /v1/segments/tags":                        {"/v1/segments/tags", `{"query": "*", "tags": ["x"]}`},
+		"DELETE /v1/segments/tags":                      {"/v1/segments/tags", `{"segment": "s", "tags": ["plan-pro"]}`},
+		"PUT /v1/segments/saved/{name}":                 {"/v1/segments/saved/t", `{"query": "tag:x"}`},
+		"DELETE /v1/segments/saved/{name}":              {"/v1/segments/saved/s", ""},
+		"PATCH /v1/customers/{uuid}":                    {"/v1/customers/cus_a", `{"name": "x"}`},
+		"POST /v1/customers/{uuid}/attributes/custom":   {"/v1/customers/cus_a/attributes/custom", `{"custom": [{"type": "String", "key": "k", "value": "v"}]}`},
+		"PUT /v1/customers/{uuid}/attributes/custom":    {"/v1/customers/cus_a/attributes/custom", `{"custom": {"seats": 6}}`},
+		"DELETE /v1/customers/{uuid}/attributes/custom": {"/v1/customers/cus_a/attributes/custom", `{"custom": ["seats"]}`},
+		"POST /v1/customers/attributes/custom":          {"/v1/customers/attributes/custom", `{"email": "bob@example.com", "custom": [{"type": "String", "key": "k", "value": "v"}]}`},
 	}
 	const refused = `{"code":403,"message":"The index is read-only","param":null}`
 	for _, rt := range New(ix, Options{}).(*server).routes() {

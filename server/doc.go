@@ -18,11 +18,16 @@
 //	GET    /v1/customers                          list, cursor-paginated (data_source_uuid, external_id, status)
 //	GET    /v1/customers/search?email=E           by email, any case
 //	GET    /v1/customers/{uuid}                   retrieve
+//	PATCH  /v1/customers/{uuid}                   update: the fields given (null clears), tags, custom
 //	DELETE /v1/customers/{uuid}                   delete (204)
 //	GET    /v1/customers/{uuid}/attributes        tags and custom attributes
 //	POST   /v1/customers/{uuid}/attributes/tags   add tags
 //	DELETE /v1/customers/{uuid}/attributes/tags   remove tags
 //	POST   /v1/customers/attributes/tags          add tags to every customer with an email
+//	POST   /v1/customers/{uuid}/attributes/custom add custom attributes ({"custom": [{type, key, value}]})
+//	PUT    /v1/customers/{uuid}/attributes/custom update existing ones ({"custom": {key: value}})
+//	DELETE /v1/customers/{uuid}/attributes/custom remove ({"custom": [key]}; 200 with those left)
+//	POST   /v1/customers/attributes/custom        add custom attributes to every customer with an email
 //	POST   /v1/customers/{uuid}/mrr               record MRR from a date (default: now) on
 //	GET    /v1/customers/{uuid}/mrr               MRR history
 //	GET    /v1/tags?prefix=P&limit=N              tag completion, most held first
@@ -82,6 +87,8 @@
 // adding and removing tags by UUID, adding tags by email, recording MRR,
 // bulk tag changes of a segment (the segment is evaluated, counted against
 // the caps and changed when the command is applied, so every node changes
-// the same customers), and saving and deleting saved segments. A new
+// the same customers), saving and deleting saved segments, updating a
+// customer (the patch is applied to the customer as the transaction has
+// it) and changing its custom attributes. A new
 // write endpoint adds an operation here, never a write of its own.
 package server

@@ -68,3 +68,19 @@ func ExampleParseCents() {
 	// 0 -1 is negative
 	// 2022-10-14 00:00:00 +0000 UTC
 }
+
+// A PATCH body changes the fields it names (null clears one); its custom
+// attributes keep the types the customer's attributes have.
+func ExampleDecodePatch() {
+	c := tagseg.Customer{Name: "Acme", Company: "Acme Inc", Custom: map[string]any{"seats": int64(5)}}
+	p, err := api.DecodePatch([]byte(`{"name": "Acme Corp", "company": null, "attributes": {"custom": {"seats": "8", "channel": "ads"}}}`))
+	if err != nil {
+		panic(err)
+	}
+	if err := p.Apply(&c); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%q %q %#v %q\n", c.Name, c.Company, c.Custom["seats"], c.Custom["channel"])
+	// Output:
+	// "Acme Corp" "" 8 "ads"
+}
