@@ -62,6 +62,12 @@ func (s *server) addTagsByEmail(w http.ResponseWriter, r *http.Request) {
 		s.writeLibError(w, r, err, "tags")
 		return
 	}
+	writeShortCustomers(w, cs)
+}
+
+// writeShortCustomers answers {"entries": [...]}, the customers changed
+// by email as short customer objects.
+func writeShortCustomers(w http.ResponseWriter, cs []tagseg.Customer) {
 	entries := make([]api.ShortCustomer, len(cs))
 	for i, c := range cs {
 		entries[i] = api.ShortCustomerOf(c)

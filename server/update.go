@@ -134,11 +134,7 @@ func (s *server) addCustomByEmail(w http.ResponseWriter, r *http.Request) {
 		s.writeLibError(w, r, err, "custom")
 		return
 	}
-	entries := make([]api.ShortCustomer, len(res.Customers))
-	for i, c := range res.Customers {
-		entries[i] = api.ShortCustomerOf(c)
-	}
-	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": entries})
+	writeShortCustomers(w, res.Customers)
 }
 
 func (s *server) updateCustom(w http.ResponseWriter, r *http.Request) {
