@@ -54,6 +54,19 @@ type commitInfo struct {
 	touched *roaring.Bitmap // made on first use by IDs
 }
 
+// savedChange is a saved segment saved or deleted by a commit: its name,
+// the query it had before ("" if none) and after ("" when deleted).
+type savedChange struct{ Name, Old, New string }
+
+// Saved returns the saved segments the commit saved or deleted, in the
+// order the batch did it (none for Load).
+func (c *commitInfo) Saved() []savedChange {
+	if c.tx == nil {
+		return nil
+	}
+	return c.tx.segs
+}
+
 // Before returns the state before the commit.
 func (c *commitInfo) Before() *state { return c.old }
 

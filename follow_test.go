@@ -258,112 +258,8 @@ func TestTouched(t *testing.T) {
 	}
 	for step := range steps {
 		before := snapshotCustomers(t, ix, uuids)
-		named := roaring.New() // IDs the batch may change
 		n0 := len(rc.commits)
-		var what string
-		if r.IntN(8) == 0 {
-			what = "load"
-			k := r.IntN(20)
-			cs := make([]Customer, k)
-			evs := make([][]MRRChange, k)
-			for i := range cs {
-				cs[i] = randCustomerAll(r, len(uuids)+i)
-				cs[i].UUID = fmt.Sprintf("cus_load_%d_%d", step, i)
-				if r.IntN(2) == 0 {
-					evs[i] = []MRRChange{{randTime(r), int64(r.IntN(3)) * 1000}}
-				}
-			}
-			n, err := ix.Load(loadSeq(cs, evs))
-			if err != nil && !errors.Is(err, ErrDuplicate) {
-				t.Fatalf("step %d: load: %v", step, err)
-			}
-			for _, c := range cs[:n] {
-				uuids = append(uuids, c.UUID)
-			}
-			named.AddRange(uint64(ix.cur.Load().nextID)-uint64(n), uint64(ix.cur.Load().nextID))
-		} else {
-			what = "update"
-			var created []string
-			err := ix.Update(func(tx *Tx) error {
-				for range 1 + r.IntN(4) {
-					some := func() (string, uint32) {
-						if len(uuids) == 0 {
-							return "cus_none", 0
-						}
-						u := pick(r, uuids)
-						if c, err := tx.Customer(u); err == nil {
-							named.Add(c.ID)
-						}
-						return u, 0
-					}
-					var err error
-					switch op := r.IntN(10); op {
-					case 0, 1:
-						var c Customer
-						c, err = tx.CreateCustomer(randCustomerAll(r, len(uuids)))
-						if err == nil {
-							created = append(created, c.UUID)
-							named.Add(c.ID)
-						}
-					case 2:
-						u, _ := some()
-						_, err = tx.AddTags(u, randTags(r, 1+r.IntN(2))...)
-					case 3:
-						u, _ := some()
-						_, err = tx.RemoveTags(u, randTags(r, 1+r.IntN(2))...)
-					case 4:
-						u, _ := some()
-						err = tx.SetMRR(u, randTime(r), int64(r.IntN(4))*2500)
-					case 5:
-						u, _ := some()
-						err = tx.DeleteCustomer(u)
-					case 6, 7:
-						u, _ := some()
-						var c Customer
-						if c, err = tx.Customer(u); err == nil {
-							nc := randCustomerAll(r, len(uuids))
-							if r.IntN(2) == 0 { // only a record-only field
-								nc = c
-								nc.Name = pick(r, namePool)
-								nc.Company = pick(r, []string{"Acme", "Bolt", "", "Zed"})
-							}
-							nc.UUID = u
-							_, err = tx.UpdateCustomer(nc)
-						}
-					case 8:
-						e := randExpr(r, 1)
-						var seg *Segment
-						if seg, err = tx.Segment(e); err == nil {
-							named.Or(seg.IDs())
-							_, err = tx.AddTagsToSegment(e, randTags(r, 1)...)
-						}
-					case 9:
-						tag := pick(r, tagPool)
-						live, _ := tx.bitmap(bmKey{bkLive, ""})
-						ids := roaring.New()
-						for it := live.Iterator(); it.HasNext(); {
-							if id := it.Next(); r.IntN(3) == 0 {
-								ids.Add(id)
-							}
-						}
-						if old, _ := tx.bitmap(bmKey{bkTag, tag}); old != nil {
-							named.Or(roaring.Xor(old, ids))
-						} else {
-							named.Or(ids)
-						}
-						_, _, err = tx.SetTagMembers(tag, ids)
-					}
-					if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrDuplicate) {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatalf("step %d: update: %v", step, err)
-			}
-			uuids = append(uuids, created...)
-		}
+		what, named := randWrite(t, r, ix, &uuids, step)
 		if rc.err != nil {
 			t.Fatalf("step %d: evalOn in prepare: %v", step, rc.err)
 		}
@@ -416,4 +312,128 @@ func idsOf(a, b map[uint32]string) map[uint32]bool {
 		out[id] = true
 	}
 	return out
+}
+
+// randWrite makes one random write — a Load, a saved segment saved or
+// deleted, or an Update batch of a few operations of every kind — and
+// returns what it was and the IDs it may change. uuids holds the UUIDs
+// created so far.
+func randWrite(t *testing.T, r *rand.Rand, ix *Index, uuids *[]string, step int) (what string, named *roaring.Bitmap) {
+	t.Helper()
+	named = roaring.New()
+	switch r.IntN(16) {
+	case 0, 1:
+		k := r.IntN(20)
+		cs := make([]Customer, k)
+		evs := make([][]MRRChange, k)
+		for i := range cs {
+			cs[i] = randCustomerAll(r, len(*uuids)+i)
+			cs[i].UUID = fmt.Sprintf("cus_load_%d_%d", step, i)
+			if r.IntN(2) == 0 {
+				evs[i] = []MRRChange{{randTime(r), int64(r.IntN(3)) * 1000}}
+			}
+		}
+		n, err := ix.Load(loadSeq(cs, evs))
+		if err != nil && !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("step %d: load: %v", step, err)
+		}
+		for _, c := range cs[:n] {
+			*uuids = append(*uuids, c.UUID)
+		}
+		next := uint64(ix.cur.Load().nextID)
+		named.AddRange(next-uint64(n), next)
+		return "load", named
+	case 2:
+		name := pick(r, []string{"s1", "s2"})
+		if r.IntN(2) == 0 {
+			if err := ix.SaveSegment(name, randExprAll(r, 1).String()); err != nil {
+				t.Fatalf("step %d: save segment: %v", step, err)
+			}
+			return "save segment", named
+		}
+		if err := ix.DeleteSegment(name); err != nil && !errors.Is(err, ErrNotFound) {
+			t.Fatalf("step %d: delete segment: %v", step, err)
+		}
+		return "delete segment", named
+	}
+	var created []string
+	err := ix.Update(func(tx *Tx) error {
+		some := func() string {
+			if len(*uuids) == 0 {
+				return "cus_none"
+			}
+			u := pick(r, *uuids)
+			if c, err := tx.Customer(u); err == nil {
+				named.Add(c.ID)
+			}
+			return u
+		}
+		for range 1 + r.IntN(4) {
+			var err error
+			switch r.IntN(11) {
+			case 0, 1:
+				var c Customer
+				if c, err = tx.CreateCustomer(randCustomerAll(r, len(*uuids))); err == nil {
+					created = append(created, c.UUID)
+					named.Add(c.ID)
+				}
+			case 2:
+				_, err = tx.AddTags(some(), randTags(r, 1+r.IntN(2))...)
+			case 3:
+				_, err = tx.RemoveTags(some(), randTags(r, 1+r.IntN(2))...)
+			case 4:
+				err = tx.SetMRR(some(), randTime(r), int64(r.IntN(4))*2500)
+			case 5:
+				err = tx.DeleteCustomer(some())
+			case 6, 7:
+				u := some()
+				var c Customer
+				if c, err = tx.Customer(u); err == nil {
+					nc := randCustomerAll(r, len(*uuids))
+					if r.IntN(2) == 0 { // only record-only fields
+						nc = c
+						nc.Name = pick(r, namePool)
+						nc.Company = pick(r, []string{"Acme", "Bolt", "", "Zed"})
+					}
+					nc.UUID = u
+					_, err = tx.UpdateCustomer(nc)
+				}
+			case 8, 9: // a bulk change of a segment
+				e := randExpr(r, 1)
+				var seg *Segment
+				if seg, err = tx.Segment(e); err == nil {
+					named.Or(seg.IDs())
+					if r.IntN(2) == 0 {
+						_, err = tx.AddTagsToSegment(e, randTags(r, 1)...)
+					} else {
+						_, err = tx.RemoveTagsFromSegment(e, randTags(r, 1)...)
+					}
+				}
+			case 10:
+				tag := pick(r, tagPool)
+				live, _ := tx.bitmap(bmKey{bkLive, ""})
+				ids := roaring.New()
+				for it := live.Iterator(); it.HasNext(); {
+					if id := it.Next(); r.IntN(3) == 0 {
+						ids.Add(id)
+					}
+				}
+				if old, _ := tx.bitmap(bmKey{bkTag, tag}); old != nil {
+					named.Or(roaring.Xor(old, ids))
+				} else {
+					named.Or(ids)
+				}
+				_, _, err = tx.SetTagMembers(tag, ids)
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrDuplicate) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("step %d: update: %v", step, err)
+	}
+	*uuids = append(*uuids, created...)
+	return "update", named
 }

@@ -35,6 +35,12 @@ type Options struct {
 	// the file opens as of the surviving commit, and (unless ReadOnly)
 	// Open's first commit rewrites the damaged page.
 	AcceptLostCommit bool
+	// CacheBytes bounds the memory of the answers the index keeps across
+	// commits (segments' members and figures, series, tag rankings; see
+	// answers.go): 0 means DefaultCacheBytes, a negative value keeps none
+	// (every read evaluates afresh). Least recently used go first; saved
+	// segments' queries are kept longest.
+	CacheBytes int64
 	// Timeout is how long Open waits for another process that holds the
 	// file to release it before returning ErrLocked. Zero means 2 seconds;
 	// a negative value means wait forever.
@@ -114,6 +120,8 @@ type Index struct {
 	emails  emailTable
 	// followers follow each commit (follow.go); set by Open.
 	followers []follower
+	fwd       fwdHolder // TagStats' forward index (tagstats.go)
+	answers   *answers  // kept answers (answers.go); nil: none
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does
@@ -178,7 +186,21 @@ func Open(path string, opts *Options) (*Index, error) {
 		}
 	}
 	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
+	ix.followers = []follower{&ix.fwd}
+	if opts.CacheBytes >= 0 {
+		max := opts.CacheBytes
+		if max == 0 {
+			max = DefaultCacheBytes
+		}
+		ix.answers = newAnswers(ix, max)
+		ix.followers = append(ix.followers, ix.answers)
+	}
 	ix.cur.Store(st)
+	if ix.answers != nil {
+		for _, q := range ix.SavedSegments() {
+			ix.answers.setSaved(q, true)
+		}
+	}
 	return ix, nil
 }
 
@@ -456,7 +478,16 @@ func (tx *Tx) SaveSegment(name, query string) error {
 		return err
 	}
 	tx.dirty = true
-	return tx.btx.Bucket(bktSeg).Put([]byte(name), seal([]byte(query)))
+	b := tx.btx.Bucket(bktSeg)
+	prev := ""
+	if q, err := openVal(b.Get([]byte(name))); err == nil {
+		prev = string(q)
+	}
+	if err := b.Put([]byte(name), seal([]byte(query))); err != nil {
+		return err
+	}
+	tx.segs = append(tx.segs, savedChange{name, prev, query})
+	return nil
 }
 
 // SavedSegments yields every saved segment's name and query, by name. A
@@ -513,11 +544,20 @@ func (tx *Tx) DeleteSegment(name string) error {
 		return err
 	}
 	b := tx.btx.Bucket(bktSeg)
-	if b.Get([]byte(name)) == nil {
+	v := b.Get([]byte(name))
+	if v == nil {
 		return fmt.Errorf("tagseg: delete segment %s: %w", name, ErrNotFound)
 	}
+	prev := ""
+	if q, err := openVal(v); err == nil {
+		prev = string(q)
+	}
 	tx.dirty = true
-	return b.Delete([]byte(name))
+	if err := b.Delete([]byte(name)); err != nil {
+		return err
+	}
+	tx.segs = append(tx.segs, savedChange{name, prev, ""})
+	return nil
 }
 
 // AddTagsToSegment adds tags to every customer of the segment e in one

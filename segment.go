@@ -811,6 +811,14 @@ type Segment struct {
 // Segment.UnknownTags).
 func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
 	ix := tx.ix
+	if a := tx.answers(); a != nil {
+		if err := tx.check(); err != nil {
+			return nil, err
+		}
+		if seg, ok, err := a.segment(tx, e); ok || err != nil {
+			return seg, err
+		}
+	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
@@ -829,6 +837,14 @@ func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
 // (or difference) of a top-level And is an AndCardinality.
 func (tx *Tx) Count(e Expr) (n uint64, err error) {
 	ix := tx.ix
+	if a := tx.answers(); a != nil {
+		if err := tx.check(); err != nil {
+			return 0, err
+		}
+		if n, ok, err := a.count(tx, e); ok || err != nil {
+			return n, err
+		}
+	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {

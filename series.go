@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -143,7 +144,38 @@ func (tx *Tx) Series(e Expr, from, to time.Time, every Interval) ([]Point, error
 // SeriesContext is Series, given up when ctx is done: the members' pass
 // checks it every cancelEvery·64 members and returns ctx's error, wrapped.
 func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, every Interval) ([]Point, error) {
-	ix := tx.ix
+	bounds, err := seriesBounds(from, to, every)
+	if err != nil {
+		return nil, err
+	}
+	if a := tx.answers(); a != nil {
+		if err := tx.check(); err != nil {
+			return nil, err
+		}
+		if pts, ok, err := a.series(ctx, tx, e, bounds, every); ok || err != nil {
+			return pts, err
+		}
+	}
+	var sa *seriesAns
+	err = tx.run(func(st *state, btx *bolt.Tx) error {
+		ev := &evaluator{ix: tx.ix, st: st, btx: btx}
+		v, err := ev.eval(e)
+		if err != nil {
+			return err
+		}
+		sa, err = st.seriesOf(ctx, v.bm, bounds)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sa.points(bounds), nil
+}
+
+// seriesBounds checks a Series' arguments and returns the boundaries of its
+// intervals: bounds[i] is the start of point i, the last one the end of
+// the last point.
+func seriesBounds(from, to time.Time, every Interval) ([]time.Time, error) {
 	if every < Day || every > Year {
 		return nil, fmt.Errorf("tagseg: series: unknown interval %d: %w", int(every), ErrInvalid)
 	}
@@ -155,8 +187,6 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 			return nil, fmt.Errorf("tagseg: series: time %v out of range (years 1678–2261): %w", t, ErrInvalid)
 		}
 	}
-	// Interval boundaries: bounds[i] is the start of point i, bounds[n] the
-	// end of the last.
 	var bounds []time.Time
 	for s := every.start(from); !s.After(to); s = every.next(s) {
 		if len(bounds) == maxPoints {
@@ -168,81 +198,111 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 	if bounds[len(bounds)-1].Year() > 2261 {
 		return nil, fmt.Errorf("tagseg: series: range beyond the year 2261: %w", ErrInvalid)
 	}
-	nanos := make([]int64, len(bounds))
-	for i, b := range bounds {
-		nanos[i] = b.UnixNano()
-	}
-	n := len(bounds) - 1
+	return bounds, nil
+}
 
-	var open seriesAcc // everything before bounds[0]
-	var open0 int64    // MRR at bounds[0]
-	accs := make([]seriesAcc, n)
-	err := tx.run(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{ix: ix, st: st, btx: btx}
-		v, err := ev.eval(e)
-		if err != nil {
-			return err
+// seriesAns is what a Series sums over the members, from which its points
+// follow: the movements before the first boundary (open, and the MRR
+// there, open0) and those of each interval. Each member adds its share, so
+// a change of members or of their histories changes it by their shares
+// only (see answers.go).
+type seriesAns struct {
+	loc   *locator
+	open  seriesAcc
+	open0 int64
+	accs  []seriesAcc
+}
+
+// newSeriesAns returns empty sums for the intervals of bounds (loc nil) or
+// of the locator loc.
+func newSeriesAns(bounds []time.Time, loc *locator) *seriesAns {
+	if loc == nil {
+		nanos := make([]int64, len(bounds))
+		for i, b := range bounds {
+			nanos[i] = b.UnixNano()
 		}
-		ids := v.bm.ToArray()
-		loc := newLocator(nanos)
-		w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
-		parts := make([]struct {
-			open  seriesAcc
-			open0 int64
-			accs  []seriesAcc
-			touch int64 // the first events' times, summed only to be read
-		}, w)
-		var wg sync.WaitGroup
-		for p := range w {
-			part := &parts[p]
-			part.accs = make([]seriesAcc, n)
-			lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
-			wg.Go(func() {
-				// By batches of members: their histories located, their
-				// first events read (loads that do not depend on each
-				// other, so their cache misses overlap), then replayed.
-				var hs [readAhead][]mrrEvent
-				for b := lo; b < hi; b += readAhead {
-					if (b-lo)/readAhead%cancelEvery == 0 && ctx.Err() != nil {
-						return
-					}
-					batch := ids[b:min(b+readAhead, hi)]
-					for k, id := range batch {
-						hs[k] = st.hist.at(id)
-					}
-					for _, h := range hs[:len(batch)] {
-						if len(h) > 0 {
-							part.touch += h[0].at
-						}
-					}
-					for _, h := range hs[:len(batch)] {
-						replay(h, loc, &part.open, &part.open0, part.accs)
+		loc = newLocator(nanos)
+	}
+	return &seriesAns{loc: loc, accs: make([]seriesAcc, len(loc.nanos)-1)}
+}
+
+// sub takes d's figures away from sa's.
+func (sa *seriesAns) sub(d *seriesAns) {
+	sa.open.paying -= d.open.paying
+	sa.open0 -= d.open0
+	for i := range sa.accs {
+		sa.accs[i].paying -= d.accs[i].paying
+		for k := range sa.accs[i].mov {
+			sa.accs[i].mov[k] -= d.accs[i].mov[k]
+		}
+	}
+}
+
+// merge adds d's figures to sa's.
+func (sa *seriesAns) merge(d *seriesAns) {
+	sa.open.paying += d.open.paying
+	sa.open0 += d.open0
+	for i := range sa.accs {
+		sa.accs[i].paying += d.accs[i].paying
+		for k := range sa.accs[i].mov {
+			sa.accs[i].mov[k] += d.accs[i].mov[k]
+		}
+	}
+}
+
+// seriesOf sums the members' histories on st: one pass over their event
+// histories, held in memory as arrays, split over GOMAXPROCS goroutines.
+func (st *state) seriesOf(ctx context.Context, members *roaring.Bitmap, bounds []time.Time) (*seriesAns, error) {
+	ids := members.ToArray()
+	w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
+	parts := make([]*seriesAns, w)
+	touches := make([]int64, w) // the first events' times, summed only to be read
+	var wg sync.WaitGroup
+	var loc *locator
+	for p := range w {
+		part := newSeriesAns(bounds, loc)
+		loc, parts[p] = part.loc, part
+		lo, hi := p*len(ids)/w, (p+1)*len(ids)/w
+		wg.Go(func() {
+			// By batches of members: their histories located, their
+			// first events read (loads that do not depend on each
+			// other, so their cache misses overlap), then replayed.
+			var hs [readAhead][]mrrEvent
+			for b := lo; b < hi; b += readAhead {
+				if (b-lo)/readAhead%cancelEvery == 0 && ctx.Err() != nil {
+					return
+				}
+				batch := ids[b:min(b+readAhead, hi)]
+				for k, id := range batch {
+					hs[k] = st.hist.at(id)
+				}
+				for _, h := range hs[:len(batch)] {
+					if len(h) > 0 {
+						touches[p] += h[0].at
 					}
 				}
-			})
-		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("tagseg: series: %w", err)
-		}
-		for _, part := range parts {
-			open.paying += part.open.paying
-			open0 += part.open0
-			for i := range accs {
-				accs[i].paying += part.accs[i].paying
-				for k := range accs[i].mov {
-					accs[i].mov[k] += part.accs[i].mov[k]
+				for _, h := range hs[:len(batch)] {
+					replay(h, part.loc, &part.open, &part.open0, part.accs)
 				}
 			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		})
 	}
-	out := make([]Point, n)
-	mrr, paying := open0, open.paying
-	for i, a := range accs {
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("tagseg: series: %w", err)
+	}
+	sa := parts[0]
+	for _, part := range parts[1:] {
+		sa.merge(part)
+	}
+	return sa, nil
+}
+
+// points returns the Series' points from its sums.
+func (sa *seriesAns) points(bounds []time.Time) []Point {
+	out := make([]Point, len(sa.accs))
+	mrr, paying := sa.open0, sa.open.paying
+	for i, a := range sa.accs {
 		for _, m := range a.mov {
 			mrr += m
 		}
@@ -258,7 +318,7 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 		}
 		out[i] = p
 	}
-	return out, nil
+	return out
 }
 
 // readAhead is the number of members whose data Series and TagStats

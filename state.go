@@ -31,7 +31,6 @@ import (
 	"iter"
 	"math/bits"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -50,8 +49,7 @@ type state struct {
 	planes []*roaring.Bitmap                          // bit i of mrr
 	paying *roaring.Bitmap                            // mrr > 0
 
-	fwdMu sync.Mutex              // one build of the forward index at a time
-	fwd   atomic.Pointer[forward] // see forwardIndex; nil until needed
+	fwd atomic.Pointer[forward] // see fwdHolder; nil until needed
 }
 
 func newState() *state {

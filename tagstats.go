@@ -7,10 +7,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
@@ -36,8 +38,7 @@ type TagStatsOptions struct {
 // of IDs, each counted into its own arrays; tag numbers follow the tags'
 // sizes (see forwardIndex), so the counters the most members touch share
 // a few cache lines.
-func (st *state) tagStatsByMember(ctx context.Context, seg *roaring.Bitmap, prefix string) ([]TagStat, error) {
-	f := st.forwardIndex()
+func (st *state) tagStatsByMember(ctx context.Context, f *forward, seg *roaring.Bitmap, prefix string) ([]TagStat, error) {
 	card := seg.GetCardinality()
 	skip := uint32(0) // the tags numbered below are counted on their bitmaps
 	if denseShare > 0 && card*denseShare >= uint64(st.nextID) {
@@ -180,7 +181,8 @@ func (st *state) denseTagStats(seg *roaring.Bitmap, f *forward, prefix string) [
 type forward struct {
 	dense int               // the dense tags are numbered below: see denseShare
 	names []string          // tag number → tag
-	nums  map[string]uint32 // tag → tag number; read and written by builders and the writer only
+	nums  map[string]uint32 // tag → tag number, as built: never changed after
+	xnums map[string]uint32 // numbers given since the build: copied, not changed, by derive
 	off   []uint32          // customer ID → start in tags; len = IDs at build + 1
 	tags  []uint32
 	more  cowMap[uint32, []uint32]
@@ -202,29 +204,179 @@ func (f *forward) list(id uint32) []uint32 {
 	return nil
 }
 
-// num returns the number of a tag, giving it the next one if it has none.
-func (f *forward) num(tag string) uint32 {
-	if n, ok := f.nums[tag]; ok && int(n) < len(f.names) && f.names[n] == tag {
-		return n
+// number returns the number of a tag, if it has one.
+func (f *forward) number(tag string) (uint32, bool) {
+	if n, ok := f.nums[tag]; ok {
+		return n, true
 	}
-	n := uint32(len(f.names))
-	f.names = append(f.names, tag)
-	f.nums[tag] = n
-	return n
+	n, ok := f.xnums[tag]
+	return n, ok
 }
 
-// forwardIndex returns the forward index of st, building it from the tag
-// bitmaps if needed; one build at a time, and readers that find it built
-// take no lock.
-func (st *state) forwardIndex() *forward {
-	if f := st.fwd.Load(); f != nil {
-		return f
+// fwdHolder makes the forward index once per index, not once per snapshot:
+// one build at a time, on the snapshot of the TagStats that first needs
+// it, then carried to the latest snapshot, over the commits that landed
+// during the build; from there each commit derives the next snapshot's
+// (state.derive), and a snapshot that lacks it (an older one, or one after
+// a batch too large to follow) gets it from the latest one's by the
+// difference of their tag bitmaps (catchUp) when that is cheaper than a
+// build. Readers that find it take no lock.
+type fwdHolder struct {
+	mu       sync.Mutex    // held briefly: to install, and by the writer's prepare
+	building chan struct{} // while a build runs; closed when it ends
+	// The writer's latest commit, derived but maybe not yet published:
+	// next from from, by deltas.
+	next, from *state
+	deltas     map[bmKey]*bmDelta
+	builds     atomic.Int64 // builds so far, for tests
+}
+
+// forwardBuilt, when set by a test, is called after each build of the
+// forward index, before it is carried to the latest snapshot.
+var forwardBuilt func()
+
+// forwardIndex returns the forward index of st; see fwdHolder.
+func (ix *Index) forwardIndex(st *state) *forward {
+	h := &ix.fwd
+	for {
+		if f := st.fwd.Load(); f != nil {
+			return f
+		}
+		h.mu.Lock()
+		cur := ix.cur.Load()
+		if cf := cur.fwd.Load(); cf != nil && cur != st {
+			h.mu.Unlock()
+			if f := cf.catchUp(cur, st); f != nil {
+				st.fwd.CompareAndSwap(nil, f)
+				return st.fwd.Load()
+			}
+			h.mu.Lock() // too far apart: build
+		}
+		if st.fwd.Load() != nil {
+			h.mu.Unlock()
+			continue
+		}
+		if ch := h.building; ch != nil {
+			h.mu.Unlock()
+			<-ch // then look again: it may serve st
+			continue
+		}
+		ch := make(chan struct{})
+		h.building = ch
+		h.mu.Unlock()
+		f := buildForward(st)
+		h.builds.Add(1)
+		if forwardBuilt != nil {
+			forwardBuilt()
+		}
+		st.fwd.CompareAndSwap(nil, f)
+		ix.carry(st, f)
+		h.mu.Lock()
+		h.building = nil
+		h.mu.Unlock()
+		close(ch)
+		return st.fwd.Load()
 	}
-	st.fwdMu.Lock()
-	defer st.fwdMu.Unlock()
-	if f := st.fwd.Load(); f != nil {
-		return f
+}
+
+// carry gives the forward index f of base to the latest snapshot (and the
+// writer's commit in progress), over whatever commits landed since base.
+func (ix *Index) carry(base *state, f *forward) {
+	h := &ix.fwd
+	for {
+		h.mu.Lock()
+		cur := ix.cur.Load()
+		if cur == base || cur.fwd.Load() != nil {
+			// Installed under the lock the writer's prepare takes: a
+			// commit derived from cur from now on gets it (state.derive or
+			// prepare); the one derived before, not yet published, is
+			// given it here.
+			if cur == base {
+				cur.fwd.CompareAndSwap(nil, f)
+			}
+			if n := h.next; n != nil && h.from == cur && n.fwd.Load() == nil {
+				if cf := cur.fwd.Load(); cf != nil {
+					if nf := cf.derive(h.deltas); nf != nil {
+						n.fwd.Store(nf)
+					}
+				}
+			}
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+		nf := f.catchUp(base, cur) // outside the lock: the writer does not wait
+		if nf == nil {
+			return // too far apart: the next TagStats builds
+		}
+		base, f = cur, nf
 	}
+}
+
+// prepare, as a follower of commits (follow.go): the new snapshot gets the
+// forward index if the old one got it after state.derive looked.
+func (h *fwdHolder) prepare(c *commitInfo) error {
+	if c.load {
+		return nil // Load's batches are published at its end
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ns := c.After()
+	if ns.fwd.Load() == nil {
+		if f := c.old.fwd.Load(); f != nil {
+			if nf := f.derive(c.deltas); nf != nil {
+				ns.fwd.Store(nf)
+			}
+		}
+	}
+	h.next, h.from, h.deltas = ns, c.old, c.deltas
+	return nil
+}
+
+// published, as a follower: after a Load, the new snapshot gets the forward
+// index from the old one's when that is cheaper than a build.
+func (h *fwdHolder) published(c *commitInfo) {
+	if !c.load {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := c.old.fwd.Load(); f != nil && c.new.fwd.Load() == nil {
+		if nf := f.catchUp(c.old, c.new); nf != nil {
+			c.new.fwd.Store(nf)
+		}
+	}
+}
+
+// catchUp returns f, the forward index of from, made into to's by the
+// difference of their tag bitmaps (either may be the older), or nil when
+// they differ too much (see derive). A bitmap that did not change is the
+// same pointer in both, so the work is one map read per tag plus the
+// changed bitmaps.
+func (f *forward) catchUp(from, to *state) *forward {
+	deltas := map[bmKey]*bmDelta{}
+	empty := roaring.New()
+	for t, b := range to.tags.all() {
+		a, _ := from.tags.get(t)
+		if a == b {
+			continue
+		}
+		if a == nil {
+			deltas[bmKey{bkTag, t}] = &bmDelta{b, empty}
+		} else {
+			deltas[bmKey{bkTag, t}] = &bmDelta{roaring.AndNot(b, a), roaring.AndNot(a, b)}
+		}
+	}
+	for t, a := range from.tags.all() {
+		if _, ok := to.tags.get(t); !ok {
+			deltas[bmKey{bkTag, t}] = &bmDelta{empty, a}
+		}
+	}
+	return f.derive(deltas)
+}
+
+// buildForward builds the forward index of st from its tag bitmaps.
+func buildForward(st *state) *forward {
 	n := st.nextID
 	f := &forward{nums: make(map[string]uint32, st.tags.len()), off: make([]uint32, n+1), more: newMore()}
 	type sized struct {
@@ -240,8 +392,10 @@ func (st *state) forwardIndex() *forward {
 	// are then neighbours in TagStats.
 	slices.SortFunc(all, func(a, b sized) int { return cmp.Or(cmp.Compare(b.card, a.card), strings.Compare(a.tag, b.tag)) })
 	bms := make([]*roaring.Bitmap, len(all))
+	f.names = make([]string, len(all))
 	for i, t := range all {
-		f.num(t.tag)
+		f.names[i] = t.tag
+		f.nums[t.tag] = uint32(i)
 		bms[i] = t.bm
 		if denseShare > 0 && t.card*denseShare >= uint64(n) {
 			f.dense = i + 1
@@ -264,7 +418,6 @@ func (st *state) forwardIndex() *forward {
 			pos[id]++
 		}
 	})
-	st.fwd.Store(f)
 	return f
 }
 
@@ -364,10 +517,22 @@ func (f *forward) derive(deltas map[bmKey]*bmDelta) *forward {
 	nf := *f
 	more := f.more.edit()
 	for k, d := range deltas {
-		if k.kind != bkTag {
+		if k.kind != bkTag || (d.add.IsEmpty() && d.del.IsEmpty()) {
 			continue
 		}
-		t := nf.num(k.name)
+		t, ok := nf.number(k.name)
+		if !ok { // a new tag: numbered in nf's copies of the extra numbers
+			if len(nf.xnums) == len(f.xnums) {
+				nf.xnums = maps.Clone(f.xnums)
+				if nf.xnums == nil {
+					nf.xnums = map[string]uint32{}
+				}
+				nf.names = slices.Clip(nf.names)
+			}
+			t = uint32(len(nf.names))
+			nf.names = append(nf.names, k.name)
+			nf.xnums[k.name] = t
+		}
 		get := func(id uint32) []uint32 {
 			if l, ok := more.get(id); ok {
 				return l
@@ -435,6 +600,14 @@ func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) 
 	if opt.Limit < 0 {
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
 	}
+	if a := tx.answers(); a != nil {
+		if err := tx.check(); err != nil {
+			return nil, err
+		}
+		if out, ok, err := a.tagStats(ctx, tx, e, opt); ok || err != nil {
+			return out, err
+		}
+	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
 		ev := &evaluator{ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
@@ -446,15 +619,21 @@ func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) 
 			out = []TagStat{}
 			return nil
 		}
-		out, err = st.tagStatsByMember(ctx, seg, opt.Prefix)
+		out, err = st.tagStatsByMember(ctx, ix.forwardIndex(st), seg, opt.Prefix)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return topK(out, opt.Limit, func(a, b TagStat) int {
+	return topK(out, opt.Limit, tagOrder(opt.ByCount)), nil
+}
+
+// tagOrder is the order of TagStats: by MRR descending (byCount: by
+// Customers), then by the other figure descending, then by tag.
+func tagOrder(byCount bool) func(a, b TagStat) int {
+	return func(a, b TagStat) int {
 		x, y := cmp.Compare(b.MRR, a.MRR), cmp.Compare(b.Customers, a.Customers)
-		if opt.ByCount {
+		if byCount {
 			x, y = y, x
 		}
 		if x != 0 {
@@ -464,7 +643,7 @@ func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) 
 			return y
 		}
 		return strings.Compare(a.Tag, b.Tag)
-	}), nil
+	}
 }
 
 // topK sorts s by cmp and cuts it to its first k (k = 0: all of it),

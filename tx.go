@@ -145,6 +145,7 @@ type Tx struct {
 	cols   map[colID]int64              // new column values
 	pend   map[string]map[string][]byte // uuid and ext writes, sorted on flush (nil: delete)
 	recs   *roaring.Bitmap              // IDs whose record changed beyond what deltas, cols and hist show (touch)
+	segs   []savedChange                // saved segments the batch saved or deleted, in order (for followers)
 	nextID uint32
 	done   bool
 	write  bool // an Update transaction; false in View
