@@ -68,6 +68,24 @@
 // The writer never waits for readers either. Any number of goroutines may
 // use one Index. The package starts no goroutine that outlives a call.
 //
+// # Answers kept across commits
+//
+// A dashboard asks the same few questions again and again. The index keeps
+// the answers of recently asked segments — members, count, paying count,
+// MRR, each Series asked, each TagStats ranking (every tag, so any limit,
+// order or narrower prefix is answered from it) — and a write does not
+// throw them away: each commit records which customers it touched, and the
+// next read of a kept answer brings it forward by those customers' old and
+// new shares only (answers.go). The result is exact, the same as a fresh
+// evaluation of the same snapshot, and valid for that snapshot alone: a
+// reader on an older snapshot gets its own snapshot's answer. A repeated
+// Segment, Series or TagStats costs microseconds, also while writes go on;
+// a commit that touched many of a segment's members (a bulk change, a Load)
+// makes the next read compute the parts that would cost more to bring
+// forward. Options.CacheBytes bounds the memory (DefaultCacheBytes; least
+// recently used out first, saved segments' queries last; negative: none),
+// and Index.CacheStats reports hits, misses and the memory held.
+//
 // # Customers and tags
 //
 // A Customer has a UUID ("cus_" + a random UUID when not given), a dense
