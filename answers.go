@@ -77,6 +77,8 @@ type answers struct {
 	bytes int64
 	saved map[string]int // keys of saved segments' queries → how many
 
+	locs map[seriesKey]*locator // shared by the series of the same intervals; under mu
+
 	hits, misses atomic.Uint64
 	rolls        atomic.Uint64 // answers brought forward over commits that touched something
 	log          commitLog
@@ -217,6 +219,23 @@ func (a *answers) setSaved(q string, add bool) {
 	}
 }
 
+// locator returns the locator of a series' intervals, shared by every
+// kept series of the same ones (a day table is kilobytes). The table of
+// them is bounded: past 64, it starts again.
+func (a *answers) locator(k seriesKey, bounds []time.Time) *locator {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.locs[k]; l != nil {
+		return l
+	}
+	if a.locs == nil || len(a.locs) >= 64 {
+		a.locs = map[seriesKey]*locator{}
+	}
+	l := newSeriesAns(bounds, nil).loc
+	a.locs[k] = l
+	return l
+}
+
 // ---- the list and the bound ----
 
 func (a *answers) unlink(en *entry) {
@@ -345,8 +364,8 @@ func (en *entry) size() int64 {
 	if en.members != nil {
 		n += int64(en.members.GetSizeInBytes())
 	}
-	for _, sa := range en.series {
-		n += 128 + int64(len(sa.accs))*int64(unsafeSizeofAcc) + int64(len(sa.loc.nanos))*8 + int64(len(sa.loc.byDay))*4
+	for _, sa := range en.series { // the locator is shared (answers.locator)
+		n += 128 + int64(len(sa.accs))*int64(unsafeSizeofAcc)
 	}
 	for p, r := range en.ranks {
 		n += 128 + int64(len(p)) + r.size()
@@ -424,14 +443,30 @@ func (en *entry) roll(ix *Index, tx *Tx, e Expr, t *roaring.Bitmap) error {
 		if !cheap || of == nil || nf == nil {
 			en.ranks = nil
 		}
-		for _, r := range en.ranks {
-			for it := was.Iterator(); it.HasNext(); {
-				id := it.Next()
-				r.add(of, of.list(id), old.mrr.at(id), -1)
+		if len(en.ranks) > 0 {
+			// The net change per tag, so that a member whose tags and MRR
+			// did not change leaves its tags alone.
+			d := map[string]TagStat{}
+			shares := func(f *forward, ids *roaring.Bitmap, s *state, sign int64) {
+				for it := ids.Iterator(); it.HasNext(); {
+					id := it.Next()
+					v := s.mrr.at(id)
+					for _, t := range f.list(id) {
+						x := d[f.names[t]]
+						x.Customers += uint64(sign)
+						x.MRR += sign * v
+						d[f.names[t]] = x
+					}
+				}
 			}
-			for it := newIn.Iterator(); it.HasNext(); {
-				id := it.Next()
-				r.add(nf, nf.list(id), st.mrr.at(id), 1)
+			shares(of, was, old, -1)
+			shares(nf, newIn, st, 1)
+			for _, r := range en.ranks {
+				for tag, x := range d {
+					if x.Customers != 0 || x.MRR != 0 {
+						r.add(tag, x)
+					}
+				}
 			}
 		}
 	}
@@ -497,7 +532,7 @@ func (a *answers) series(ctx context.Context, tx *Tx, e Expr, bounds []time.Time
 	k := seriesKey{bounds[0].UnixNano(), bounds[len(bounds)-1].UnixNano(), every}
 	sa := en.series[k]
 	if sa == nil {
-		if sa, err = en.st.seriesOf(ctx, en.members, bounds); err != nil {
+		if sa, err = en.st.seriesOf(ctx, en.members, bounds, a.locator(k, bounds)); err != nil {
 			a.release(en)
 			return nil, false, err
 		}
@@ -585,24 +620,20 @@ func (r *ranking) pos(tag string) int32 {
 	return p
 }
 
-// add adds (sign 1) or takes away (sign -1) a member's share: its tags (as
-// numbers of the forward index f) and its MRR.
-func (r *ranking) add(f *forward, tags []uint32, mrr int64, sign int64) {
-	for _, t := range tags {
-		name := f.names[t]
-		if !strings.HasPrefix(name, r.prefix) {
-			continue
+// add adds d's figures to the tag's, if it has the ranking's prefix.
+func (r *ranking) add(tag string, d TagStat) {
+	if !strings.HasPrefix(tag, r.prefix) {
+		return
+	}
+	p := r.pos(tag)
+	s := &r.tags[p]
+	s.Customers += d.Customers // a difference: wraps around as int64 would
+	s.MRR += d.MRR
+	if r.sorted {
+		if r.dirty == nil {
+			r.dirty = map[int32]bool{}
 		}
-		p := r.pos(name)
-		s := &r.tags[p]
-		s.Customers = uint64(int64(s.Customers) + sign)
-		s.MRR += sign * mrr
-		if r.sorted {
-			if r.dirty == nil {
-				r.dirty = map[int32]bool{}
-			}
-			r.dirty[p] = true
-		}
+		r.dirty[p] = true
 	}
 }
 

@@ -120,7 +120,7 @@ func refAnswers(ix *Index, st *state, btx *bolt.Tx, e Expr) (ans, error) {
 		if err != nil {
 			return a, err
 		}
-		sa, err := st.seriesOf(context.Background(), m, bounds)
+		sa, err := st.seriesOf(context.Background(), m, bounds, nil)
 		if err != nil {
 			return a, err
 		}

@@ -163,7 +163,7 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 		if err != nil {
 			return err
 		}
-		sa, err = st.seriesOf(ctx, v.bm, bounds)
+		sa, err = st.seriesOf(ctx, v.bm, bounds, nil)
 		return err
 	})
 	if err != nil {
@@ -252,13 +252,13 @@ func (sa *seriesAns) merge(d *seriesAns) {
 
 // seriesOf sums the members' histories on st: one pass over their event
 // histories, held in memory as arrays, split over GOMAXPROCS goroutines.
-func (st *state) seriesOf(ctx context.Context, members *roaring.Bitmap, bounds []time.Time) (*seriesAns, error) {
+// loc is the locator of bounds, or nil to make one.
+func (st *state) seriesOf(ctx context.Context, members *roaring.Bitmap, bounds []time.Time, loc *locator) (*seriesAns, error) {
 	ids := members.ToArray()
 	w := min(runtime.GOMAXPROCS(0), len(ids)/4096+1)
 	parts := make([]*seriesAns, w)
 	touches := make([]int64, w) // the first events' times, summed only to be read
 	var wg sync.WaitGroup
-	var loc *locator
 	for p := range w {
 		part := newSeriesAns(bounds, loc)
 		loc, parts[p] = part.loc, part

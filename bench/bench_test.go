@@ -387,7 +387,7 @@ func BenchmarkReopen(b *testing.B) {
 			var ss samples
 			for b.Loop() {
 				t0 := time.Now()
-				ix, err := tagseg.Open(e.ts.Path, nil)
+				ix, err := tagseg.Open(e.ts.Path, OpenOptions)
 				ss = append(ss, time.Since(t0))
 				if err != nil {
 					b.Fatal(err)
@@ -397,7 +397,7 @@ func BenchmarkReopen(b *testing.B) {
 				b.StartTimer()
 			}
 			ss.report(b)
-			ix, err := tagseg.Open(e.ts.Path, nil)
+			ix, err := tagseg.Open(e.ts.Path, OpenOptions)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -429,7 +429,7 @@ func BenchmarkMemory(b *testing.B) {
 				runtime.GC()
 				before := heapAlloc()
 				var err error
-				if ix, err = tagseg.Open(e.ts.Path, nil); err != nil {
+				if ix, err = tagseg.Open(e.ts.Path, OpenOptions); err != nil {
 					b.Fatal(err)
 				}
 				runtime.GC()

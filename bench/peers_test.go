@@ -38,7 +38,7 @@ func fixture(t *testing.T) (*Dataset, *Tagseg, *Answers) {
 			return
 		}
 		var ix *tagseg.Index
-		if ix, testErr = tagseg.Open(path, nil); testErr != nil {
+		if ix, testErr = tagseg.Open(path, OpenOptions); testErr != nil {
 			return
 		}
 		testIx = &Tagseg{Ix: ix, Path: path}

@@ -14,6 +14,11 @@ import (
 	"github.com/tagseg/tagseg/internal/gen"
 )
 
+// OpenOptions are the options the benchmarks open the cached index with:
+// the kept answers off (Options.CacheBytes −1), so that every timed read
+// is a first-time answer. BenchmarkAnswers opens it with them on.
+var OpenOptions = &tagseg.Options{CacheBytes: -1}
+
 // Tagseg is the System under test.
 type Tagseg struct {
 	Ix   *tagseg.Index
@@ -223,7 +228,7 @@ func libDir() string {
 func (d *Dataset) OpenTagseg() (*Tagseg, error) {
 	path := d.TagsegPath()
 	if _, err := os.Stat(path); err == nil && !isDirty(path) {
-		ix, err := tagseg.Open(path, nil)
+		ix, err := tagseg.Open(path, OpenOptions)
 		if err == nil {
 			return &Tagseg{Ix: ix, Path: path}, nil
 		}
@@ -240,7 +245,7 @@ func (d *Dataset) OpenTagseg() (*Tagseg, error) {
 	}
 	os.Rename(path+".building.json", path+".json")
 	os.Remove(dirtyPath(path))
-	ix, err := tagseg.Open(path, nil)
+	ix, err := tagseg.Open(path, OpenOptions)
 	if err != nil {
 		return nil, err
 	}
