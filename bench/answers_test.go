@@ -25,6 +25,7 @@ const cacheTag = "bench-answers"
 // cache on (the other benchmarks open it with the cache off, so that they
 // time first-time answers):
 //
+//   - mode=miss: first-time answers through the cache (nothing kept);
 //   - mode=repeat: a read asked again with no write in between (µs per
 //     call);
 //   - mode=repeat-writes: a durable AddTags to a member of the segment
@@ -41,10 +42,32 @@ func BenchmarkAnswers(b *testing.B) {
 		if err := e.ts.Close(); err != nil {
 			b.Fatal(err)
 		}
-		ix, err := tagseg.Open(path, &tagseg.Options{CacheBytes: 4 << 30})
+		// First-time answers through the cache: a bound of one byte keeps
+		// nothing, so every read misses (compare with BenchmarkQuery, which
+		// has no cache).
+		ix, err := tagseg.Open(path, &tagseg.Options{CacheBytes: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
+		for _, name := range answersQueries {
+			q := queryNamed(b, name)
+			b.Run(fmt.Sprintf("n=%d/q=%s/mode=miss", n, name), func(b *testing.B) {
+				s := &Tagseg{Ix: ix}
+				var ss samples
+				for b.Loop() {
+					t0 := time.Now()
+					if _, _, _, _, err := Answer(s, q); err != nil {
+						b.Fatal(err)
+					}
+					ss = append(ss, time.Since(t0))
+				}
+				ss.report(b)
+				if cs := ix.CacheStats(); cs.Hits > 0 {
+					b.Fatalf("hits with a bound of one byte: %+v", cs)
+				}
+			})
+		}
+		ix = reopen(b, ix, path)
 		cached := &Tagseg{Ix: ix, Path: path}
 		if err := markDirty(path); err != nil {
 			b.Fatal(err)
