@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +36,10 @@ const cacheTag = "bench-answers"
 //     kept (metrics and 36-month series; rankings for ten of them);
 //   - op=memory/kept=1000: the heap 1,000 kept segments hold (metrics and
 //     series of 2-tag segments of every size), and the cache's estimate.
+//
+// The timed ones report p50/p99 wall time and cpu-ns, the process's CPU
+// time per call (user + system: what the call costs, whatever else the
+// machine runs).
 func BenchmarkAnswers(b *testing.B) {
 	for _, n := range sizes(b) {
 		e := getEnv(b, n)
@@ -54,14 +59,16 @@ func BenchmarkAnswers(b *testing.B) {
 			b.Run(fmt.Sprintf("n=%d/q=%s/mode=miss", n, name), func(b *testing.B) {
 				s := &Tagseg{Ix: ix}
 				var ss samples
+				var cpu time.Duration
 				for b.Loop() {
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuTime()
 					if _, _, _, _, err := Answer(s, q); err != nil {
 						b.Fatal(err)
 					}
-					ss = append(ss, time.Since(t0))
+					ss, cpu = append(ss, time.Since(t0)), cpu+cpuTime()-c0
 				}
 				ss.report(b)
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(ss)), "cpu-ns")
 				if cs := ix.CacheStats(); cs.Hits > 0 {
 					b.Fatalf("hits with a bound of one byte: %+v", cs)
 				}
@@ -94,6 +101,7 @@ func BenchmarkAnswers(b *testing.B) {
 					}
 					before := ix.CacheStats()
 					var ss samples
+					var cpu time.Duration
 					next := 0
 					for b.Loop() {
 						if mode == "repeat-writes" {
@@ -104,13 +112,14 @@ func BenchmarkAnswers(b *testing.B) {
 							next++
 							b.StartTimer()
 						}
-						t0 := time.Now()
+						t0, c0 := time.Now(), cpuTime()
 						if _, _, _, _, err := Answer(cached, q); err != nil {
 							b.Fatal(err)
 						}
-						ss = append(ss, time.Since(t0))
+						ss, cpu = append(ss, time.Since(t0)), cpu+cpuTime()-c0
 					}
 					ss.report(b)
+					b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(ss)), "cpu-ns")
 					after := ix.CacheStats()
 					b.ReportMetric(float64(after.Misses-before.Misses), "misses")
 					b.ReportMetric(float64(seg.Count()), "members")
@@ -134,6 +143,7 @@ func BenchmarkAnswers(b *testing.B) {
 					keep(b, ix, s, i < 10)
 				}
 				var ss samples
+				var cpu time.Duration
 				next := 0
 				for b.Loop() {
 					if next == len(targets) {
@@ -144,14 +154,15 @@ func BenchmarkAnswers(b *testing.B) {
 						next = 0
 						b.StartTimer()
 					}
-					t0 := time.Now()
+					t0, c0 := time.Now(), cpuTime()
 					if _, err := ix.AddTags(targets[next], cacheTag); err != nil {
 						b.Fatal(err)
 					}
-					ss = append(ss, time.Since(t0))
+					ss, cpu = append(ss, time.Since(t0)), cpu+cpuTime()-c0
 					next++
 				}
 				ss.report(b)
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(ss)), "cpu-ns")
 				b.ReportMetric(float64(ix.CacheStats().Entries), "entries")
 				if err := untag(ix, cacheTag); err != nil {
 					b.Fatal(err)
@@ -264,4 +275,15 @@ func keep(b *testing.B, ix *tagseg.Index, e tagseg.Expr, ranking bool) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// cpuTime is the CPU time the process has used so far (user and system):
+// a read's CPU, unlike its wall time, does not grow with the other
+// programs the machine runs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
