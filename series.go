@@ -108,9 +108,20 @@ type Point struct {
 const maxPoints = 100_000
 
 // seriesAcc accumulates the movements of one interval.
+// Every figure is a sum of each member's share, so that kept series are
+// brought forward by adding and taking away shares (answers.go): a field
+// added here is added to add too.
 type seriesAcc struct {
 	mov    [5]int64 // new business, expansion, contraction, churn, reactivation
 	paying int64    // change in the number of paying customers
+}
+
+// add adds sign × o to a.
+func (a *seriesAcc) add(o *seriesAcc, sign int64) {
+	a.paying += sign * o.paying
+	for k := range a.mov {
+		a.mov[k] += sign * o.mov[k]
+	}
 }
 
 const (
@@ -227,26 +238,16 @@ func newSeriesAns(bounds []time.Time, loc *locator) *seriesAns {
 }
 
 // sub takes d's figures away from sa's.
-func (sa *seriesAns) sub(d *seriesAns) {
-	sa.open.paying -= d.open.paying
-	sa.open0 -= d.open0
-	for i := range sa.accs {
-		sa.accs[i].paying -= d.accs[i].paying
-		for k := range sa.accs[i].mov {
-			sa.accs[i].mov[k] -= d.accs[i].mov[k]
-		}
-	}
-}
+func (sa *seriesAns) sub(d *seriesAns) { sa.addAll(d, -1) }
 
 // merge adds d's figures to sa's.
-func (sa *seriesAns) merge(d *seriesAns) {
-	sa.open.paying += d.open.paying
-	sa.open0 += d.open0
+func (sa *seriesAns) merge(d *seriesAns) { sa.addAll(d, 1) }
+
+func (sa *seriesAns) addAll(d *seriesAns, sign int64) {
+	sa.open.add(&d.open, sign)
+	sa.open0 += sign * d.open0
 	for i := range sa.accs {
-		sa.accs[i].paying += d.accs[i].paying
-		for k := range sa.accs[i].mov {
-			sa.accs[i].mov[k] += d.accs[i].mov[k]
-		}
+		sa.accs[i].add(&d.accs[i], sign)
 	}
 }
 
