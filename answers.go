@@ -82,6 +82,7 @@ type answers struct {
 	hits, misses atomic.Uint64
 	rolls        atomic.Uint64 // answers brought forward over commits that touched something
 	log          commitLog
+	sweepIn      int // commits that drop log entries before the next sweep; the writer's
 }
 
 func newAnswers(ix *Index, max int64) *answers {
@@ -131,12 +132,15 @@ type logItem struct {
 	t        *roaring.Bitmap
 }
 
-const (
-	logItems = 1 << 14
-	logCard  = 1 << 22
+// The log's bounds: variables so that tests can make them small.
+var (
+	logItems        = 1 << 14
+	logCard  uint64 = 1 << 22
 )
 
-func (l *commitLog) add(from, to int, t *roaring.Bitmap) {
+// add logs a commit; it returns the transaction ID of the oldest
+// snapshot the log still leads from when it dropped some, else 0.
+func (l *commitLog) add(from, to int, t *roaring.Bitmap) (oldest int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := len(l.items); n > 0 && l.items[n-1].to != from {
@@ -153,7 +157,9 @@ func (l *commitLog) add(from, to int, t *roaring.Bitmap) {
 			l.card -= it.t.GetCardinality()
 		}
 		l.items = slices.Delete(l.items, 0, drop)
+		return l.items[0].from
 	}
+	return 0
 }
 
 // between returns the union of the touched sets of the commits from the
@@ -194,10 +200,44 @@ func (l *commitLog) between(from, to int, limit uint64) (*roaring.Bitmap, bool) 
 func (a *answers) prepare(*commitInfo) error { return nil }
 
 func (a *answers) published(c *commitInfo) {
-	a.log.add(c.old.txid, c.new.txid, c.IDs())
+	if oldest := a.log.add(c.old.txid, c.new.txid, c.IDs()); oldest != 0 {
+		if a.sweepIn--; a.sweepIn <= 0 {
+			a.sweepIn = sweepEvery
+			a.sweep(oldest)
+		}
+	}
 	for _, sc := range c.Saved() {
 		a.setSaved(sc.Old, false)
 		a.setSaved(sc.New, true)
+	}
+}
+
+// sweepEvery is how many commits that drop log entries pass between
+// sweeps (a variable for tests).
+var sweepEvery = 1024
+
+// sweep drops the answers (but keeps the entries, as recently asked) of
+// entries older than the log's oldest snapshot: they cannot be brought
+// forward any more, and each keeps its old snapshot reachable. An entry
+// in use is left for the next sweep. In the writer's call: the work is a
+// lock attempt per entry.
+func (a *answers) sweep(oldest int) {
+	a.mu.Lock()
+	all := make([]*entry, 0, len(a.byKey))
+	for x := a.lru.next; x != &a.lru; x = x.next {
+		all = append(all, x)
+	}
+	a.mu.Unlock()
+	for _, en := range all {
+		if !en.mu.TryLock() {
+			continue
+		}
+		if en.st != nil && en.st.txid < oldest {
+			en.reset()
+		}
+		size := en.size()
+		en.mu.Unlock()
+		a.account(en, size)
 	}
 }
 

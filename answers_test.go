@@ -506,3 +506,33 @@ func untilClosed(stop <-chan struct{}, fn func(i int) bool) {
 		}
 	}
 }
+
+// TestAnswersOutOfLog checks that answers older than the log of touched
+// sets are evaluated afresh, and that a sweep drops them (and the old
+// snapshot they keep) while keeping the entry.
+func TestAnswersOutOfLog(t *testing.T) {
+	defer func(i int, c uint64, s int) { logItems, logCard, sweepEvery = i, c, s }(logItems, logCard, sweepEvery)
+	logItems, logCard, sweepEvery = 4, 1<<20, 2
+	ix, r, uuids := randIndex(t, 20, nil)
+	e := Or(Tag("vip"), Tag("a"))
+	checkAnswers(t, ix, e, "first")
+	key := e.String()
+	en := ix.answers.byKey[key]
+	if en == nil || en.st == nil {
+		t.Fatal("no kept answer")
+	}
+	for step := range 8 {
+		randWrite(t, r, ix, &uuids, step)
+		if _, err := ix.CreateCustomer(Customer{Tags: []string{"vip"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if en.st != nil || ix.answers.byKey[key] != en {
+		t.Fatalf("after the log moved past it: entry kept %v, answers dropped %v", ix.answers.byKey[key] == en, en.st == nil)
+	}
+	misses := ix.CacheStats().Misses
+	checkAnswers(t, ix, e, "after")
+	if got := ix.CacheStats().Misses; got != misses+1 {
+		t.Fatalf("misses %d → %d: want one, the answer evaluated afresh", misses, got)
+	}
+}
