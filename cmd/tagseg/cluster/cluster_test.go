@@ -50,6 +50,10 @@ func testApply(tx *tagseg.Tx, b []byte) (any, error) {
 // testAPI is a small API over a node: POST /v1/test (a testCmd) through
 // Node.Apply, GET /v1/test/{uuid} (the customer's tags) from the index.
 func testAPI(n *Node) http.Handler {
+	return n.Handler(func(ix *tagseg.Index) http.Handler { return testMux(n, ix) })
+}
+
+func testMux(n *Node, ix *tagseg.Index) http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/test", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -68,8 +72,6 @@ func testAPI(n *Node) http.Handler {
 		}
 	})
 	m.HandleFunc("GET /v1/test/{uuid}", func(w http.ResponseWriter, r *http.Request) {
-		ix, release := n.Index()
-		defer release()
 		c, err := ix.Customer(r.PathValue("uuid"))
 		if err != nil {
 			writeError(w, http.StatusNotFound, err.Error(), "")
@@ -77,7 +79,7 @@ func testAPI(n *Node) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, c.Tags)
 	})
-	return n.Handler(m)
+	return m
 }
 
 // testNode is a node and its HTTP server in this process.

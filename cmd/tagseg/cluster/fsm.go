@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -334,10 +335,13 @@ type holder struct {
 	cur *gen
 }
 
-// gen is one index and its holders.
+// gen is one index and its holders, and the API's handler over it (made
+// on first use: see Node.Handler).
 type gen struct {
 	ix   *tagseg.Index
 	refs sync.WaitGroup
+	once sync.Once
+	api  http.Handler
 }
 
 func (h *holder) acquire() *gen {

@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/tagseg/tagseg"
 )
 
 // Headers of the HTTP side.
@@ -50,11 +52,14 @@ func (b *indexBox) set(i uint64) {
 	}
 }
 
-// Handler returns next behind the node's HTTP side (see the top of
-// http.go). next is the API; its executor must call Node.Apply with the
-// request's context, so that a write answers the index of its entry.
-func (n *Node) Handler(next http.Handler) http.Handler {
-	return &handler{n: n, next: next, proxy: &httputil.ReverseProxy{
+// Handler returns the API behind the node's HTTP side (see the top of
+// http.go). api makes the API's handler over an index: once for the index
+// the node opened, and again after a snapshot is restored, for the new
+// index (a request holds the index it started with until it ends). The
+// API's writes must go through Node.Apply with the request's context, so
+// that a write answers the index of its entry.
+func (n *Node) Handler(api func(ix *tagseg.Index) http.Handler) http.Handler {
+	return &handler{n: n, api: api, proxy: &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(pr.In.Context().Value(targetKey{}).(*url.URL))
 			pr.Out.Header.Set(headerForwarded, n.cfg.ID)
@@ -72,13 +77,22 @@ type targetKey struct{}
 
 type handler struct {
 	n     *Node
-	next  http.Handler
+	api   func(ix *tagseg.Index) http.Handler
 	proxy *httputil.ReverseProxy
+}
+
+// serve serves a request with the API over the current index, which it
+// holds meanwhile.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
+	g := h.n.fsm.ixs.acquire()
+	defer g.release()
+	g.once.Do(func() { g.api = h.api(g.ix) })
+	g.api.ServeHTTP(w, r)
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/v1/") {
-		h.next.ServeHTTP(w, r)
+		h.serve(w, r)
 		return
 	}
 	n := h.n
@@ -128,10 +142,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	box := &indexBox{}
 	box.set(n.Applied())
-	ix, release := n.Index() // held while the API serves the request
-	defer release()
-	_ = ix
-	h.next.ServeHTTP(&indexWriter{ResponseWriter: w, box: box}, r.WithContext(context.WithValue(r.Context(), indexKey{}, box)))
+	h.serve(&indexWriter{ResponseWriter: w, box: box}, r.WithContext(context.WithValue(r.Context(), indexKey{}, box)))
 }
 
 // authorized checks the API key as the API does (HTTP Basic, the key as
