@@ -80,8 +80,10 @@
 // SQLite) supplies its own: it appends the encoded command to its log and,
 // on every node, applies the committed entry with Command.Apply inside
 // the Update that also records the log position, then returns the
-// leader's result to the handler. Reads do not go through the executor:
-// they read the local index.
+// leader's result to the handler; an error wrapping ErrUnavailable (no
+// leader for now) is answered 503 with Retry-After. Reads do not go
+// through the executor: they read the local index. tagseg serve
+// -raft-addr is such a host (cmd/tagseg/cluster).
 //
 // The operations are the Op constants: creating and deleting customers,
 // adding and removing tags by UUID, adding tags by email, recording MRR,

@@ -53,12 +53,21 @@ func writeInvalid(w http.ResponseWriter, field, msg string) {
 func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error) {
 	s.logf("%s %s: %v", r.Method, r.URL.Path, err)
 	switch {
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "Writes are not possible right now (the replicated index is electing its leader); retry", "")
 	case errors.Is(err, tagseg.ErrClosed), errors.Is(err, tagseg.ErrCorrupt):
 		writeUnavailable(w, err)
 	default:
 		writeError(w, http.StatusInternalServerError, "Internal server error", "")
 	}
 }
+
+// ErrUnavailable is the error of an Executor that cannot run writes for
+// now but soon will (a replicated executor during an election, or whose
+// leadership was lost while a command waited): the API answers it 503
+// with Retry-After, which clients retry.
+var ErrUnavailable = errors.New("server: writes unavailable for now; retry")
 
 // writeUnavailable answers 503 for an index that is closed or whose
 // commit failed (Index.Err).

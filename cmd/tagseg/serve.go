@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/cmd/tagseg/cluster"
 	"github.com/tagseg/tagseg/server"
 )
 
@@ -64,7 +65,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	create := fs.Bool("create", false, "create the index file when it does not exist (default: refuse, as the other commands do)")
+	rf := addRaftFlags(fs)
 	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
+		return err
+	}
+	if err := rf.check(); err != nil {
 		return err
 	}
 	if _, err := os.Stat(*db); errors.Is(err, fs2.ErrNotExist) && !*create {
@@ -83,30 +88,56 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	ix, err := tagseg.Open(*db, nil)
-	if err != nil {
-		return openError(*db, err)
+	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
+	opts := server.Options{
+		APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
+		MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
+		TrustedOrigins: trusted,
+		// Without a key, only loopback Host names are answered (DNS
+		// rebinding), unless -insecure opened another address.
+		AllowAnyHost: *insecure && !isLoopback(*addr),
 	}
-	defer ix.Close()
-	if *warm {
-		if err := warmUp(ix, stderr); err != nil {
+	var ix *tagseg.Index
+	var node *cluster.Node
+	var handler http.Handler
+	var ln net.Listener
+	if rf.set() {
+		// The API listens first: the other nodes are told its address.
+		if ln, err = net.Listen("tcp", *addr); err != nil {
+			return err
+		}
+		defer ln.Close()
+		node, err = rf.startNode(ctx, *db, ln.Addr().String(), *apiKey, *insecure, stderr)
+		if err != nil {
+			return openError(*db, err)
+		}
+		defer node.Shutdown()
+		handler = raftHandler(node, opts)
+		if *warm {
+			nix, release := node.Index()
+			err := warmUp(nix, stderr)
+			release()
+			if err != nil {
+				return err
+			}
+		}
+	} else {
+		if ix, err = tagseg.Open(*db, nil); err != nil {
+			return openError(*db, err)
+		}
+		defer ix.Close()
+		handler = server.New(ix, opts)
+		if *warm {
+			if err := warmUp(ix, stderr); err != nil {
+				return err
+			}
+		}
+		if ln, err = net.Listen("tcp", *addr); err != nil {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
 	srv := &http.Server{
-		Handler: server.New(ix, server.Options{
-			APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
-			MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
-			TrustedOrigins: trusted,
-			// Without a key, only loopback Host names are answered (DNS
-			// rebinding), unless -insecure opened another address.
-			AllowAnyHost: *insecure && !isLoopback(*addr),
-		}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		WriteTimeout:      5 * time.Minute,
@@ -135,7 +166,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := ix.Close(); err != nil {
+	if node != nil {
+		// A leader hands leadership over first; the index closes last.
+		if err := node.Shutdown(); err != nil {
+			return err
+		}
+	} else if err := ix.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "tagseg serve: stopped")

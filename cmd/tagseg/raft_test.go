@@ -1,0 +1,392 @@
+package main
+
+// Process-level tests of tagseg serve on Raft: three serve processes on
+// loopback, killed (SIGKILL), paused (SIGSTOP) and restarted while
+// clients write and read through the HTTP API.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tagseg/tagseg"
+)
+
+const raftTestKey = "raft-test-key"
+
+// raftProc is one tagseg serve -raft-addr process.
+type raftProc struct {
+	id, db, addr, raftAddr string
+	cmd                    *exec.Cmd
+	log                    *os.File
+	exited                 chan struct{}
+	exitErr                error
+}
+
+type raftProcs struct {
+	t     *testing.T
+	dir   string
+	bin   string
+	nodes []*raftProc
+	extra []string // more flags for every node
+}
+
+func loopbackAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newRaftProcs(t *testing.T, n int, extra ...string) *raftProcs {
+	c := &raftProcs{t: t, dir: t.TempDir(), bin: tagsegBinary(t), extra: extra}
+	for i := range n {
+		id := fmt.Sprint("n", i+1)
+		c.nodes = append(c.nodes, &raftProc{id: id, db: filepath.Join(c.dir, id+".db"), addr: loopbackAddr(t), raftAddr: loopbackAddr(t)})
+	}
+	t.Cleanup(c.killAll)
+	return c
+}
+
+func (c *raftProcs) url(p *raftProc) string { return "http://" + p.addr }
+
+// start starts node p (again: the same command line), joining the first
+// node unless it is the first.
+func (c *raftProcs) start(p *raftProc) {
+	c.t.Helper()
+	args := []string{"serve", "-db", p.db, "-create", "-addr", p.addr, "-node-id", p.id, "-raft-addr", p.raftAddr, "-log", "off", "-warm=false"}
+	if p != c.nodes[0] {
+		args = append(args, "-join", c.url(c.nodes[0]))
+	}
+	args = append(args, c.extra...)
+	p.cmd = exec.Command(c.bin, args...)
+	p.cmd.Env = append(os.Environ(), "TAGSEG_API_KEY="+raftTestKey)
+	var err error
+	p.log, err = os.OpenFile(filepath.Join(c.dir, p.id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		p.exitErr = cmd.Wait()
+		close(done)
+	}(p.cmd, p.exited)
+}
+
+// status is GET /v1/cluster of a node, or false when it does not answer.
+func (c *raftProcs) status(p *raftProc) (clusterStatus, bool) {
+	var st clusterStatus
+	code, body, _, err := raftDo(context.Background(), c.url(p), "GET", "/v1/cluster", nil, nil)
+	if err != nil || code != http.StatusOK {
+		return st, false
+	}
+	return st, json.Unmarshal(body, &st) == nil
+}
+
+type clusterStatus struct {
+	NodeID       string `json:"node_id"`
+	LeaderID     string `json:"leader_id"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Nodes        []member `json:"nodes"`
+}
+
+type member struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr"`
+	Voter    bool   `json:"voter"`
+}
+
+// waitUp waits until every node in ps answers, sees a leader and n
+// members, and has applied at least min.
+func (c *raftProcs) waitUp(n int, min uint64, ps ...*raftProc) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, p := range ps {
+		for {
+			st, ok := c.status(p)
+			if ok && st.LeaderID != "" && len(st.Nodes) == n && st.AppliedIndex >= min && !slices.ContainsFunc(st.Nodes, func(m member) bool { return m.HTTPAddr == "" }) {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s not up (status %+v, answered %v); its log:\n%s", p.id, st, ok, c.logOf(p))
+			}
+			select {
+			case <-p.exited:
+				c.t.Fatalf("%s exited: %v; its log:\n%s", p.id, p.exitErr, c.logOf(p))
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// waitSame waits until every node has applied as far as the one furthest
+// ahead (writes that were in flight when the clients stopped included).
+func (c *raftProcs) waitSame() {
+	c.t.Helper()
+	var top uint64
+	for _, p := range c.nodes {
+		if st, ok := c.status(p); ok {
+			top = max(top, st.AppliedIndex)
+		}
+	}
+	c.waitUp(len(c.nodes), top, c.nodes...)
+}
+
+func (c *raftProcs) logOf(p *raftProc) string {
+	b, _ := os.ReadFile(filepath.Join(c.dir, p.id+".log"))
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return string(b)
+}
+
+// leader returns the node the others agree leads.
+func (c *raftProcs) leader() *raftProc {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range c.nodes {
+			if st, ok := c.status(p); ok && st.LeaderID == p.id {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("no leader")
+	return nil
+}
+
+func (c *raftProcs) signal(p *raftProc, sig syscall.Signal) {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+// kill SIGKILLs a node and waits for it to be gone.
+func (c *raftProcs) kill(p *raftProc) {
+	c.signal(p, syscall.SIGCONT)
+	c.signal(p, syscall.SIGKILL)
+	<-p.exited
+	p.log.Close()
+}
+
+// stop SIGTERMs a node and waits for it to exit cleanly.
+func (c *raftProcs) stop(p *raftProc) {
+	c.t.Helper()
+	c.signal(p, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(60 * time.Second):
+		c.t.Fatalf("%s: no exit 60 s after SIGTERM", p.id)
+	}
+	p.log.Close()
+	if p.exitErr != nil {
+		c.t.Errorf("%s exited with %v after SIGTERM; its log:\n%s", p.id, p.exitErr, c.logOf(p))
+	}
+}
+
+func (c *raftProcs) killAll() {
+	for _, p := range c.nodes {
+		if p.exited != nil {
+			select {
+			case <-p.exited:
+			default:
+				c.kill(p)
+			}
+		}
+	}
+}
+
+// raftDo sends an API request with the key; it returns the status, the
+// body and X-Tagseg-Index.
+func raftDo(ctx context.Context, base, method, path string, body any, hdr map[string]string) (int, []byte, uint64, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	req.SetBasicAuth(raftTestKey, "")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	idx, _ := strconv.ParseUint(resp.Header.Get("X-Tagseg-Index"), 10, 64)
+	return resp.StatusCode, b, idx, err
+}
+
+// createCustomers creates n customers through node p; it returns their
+// UUIDs and the index of the last create.
+func (c *raftProcs) createCustomers(p *raftProc, n int) ([]string, uint64) {
+	c.t.Helper()
+	var uuids []string
+	var last uint64
+	for i := range n {
+		code, body, idx, err := raftDo(context.Background(), c.url(p), "POST", "/v1/customers", map[string]string{"data_source_uuid": "ds_raft", "external_id": fmt.Sprint("ext-", i)}, nil)
+		for try := 0; err == nil && code == http.StatusServiceUnavailable && try < 100; try++ {
+			time.Sleep(100 * time.Millisecond)
+			code, body, idx, err = raftDo(context.Background(), c.url(p), "POST", "/v1/customers", map[string]string{"data_source_uuid": "ds_raft", "external_id": fmt.Sprint("ext-", i)}, nil)
+		}
+		if err != nil || code != http.StatusCreated {
+			c.t.Fatalf("create customer %d: %d %s %v", i, code, body, err)
+		}
+		var cust struct {
+			UUID string `json:"uuid"`
+		}
+		json.Unmarshal(body, &cust)
+		uuids = append(uuids, cust.UUID)
+		last = idx
+	}
+	return uuids, last
+}
+
+// fileTags opens a node's index file after the node stopped: Check, and
+// every customer's tags.
+func fileTags(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	ix, err := tagseg.Open(path, &tagseg.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer ix.Close()
+	if err := ix.Check(); err != nil {
+		t.Errorf("Check %s: %v", path, err)
+	}
+	seg, err := ix.Segment(tagseg.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for cust := range seg.Customers() {
+		out[cust.UUID] = cust.Tags
+	}
+	return out
+}
+
+// Writers add tags through every node while the leader is SIGKILLed and
+// later restarted; then every write that was acknowledged (200) is on
+// every node's file, the three files hold the same customers and tags,
+// and each passes Check.
+func TestRaftKillLeader(t *testing.T) {
+	c := newRaftProcs(t, 3)
+	for i, p := range c.nodes {
+		c.start(p)
+		c.waitUp(i+1, 0, p)
+	}
+	uuids, last := c.createCustomers(c.nodes[1], 12)
+	c.waitUp(3, last, c.nodes...)
+
+	type ack struct{ uuid, tag string }
+	var mu sync.Mutex
+	var acked []ack
+	var maxIndex uint64
+	var down sync.Map // node id → true while it is down
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := 0; ctx.Err() == nil; i++ {
+				u, tag := uuids[r.IntN(len(uuids))], fmt.Sprintf("w%d-%d", g, i)
+				// Retry on 503 and on a node that is down, on any node:
+				// adding a tag again is a no-op.
+				for try := 0; try < 200 && ctx.Err() == nil; try++ {
+					p := c.nodes[r.IntN(len(c.nodes))]
+					if _, isDown := down.Load(p.id); isDown {
+						continue
+					}
+					code, _, idx, err := raftDo(ctx, c.url(p), "POST", "/v1/customers/"+u+"/attributes/tags", map[string][]string{"tags": {tag}}, nil)
+					if err == nil && code == http.StatusOK {
+						mu.Lock()
+						acked = append(acked, ack{u, tag})
+						maxIndex = max(maxIndex, idx)
+						mu.Unlock()
+						break
+					}
+					if err == nil && code != http.StatusServiceUnavailable {
+						t.Errorf("add tag on %s: %d", p.id, code)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	lead := c.leader()
+	down.Store(lead.id, true)
+	c.kill(lead)
+	t.Logf("killed the leader %s", lead.id)
+	time.Sleep(2 * time.Second)
+	c.start(lead) // same command line: rejoins with its own state
+	down.Delete(lead.id)
+	time.Sleep(time.Second)
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 20 {
+		t.Fatalf("only %d writes acknowledged", len(acked))
+	}
+	c.waitUp(3, maxIndex, c.nodes...)
+	c.waitSame()
+	for _, p := range c.nodes {
+		c.stop(p)
+	}
+	want := map[string][]string{}
+	files := map[string]map[string][]string{}
+	for _, p := range c.nodes {
+		files[p.id] = fileTags(t, p.db)
+	}
+	for _, a := range acked {
+		want[a.uuid] = append(want[a.uuid], a.tag)
+	}
+	for id, f := range files {
+		for u, tags := range want {
+			for _, tag := range tags {
+				if !slices.Contains(f[u], tag) {
+					t.Errorf("%s: acknowledged tag %s of %s is missing", id, tag, u)
+				}
+			}
+		}
+		if diff := cmp.Diff(files["n1"], f); diff != "" {
+			t.Errorf("%s differs from n1 (-n1 +%s):\n%s", id, id, diff)
+		}
+	}
+	t.Logf("%d acknowledged writes, on all three files; last index %d", len(acked), maxIndex)
+}
