@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 }
 
 // tagsegBinary builds the tagseg command once and returns its path.
-func tagsegBinary(t *testing.T) string {
+func tagsegBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "tagseg-bin")

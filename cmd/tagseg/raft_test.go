@@ -39,14 +39,14 @@ type raftProc struct {
 }
 
 type raftProcs struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	bin   string
 	nodes []*raftProc
 	extra []string // more flags for every node
 }
 
-func loopbackAddr(t *testing.T) string {
+func loopbackAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func loopbackAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func newRaftProcs(t *testing.T, n int, extra ...string) *raftProcs {
+func newRaftProcs(t testing.TB, n int, extra ...string) *raftProcs {
 	c := &raftProcs{t: t, dir: t.TempDir(), bin: tagsegBinary(t), extra: extra}
 	for i := range n {
 		id := fmt.Sprint("n", i+1)
@@ -277,7 +277,7 @@ func (c *raftProcs) createCustomers(p *raftProc, n int) ([]string, uint64) {
 
 // fileTags opens a node's index file after the node stopped: Check, and
 // every customer's tags.
-func fileTags(t *testing.T, path string) map[string][]string {
+func fileTags(t testing.TB, path string) map[string][]string {
 	t.Helper()
 	ix, err := tagseg.Open(path, &tagseg.Options{ReadOnly: true})
 	if err != nil {

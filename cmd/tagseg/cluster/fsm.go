@@ -188,6 +188,79 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return res
 }
 
+// isCommand reports whether l is a command the file does not hold yet.
+func (f *fsm) isCommand(l *raft.Log) bool {
+	return l.Type == raft.LogCommand && len(l.Data) > 0 && l.Data[0] == kindCommand && l.Index > f.skip
+}
+
+// ApplyBatch applies committed entries (raft.BatchingFSM): a run of
+// commands in one Update, one fsync for the run, with the index of its
+// last entry. When a command of the run fails, the run is applied again
+// up to it (the same commands on the same state: the same results), and
+// the failing one alone, as Apply does.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	for i := 0; i < len(logs); {
+		if !f.isCommand(logs[i]) {
+			if logs[i].Type == raft.LogConfiguration {
+				f.advance(logs[i].Index, 0)
+			} else {
+				out[i] = f.Apply(logs[i])
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(logs) && f.isCommand(logs[j]) {
+			j++
+		}
+		n := f.applyRun(logs[i:j], out[i:j])
+		if n == 0 {
+			out[i] = f.Apply(logs[i]) // the first fails: alone
+			n = 1
+		}
+		i += n
+	}
+	return out
+}
+
+// applyRun applies commands in one Update and returns how many it
+// applied: all, or those before the first that failed (then 0 when it is
+// the first).
+func (f *fsm) applyRun(run []*raft.Log, out []any) int {
+	ix := f.ixs.cur.ix
+	for len(run) > 0 {
+		failed := -1
+		res := make([]*Result, len(run))
+		err := ix.Update(func(tx *tagseg.Tx) error {
+			for k, l := range run {
+				v, err := f.apply(tx, l.Data[1:])
+				if err != nil {
+					failed = k
+					return errRollback
+				}
+				res[k] = &Result{Value: v, Index: l.Index}
+			}
+			return tx.SetApplied(run[len(run)-1].Index)
+		})
+		switch {
+		case err == errRollback:
+			run = run[:failed]
+			continue
+		case err != nil:
+			f.fatal(fmt.Errorf("cluster: apply log entries %d–%d: %w", run[0].Index, run[len(run)-1].Index, err))
+			return len(run)
+		}
+		for k := range run {
+			out[k] = res[k]
+		}
+		last := run[len(run)-1]
+		f.advance(last.Index, last.Term)
+		return len(run)
+	}
+	return 0
+}
+
 // StoreConfiguration counts a configuration entry as applied.
 func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
 	f.advance(index, 0)
