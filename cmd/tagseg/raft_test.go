@@ -105,9 +105,9 @@ func (c *raftProcs) status(p *raftProc) (clusterStatus, bool) {
 }
 
 type clusterStatus struct {
-	NodeID       string `json:"node_id"`
-	LeaderID     string `json:"leader_id"`
-	AppliedIndex uint64 `json:"applied_index"`
+	NodeID       string   `json:"node_id"`
+	LeaderID     string   `json:"leader_id"`
+	AppliedIndex uint64   `json:"applied_index"`
 	Nodes        []member `json:"nodes"`
 }
 
