@@ -172,7 +172,7 @@
 // on disk. Index.Check verifies a file against itself and against memory.
 // Backup writes a consistent copy of the file while reads and writes go
 // on; to restore, open the copy, or put it in place of an index's file
-// with Restore (checked, atomic).
+// with Restore (verified as Open reads it, atomic).
 //
 // # Replicas
 //

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/tagseg/tagseg"
 )
 
@@ -44,6 +45,8 @@ type raftProcs struct {
 	bin   string
 	nodes []*raftProc
 	extra []string // more flags for every node
+	// upWait bounds waitUp; 0: a minute.
+	upWait time.Duration
 }
 
 func loopbackAddr(t testing.TB) string {
@@ -122,7 +125,7 @@ type member struct {
 // members, and has applied at least min.
 func (c *raftProcs) waitUp(n int, min uint64, ps ...*raftProc) {
 	c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(cmp.Or(c.upWait, time.Minute))
 	for _, p := range ps {
 		for {
 			st, ok := c.status(p)
@@ -384,7 +387,7 @@ func TestRaftKillLeader(t *testing.T) {
 				}
 			}
 		}
-		if diff := cmp.Diff(files["n1"], f); diff != "" {
+		if diff := gocmp.Diff(files["n1"], f); diff != "" {
 			t.Errorf("%s differs from n1 (-n1 +%s):\n%s", id, id, diff)
 		}
 	}
