@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -368,8 +369,46 @@ func TestRaftKillLeader(t *testing.T) {
 	}
 	c.waitUp(3, maxIndex, c.nodes...)
 	c.waitSame()
+
+	// Every /v1 answer carries X-Tagseg-Index, errors too.
 	for _, p := range c.nodes {
-		c.stop(p)
+		for _, req := range []struct {
+			method, path string
+			key          bool
+			want         int
+		}{
+			{"GET", "/v1/customers/" + uuids[0] + "/attributes", true, http.StatusOK},
+			{"GET", "/v1/customers/cus_nobody", true, http.StatusNotFound},
+			{"GET", "/v1/cluster", false, http.StatusUnauthorized},
+			{"GET", "/v1/customers/" + uuids[0] + "/attributes", false, http.StatusUnauthorized},
+			{"POST", "/v1/customers/cus_nobody/attributes/tags", true, http.StatusNotFound},
+		} {
+			hreq, _ := http.NewRequest(req.method, c.url(p)+req.path, strings.NewReader(`{"tags": ["x"]}`))
+			if req.key {
+				hreq.SetBasicAuth(raftTestKey, "")
+			}
+			resp, err := http.DefaultClient.Do(hreq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			idx, err := strconv.ParseUint(resp.Header.Get("X-Tagseg-Index"), 10, 64)
+			if resp.StatusCode != req.want || err != nil || idx < maxIndex {
+				t.Errorf("%s %s on %s (key %v): %d, X-Tagseg-Index %q; want %d and at least %d", req.method, req.path, p.id, req.key, resp.StatusCode, resp.Header.Get("X-Tagseg-Index"), req.want, maxIndex)
+			}
+		}
+	}
+
+	// SIGTERM: the leader hands leadership over, then every node exits 0.
+	lead = c.leader()
+	c.stop(lead)
+	if !strings.Contains(c.logOf(lead), "handed leadership over") {
+		t.Errorf("the leader %s stopped without handing leadership over; its log:\n%s", lead.id, c.logOf(lead))
+	}
+	for _, p := range c.nodes {
+		if p != lead {
+			c.stop(p)
+		}
 	}
 	want := map[string][]string{}
 	files := map[string]map[string][]string{}
@@ -392,4 +431,26 @@ func TestRaftKillLeader(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes, on all three files; last index %d", len(acked), maxIndex)
+}
+
+// serve's cluster flags: what goes together, and no plain Raft traffic
+// off loopback.
+func TestServeRaftFlags(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-node-id", "n1"}, "-node-id needs -raft-addr"},
+		{[]string{"-join", "http://127.0.0.1:1"}, "-join needs -raft-addr"},
+		{[]string{"-raft-addr", "127.0.0.1:0"}, "-raft-addr needs -node-id"},
+		{[]string{"-raft-addr", "127.0.0.1:0", "-node-id", "n1", "-raft-tls-cert", "c.pem"}, "go together"},
+		{[]string{"-raft-addr", "192.0.2.1:9000", "-node-id", "n1", "-api-key", "k"}, "-raft-addr 192.0.2.1:9000 is not a loopback address"},
+	} {
+		var stdout, stderr strings.Builder
+		code := run(append([]string{"serve", "-db", db, "-create", "-addr", "127.0.0.1:0"}, tc.args...), &stdout, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
 }

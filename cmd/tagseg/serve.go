@@ -181,28 +181,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // isLoopback reports whether addr (host:port) listens on a loopback
 // address only: localhost, 127.0.0.0/8, ::1, or a name resolving to
 // those alone. An empty host (every interface) is not.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	ips, err := net.LookupIP(host)
-	if err != nil || len(ips) == 0 {
-		return false
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return false
-		}
-	}
-	return true
-}
+var isLoopback = cluster.IsLoopback
 
 // warmUp builds, before the server listens, the two things the index
 // builds on first use: the forward index of the first TagStats and the
