@@ -20,7 +20,7 @@ import (
 	"github.com/tagseg/tagseg/server"
 )
 
-const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off] [-trusted-origin URL]...
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off] [-trusted-origin URL]... [-node-id ID -raft-addr HOST:PORT [-raft-dir DIR] [-join URL] [-raft-tls-cert FILE -raft-tls-key FILE -raft-tls-ca FILE]]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
 endpoints, over the index (see README.md), Prometheus metrics at
@@ -36,7 +36,16 @@ it. POST, PUT and DELETE requests that a browser sends from another
 origin are refused (403) unless it is a -trusted-origin (repeat it for
 several). A line per request goes to stderr (-log). SIGINT or SIGTERM
 stop the server gracefully: requests in flight are finished, then the
-index is closed.`
+index is closed.
+
+With -node-id and -raft-addr the index is replicated on Raft: a node with
+no Raft state (-raft-dir) bootstraps a cluster of one, or with -join URL
+asks a member to add it; restarted, it rejoins with its own state. Writes
+sent to any node go through the leader; GET /v1/cluster shows the
+cluster; every answer carries X-Tagseg-Index, and a read with
+X-Tagseg-Min-Index: N waits for entry N (see README.md, "Running a
+cluster"). A -raft-addr off loopback needs -raft-tls-cert, -raft-tls-key
+and -raft-tls-ca (mutual TLS), or -insecure.`
 
 // signalContext returns the context that stops tagseg serve; tests replace it.
 var signalContext = func() (context.Context, context.CancelFunc) {
@@ -53,7 +62,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	maxTags := fs.Int("max-tags", server.DefaultMaxTags, "tags one request may carry; more: 400 (`n` < 0: no cap)")
 	maxCustomers := fs.Int("max-customers", server.DefaultMaxCustomers, "customers one bulk tagging request (/v1/segments/tags) may change; more: 400 (`n` < 0: no cap)")
 	confirmAbove := fs.Int("confirm-above", server.DefaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
-	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write)")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write), and send Raft traffic off loopback without -raft-tls-*")
 	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
 	warm := fs.Bool("warm", true, "before listening, build what the first tag stats and email search would (seconds at 10M customers), so that they do not stall the first requests")
 	var trusted []string
