@@ -53,14 +53,8 @@ func benchCluster(b *testing.B, n int) (*raftProcs, *raftProc, []string) {
 		uuids, _ := c.createCustomers(c.nodes[0], 100)
 		return c, c.nodes[0], uuids
 	}
-	for i, p := range c.nodes {
-		c.start(p)
-		c.waitUp(i+1, 0, p)
-	}
-	lead := c.leader()
-	uuids, last := c.createCustomers(lead, 100)
-	c.waitUp(n, last, c.nodes...)
-	return c, lead, uuids
+	uuids := c.startAll(100, -1)
+	return c, c.leader(), uuids
 }
 
 // writeLoad sends total durable AddTags from workers goroutines to p and

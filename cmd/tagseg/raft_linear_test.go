@@ -84,12 +84,7 @@ var linModel = porcupine.Model{
 // effect at any time after its call).
 func TestRaftLinearizable(t *testing.T) {
 	c := newRaftProcs(t, 3)
-	for i, p := range c.nodes {
-		c.start(p)
-		c.waitUp(i+1, 0, p)
-	}
-	uuids, last := c.createCustomers(c.nodes[0], 10)
-	c.waitUp(3, last, c.nodes...)
+	uuids := c.startAll(10, 0)
 
 	start := time.Now()
 	var mu sync.Mutex

@@ -279,6 +279,24 @@ func (c *raftProcs) createCustomers(p *raftProc, n int) ([]string, uint64) {
 	return uuids, last
 }
 
+// startAll starts every node, each once the one before is up, creates
+// customers through node via (-1: the leader) and waits until every node
+// applied them; it returns their UUIDs.
+func (c *raftProcs) startAll(customers, via int) []string {
+	c.t.Helper()
+	for i, p := range c.nodes {
+		c.start(p)
+		c.waitUp(i+1, 0, p)
+	}
+	p := c.leader()
+	if via >= 0 {
+		p = c.nodes[via]
+	}
+	uuids, last := c.createCustomers(p, customers)
+	c.waitUp(len(c.nodes), last, c.nodes...)
+	return uuids
+}
+
 // fileTags opens a node's index file after the node stopped: Check, and
 // every customer's tags.
 func fileTags(t testing.TB, path string) map[string][]string {
@@ -308,12 +326,7 @@ func fileTags(t testing.TB, path string) map[string][]string {
 // and each passes Check.
 func TestRaftKillLeader(t *testing.T) {
 	c := newRaftProcs(t, 3)
-	for i, p := range c.nodes {
-		c.start(p)
-		c.waitUp(i+1, 0, p)
-	}
-	uuids, last := c.createCustomers(c.nodes[1], 12)
-	c.waitUp(3, last, c.nodes...)
+	uuids := c.startAll(12, 1)
 
 	type ack struct{ uuid, tag string }
 	var mu sync.Mutex
