@@ -37,6 +37,10 @@
 //	POST   /v1/segments/tags                      add tags to a segment (capped, confirmed, dry run)
 //	DELETE /v1/segments/tags                      remove tags from a segment
 //	GET    /v1/segments/customers                 a segment's customers, cursor-paginated
+//	GET    /v1/segments/export?format=F&also=P    a segment in import's shape (csv, jsonl), its MRR histories
+//	                                              (events), its dense IDs (roaring) and their mapping (ids);
+//	                                              several parts of one snapshot as multipart/mixed
+//	GET    /v1/backup                             a consistent copy of the index file, streamed
 //	GET    /v1/segments/saved                     saved segments
 //	GET    /v1/segments/saved/{name}              one
 //	PUT    /v1/segments/saved/{name}              save (the query must evaluate)

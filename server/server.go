@@ -193,6 +193,7 @@ func (s *server) routes() []route {
 		f("POST /v1/customers/{uuid}/mrr", s.setMRR),
 		f("GET /v1/customers/{uuid}/mrr", s.mrrHistory),
 		f("GET /v1/tags", s.listTags),
+		f("GET /v1/backup", s.backup),
 
 		f("GET /v1/segments/metrics", s.segmentMetrics),
 		f("GET /v1/segments/series", s.segmentSeries),
@@ -200,6 +201,7 @@ func (s *server) routes() []route {
 		f("POST /v1/segments/tags", s.segmentAddTags),
 		f("DELETE /v1/segments/tags", s.segmentRemoveTags),
 		f("GET /v1/segments/customers", s.segmentCustomers),
+		f("GET /v1/segments/export", s.segmentExport),
 		f("GET /v1/segments/saved", s.listSaved),
 		f("GET /v1/segments/saved/{name}", s.getSaved),
 		f("PUT /v1/segments/saved/{name}", s.putSaved),

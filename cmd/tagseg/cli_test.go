@@ -27,7 +27,7 @@ func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, clean(t, out.String()), clean(t, errb.String())
 }
 
-var timingRE = regexp.MustCompile(`(?m)^(\d+) rows in \S+ \(\S+ rows/s\)$`)
+var timingRE = regexp.MustCompile(`(?m)^([\d,]+) rows in \S+ \(\S+ rows/s\)$`)
 
 func clean(t *testing.T, s string) string {
 	s = timingRE.ReplaceAllString(s, "$1 rows in <elapsed>")
@@ -365,7 +365,9 @@ func TestSegments(t *testing.T) {
 // TestImportLoadBatches imports more rows than one Load batch holds (Load
 // commits 65,536 customers a transaction, so the second batch of the
 // import is committed in two), with bad rows before and after Load's
-// first commit, then the same file again (every row unchanged).
+// first commit and a row naming a customer an earlier row named (refused,
+// with both lines), then the same file again with -on-duplicate last
+// (every row unchanged but that customer's two).
 func TestImportLoadBatches(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports 70,000 rows twice")
@@ -375,7 +377,7 @@ func TestImportLoadBatches(t *testing.T) {
 	b.WriteString("uuid,data_source_uuid,external_id,tags,mrr,mrr_at\n")
 	bad := map[int]string{
 		100:    "cus_000100,ds,e-100,all,-5,2024-01-01",                // does not parse
-		30_000: "cus_000010,ds,e-30000,all,1,2024-01-01",               // a UUID given before, with another external ID: an update of it
+		30_000: "cus_000010,ds,e-30000,all,1,2024-01-01",               // a UUID given before (line 12), with another external ID
 		66_000: `cus_066000,ds,e-66000,"[""""]",1,2024-01-01`,          // an invalid tag, after Load's first commit
 		67_000: "cus_067000,ds,e-5,all,1,2024-01-01",                   // an external ID of another customer
 		69_000: `cus_069000,ds,e-69000,"[""ok"", "" ""]",1,2024-01-01`, // an invalid tag
@@ -391,14 +393,15 @@ func TestImportLoadBatches(t *testing.T) {
 	db := filepath.Join(dir, "rows.db")
 	code, out, errs := cli(t, "import", "-db", db, file)
 	// Row i is on line i+2.
-	wantOut := file + ": 70000 rows read: 69995 created, 1 updated, 0 unchanged, 4 refused\n" +
-		"total: 69996 rows landed (69995 customers created, 1 rows updated, 0 unchanged), 4 refused\n"
+	wantOut := file + ": 70,000 rows read: 69,995 created, 0 updated, 0 unchanged, 5 refused\n" +
+		"total: 69,995 rows landed (69,995 customers created, 0 rows updated, 0 unchanged), 5 refused\n"
 	wantErr := file + `:102: mrr: -5 is negative (refused)
+` + file + `:30002: names the same customer as line 12 (cus_000010): a file names each customer once (merge the two rows, or give -on-duplicate last to apply the later over the earlier): duplicate (refused)
 ` + file + `:66002: tags: tag "" is empty: invalid tag (refused)
 ` + file + `:67002: external ID "e-5" of data source "ds" is customer cus_000005, not cus_067000: duplicate (refused)
 ` + file + `:69002: tags: tag " " is only white space: invalid tag (refused)
-70000 rows in <elapsed>
-tagseg import: 4 rows refused; fix them and import the files again (rows that landed are updated, not duplicated), or give -skip-bad to accept the partial import
+70,000 rows in <elapsed>
+tagseg import: 5 rows refused; fix them and import the files again (rows that landed are updated, not duplicated), or give -skip-bad to accept the partial import
 `
 	if code != 1 || out != wantOut || errs != wantErr {
 		t.Errorf("exit %d\nstdout:\n%s\nwant:\n%s\nstderr:\n%s\nwant:\n%s", code, out, wantOut, errs, wantErr)
@@ -410,17 +413,22 @@ tagseg import: 4 rows refused; fix them and import the files again (rows that la
 	if n, err := ix.Count(tagseg.All()); err != nil || n != 69_995 {
 		t.Errorf("%d customers (%v), want 69995", n, err)
 	}
-	for uuid, mrr := range map[string]int64{"cus_000010": 1, "cus_065999": 66_099, "cus_066001": 66_101, "cus_069999": 70_099} {
+	for uuid, mrr := range map[string]int64{"cus_000010": 110, "cus_065999": 66_099, "cus_066001": 66_101, "cus_069999": 70_099} {
 		if c, err := ix.Customer(uuid); err != nil || c.MRR != mrr {
 			t.Errorf("%s: MRR %d (%v), want %d", uuid, c.MRR, err, mrr)
 		}
 	}
-	if c, _ := ix.Customer("cus_000010"); c.ExternalID != "e-30000" {
-		t.Errorf("cus_000010 has external ID %q, want e-30000 (line 30002 updates it)", c.ExternalID)
+	if c, _ := ix.Customer("cus_000010"); c.ExternalID != "e-10" {
+		t.Errorf("cus_000010 has external ID %q, want e-10 (line 30002 is refused)", c.ExternalID)
 	}
 	ix.Close()
-	code, out, _ = cli(t, "import", "-db", db, "-skip-bad", file)
-	if code != 0 || !strings.Contains(out, "(0 customers created, 0 rows updated, 69996 unchanged), 4 refused") {
+	code, out, _ = cli(t, "import", "-db", db, "-skip-bad", "-on-duplicate", "last", file)
+	if code != 0 || !strings.Contains(out, "(0 customers created, 2 rows updated, 69,994 unchanged), 4 refused") {
 		t.Errorf("again: exit %d\n%s", code, out)
 	}
+	ix = openIndex(t, db)
+	if c, err := ix.Customer("cus_000010"); err != nil || c.ExternalID != "e-30000" || c.MRR != 1 {
+		t.Errorf("cus_000010: external ID %q, MRR %d (%v); want e-30000 and 1 (line 30002 over line 12)", c.ExternalID, c.MRR, err)
+	}
+	ix.Close()
 }

@@ -37,6 +37,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 		path = filepath.Join(dir, "demo.db")
+	} else if err := notDir(path); err != nil {
+		return err
 	} else if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("%s exists: the demo builds a new index; remove it or choose another -db", path)
 	}
@@ -108,7 +110,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nMRR of the churn-risk segment, month by month (%s)\n", since(t0))
-	tb := &table{header: []string{"month", "MRR", "customers", "ARPA", "new", "expansion", "contraction", "churn", "reactivation"},
+	tb := &table{header: []string{"month", "MRR", "paying", "ARPA", "new", "expansion", "contraction", "churn", "reactivation"},
 		right: []bool{false, true, true, true, true, true, true, true, true}}
 	for _, p := range points {
 		tb.add(p.Start.Format("2006-01"), money(p.MRR), count(p.Customers), money(p.ARPA), money(p.NewBusiness),
@@ -161,7 +163,7 @@ func demoLoad(ix *tagseg.Index, g *gen.Generator, stderr io.Writer) (demoLoaded,
 			bar.Set(done)
 			return
 		}
-		fmt.Fprintf(stderr, "loaded %d/%d customers (%.0f/s)\n", done, n, float64(done)/time.Since(start).Seconds())
+		fmt.Fprintf(stderr, "loaded %s/%s customers (%s/s)\n", count(done), count(n), count(int64(float64(done)/time.Since(start).Seconds())))
 	}
 	var seq iter.Seq2[tagseg.Customer, []tagseg.MRRChange] = func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
 		for i := range n {
@@ -198,7 +200,7 @@ func demoLoad(ix *tagseg.Index, g *gen.Generator, stderr io.Writer) (demoLoaded,
 		return out, err
 	}
 	if loaded != n {
-		return out, fmt.Errorf("loaded %d customers of %d", loaded, n)
+		return out, fmt.Errorf("loaded %s customers of %s", count(loaded), count(n))
 	}
 	progress(n)
 	if bar != nil {

@@ -26,7 +26,7 @@ func TestDemo(t *testing.T) {
 	if want := "tagseg serve -db " + db + ", then open http://127.0.0.1:8080/?from=2023-01-01&to=2025-12-31"; !strings.Contains(out, want) {
 		t.Errorf("report lacks %q:\n%s", want, out)
 	}
-	if !strings.Contains(stderr.String(), "loaded 3000/3000 customers") {
+	if !strings.Contains(stderr.String(), "loaded 3,000/3,000 customers") {
 		t.Errorf("no progress on stderr: %q", stderr.String())
 	}
 	ix, err := tagseg.Open(db, &tagseg.Options{ReadOnly: true})

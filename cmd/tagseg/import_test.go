@@ -203,7 +203,7 @@ func TestImportConverges(t *testing.T) {
 			t.Logf("rows:\n%s", b.String())
 			file := writeFile(t, filepath.Join(dir, "rows.csv"), b.String())
 			db := filepath.Join(dir, "m.db")
-			args := []string{"import", "-db", db, "-batch", strconv.Itoa(1 + rng.IntN(40)), "-mrr-at", "2024-06-15", file}
+			args := []string{"import", "-db", db, "-batch", strconv.Itoa(1 + rng.IntN(40)), "-mrr-at", "2024-06-15", "-on-duplicate", "last", file}
 			if replace {
 				args = append(args, "-replace-tags")
 			}
@@ -307,7 +307,7 @@ func TestImportInterruptedAndResumed(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s%s", code, stdout, stderr)
 	}
-	wantOut := fmt.Sprintf("%s: %d rows read (%d before line %d skipped): %d created, 0 updated, 0 unchanged, 0 refused\n", file, rows-(last-1), last-1, last+1, rows-(last-1))
+	wantOut := fmt.Sprintf("%s: %s rows read (%s before line %d skipped): %s created, 0 updated, 0 unchanged, 0 refused\n", file, count(rows-(last-1)), count(last-1), last+1, count(rows-(last-1)))
 	if !strings.HasPrefix(stdout, wantOut) {
 		t.Errorf("resume:\n%s\nwant\n%s", stdout, wantOut)
 	}
@@ -403,5 +403,122 @@ func TestEmailValidation(t *testing.T) {
 		if err := api.CheckEmail(e); err == nil {
 			t.Errorf("api.CheckEmail(%q) = nil, want an error", e)
 		}
+	}
+}
+
+// TestImportTwiceIsOnce: importing the same customers (CSV and JSON Lines;
+// MRR with mrr_at, without it and without -mrr-at, none) and MRR events
+// again leaves every customer and MRR history as the first import did,
+// and says nothing was created, updated or recorded.
+func TestImportTwiceIsOnce(t *testing.T) {
+	dir := t.TempDir()
+	csvFile := writeFile(t, filepath.Join(dir, "c.csv"), `uuid,data_source_uuid,external_id,name,tags,mrr,mrr_at,custom.seats:Integer
+cus_a,ds,a,Ann,"plan-pro,vip",29900,2024-02-01,5
+cus_b,ds,b,Bob,plan-basic,9900,,
+cus_c,ds,c,Cy,,,,
+`)
+	jsonFile := writeFile(t, filepath.Join(dir, "c.jsonl"), `{"uuid":"cus_d","name":"Di","mrr":500}
+{"uuid":"cus_e","name":"Ed","mrr":"700","mrr_at":"2024-03-01T10:00:00Z","attributes":{"tags":["x"],"custom":[{"type":"Decimal","key":"score","value":1.5}]}}
+`)
+	events := writeFile(t, filepath.Join(dir, "e.csv"), "uuid,date,mrr\ncus_a,2024-01-01,100\ncus_a,2024-02-01,29900\ncus_a,2024-06-01,0\ncus_d,2024-01-15,400\n")
+	db := filepath.Join(dir, "twice.db")
+	run := func(args ...string) string {
+		t.Helper()
+		code, out, errs := cli(t, append([]string{"import", "-db", db}, args...)...)
+		if code != 0 {
+			t.Fatalf("import %v: exit %d\n%s%s", args, code, out, errs)
+		}
+		return out
+	}
+	run(csvFile, jsonFile)
+	run("-events", events)
+	custs, hist := readAll(t, db)
+	if n := len(hist["cus_a"]); n != 3 {
+		t.Errorf("cus_a's history after the first import: %v, want 3 events (Feb 1 from the customers file is in the events too)", hist["cus_a"])
+	}
+	for range 2 {
+		if out := run(csvFile, jsonFile); !strings.Contains(out, "(0 customers created, 0 rows updated, 5 unchanged), 0 refused") {
+			t.Errorf("customers again:\n%s", out)
+		}
+		if out := run("-events", events); !strings.Contains(out, "(0 MRR events recorded, 4 unchanged)") {
+			t.Errorf("events again:\n%s", out)
+		}
+		custs2, hist2 := readAll(t, db)
+		if diff := cmp.Diff(custs, custs2); diff != "" {
+			t.Errorf("customers after importing again (-once +twice):\n%s", diff)
+		}
+		if diff := cmp.Diff(hist, hist2); diff != "" {
+			t.Errorf("MRR histories after importing again (-once +twice):\n%s", diff)
+		}
+	}
+}
+
+// TestImportDuplicates: a file that names one customer twice (by UUID, by
+// external ID, by both; rows of one batch or of two) has the later row
+// refused, with both lines; -on-duplicate last applies it over the
+// earlier; a customer named again in another file, or in an events file,
+// is no duplicate.
+func TestImportDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, filepath.Join(dir, "dup.csv"), `uuid,data_source_uuid,external_id,name,tags,mrr,mrr_at
+cus_a,ds,a,Ann,one,100,2024-01-01
+cus_b,,,Bob,,,
+,ds,c,Cy,,,
+cus_a,,,Ann Again,two,200,2024-02-01
+,ds,a,Ann Thrice,,,
+cus_d,ds,d,Di,,,
+,ds,c,Cy Again,,,
+cus_b,,,Bob Again,,,
+`)
+	jsonFile := writeFile(t, filepath.Join(dir, "dup.jsonl"), `{"uuid":"cus_j","name":"J"}
+{"uuid":"cus_j","name":"J2"}
+`)
+	for _, batch := range []string{"50000", "1", "3"} {
+		t.Run("batch="+batch, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "dup.db")
+			code, out, errs := cli(t, "import", "-db", db, "-batch", batch, file, jsonFile)
+			if code != 1 || !strings.Contains(out, "8 rows read: 4 created, 0 updated, 0 unchanged, 4 refused") {
+				t.Errorf("exit %d\n%s%s", code, out, errs)
+			}
+			for _, want := range []string{
+				file + ":5: names the same customer as line 2 (cus_a)",
+				file + ":6: names the same customer as line 2 (cus_a)",
+				file + ":8: names the same customer as line 4",
+				file + ":9: names the same customer as line 3 (cus_b)",
+				jsonFile + ":2: names the same customer as line 1",
+				"-on-duplicate last",
+			} {
+				if !strings.Contains(errs, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, errs)
+				}
+			}
+			custs, hist := readAll(t, db)
+			if c := custs["cus_a"]; c.Name != "Ann" || !slices.Equal(c.Tags, []string{"one"}) || len(hist["cus_a"]) != 1 {
+				t.Errorf("cus_a: %+v, history %v; want the first row's alone", c, hist["cus_a"])
+			}
+			// -on-duplicate last: each later row applies over the earlier.
+			code, out, errs = cli(t, "import", "-db", db, "-batch", batch, "-on-duplicate", "last", file, jsonFile)
+			if code != 0 || !strings.Contains(out, "0 refused") {
+				t.Errorf("-on-duplicate last: exit %d\n%s%s", code, out, errs)
+			}
+			custs, hist = readAll(t, db)
+			if c := custs["cus_a"]; c.Name != "Ann Thrice" || !slices.Equal(c.Tags, []string{"one", "two"}) || len(hist["cus_a"]) != 2 {
+				t.Errorf("cus_a after -on-duplicate last: %+v, history %v; want the rows applied in order", c, hist["cus_a"])
+			}
+			if c, ok := custs["cus_j"]; !ok || c.Name != "J2" {
+				t.Errorf("cus_j after -on-duplicate last: %+v", c)
+			}
+		})
+	}
+	// Another file, or an events file, naming the same customers is fine.
+	db := filepath.Join(t.TempDir(), "two.db")
+	a := writeFile(t, filepath.Join(dir, "a.csv"), "uuid,name\ncus_x,X\n")
+	b := writeFile(t, filepath.Join(dir, "b.csv"), "uuid,name\ncus_x,X2\n")
+	ev := writeFile(t, filepath.Join(dir, "ev.csv"), "uuid,date,mrr\ncus_x,2024-01-01,1\ncus_x,2024-02-01,2\n")
+	if code, out, errs := cli(t, "import", "-db", db, a, b); code != 0 {
+		t.Errorf("two files naming one customer: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := cli(t, "import", "-db", db, "-events", ev); code != 0 {
+		t.Errorf("events of one customer: exit %d\n%s%s", code, out, errs)
 	}
 }

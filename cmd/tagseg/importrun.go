@@ -40,6 +40,7 @@ type importOpts struct {
 	allowUnkeyed bool
 	skipBad      bool
 	abort        bool
+	dupLast      bool // -on-duplicate last
 	dryRun       bool
 	fromLine     int
 	batch        int
@@ -54,6 +55,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "input `format`: csv or jsonl (default: from each file's extension)")
 	batch := fs.Int("batch", 50_000, "`rows` per batch: one read, one Load and one Update transaction each")
 	onError := fs.String("on-error", "skip", "on a refused row: skip (report it, import the rest) or abort (stop reading)")
+	onDup := fs.String("on-duplicate", "refuse", "on a row naming a customer an earlier row of the same file named: refuse it (report both lines), or last (apply the later row over the earlier)")
 	skipBad := fs.Bool("skip-bad", false, "exit 0 even when rows were refused (a partial import is fine)")
 	replaceTags := fs.Bool("replace-tags", false, "make the file's tags the truth: an existing customer loses the tags its row does not list")
 	allowUnkeyed := fs.Bool("allow-unkeyed", false, "create rows with neither uuid nor (data_source_uuid, external_id); they are created again on every run")
@@ -79,6 +81,9 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	if *onError != "skip" && *onError != "abort" {
 		return usagef("-on-error %q: want skip or abort", *onError)
 	}
+	if *onDup != "refuse" && *onDup != "last" {
+		return usagef("-on-duplicate %q: want refuse or last", *onDup)
+	}
 	if *tagSep == "" {
 		return usagef("-tag-sep must not be empty")
 	}
@@ -90,7 +95,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	o := importOpts{db: *db, replaceTags: *replaceTags, allowUnkeyed: *allowUnkeyed, skipBad: *skipBad,
-		abort: *onError == "abort", dryRun: *dryRun, fromLine: *fromLine, batch: *batch, mrrAt: start.UTC()}
+		abort: *onError == "abort", dupLast: *onDup == "last", dryRun: *dryRun, fromLine: *fromLine, batch: *batch, mrrAt: start.UTC()}
 	if *mrrAtFlag != "" {
 		if o.mrrAt, err = api.ParseTime(*mrrAtFlag); err != nil {
 			return usagef("-mrr-at: %v", err)
@@ -196,7 +201,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	}
 	im.summary(*events)
 	elapsed := time.Since(start)
-	fmt.Fprintf(stderr, "%d rows in %v (%.0f rows/s)\n", im.rows, elapsed.Round(time.Millisecond), float64(im.rows)/elapsed.Seconds())
+	fmt.Fprintf(stderr, "%s rows in %v (%s rows/s)\n", count(im.rows), elapsed.Round(time.Millisecond), count(int64(float64(im.rows)/elapsed.Seconds())))
 	switch {
 	case runErr != nil:
 		fmt.Fprintf(stderr, "tagseg import: %s\n", cleanErr(runErr))
@@ -266,6 +271,11 @@ type importer struct {
 	refused int
 	stopped bool            // -on-error abort stopped the import
 	created map[string]bool // dry run: keys of the customers it would create
+	// The lines of the file being read that named each customer: by
+	// dense ID (0: none), and for a dry run by key, for the customers it
+	// would create. A row naming one again is a duplicate.
+	named    []int32
+	keyLines map[string]int
 	// checkRow refuses a row as it is read (customers, not events).
 	checkRow func(*row) error
 }
@@ -341,6 +351,7 @@ func (im *importer) readBatch(s *source, fst *fileStats) (rows []*row, eof bool,
 
 func (im *importer) importSource(s *source, fst *fileStats) error {
 	im.checkRow = im.checkCustomerRow
+	im.named, im.keyLines = nil, map[string]int{}
 	return im.importBatches(s, fst, im.writeBatch)
 }
 
@@ -385,7 +396,9 @@ type op struct {
 	hist  []tagseg.MRRChange // the MRR history after the events so far
 	hist0 []tagseg.MRRChange // the stored MRR history
 	keys  []string
-	error error // refused
+	error error  // refused
+	id    uint32 // the customer's dense ID, when hasID
+	hasID bool
 }
 
 func (p *op) line() int { return p.rows[0].line }
@@ -588,6 +601,9 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 			if r.err == nil && p != nil && r.c.UUID != "" && p.c.UUID != "" && r.c.UUID != p.c.UUID {
 				r.err = fmt.Errorf("external ID %q of data source %q is customer %s (line %d), not %s: %w", r.c.ExternalID, r.c.DataSourceUUID, p.c.UUID, p.line(), r.c.UUID, tagseg.ErrDuplicate)
 			}
+			if r.err == nil && p != nil && !im.o.dupLast {
+				r.err = duplicateRow(p.line(), p.c.UUID)
+			}
 			if r.err != nil {
 				continue
 			}
@@ -603,9 +619,20 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 						continue
 					}
 				}
+				if !im.o.dupLast {
+					if l := im.namedLine(old, keys); l > 0 {
+						uuid := ""
+						if old != nil {
+							uuid = old.UUID
+						}
+						r.err = duplicateRow(l, uuid)
+						continue
+					}
+				}
 				p = &op{}
 				if old != nil {
 					p.old = old
+					p.id, p.hasID = old.ID, true
 					p.c = *old
 					p.tags = slices.Clone(old.Tags)
 					if p.hist0, err = tx.MRRHistory(old.UUID); err != nil {
@@ -682,10 +709,55 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 		if im.o.dryRun {
 			for _, k := range p.keys {
 				im.created[k] = true
+				if _, ok := im.keyLines[k]; !ok {
+					im.keyLines[k] = p.line()
+				}
 			}
+		}
+		if p.hasID && im.lineOf(p.id) == 0 {
+			im.setLine(p.id, p.line())
 		}
 	}
 	return nil
+}
+
+// duplicateRow is the refusal of a row naming the customer an earlier row
+// of its file named (at line; uuid when known).
+func duplicateRow(line int, uuid string) error {
+	who := ""
+	if uuid != "" {
+		who = " (" + uuid + ")"
+	}
+	return fmt.Errorf("names the same customer as line %d%s: a file names each customer once (merge the two rows, or give -on-duplicate last to apply the later over the earlier): %w", line, who, tagseg.ErrDuplicate)
+}
+
+// namedLine is the line of the file being read that named the customer
+// (old, as stored; nil when new) of a row with keys, or 0.
+func (im *importer) namedLine(old *tagseg.Customer, keys []string) int {
+	if old != nil {
+		return im.lineOf(old.ID)
+	}
+	for _, k := range keys {
+		if l := im.keyLines[k]; l > 0 {
+			return l
+		}
+	}
+	return 0
+}
+
+func (im *importer) lineOf(id uint32) int {
+	if int(id) < len(im.named) {
+		return int(im.named[id])
+	}
+	return 0
+}
+
+func (im *importer) setLine(id uint32, line int) {
+	if int(id) >= len(im.named) {
+		im.named = slices.Grow(im.named, int(id)+1-len(im.named))
+		im.named = im.named[:cap(im.named)]
+	}
+	im.named[id] = int32(line)
 }
 
 func (im *importer) createdBefore(keys []string) bool {
@@ -708,6 +780,7 @@ func (p *op) customer() tagseg.Customer {
 func (im *importer) load(news []*op) error {
 	for len(news) > 0 {
 		var given []*op
+		before, ierr := im.ix.Info()
 		n, err := im.ix.Load(func(yield func(tagseg.Customer, []tagseg.MRRChange) bool) {
 			for _, p := range news {
 				if p.error != nil {
@@ -719,6 +792,14 @@ func (im *importer) load(news []*op) error {
 				}
 			}
 		})
+		// Load gives the customers it creates the next IDs, in order:
+		// the first n got before.NextID on (if no other write came
+		// between, which Info tells).
+		if after, aerr := im.ix.Info(); ierr == nil && aerr == nil && after.NextID == before.NextID+uint32(n) {
+			for i, p := range given[:n] {
+				p.id, p.hasID = before.NextID+uint32(i), true
+			}
+		}
 		if err == nil {
 			return nil
 		}
@@ -869,12 +950,12 @@ func (im *importer) summary(events bool) {
 	for _, f := range im.files {
 		fmt.Fprintf(im.stdout, "%s: %s read", f.name, plural(f.rows, "row", "rows"))
 		if f.before > 0 {
-			fmt.Fprintf(im.stdout, " (%d before line %d skipped)", f.before, f.fromLine)
+			fmt.Fprintf(im.stdout, " (%s before line %d skipped)", count(f.before), f.fromLine)
 		}
 		if events {
-			fmt.Fprintf(im.stdout, ": %d recorded, %d unchanged, %d refused", f.created, f.unchanged, f.refused)
+			fmt.Fprintf(im.stdout, ": %s recorded, %s unchanged, %s refused", count(f.created), count(f.unchanged), count(f.refused))
 		} else {
-			fmt.Fprintf(im.stdout, ": %d created, %d updated, %d unchanged, %d refused", f.created, f.updated, f.unchanged, f.refused)
+			fmt.Fprintf(im.stdout, ": %s created, %s updated, %s unchanged, %s refused", count(f.created), count(f.updated), count(f.unchanged), count(f.refused))
 		}
 		if f.stopped != "" {
 			fmt.Fprintf(im.stdout, "; stopped at %s", f.stopped)
@@ -894,10 +975,10 @@ func (im *importer) summary(events bool) {
 		verb = "would land"
 	}
 	if events {
-		fmt.Fprintf(im.stdout, "total: %s %s (%d MRR events recorded, %d unchanged), %d refused\n", plural(landed, "row", "rows"), verb, created, unchanged, refused)
+		fmt.Fprintf(im.stdout, "total: %s %s (%s MRR events recorded, %s unchanged), %s refused\n", plural(landed, "row", "rows"), verb, count(created), count(unchanged), count(refused))
 		return
 	}
-	fmt.Fprintf(im.stdout, "total: %s %s (%d customers created, %d rows updated, %d unchanged), %d refused\n", plural(landed, "row", "rows"), verb, created, updated, unchanged, refused)
+	fmt.Fprintf(im.stdout, "total: %s %s (%s customers created, %s rows updated, %s unchanged), %s refused\n", plural(landed, "row", "rows"), verb, count(created), count(updated), count(unchanged), count(refused))
 }
 
 // resumeHint names the last durable line of each file read and how to go on.

@@ -39,7 +39,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 )
 
 // A command is one subcommand of tagseg. run gets the arguments after the
@@ -173,7 +176,34 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: tagseg %s %s\n\nFlags:\n", name, usage)
 		fs.PrintDefaults()
 	}
+	synopses.Store(fs, "tagseg "+name+" "+strings.SplitN(usage, "\n", 2)[0])
 	return fs
+}
+
+// synopses holds each flag set's one-line usage, for flag errors.
+var synopses sync.Map // *flag.FlagSet → string
+
+// flagError reports an error of the flag package: the command's one-line
+// usage, where to find its flags, and the error last, where it is seen,
+// with a "did you mean" for a flag the command does not have.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+			msg += fmt.Sprintf("; did you mean -%s?", s)
+		} else {
+			msg += "; the flags are: -" + strings.Join(names, ", -")
+		}
+	}
+	cmd := strings.TrimPrefix(fs.Name(), "tagseg ")
+	w := fs.Output()
+	if syn, ok := synopses.Load(fs); ok {
+		fmt.Fprintf(w, "Usage: %s\n", syn)
+	}
+	fmt.Fprintf(w, "Run 'tagseg help %s' for its flags.\n%s: %s\n", cmd, fs.Name(), msg)
+	return &usageError{msg: msg, printed: true}
 }
 
 // dbFlag adds the -db flag, defaulting to $TAGSEG_DB.
@@ -195,13 +225,16 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		return nil, flag.ErrHelp
 	}
 	var pos []string
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // flagError says what went wrong
+	defer fs.SetOutput(out)
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			// The flag package has printed the error and the usage.
-			return nil, &usageError{msg: err.Error(), printed: true}
+			fs.SetOutput(out)
+			return nil, flagError(fs, err)
 		}
 		rest := fs.Args()
 		// fs.Parse consumed a "--" if it stopped there.
@@ -229,6 +262,19 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string, db *string, hint string) er
 	return nil
 }
 
+// parseServedArgs is parseArgs for a command that can go through a
+// server: -db is needed unless -server names one.
+func parseServedArgs(fs *flag.FlagSet, args []string, db *string, sf *serverFlags) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if sf.url != "" && *db == "" {
+		return pos, nil
+	}
+	return pos, needDB(*db)
+}
+
 // parseDBArgs is parseArgs for a command that needs -db: a missing one is
 // a usage error.
 func parseDBArgs(fs *flag.FlagSet, args []string, db *string) ([]string, error) {
@@ -239,10 +285,18 @@ func parseDBArgs(fs *flag.FlagSet, args []string, db *string) ([]string, error) 
 	return pos, needDB(*db)
 }
 
-// needDB checks that -db was given.
+// needDB checks that -db was given, and names a file, not a directory.
 func needDB(path string) error {
 	if path == "" {
 		return usagef("missing -db (or $TAGSEG_DB)")
+	}
+	return notDir(path)
+}
+
+// notDir refuses an index path that is a directory.
+func notDir(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return usagef("-db %s is a directory: give the index file (such as %s)", path, filepath.Join(path, "customers.db"))
 	}
 	return nil
 }

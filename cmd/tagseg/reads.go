@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server/api"
@@ -27,6 +26,7 @@ import (
 type formatFlags struct {
 	format        *string
 	asJSON, asCSV *bool
+	jsonl         bool // -format jsonl is one of the formats
 }
 
 func addFormatFlags(fs *flag.FlagSet) formatFlags {
@@ -40,8 +40,11 @@ func addFormatFlags(fs *flag.FlagSet) formatFlags {
 // get returns the format asked for.
 func (f formatFlags) get(fs *flag.FlagSet) (string, error) {
 	out := *f.format
-	switch out {
-	case "table", "csv", "json":
+	switch {
+	case out == "table", out == "csv", out == "json":
+	case out == "jsonl" && f.jsonl:
+	case f.jsonl:
+		return "", usagef("-format %q: want table, csv, json or jsonl", out)
 	default:
 		return "", usagef("-format %q: want table, csv or json", out)
 	}
@@ -189,19 +192,35 @@ of them (by dense ID; -limit 0 lists every one). QUERY may be several
 arguments (joined with spaces) or -query Q; none means every customer. See
 'tagseg help query' for the language.
 
--format csv writes the customers only, one a row, in import's columns (so
-that the file imports again); -format json writes the figures and the
-customers as ChartMogul customer objects. Both are streamed: -limit 0 over
-millions of customers runs in constant memory.`
+-format csv and -format jsonl write the customers only, in the shape
+import reads (as tagseg export does: tags, custom attributes with their
+types, MRR with the time it was set), so that the file imports again;
+-format json writes the figures and the customers as ChartMogul customer
+objects. All are streamed: -limit 0 over millions of customers runs in
+constant memory.`
 
 func runQuery(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("query", queryUsage, stderr)
 	ra := addReadFlags(fs, 10, "list at most `n` customers")
+	ra.format.jsonl = true
+	fs.Lookup("format").Usage = "output `format`: table, json, or csv or jsonl (the customers only, in the shape import reads; money in cents)"
 	query, format, err := ra.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if rm := remoteFor(*ra.db, ra.server, stderr); rm != nil {
+		if format == "csv" || format == "jsonl" {
+			w := bufio.NewWriterSize(stdout, 64<<10)
+			info, err := rm.export(exportRequest{query: query, segment: *ra.segment, format: format, limit: *ra.limit}, func(_ string, r io.Reader) error {
+				_, err := io.Copy(w, r)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			unknownNotes(stderr, info.unknownTags)
+			return w.Flush()
+		}
 		m, err := rm.metrics(query, *ra.segment)
 		if err != nil {
 			return err
@@ -213,6 +232,9 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ix.Close()
+	if format == "csv" || format == "jsonl" {
+		return exportSegment(ix, stdout, stderr, query, *ra.segment, format, *ra.limit)
+	}
 	q, _, seg, err := evalSegment(ix, query, *ra.segment, stderr)
 	if err != nil {
 		return err
@@ -225,14 +247,59 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	return writeQuery(stdout, format, m, seg.ReadCustomers(0), *ra.limit)
 }
 
-// writeQuery writes query's output: the figures m and the first limit
-// customers of seq (all when 0), streamed.
+// exportSegment writes the first limit customers of a segment (all when
+// 0) in import's shape, CSV or JSON Lines, from one read transaction;
+// tags nobody holds, or an empty segment whose string equalities would
+// match in another case, get a note on stderr.
+func exportSegment(ix *tagseg.Index, stdout, stderr io.Writer, query, segment, format string, limit int) error {
+	q, e, err := resolve(ix, query, segment)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(stdout, 64<<10)
+	err = ix.View(func(tx *tagseg.Tx) error {
+		seg, err := tx.Segment(e)
+		if err != nil {
+			return queryError(q, err)
+		}
+		segmentNotes(ix, stderr, q, seg)
+		each := api.SegmentMembers(seg, limit)
+		if format == "csv" {
+			return api.WriteCSV(w, tx, each)
+		}
+		return api.WriteJSONL(w, tx, each)
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// segmentNotes says on stderr which tags of the query nobody holds, and
+// for an empty segment whether its string equalities would match in
+// another case.
+func segmentNotes(ix *tagseg.Index, stderr io.Writer, q string, seg *tagseg.Segment) {
+	unknownNotes(stderr, seg.UnknownTags())
+	if seg.Count() == 0 {
+		if note := caseNote(ix, q); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}
+}
+
+// unknownNotes says on stderr which tags of a query nobody holds.
+func unknownNotes(stderr io.Writer, tags []string) {
+	for _, t := range tags {
+		fmt.Fprintf(stderr, "note: no customer holds the tag %q\n", t)
+	}
+}
+
+// writeQuery writes query's table or JSON: the figures m and the first
+// limit customers of seq (all when 0), streamed.
 func writeQuery(stdout io.Writer, format string, m api.Metrics, seq iter.Seq2[tagseg.Customer, error], limit int) error {
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var err error
 	switch format {
-	case "csv":
-		err = queryCSV(w, seq, limit)
 	case "json":
 		err = queryJSON(w, m, seq, limit)
 	default:
@@ -260,41 +327,6 @@ func firstN(seq iter.Seq2[tagseg.Customer, error], limit int, fn func(c tagseg.C
 		n++
 	}
 	return n, nil
-}
-
-var queryCSVHeader = []string{"uuid", "data_source_uuid", "external_id", "name", "email", "company", "country", "state", "city", "zip", "lead_created_at", "free_trial_started_at", "tags", "mrr"}
-
-func queryCSV(w io.Writer, seq iter.Seq2[tagseg.Customer, error], limit int) error {
-	cw := csv.NewWriter(w)
-	cw.Write(queryCSVHeader)
-	t := func(x time.Time) string {
-		if x.IsZero() {
-			return ""
-		}
-		return x.Format(time.RFC3339Nano)
-	}
-	_, err := firstN(seq, limit, func(c tagseg.Customer) error {
-		cw.Write([]string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip,
-			t(c.LeadCreatedAt), t(c.FreeTrialStartedAt), tagsCell(c.Tags), i64(c.MRR)})
-		return cw.Error()
-	})
-	cw.Flush()
-	if err == nil {
-		err = cw.Error()
-	}
-	return err
-}
-
-// tagsCell writes tags as import reads them: a list separated by commas,
-// or a JSON array when a tag holds a comma or starts with "[".
-func tagsCell(tags []string) string {
-	for _, t := range tags {
-		if strings.Contains(t, ",") || strings.HasPrefix(t, "[") {
-			b, _ := json.Marshal(tags)
-			return string(b)
-		}
-	}
-	return strings.Join(tags, ",")
 }
 
 func queryJSON(w io.Writer, m api.Metrics, seq iter.Seq2[tagseg.Customer, error], limit int) error {
@@ -514,7 +546,7 @@ func writeSeries(stdout io.Writer, format string, sj api.Series, limit int) erro
 		return writeJSON(stdout, sj)
 	case "csv":
 		w := csv.NewWriter(stdout)
-		w.Write([]string{"date", "start", "mrr", "customers", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
+		w.Write([]string{"date", "start", "mrr", "paying", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
 		for _, e := range sj.Entries {
 			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Customers, 10), i64(e.ARPA), i64(e.ARR),
 				i64(e.NewBusiness), i64(e.Expansion), i64(e.Contraction), i64(e.Churn), i64(e.Reactivation)})
@@ -524,7 +556,7 @@ func writeSeries(stdout io.Writer, format string, sj api.Series, limit int) erro
 	}
 	fmt.Fprintf(stdout, "%s, every %s\n\n", sj.Query, sj.Interval)
 	t := &table{
-		header: []string{"DATE", "MRR", "CUSTOMERS", "ARPA", "ARR", "NEW BUSINESS", "EXPANSION", "CONTRACTION", "CHURN", "REACTIVATION"},
+		header: []string{"DATE", "MRR", "PAYING", "ARPA", "ARR", "NEW BUSINESS", "EXPANSION", "CONTRACTION", "CHURN", "REACTIVATION"},
 		right:  []bool{false, true, true, true, true, true, true, true, true, true},
 	}
 	for _, e := range sj.Entries {

@@ -9,21 +9,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"iter"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server"
 	"github.com/tagseg/tagseg/server/api"
 )
 
@@ -55,14 +60,14 @@ func serverFlag(fs *flag.FlagSet) *serverFlags {
 func remoteFor(db string, sf *serverFlags, stderr io.Writer) *remote {
 	server := sf.url
 	if server == "" {
-		note, ok := readServeNote(db)
-		if !ok || note.PID == os.Getpid() {
+		note, ok := serverNote(db, stderr)
+		if !ok {
 			return nil
 		}
 		server = note.URL
 		fmt.Fprintf(stderr, "tagseg: %s is held by tagseg serve (pid %d); going through it at %s\n", db, note.PID, server)
 	}
-	return &remote{base: strings.TrimRight(server, "/"), key: os.Getenv("TAGSEG_API_KEY"), client: &http.Client{Timeout: 5 * time.Minute}, sendKey: sf.sendKey}
+	return &remote{base: strings.TrimRight(server, "/"), key: os.Getenv("TAGSEG_API_KEY"), client: &http.Client{}, sendKey: sf.sendKey}
 }
 
 // loopbackURL reports whether u names a server on this machine's
@@ -80,47 +85,32 @@ func loopbackURL(u string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// requestTimeout bounds a request whose answer is JSON; streamed answers
+// (export, backup) have none.
+const requestTimeout = 5 * time.Minute
+
 // do sends a request and decodes a 2xx answer into out; any other answer
 // is an error with the server's message.
 func (rm *remote) do(method, path string, q url.Values, body, out any) error {
-	u := rm.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
 	var rd io.Reader
+	ctype := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequest(method, u, rd)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := rm.send(ctx, method, path, q, rd, ctype)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if rm.key != "" {
-		// The key goes to loopback only, unless -send-key: a serve note
-		// or a -server URL must not carry it off the machine unasked.
-		if !rm.sendKey && !loopbackURL(rm.base) {
-			return fmt.Errorf("server %s is not on loopback: not sending $TAGSEG_API_KEY to it (give -send-key to send it)", rm.base)
-		}
-		req.SetBasicAuth(rm.key, "")
-	}
-	resp, err := rm.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("server %s: %w", rm.base, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("server %s: %w", rm.base, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("server %s: %s: %s", rm.base, resp.Status, apiMessage(b))
 	}
 	if out == nil {
 		return nil
@@ -129,6 +119,144 @@ func (rm *remote) do(method, path string, q url.Values, body, out any) error {
 		return fmt.Errorf("server %s: %s %s: %v", rm.base, method, path, err)
 	}
 	return nil
+}
+
+// send sends a request and returns a 2xx answer, whose body the caller
+// reads and closes; any other answer is an error with the server's
+// message (a *remoteError).
+func (rm *remote) send(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
+	u := rm.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if rm.key != "" {
+		// The key goes to loopback only, unless -send-key: a serve note
+		// or a -server URL must not carry it off the machine unasked.
+		if !rm.sendKey && !loopbackURL(rm.base) {
+			return nil, fmt.Errorf("server %s is not on loopback: not sending $TAGSEG_API_KEY to it (give -send-key to send it)", rm.base)
+		}
+		req.SetBasicAuth(rm.key, "")
+	}
+	resp, err := rm.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", rm.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, &remoteError{base: rm.base, status: resp.Status, code: resp.StatusCode, body: b}
+	}
+	return resp, nil
+}
+
+// remoteError is an answer of the server that is not 2xx.
+type remoteError struct {
+	base, status string
+	code         int
+	body         []byte
+}
+
+func (e *remoteError) Error() string {
+	return fmt.Sprintf("server %s: %s: %s", e.base, e.status, apiMessage(e.body))
+}
+
+// param is the "param" of the error body, the request field at fault.
+func (e *remoteError) param() string {
+	var b struct {
+		Param string `json:"param"`
+	}
+	json.Unmarshal(e.body, &b)
+	return b.Param
+}
+
+// exportRequest asks the server for an export: the segment, its main
+// part (csv, jsonl, roaring, ids or events) and the parts after it, and at
+// most limit customers (0: all).
+type exportRequest struct {
+	query, segment, format string
+	also                   []string
+	limit                  int
+}
+
+// exportInfo is what an export's answer says about itself.
+type exportInfo struct {
+	query       string
+	customers   uint64
+	unknownTags []string
+}
+
+// export streams an export of one snapshot from the server; part is
+// called with each part in order (main first), and must read it whole.
+func (rm *remote) export(req exportRequest, part func(name string, r io.Reader) error) (exportInfo, error) {
+	q := segmentParams(req.query, req.segment)
+	q.Set("format", req.format)
+	if len(req.also) > 0 {
+		q.Set("also", strings.Join(req.also, ","))
+	}
+	if req.limit > 0 {
+		q.Set("limit", strconv.Itoa(req.limit))
+	}
+	var info exportInfo
+	resp, err := rm.send(context.Background(), "GET", "/v1/segments/export", q, nil, "")
+	if err != nil {
+		return info, err
+	}
+	defer resp.Body.Close()
+	about, _ := url.ParseQuery(resp.Header.Get(server.ExportHeader))
+	info.query = about.Get("query")
+	info.customers, _ = strconv.ParseUint(about.Get("customers"), 10, 64)
+	info.unknownTags = about["unknown_tag"]
+	broken := func(err error) error {
+		return fmt.Errorf("server %s: the export broke off (nothing written is whole): %w", rm.base, err)
+	}
+	if len(req.also) == 0 {
+		if err := part(req.format, resp.Body); err != nil {
+			return info, broken(err)
+		}
+		return info, nil
+	}
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil {
+		return info, broken(err)
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for _, name := range append([]string{req.format}, req.also...) {
+		p, err := mr.NextPart()
+		if err != nil {
+			return info, broken(err)
+		}
+		if _, disp, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition")); disp["name"] != name {
+			return info, broken(fmt.Errorf("part %q where %q was expected", disp["name"], name))
+		}
+		if err := part(name, p); err != nil {
+			return info, broken(err)
+		}
+	}
+	if _, err := mr.NextPart(); err != io.EOF {
+		return info, broken(fmt.Errorf("no end after the last part (%v)", err))
+	}
+	return info, nil
+}
+
+// backup streams a consistent copy of the server's index into w.
+func (rm *remote) backup(w io.Writer) (int64, error) {
+	resp, err := rm.send(context.Background(), "GET", "/v1/backup", nil, nil, "")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("server %s: the copy broke off after %s bytes (nothing written is whole): %w", rm.base, count(n), err)
+	}
+	return n, nil
 }
 
 // apiMessage reads the message of an error body in any of ChartMogul's
@@ -242,26 +370,66 @@ func (rm *remote) series(query, segment string, from, to time.Time, every tagseg
 	return res, err
 }
 
-// tagCustomers is tag and untag through the server.
-func (rm *remote) tagCustomers(stdout io.Writer, tf targetFlags, kind string, add bool, tags []string) error {
+// tagCustomers is tag and untag through the server. By UUID, and adding
+// by email, it takes ChartMogul's endpoints; a dry run by UUID reads the
+// customer; every other target (removing by email, by external ID, any
+// dry run, a query or saved segment) is a bulk change of a segment
+// (POST or DELETE /v1/segments/tags), one transaction.
+func (rm *remote) tagCustomers(stdout io.Writer, tf targetFlags, kind string, add bool, tags []string, bo bulkOpts) error {
 	method, verb := "POST", "added"
 	if !add {
 		method, verb = "DELETE", "removed"
 	}
-	switch kind {
-	case "uuid":
+	quoted := strings.Join(quoteTags(tags), ", ")
+	if kind == "external-id" {
+		// Resolved to its UUID: a query cannot name "no data source".
+		uuid, err := rm.byExternalID(*tf.ds, *tf.ext)
+		if err != nil {
+			return err
+		}
+		kind, tf.uuid = "uuid", &uuid
+	}
+	switch {
+	case kind == "uuid" && bo.dry:
+		var c api.Customer
+		if err := rm.do("GET", "/v1/customers/"+url.PathEscape(*tf.uuid), nil, nil, &c); err != nil {
+			return err
+		}
+		before := c.Attributes.Tags
+		var diff, after []string
+		if add {
+			after = slices.Clone(before)
+			for _, t := range tags {
+				if t, err := api.CheckTag(t); err == nil && !slices.Contains(after, t) {
+					after = append(after, t)
+					diff = append(diff, t)
+				}
+			}
+		} else {
+			for _, t := range before {
+				if slices.ContainsFunc(tags, func(x string) bool { x, _ = api.CheckTag(x); return x == t }) {
+					diff = append(diff, t)
+				} else {
+					after = append(after, t)
+				}
+			}
+		}
+		if len(diff) == 0 {
+			fmt.Fprintf(stdout, "%s%s: unchanged; tags: %s (through the server)\n", dryNote(true), *tf.uuid, tagList(before))
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s%s: would %s %s; tags then: %s (through the server)\n", dryNote(true), *tf.uuid, map[bool]string{true: "add", false: "remove"}[add], strings.Join(quoteTags(diff), ", "), tagList(after))
+		return nil
+	case kind == "uuid":
 		var res struct {
 			Tags []string `json:"tags"`
 		}
 		if err := rm.do(method, "/v1/customers/"+url.PathEscape(*tf.uuid)+"/attributes/tags", nil, map[string]any{"tags": tags}, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: %s %s (through the server); tags now: %s\n", *tf.uuid, verb, strings.Join(quoteTags(tags), ", "), tagList(res.Tags))
+		fmt.Fprintf(stdout, "%s: %s %s (through the server); tags now: %s\n", *tf.uuid, verb, quoted, tagList(res.Tags))
 		return nil
-	case "email":
-		if !add {
-			return errors.New("untag -email is not in the server's API: give -uuid or -query, or stop the server")
-		}
+	case kind == "email" && add && !bo.dry && bo.confirm < 0:
 		var res struct {
 			Entries []api.ShortCustomer `json:"entries"`
 		}
@@ -269,27 +437,90 @@ func (rm *remote) tagCustomers(stdout io.Writer, tf targetFlags, kind string, ad
 			return err
 		}
 		for _, c := range res.Entries {
-			fmt.Fprintf(stdout, "%s: %s %s (through the server)\n", c.UUID, verb, strings.Join(quoteTags(tags), ", "))
+			fmt.Fprintf(stdout, "%s: %s %s (through the server)\n", c.UUID, verb, quoted)
 		}
 		return nil
-	case "query", "segment":
-		body := map[string]any{"tags": tags}
-		if kind == "query" {
-			body["query"] = *tf.query
-		} else {
-			body["segment"] = *tf.segment
-		}
+	}
+	body := map[string]any{"tags": tags}
+	switch kind {
+	case "query":
+		body["query"] = *tf.query
+	case "segment":
+		body["segment"] = *tf.segment
+	case "email":
+		body["query"] = "email:" + queryString(*tf.email)
+	}
+	if bo.confirm >= 0 {
+		body["confirm"] = bo.confirm
+	}
+	if bo.dry {
 		var res struct {
-			Query   string `json:"query"`
-			Changed int    `json:"changed"`
+			Query       string `json:"query"`
+			WouldChange int    `json:"would_change"`
 		}
+		body["dry_run"] = true
 		if err := rm.do(method, "/v1/segments/tags", nil, body, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s %s: %s changed, of %s (through the server)\n", verb, strings.Join(quoteTags(tags), ", "), plural(res.Changed, "customer", "customers"), res.Query)
+		fmt.Fprintf(stdout, "%swould %s %s: %s of %s (through the server)\n", dryNote(true), map[bool]string{true: "add", false: "remove"}[add], quoted, plural(res.WouldChange, "customer", "customers"), res.Query)
+		if bo.confirm >= 0 && int64(res.WouldChange) > bo.confirm {
+			return tooMany(res.WouldChange, bo.confirm)
+		}
 		return nil
 	}
-	return fmt.Errorf("-%s is not in the server's API: give -uuid, -email or -query, or stop the server", kind)
+	var res struct {
+		Query   string `json:"query"`
+		Changed int    `json:"changed"`
+	}
+	err := rm.do(method, "/v1/segments/tags", nil, body, &res)
+	var re *remoteError
+	if errors.As(err, &re) && re.param() == "confirm" {
+		// The server asks for a confirmation: say how to give it.
+		var dry struct {
+			WouldChange  int `json:"would_change"`
+			ConfirmAbove int `json:"confirm_above"`
+		}
+		body["dry_run"] = true
+		delete(body, "confirm")
+		if derr := rm.do(method, "/v1/segments/tags", nil, body, &dry); derr != nil {
+			return err
+		}
+		if bo.confirm >= 0 {
+			return tooMany(dry.WouldChange, bo.confirm)
+		}
+		return fmt.Errorf("this would change the tags of %s customers, and the server (%s) asks for a confirmation above %s: nothing changed; run again with -confirm %d (-dry-run says what would change)", count(dry.WouldChange), rm.base, count(dry.ConfirmAbove), dry.WouldChange)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s: %s changed, of %s (through the server)\n", verb, quoted, plural(res.Changed, "customer", "customers"), res.Query)
+	return nil
+}
+
+// byExternalID is the UUID of the customer with an external ID in a data
+// source, through the server.
+func (rm *remote) byExternalID(ds, ext string) (string, error) {
+	q := url.Values{"external_id": {ext}}
+	if ds != "" {
+		q.Set("data_source_uuid", ds)
+	}
+	var page struct {
+		Entries []api.Customer `json:"entries"`
+	}
+	if err := rm.do("GET", "/v1/customers", q, nil, &page); err != nil {
+		return "", err
+	}
+	for _, c := range page.Entries {
+		if c.ExternalID == ext && c.DataSourceUUID == ds {
+			return c.UUID, nil
+		}
+	}
+	return "", fmt.Errorf("no customer with external ID %q in data source %q: %w", ext, ds, tagseg.ErrNotFound)
+}
+
+// queryString is s as a double-quoted string of the query language.
+func queryString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // setMRR is set-mrr -uuid through the server.
@@ -308,4 +539,65 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// segments is tagseg segments through the server: list, save NAME QUERY
+// or delete NAME (pos as checked by runSegments).
+func (rm *remote) segments(stdout io.Writer, pos []string, format string) error {
+	savedPath := func(name string) string { return "/v1/segments/saved/" + url.PathEscape(name) }
+	switch pos[0] {
+	case "list":
+		var res struct {
+			Entries []api.SavedSegment `json:"entries"`
+		}
+		if err := rm.do("GET", "/v1/segments/saved", nil, nil, &res); err != nil {
+			return err
+		}
+		list := []savedJSON{}
+		for _, e := range res.Entries {
+			s := savedJSON{Name: e.Name, Query: e.Query}
+			m, err := rm.metrics("", e.Name)
+			var re *remoteError
+			switch {
+			case errors.As(err, &re) && re.code/100 == 4:
+				s.Error = apiMessage(re.body)
+			case err != nil:
+				return err
+			default:
+				s.Customers, s.MRR = m.Customers, m.MRR
+			}
+			list = append(list, s)
+		}
+		return writeSegments(stdout, format, list)
+	case "save":
+		name, q := pos[1], strings.TrimSpace(strings.Join(pos[2:], " "))
+		var old api.SavedSegment
+		err := rm.do("GET", savedPath(name), nil, nil, &old)
+		var re *remoteError
+		if err != nil && !(errors.As(err, &re) && re.code == http.StatusNotFound) {
+			return err
+		}
+		if err := rm.do("PUT", savedPath(name), nil, map[string]string{"query": q}, nil); err != nil {
+			return err
+		}
+		m, err := rm.metrics(q, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "saved segment %s: %s (%s customers, MRR %s; through the server)\n", name, q, count(m.Customers), money(m.MRR))
+		if old.Query != "" {
+			fmt.Fprintf(stdout, "  it replaces %s: %s\n", name, old.Query)
+		}
+		return nil
+	}
+	err := rm.do("DELETE", savedPath(pos[1]), nil, nil, nil)
+	var re *remoteError
+	if errors.As(err, &re) && re.code == http.StatusNotFound {
+		return fmt.Errorf("no saved segment %q", pos[1])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted segment %s (through the server)\n", pos[1])
+	return nil
 }

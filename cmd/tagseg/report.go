@@ -264,7 +264,8 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("segments", segmentsUsage, stderr)
 	db := dbFlag(fs)
 	ff := addFormatFlags(fs)
-	pos, err := parseArgs(fs, args)
+	server := serverFlag(fs)
+	pos, err := parseServedArgs(fs, args, db, server)
 	if err != nil {
 		return err
 	}
@@ -272,17 +273,27 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := needDB(*db); err != nil {
-		return err
-	}
 	if len(pos) == 0 {
 		return usagef("want list, save NAME QUERY or delete NAME")
 	}
 	switch pos[0] {
+	case "list", "save", "delete":
+	default:
+		return usagef("unknown action %q: want list, save or delete", pos[0])
+	}
+	switch {
+	case pos[0] == "list" && len(pos) > 1:
+		return usagef("list takes no arguments")
+	case pos[0] == "save" && len(pos) < 3:
+		return usagef("save NAME QUERY: missing %s", map[bool]string{true: "NAME and QUERY", false: "QUERY"}[len(pos) < 2])
+	case pos[0] == "delete" && len(pos) != 2:
+		return usagef("delete NAME: want one name")
+	}
+	if rm := remoteFor(*db, server, stderr); rm != nil {
+		return rm.segments(stdout, pos, format)
+	}
+	switch pos[0] {
 	case "list":
-		if len(pos) > 1 {
-			return usagef("list takes no arguments")
-		}
 		ix, err := openRead(*db)
 		if err != nil {
 			return err
@@ -299,36 +310,8 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 			}
 			list = append(list, s)
 		}
-		switch format {
-		case "json":
-			return writeJSON(stdout, map[string]any{"entries": list})
-		case "csv":
-			w := csv.NewWriter(stdout)
-			w.Write([]string{"name", "query", "customers", "mrr", "error"})
-			for _, s := range list {
-				w.Write([]string{s.Name, s.Query, strconv.FormatUint(s.Customers, 10), i64(s.MRR), s.Error})
-			}
-			w.Flush()
-			return w.Error()
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(stdout, "no saved segments")
-			return nil
-		}
-		t := &table{header: []string{"NAME", "CUSTOMERS", "MRR", "QUERY"}, right: []bool{false, true, true, false}}
-		for _, s := range list {
-			if s.Error != "" {
-				t.add(s.Name, "-", "-", s.Query+"  (error: "+s.Error+")")
-				continue
-			}
-			t.add(s.Name, count(s.Customers), money(s.MRR), s.Query)
-		}
-		t.write(stdout)
-		return nil
+		return writeSegments(stdout, format, list)
 	case "save":
-		if len(pos) < 3 {
-			return usagef("save NAME QUERY: missing %s", map[bool]string{true: "NAME and QUERY", false: "QUERY"}[len(pos) < 2])
-		}
 		name, q := pos[1], strings.TrimSpace(strings.Join(pos[2:], " "))
 		ix, err := openWrite(*db)
 		if err != nil {
@@ -348,10 +331,7 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  it replaces %s: %s\n", name, old)
 		}
 		return ix.Close()
-	case "delete":
-		if len(pos) != 2 {
-			return usagef("delete NAME: want one name")
-		}
+	default: // delete
 		ix, err := openWrite(*db)
 		if err != nil {
 			return err
@@ -366,7 +346,36 @@ func runSegments(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "deleted segment %s\n", pos[1])
 		return ix.Close()
 	}
-	return usagef("unknown action %q: want list, save or delete", pos[0])
+}
+
+// writeSegments writes segments list's output.
+func writeSegments(stdout io.Writer, format string, list []savedJSON) error {
+	switch format {
+	case "json":
+		return writeJSON(stdout, map[string]any{"entries": list})
+	case "csv":
+		w := csv.NewWriter(stdout)
+		w.Write([]string{"name", "query", "customers", "mrr", "error"})
+		for _, s := range list {
+			w.Write([]string{s.Name, s.Query, strconv.FormatUint(s.Customers, 10), i64(s.MRR), s.Error})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no saved segments")
+		return nil
+	}
+	t := &table{header: []string{"NAME", "CUSTOMERS", "MRR", "QUERY"}, right: []bool{false, true, true, false}}
+	for _, s := range list {
+		if s.Error != "" {
+			t.add(s.Name, "-", "-", s.Query+"  (error: "+s.Error+")")
+			continue
+		}
+		t.add(s.Name, count(s.Customers), money(s.MRR), s.Query)
+	}
+	t.write(stdout)
+	return nil
 }
 
 func evalQuery(ix *tagseg.Index, q string) (*tagseg.Segment, error) {

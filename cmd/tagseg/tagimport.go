@@ -154,7 +154,7 @@ func extIDs(tx *tagseg.Tx, name, ds string, data []byte) (*roaring.Bitmap, error
 		if ds == "" {
 			hint = "; -data-source names the data source of the IDs"
 		}
-		return nil, fmt.Errorf("%s: %d external IDs of data source %q name no customer (%s%s)%s: %w", name, nUnknown, ds, strings.Join(unknown, ", "), more, hint, tagseg.ErrNotFound)
+		return nil, fmt.Errorf("%s: %s external IDs of data source %q name no customer (%s%s)%s: %w", name, count(nUnknown), ds, strings.Join(unknown, ", "), more, hint, tagseg.ErrNotFound)
 	}
 	return ids, nil
 }

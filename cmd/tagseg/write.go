@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -124,15 +125,30 @@ func (t targetFlags) segmentOf(ix *tagseg.Index, kind string) (string, tagseg.Ex
 	return resolve(ix, *t.query, "")
 }
 
-const tagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) TAG...
+const tagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) [-dry-run] [-confirm N] TAG...
 
 Adds the tags to the customers named, in one durable transaction, and says
-what changed. A tag a customer has already is left as is.`
+what changed. A tag a customer has already is left as is. -dry-run says
+what would change and changes nothing. -confirm N refuses a change of more
+than N customers; a served index asks for it when a -query or -segment
+change is larger than its -confirm-above (1,000 by default), and says N.`
 
-const untagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) TAG...
+const untagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) [-dry-run] [-confirm N] TAG...
 
 Removes the tags from the customers named, in one durable transaction, and
-says what changed. A tag a customer lacks is no change.`
+says what changed. A tag a customer lacks is no change. -dry-run says what
+would change and changes nothing. -confirm N refuses a change of more than
+N customers; a served index asks for it when a -query or -segment change
+is larger than its -confirm-above (1,000 by default), and says N.`
+
+// errDryRunTx rolls back the transaction of a dry run, which did the
+// change to see what it changes.
+var errDryRunTx = errors.New("dry run: rolled back")
+
+// tooMany is the refusal of a change of more customers than -confirm.
+func tooMany(n int, confirm int64) error {
+	return fmt.Errorf("this would change the tags of %s customers, more than -confirm %d: nothing changed; run again with -confirm %d (-dry-run says what would change)", count(n), confirm, n)
+}
 
 func runTag(args []string, stdout, stderr io.Writer) error {
 	return tagCommand("tag", tagUsage, true, args, stdout, stderr)
@@ -146,6 +162,8 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	fs := newFlagSet(name, usage, stderr)
 	db := dbFlag(fs)
 	tf := addTargetFlags(fs, true)
+	dry := fs.Bool("dry-run", false, "say what would change; change nothing")
+	confirm := fs.Int64("confirm", -1, "change the tags of at most `N` customers (a served index asks for it above its -confirm-above); more: refused, nothing changed")
 	tags, kind, err := tf.parse(fs, args, db)
 	if err != nil {
 		return err
@@ -153,8 +171,12 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	if len(tags) == 0 {
 		return usagef("no tags given")
 	}
+	if *confirm < -1 || *confirm == -1 && flagSet(fs, "confirm") {
+		return usagef("-confirm %d: want a number of customers, 0 or more", *confirm)
+	}
+	bo := bulkOpts{dry: *dry, confirm: *confirm}
 	if rm := remoteFor(*db, tf.server, stderr); rm != nil {
-		return rm.tagCustomers(stdout, tf, kind, add, tags)
+		return rm.tagCustomers(stdout, tf, kind, add, tags, bo)
 	}
 	ix, err := openWrite(*db)
 	if err != nil {
@@ -164,6 +186,9 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	verb, prep := "added", "to"
 	if !add {
 		verb, prep = "removed", "from"
+	}
+	if *dry {
+		verb = "would " + map[bool]string{true: "add", false: "remove"}[add]
 	}
 	if kind == "query" || kind == "segment" {
 		q, e, err := tf.segmentOf(ix, kind)
@@ -183,12 +208,20 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 			} else {
 				changed, err = tx.RemoveTagsFromSegment(e, tags...)
 			}
-			return err
+			switch {
+			case err != nil:
+				return err
+			case bo.confirm >= 0 && int64(changed) > bo.confirm:
+				return tooMany(changed, bo.confirm)
+			case bo.dry:
+				return errDryRunTx
+			}
+			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errDryRunTx) {
 			return queryError(q, err)
 		}
-		fmt.Fprintf(stdout, "%s %s %s %s of the %s of %s (%s unchanged)\n", verb, strings.Join(quoteTags(tags), ", "), prep,
+		fmt.Fprintf(stdout, "%s%s %s %s %s of the %s of %s (%s unchanged)\n", dryNote(bo.dry), verb, strings.Join(quoteTags(tags), ", "), prep,
 			count(changed), plural(int(members), "customer", "customers"), q, count(int(members)-changed))
 		return ix.Close()
 	}
@@ -215,9 +248,21 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 			}
 			changes = append(changes, change{c.UUID, c.Tags, after})
 		}
+		n := 0
+		for _, ch := range changes {
+			if !slices.Equal(ch.before, ch.after) {
+				n++
+			}
+		}
+		switch {
+		case bo.confirm >= 0 && int64(n) > bo.confirm:
+			return tooMany(n, bo.confirm)
+		case bo.dry:
+			return errDryRunTx
+		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errDryRunTx) {
 		return err
 	}
 	for _, ch := range changes {
@@ -228,12 +273,30 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 			diff = minus(ch.before, ch.after)
 		}
 		if len(diff) == 0 {
-			fmt.Fprintf(stdout, "%s: unchanged; tags: %s\n", ch.uuid, tagList(ch.after))
+			fmt.Fprintf(stdout, "%s%s: unchanged; tags: %s\n", dryNote(bo.dry), ch.uuid, tagList(ch.after))
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: %s %s; tags now: %s\n", ch.uuid, verb, strings.Join(quoteTags(diff), ", "), tagList(ch.after))
+		now := "now"
+		if bo.dry {
+			now = "then"
+		}
+		fmt.Fprintf(stdout, "%s%s: %s %s; tags %s: %s\n", dryNote(bo.dry), ch.uuid, verb, strings.Join(quoteTags(diff), ", "), now, tagList(ch.after))
 	}
 	return ix.Close()
+}
+
+// bulkOpts are tag and untag's -dry-run and -confirm (-1: not given).
+type bulkOpts struct {
+	dry     bool
+	confirm int64
+}
+
+// dryNote starts each line of a dry run's output.
+func dryNote(dry bool) string {
+	if dry {
+		return "dry run, nothing changed: "
+	}
+	return ""
 }
 
 func minus(a, b []string) []string {
@@ -424,10 +487,39 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if rm := remoteFor(*db, tf.server, stderr); rm != nil {
-		if kind != "uuid" {
-			return fmt.Errorf("set-mrr -%s is not in the server's API: give -uuid, or stop the server", kind)
+		var uuids []string
+		switch kind {
+		case "uuid":
+			uuids = []string{*tf.uuid}
+		case "external-id":
+			uuid, err := rm.byExternalID(*tf.ds, *tf.ext)
+			if err != nil {
+				return err
+			}
+			uuids = []string{uuid}
+		case "email":
+			var res struct {
+				Entries []api.Customer `json:"entries"`
+			}
+			if err := rm.do("GET", "/v1/customers/search", url.Values{"email": {*tf.email}}, nil, &res); err != nil {
+				return err
+			}
+			if len(res.Entries) == 0 {
+				return fmt.Errorf("no customer with email %s: %w", *tf.email, tagseg.ErrNotFound)
+			}
+			for _, c := range res.Entries {
+				uuids = append(uuids, c.UUID)
+			}
+			if len(uuids) > 1 {
+				fmt.Fprintf(stderr, "note: through the server, each of the %d customers with email %s is one request, durable on its own\n", len(uuids), *tf.email)
+			}
 		}
-		return rm.setMRR(stdout, *tf.uuid, cents, at)
+		for _, u := range uuids {
+			if err := rm.setMRR(stdout, u, cents, at); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	ix, err := openWrite(*db)
 	if err != nil {
