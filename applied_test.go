@@ -298,3 +298,25 @@ func TestAppliedCrash(t *testing.T) {
 		ix.Close()
 	}
 }
+
+// ExampleRestore puts a Backup copy in place of another index's file.
+func ExampleRestore() {
+	dir, _ := os.MkdirTemp("", "restore")
+	defer os.RemoveAll(dir)
+	src, _ := Open(filepath.Join(dir, "src.db"), nil)
+	src.CreateCustomer(Customer{UUID: "cus_1", Tags: []string{"vip"}})
+	var copy bytes.Buffer
+	src.Backup(&copy)
+	src.Close()
+
+	dst := filepath.Join(dir, "dst.db")
+	if _, err := Restore(dst, &copy); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ix, _ := Open(dst, nil)
+	defer ix.Close()
+	c, _ := ix.Customer("cus_1")
+	fmt.Println(c.Tags)
+	// Output: [vip]
+}
