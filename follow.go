@@ -96,6 +96,23 @@ type follower interface {
 	published(c *commitInfo)
 }
 
+// batchFollower is a follower that also wants to know when each batch of
+// a Load has committed (bbolt serves it), before the Load ends: watched
+// segments wake the readers waiting for changes then.
+type batchFollower interface {
+	batchCommitted(c *commitInfo) // c as given to prepare; c.btx has ended
+}
+
+// batchCommitted runs the batchCommitted of the followers that have one,
+// after a Load's batch committed.
+func (ix *Index) batchCommitted(c *commitInfo) {
+	for _, f := range ix.followers {
+		if bf, ok := f.(batchFollower); ok {
+			bf.batchCommitted(c)
+		}
+	}
+}
+
 // prepare runs every follower's prepare.
 func (ix *Index) prepare(c *commitInfo) error {
 	for _, f := range ix.followers {

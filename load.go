@@ -290,10 +290,11 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	for i := range batch {
 		ix.emails.add(batch[i].cols[colEmail], batch[i].r.id)
 	}
+	var ci *commitInfo
 	if len(ix.followers) > 0 { // follow.go
 		t := roaring.New()
 		t.AddRange(uint64(lo), uint64(hi))
-		ci := &commitInfo{ix: ix, old: l.st, btx: btx, load: true, touched: t,
+		ci = &commitInfo{ix: ix, old: l.st, btx: btx, load: true, touched: t,
 			mkNew: func() *state { return batchState(txid, lo, hi, ids, batch) }}
 		if err := ix.prepare(ci); err != nil {
 			return err
@@ -302,6 +303,9 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	committed, served, err := ix.commit(btx)
 	if served {
 		l.take(batch, ids, lo, hi, txid)
+		if ci != nil {
+			ix.batchCommitted(ci)
+		}
 	}
 	return err
 }
