@@ -135,6 +135,9 @@ func Open(path string, opts *Options) (*Index, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist) && !opts.ReadOnly
+	if err := checkLength(path); err != nil {
+		return nil, fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+	}
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err

@@ -251,3 +251,49 @@ func checkMetas(path string, btx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// checkLength checks, before bbolt maps the file, that the file holds
+// every page below the high-water mark of its newest sound meta page.
+// bbolt reads the free list as it opens: on a truncated file that read
+// faults, and the panic (turned into ErrCorrupt by safeOpen) leaves the
+// file's descriptor open and its lock held, so that every later Open of
+// the file in the process waits and gives ErrLocked. An empty or missing
+// file, or one whose meta pages are both damaged, is left to bbolt.
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt reports it, or creates the file
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return nil
+	}
+	var best []byte
+	ps := int64(os.Getpagesize())
+	for id := int64(0); id < 2; id++ {
+		m := make([]byte, 80)
+		if _, err := f.ReadAt(m, id*ps); err != nil {
+			continue
+		}
+		h := fnv.New64a()
+		h.Write(m[16:72])
+		if ne.Uint32(m[16:]) != 0xED0CDAED || ne.Uint32(m[20:]) != 2 || h.Sum64() != ne.Uint64(m[72:]) {
+			continue
+		}
+		if id == 0 {
+			ps = int64(ne.Uint32(m[24:])) // meta page 1 is one page on
+		}
+		if best == nil || ne.Uint64(m[64:]) > ne.Uint64(best[64:]) {
+			best = m
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	ps = int64(ne.Uint32(best[24:]))
+	if hwm := ne.Uint64(best[56:]); hwm > uint64(math.MaxInt64/ps) || fi.Size() < int64(hwm)*ps {
+		return fmt.Errorf("file truncated: %d bytes, its pages need %d", fi.Size(), int64(hwm)*ps)
+	}
+	return nil
+}
