@@ -115,6 +115,9 @@ func (ix *Index) Check() error {
 		if err != nil {
 			return err
 		}
+		if err := ix.checkWatch(btx, corrupt); err != nil {
+			return err
+		}
 		if n := btx.Bucket(bktUUID).Stats().KeyN; n != nrec {
 			return corrupt("%d UUID entries for %d customers", n, nrec)
 		}

@@ -152,6 +152,38 @@
 // TagStats reports, for every tag held in a segment, its customers and
 // their MRR, sorted by MRR: the "rank feature requests by MRR" report.
 //
+// # Watched segments
+//
+// A saved segment (SaveSegment) records who entered and who left it at
+// every commit that changed its members, in the same transaction as the
+// commit: a write that returned nil has its changes recorded, and a crash
+// loses none and invents none. Saving the segment records its members then
+// as its first change; saving another query under its name records the
+// difference as one change; deleting a customer makes it leave; Load,
+// bulk changes and Update batches give one change per commit like any
+// other write. The writer finds a change from what the commit touched: the
+// segment's members among those customers before and after, at a cost that
+// follows the commit's size, not the segment's (and a commit that changes
+// no tag or field a segment's query names skips it).
+//
+// Changes reads them after a cursor, oldest first; a reader keeps the
+// cursor of the last change it handled and passes it back, across
+// restarts of either side:
+//
+//	page, err := ix.Changes("churn-risk", tagseg.ChangesOptions{After: cursor, Wait: 30 * time.Second})
+//	for _, c := range page.Changes {
+//		fmt.Println(c.At, "entered:", c.Entered, "left:", c.Left) // UUIDs
+//	}
+//	cursor = page.Cursor
+//
+// With Wait, a reader that is up to date waits for the next commit that
+// changes the segment (no goroutine is left behind: the call returns when
+// a change comes, the time is up or its context is done). Changes are kept
+// per segment up to Options.KeepChanges (10,000) and KeepChangesFor (30
+// days), dropped by later commits; a cursor older than what is kept gives
+// ErrExpired, a malformed one or one of another segment ErrInvalid. A
+// customer deleted since a change is still named in it, as it was.
+//
 // # How it works
 //
 // Each tag is a Roaring bitmap over dense IDs; a segment is evaluated in
@@ -194,7 +226,7 @@
 //
 // Every error wraps one of the sentinel errors (ErrNotFound, ErrDuplicate,
 // ErrInvalidTag, ErrInvalidField, ErrClosed, ErrReadOnly, ErrCorrupt,
-// ErrVersion, ErrLocked, ErrInvalid) and names what it is about; test with
+// ErrVersion, ErrLocked, ErrInvalid, ErrExpired) and names what it is about; test with
 // errors.Is. A file that is not a tagseg index, or is damaged, gives
 // ErrCorrupt, never a panic or an empty index.
 //

@@ -33,4 +33,8 @@ var (
 	// ErrInvalid: any other argument out of range (a negative MRR, a bad
 	// series range or interval, a customer field that is too long).
 	ErrInvalid = errors.New("invalid argument")
+	// ErrExpired: a cursor of Changes from before the oldest change kept
+	// (see Options.KeepChanges), or of a saved segment since deleted: the
+	// changes after it are lost to the reader, who must start again.
+	ErrExpired = errors.New("cursor expired")
 )

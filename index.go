@@ -41,6 +41,14 @@ type Options struct {
 	// (every read evaluates afresh). Least recently used go first; saved
 	// segments' queries are kept longest.
 	CacheBytes int64
+	// KeepChanges is how many changes of each saved segment the index
+	// keeps for Changes: 0 means DefaultKeepChanges (10,000), a negative
+	// value no limit.
+	KeepChanges int
+	// KeepChangesFor is how long it keeps them: 0 means
+	// DefaultKeepChangesFor (30 days), a negative value forever. Both
+	// limits apply; the commits that follow drop what they exclude.
+	KeepChangesFor time.Duration
 	// Timeout is how long Open waits for another process that holds the
 	// file to release it before returning ErrLocked. Zero means 2 seconds;
 	// a negative value means wait forever.
@@ -122,6 +130,11 @@ type Index struct {
 	followers []follower
 	fwd       fwdHolder // TagStats' forward index (tagstats.go)
 	answers   *answers  // kept answers (answers.go); nil: none
+	// Watched segments (watch.go): the saved segments and their logs, and
+	// the retention of changes.
+	watch   atomic.Pointer[watchSet]
+	keep    int
+	keepFor time.Duration
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does
@@ -204,6 +217,10 @@ func Open(path string, opts *Options) (*Index, error) {
 			ix.answers.setSaved(q, true)
 		}
 	}
+	ix.followers = append(ix.followers, &watcher{ix: ix})
+	if err := ix.openWatch(opts); err != nil {
+		return fail(err)
+	}
 	return ix, nil
 }
 
@@ -219,6 +236,7 @@ func (ix *Index) Close() error {
 	if ix.closed.Swap(true) {
 		return fmt.Errorf("tagseg: close %s: %w", ix.path, ErrClosed)
 	}
+	ix.closeWatch()
 	return ix.db.Close()
 }
 

@@ -1,0 +1,678 @@
+package tagseg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The watch model test: random writes of every kind on an index with
+// several saved segments. After every write, each saved segment is
+// evaluated again in full (Index.Segment: the oracle, which knows nothing
+// of touched sets or change records); the difference from its members
+// before the write is the change the feed must have gained from it. The
+// feed is read after every write from the segment's cursor, in pages of
+// random size, and must hold exactly that change (a Load may split its
+// entries into one change per batch). At the end every feed is read again
+// from its start: the concatenation of all changes, deleted customers
+// still named.
+
+// wChange is a change as the test compares it.
+type wChange struct {
+	Entered, Left []string
+}
+
+// watchQueries are the queries saved segments get: tags, prefixes, NOT,
+// MRR, equality fields, record-only fields (name, email), custom values.
+var watchQueries = []string{
+	"tag:f-0",
+	"tag:f-1 AND NOT tag:p-0",
+	"tags:any(f-2, f-3) OR country:DE",
+	"tags:none(f-0, f-1)",
+	"mrr >= 5000",
+	"NOT tag:f-0",
+	"*",
+	"name:N1 OR name:N2",
+	"email:e3@x.test",
+	"custom.plan:pro AND mrr > 0",
+	"tag:p-1 AND country:US",
+	"arr < 30000 AND tags:all(f-0, p-0)",
+	"company:Acme OR tag:p-2",
+}
+
+// watchTest holds the index, the oracle's view and the readers' cursors.
+type watchTest struct {
+	t       *testing.T
+	r       *rand.Rand
+	path    string
+	opts    *Options
+	ix      *Index
+	uuids   []string          // every customer ever created
+	live    map[string]bool   // UUID → live
+	byID    map[uint32]string // dense ID → UUID
+	segs    map[string]string // saved name → query
+	members map[string]map[string]bool
+	cursor  map[string]string    // reader's cursor per segment
+	feed    map[string][]wChange // everything read per segment since saved
+	ops     int
+	what    string // the last step, for failures
+}
+
+func (w *watchTest) tag() string {
+	if w.r.IntN(2) == 0 {
+		return fmt.Sprintf("f-%d", w.r.IntN(4))
+	}
+	return fmt.Sprintf("p-%d", w.r.IntN(3))
+}
+
+func (w *watchTest) newCustomer() Customer {
+	n := len(w.uuids)
+	c := Customer{
+		UUID:    fmt.Sprintf("cus_w%04d", n),
+		Name:    fmt.Sprintf("N%d", w.r.IntN(20)),
+		Email:   fmt.Sprintf("e%d@x.test", w.r.IntN(6)),
+		Company: []string{"Acme", "Initech", ""}[w.r.IntN(3)],
+		Country: []string{"US", "DE", "FR"}[w.r.IntN(3)],
+	}
+	for range w.r.IntN(3) {
+		c.Tags = append(c.Tags, w.tag())
+	}
+	if w.r.IntN(2) == 0 {
+		c.Custom = map[string]any{"plan": []string{"pro", "free"}[w.r.IntN(2)]}
+	}
+	w.uuids = append(w.uuids, c.UUID)
+	return c
+}
+
+func (w *watchTest) someLive() (string, bool) {
+	var ls []string
+	for _, u := range w.uuids {
+		if w.live[u] {
+			ls = append(ls, u)
+		}
+	}
+	if len(ls) == 0 {
+		return "", false
+	}
+	return ls[w.r.IntN(len(ls))], true
+}
+
+func (w *watchTest) mrrAt() time.Time {
+	return day(2025, 1, 1).Add(time.Duration(w.r.IntN(400)) * time.Hour)
+}
+
+// refresh learns the IDs and liveness of every customer from the index.
+func (w *watchTest) refresh() {
+	for _, u := range w.uuids {
+		c, err := w.ix.Customer(u)
+		if err == nil {
+			w.live[u] = true
+			w.byID[c.ID] = u
+		} else if errors.Is(err, ErrNotFound) {
+			w.live[u] = false
+		} else {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// evaluate is the oracle: the members of every saved segment, by UUID.
+func (w *watchTest) evaluate() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for name, q := range w.segs {
+		e, err := Parse(q)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		seg := mustSegment(w.t, w.ix, e)
+		m := map[string]bool{}
+		for it := seg.IDs().Iterator(); it.HasNext(); {
+			m[w.byID[it.Next()]] = true
+		}
+		out[name] = m
+	}
+	return out
+}
+
+// memberDiff is the change from before to after, UUIDs in the order of
+// order (creation, that is dense-ID order), and whether there is one.
+func memberDiff(order []string, before, after map[string]bool) (wChange, bool) {
+	var c wChange
+	for _, u := range order {
+		switch {
+		case after[u] && !before[u]:
+			c.Entered = append(c.Entered, u)
+		case before[u] && !after[u]:
+			c.Left = append(c.Left, u)
+		}
+	}
+	return c, c.Entered != nil || c.Left != nil
+}
+
+// read reads segment name's feed from its cursor to the end, in pages of
+// random size.
+func (w *watchTest) read(name string) []wChange {
+	var out []wChange
+	for {
+		p, err := w.ix.Changes(name, ChangesOptions{After: w.cursor[name], Limit: 1 + w.r.IntN(3), Names: w.r.IntN(2) == 0})
+		if err != nil {
+			w.t.Fatalf("op %d: Changes(%s, after %q): %v", w.ops, name, w.cursor[name], err)
+		}
+		for i, c := range p.Changes {
+			if i > 0 && c.At.Before(p.Changes[i-1].At) {
+				w.t.Errorf("op %d: %s: change %d at %v before the one before it", w.ops, name, i, c.At)
+			}
+			for _, u := range append(slices.Clone(c.Entered), c.Left...) {
+				if _, ok := p.Names[u]; p.Names != nil && !ok {
+					w.t.Errorf("op %d: %s: no name for %s", w.ops, name, u)
+				}
+			}
+			out = append(out, wChange{nilIfEmpty(c.Entered), nilIfEmpty(c.Left)})
+		}
+		if len(p.Changes) > 0 && p.Cursor != p.Changes[len(p.Changes)-1].Cursor {
+			w.t.Errorf("op %d: %s: page cursor %q, last change's %q", w.ops, name, p.Cursor, p.Changes[len(p.Changes)-1].Cursor)
+		}
+		if len(p.Changes) == 0 && w.cursor[name] != "" && p.Cursor != w.cursor[name] {
+			w.t.Errorf("op %d: %s: nothing new, but the cursor moved from %q to %q", w.ops, name, w.cursor[name], p.Cursor)
+		}
+		w.cursor[name] = p.Cursor
+		if !p.HasMore {
+			return out
+		}
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// reopen closes the index and opens it again: cursors carry over.
+func (w *watchTest) reopen() {
+	if err := w.ix.Close(); err != nil {
+		w.t.Fatal(err)
+	}
+	ix, err := Open(w.path, w.opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.ix = ix
+}
+
+// step makes one random write and returns whether it was a Load (whose
+// entries may come in several changes) and how many batches it had.
+func (w *watchTest) step() (load bool, batches int) {
+	ix, r := w.ix, w.r
+	u, ok := w.someLive()
+	if !ok {
+		mustCreate(w.t, ix, w.newCustomer())
+		return
+	}
+	k := r.IntN(100)
+	w.what = fmt.Sprintf("kind %d on %s", k, u)
+	switch {
+	case k < 12:
+		ix.CreateCustomer(w.newCustomer())
+	case k < 27:
+		ix.AddTags(u, w.tag(), w.tag())
+	case k < 37:
+		ix.RemoveTags(u, w.tag())
+	case k < 47:
+		ix.SetMRR(u, w.mrrAt(), int64(r.IntN(4))*3000)
+	case k < 53:
+		ix.DeleteCustomer(u)
+	case k < 58:
+		c, _ := ix.Customer(u)
+		c.Name = fmt.Sprintf("N%d", r.IntN(20))
+		c.Country = []string{"US", "DE", "FR"}[r.IntN(3)]
+		c.Email = fmt.Sprintf("e%d@x.test", r.IntN(6))
+		if r.IntN(2) == 0 {
+			c.Custom = map[string]any{"plan": "pro"}
+		}
+		ix.UpdateCustomer(c)
+	case k < 62:
+		e, _ := Parse(watchQueries[r.IntN(len(watchQueries))])
+		if r.IntN(2) == 0 {
+			ix.AddTagsToSegment(e, w.tag())
+		} else {
+			ix.RemoveTagsFromSegment(e, w.tag())
+		}
+	case k < 65:
+		ids := roaring.New()
+		for id, uu := range w.byID {
+			if w.live[uu] && r.IntN(3) == 0 {
+				ids.Add(id)
+			}
+		}
+		ix.SetTagMembers(w.tag(), ids)
+	case k < 72: // a batch of several writes, sometimes rolled back
+		ix.Update(func(tx *Tx) error {
+			for range 1 + r.IntN(5) {
+				u, _ := w.someLive()
+				switch r.IntN(5) {
+				case 0:
+					tx.AddTags(u, w.tag())
+				case 1:
+					tx.RemoveTags(u, w.tag())
+				case 2:
+					tx.SetMRR(u, w.mrrAt(), int64(r.IntN(4))*3000)
+				case 3:
+					if _, err := tx.CreateCustomer(w.newCustomer()); err != nil {
+						return err
+					}
+					w.what += " create"
+				case 4:
+					if r.IntN(3) == 0 {
+						tx.DeleteCustomer(u)
+					}
+				}
+			}
+			if r.IntN(8) == 0 {
+				name := fmt.Sprintf("s%d", r.IntN(5))
+				q := watchQueries[r.IntN(len(watchQueries))]
+				if err := tx.SaveSegment(name, q); err != nil {
+					return err
+				}
+				w.what += " save " + name + "=" + q
+				w.segs[name] = q // undone below if rolled back
+			}
+			if r.IntN(6) == 0 {
+				return errors.New("rolled back")
+			}
+			return nil
+		})
+	case k < 77 && watchLoadHooked:
+		var cs []Customer
+		var evs [][]MRRChange
+		for range 1 + r.IntN(10) {
+			cs = append(cs, w.newCustomer())
+			var ev []MRRChange
+			if r.IntN(2) == 0 {
+				ev = append(ev, MRRChange{w.mrrAt(), int64(r.IntN(4)) * 3000})
+			}
+			evs = append(evs, ev)
+		}
+		first := ix.cur.Load().nextID
+		if _, err := ix.Load(loadSeq(cs, evs)); err != nil {
+			w.t.Fatal(err)
+		}
+		last := first + uint32(len(cs)) - 1
+		return true, int(last/loadBatch - first/loadBatch + 1)
+	case k < 85: // save: a new segment, or another query under a name
+		name := fmt.Sprintf("s%d", r.IntN(5))
+		q := watchQueries[r.IntN(len(watchQueries))]
+		if err := ix.SaveSegment(name, q); err != nil {
+			w.t.Fatal(err)
+		}
+		w.segs[name] = q
+	case k < 88:
+		if len(w.segs) > 0 {
+			names := slices.Sorted(maps.Keys(w.segs))
+			name := names[r.IntN(len(names))]
+			if err := ix.DeleteSegment(name); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+	case k < 90:
+		w.reopen()
+	default:
+		ix.AddTags(u, w.tag())
+	}
+	return false, 0
+}
+
+const watchLoadHooked = true
+
+func TestWatchModel(t *testing.T) {
+	seed := testSeed(t)
+	defer func(b uint32) { loadBatch = b }(loadBatch)
+	loadBatch = 4
+	dir := t.TempDir()
+	w := &watchTest{
+		t: t, r: newRand(seed), path: filepath.Join(dir, "w.db"), opts: &Options{NoSync: true, KeepChanges: -1},
+		live: map[string]bool{}, byID: map[uint32]string{}, segs: map[string]string{},
+		members: map[string]map[string]bool{}, cursor: map[string]string{}, feed: map[string][]wChange{},
+	}
+	var err error
+	if w.ix, err = Open(w.path, w.opts); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.ix.Close() }()
+	for range 10 {
+		mustCreate(t, w.ix, w.newCustomer())
+	}
+	w.refresh()
+	n := 600
+	if testing.Short() {
+		n = 200
+	}
+	for w.ops = 0; w.ops < n; w.ops++ {
+		segsBefore := maps.Clone(w.segs)
+		load, batches := w.step()
+		// The segments as the file has them (a rolled-back Update's save
+		// did not happen).
+		w.segs = maps.Collect(w.ix.SavedSegments())
+		w.refresh()
+		after := w.evaluate()
+		for name := range segsBefore {
+			if _, ok := w.segs[name]; !ok {
+				if _, err := w.ix.Changes(name, ChangesOptions{After: w.cursor[name]}); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("op %d: Changes(%s) of the deleted segment: %v, want ErrNotFound", w.ops, name, err)
+				}
+				delete(w.members, name)
+				delete(w.cursor, name)
+				delete(w.feed, name)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(w.segs)) {
+			want, _ := memberDiff(w.uuids, w.members[name], after[name])
+			got := w.read(name)
+			w.feed[name] = append(w.feed[name], got...)
+			if load {
+				var all wChange
+				for _, c := range got {
+					if len(c.Left) > 0 {
+						t.Fatalf("op %d (Load): %s: a change with customers that left: %v", w.ops, name, c)
+					}
+					all.Entered = append(all.Entered, c.Entered...)
+				}
+				if len(got) > batches {
+					t.Errorf("op %d (Load of %d batches): %s: %d changes", w.ops, batches, name, len(got))
+				}
+				got = nil
+				if all.Entered != nil {
+					got = []wChange{all}
+				}
+			}
+			var wantList []wChange
+			if want.Entered != nil || want.Left != nil {
+				wantList = []wChange{want}
+			}
+			if d := cmp.Diff(wantList, got); d != "" {
+				t.Fatalf("op %d (%s): segment %s (%s): changes (-want +got):\n%s", w.ops, w.what, name, w.segs[name], d)
+			}
+		}
+		w.members = after
+	}
+	// Read every feed again from its start: the same changes, and deleted
+	// customers still named.
+	for name := range w.segs {
+		w.cursor[name] = ""
+		if d := cmp.Diff(w.feed[name], w.read(name)); d != "" {
+			t.Errorf("%s: the whole feed differs from what was read along the way (-along +whole):\n%s", name, d)
+		}
+	}
+	if err := w.ix.Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+// feedOf reads the whole feed of a segment from after.
+func feedOf(t *testing.T, ix *Index, name, after string) ([]wChange, string) {
+	t.Helper()
+	var out []wChange
+	for {
+		p, err := ix.Changes(name, ChangesOptions{After: after})
+		if err != nil {
+			t.Fatalf("Changes(%s, after %q): %v", name, after, err)
+		}
+		for _, c := range p.Changes {
+			out = append(out, wChange{nilIfEmpty(c.Entered), nilIfEmpty(c.Left)})
+		}
+		after = p.Cursor
+		if !p.HasMore {
+			return out, after
+		}
+	}
+}
+
+func TestWatchCursors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	ix := openTestAt(t, path, &Options{NoSync: true})
+	a := mustCreate(t, ix, Customer{UUID: "cus_a", Name: "A", Tags: []string{"x"}})
+	mustCreate(t, ix, Customer{UUID: "cus_b", Name: "B"})
+	if _, err := ix.Changes("xs", ChangesOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Changes of an unknown segment: %v, want ErrNotFound", err)
+	}
+	if err := ix.SaveSegment("xs", "tag:x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.SaveSegment("ys", "tag:y"); err != nil {
+		t.Fatal(err)
+	}
+	// The first change is the members when saved; an empty segment has none.
+	got, cur := feedOf(t, ix, "xs", "")
+	if d := cmp.Diff([]wChange{{Entered: []string{"cus_a"}}}, got); d != "" {
+		t.Errorf("first change (-want +got):\n%s", d)
+	}
+	got, ycur := feedOf(t, ix, "ys", "")
+	if len(got) != 0 || ycur == "" {
+		t.Errorf("empty segment: %v, cursor %q; want no change and a cursor", got, ycur)
+	}
+	// Nothing new: the cursor given comes back.
+	p, err := ix.Changes("xs", ChangesOptions{After: cur})
+	if err != nil || len(p.Changes) != 0 || p.Cursor != cur || p.HasMore {
+		t.Errorf("nothing new: %+v, %v; want no change and the same cursor", p, err)
+	}
+	// A cursor survives a restart.
+	ix.Close()
+	ix = openTestAt(t, path, &Options{NoSync: true})
+	ix.AddTags("cus_b", "x", "y")
+	got, _ = feedOf(t, ix, "xs", cur)
+	if d := cmp.Diff([]wChange{{Entered: []string{"cus_b"}}}, got); d != "" {
+		t.Errorf("after the restart (-want +got):\n%s", d)
+	}
+	got, _ = feedOf(t, ix, "ys", ycur)
+	if d := cmp.Diff([]wChange{{Entered: []string{"cus_b"}}}, got); d != "" {
+		t.Errorf("after the restart, the empty segment's cursor (-want +got):\n%s", d)
+	}
+	// Bad cursors: ErrInvalid.
+	for _, bad := range []string{"x", "!!!", cur[:len(cur)-1], cur + "A", ycur} {
+		if _, err := ix.Changes("xs", ChangesOptions{After: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Changes(xs, after %q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	// Another file's cursor.
+	other := openTest(t)
+	other.SaveSegment("xs", "tag:x")
+	op, _ := other.Changes("xs", ChangesOptions{})
+	if _, err := ix.Changes("xs", ChangesOptions{After: op.Cursor}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a cursor of another file: %v, want ErrInvalid", err)
+	}
+	// Deleted and saved again: the old cursor is expired.
+	if err := ix.DeleteSegment("xs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Changes("xs", ChangesOptions{After: cur}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted segment: %v, want ErrNotFound", err)
+	}
+	if err := ix.SaveSegment("xs", "tag:x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Changes("xs", ChangesOptions{After: cur}); !errors.Is(err, ErrExpired) {
+		t.Errorf("a cursor of the deleted segment: %v, want ErrExpired", err)
+	}
+	got, _ = feedOf(t, ix, "xs", "")
+	if d := cmp.Diff([]wChange{{Entered: []string{"cus_a", "cus_b"}}}, got); d != "" {
+		t.Errorf("saved again (-want +got):\n%s", d)
+	}
+	// Another query under the name: the difference, as one change.
+	if err := ix.SaveSegment("xs", "NOT tag:y"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = feedOf(t, ix, "xs", "")
+	if d := cmp.Diff([]wChange{{Entered: []string{"cus_a", "cus_b"}}, {Left: []string{"cus_b"}}}, got); d != "" {
+		t.Errorf("redefined (-want +got):\n%s", d)
+	}
+	_ = a
+}
+
+func TestWatchRetention(t *testing.T) {
+	defer func(f func() time.Time) { watchNow = f }(watchNow)
+	now := day(2025, 1, 1)
+	watchNow = func() time.Time { return now }
+	ix := openTestAt(t, filepath.Join(t.TempDir(), "r.db"), &Options{NoSync: true, KeepChanges: 3, KeepChangesFor: 24 * time.Hour})
+	var us []string
+	for i := range 6 {
+		us = append(us, mustCreate(t, ix, Customer{UUID: fmt.Sprintf("cus_%d", i)}).UUID)
+	}
+	ix.SaveSegment("x", "tag:x")
+	ix.SaveSegment("other", "tag:o")
+	var curs []string
+	for _, u := range us[:5] {
+		now = now.Add(time.Minute)
+		ix.AddTags(u, "x")
+		p, err := ix.Changes("x", ChangesOptions{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		curs = append(curs, p.Cursor)
+	}
+	// By count: the last three kept.
+	got, _ := feedOf(t, ix, "x", "")
+	if d := cmp.Diff([]wChange{{Entered: us[2:3]}, {Entered: us[3:4]}, {Entered: us[4:5]}}, got); d != "" {
+		t.Errorf("kept (-want +got):\n%s", d)
+	}
+	if _, err := ix.Changes("x", ChangesOptions{After: curs[0]}); !errors.Is(err, ErrExpired) {
+		t.Errorf("cursor of a change before the last dropped: %v, want ErrExpired", err)
+	}
+	if got, _ := feedOf(t, ix, "x", curs[1]); len(got) != 3 {
+		t.Errorf("cursor of the last change dropped: %d changes, want the 3 kept", len(got))
+	}
+	// A deleted member: named while a change names it.
+	ix.DeleteCustomer(us[4])
+	got, _ = feedOf(t, ix, "x", curs[4])
+	if d := cmp.Diff([]wChange{{Left: us[4:5]}}, got); d != "" {
+		t.Errorf("deleted (-want +got):\n%s", d)
+	}
+	// By age: a commit a day later, on another segment, drops them all.
+	now = now.Add(25 * time.Hour)
+	ix.AddTags(us[5], "o")
+	got, cur := feedOf(t, ix, "x", "")
+	if len(got) != 0 {
+		t.Errorf("a day later: %v, want nothing", got)
+	}
+	if _, err := ix.Changes("x", ChangesOptions{After: curs[4]}); !errors.Is(err, ErrExpired) {
+		t.Errorf("cursor of a change dropped by age: %v, want ErrExpired", err)
+	}
+	// The deletion entry went with the last change naming it.
+	n := 0
+	ix.view(func(_ *state, btx *bolt.Tx) error {
+		return btx.Bucket(bktWatch).ForEach(func(k, _ []byte) error {
+			if k[0] == wkGone || k[0] == wkGoneBy {
+				n++
+			}
+			return nil
+		})
+	})
+	if n != 0 {
+		t.Errorf("%d deletion entries left, want 0", n)
+	}
+	ix.AddTags(us[0], "x") // already has it: no change
+	ix.RemoveTags(us[0], "x")
+	got, _ = feedOf(t, ix, "x", cur)
+	if d := cmp.Diff([]wChange{{Left: us[0:1]}}, got); d != "" {
+		t.Errorf("after the age cut (-want +got):\n%s", d)
+	}
+}
+
+func TestWatchWait(t *testing.T) {
+	ix := openTest(t)
+	mustCreate(t, ix, Customer{UUID: "cus_a"})
+	ix.SaveSegment("x", "tag:x")
+	p, err := ix.Changes("x", ChangesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing comes: the wait ends empty, with the same cursor.
+	q, err := ix.Changes("x", ChangesOptions{After: p.Cursor, Wait: time.Millisecond})
+	if err != nil || len(q.Changes) != 0 || q.Cursor != p.Cursor {
+		t.Errorf("wait with nothing new: %+v, %v", q, err)
+	}
+	// A write to another segment does not end it; one to this does.
+	ix.SaveSegment("y", "tag:y")
+	type res struct {
+		p   *ChangePage
+		err error
+	}
+	done := make(chan res)
+	go func() {
+		p, err := ix.Changes("x", ChangesOptions{After: p.Cursor, Wait: time.Minute})
+		done <- res{p, err}
+	}()
+	ix.AddTags("cus_a", "y")
+	ix.AddTags("cus_a", "x")
+	r := <-done
+	if r.err != nil || len(r.p.Changes) != 1 || !slices.Equal(r.p.Changes[0].Entered, []string{"cus_a"}) {
+		t.Errorf("waiting reader got %+v, %v; want cus_a's entry", r.p, r.err)
+	}
+	// A cancelled context ends the wait.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		p, err := ix.ChangesContext(ctx, "x", ChangesOptions{After: r.p.Cursor, Wait: time.Minute})
+		done <- res{p, err}
+	}()
+	cancel()
+	if r := <-done; !errors.Is(r.err, context.Canceled) {
+		t.Errorf("cancelled wait: %v, want context.Canceled", r.err)
+	}
+	// Deleting the segment ends the wait: ErrNotFound.
+	go func() {
+		p, err := ix.Changes("x", ChangesOptions{After: r.p.Cursor, Wait: time.Minute})
+		done <- res{p, err}
+	}()
+	ix.DeleteSegment("x")
+	if r := <-done; !errors.Is(r.err, ErrNotFound) {
+		t.Errorf("wait on a deleted segment: %v, want ErrNotFound", r.err)
+	}
+	// Close ends it: ErrClosed.
+	p, _ = ix.Changes("y", ChangesOptions{})
+	go func() {
+		p, err := ix.Changes("y", ChangesOptions{After: p.Cursor, Wait: time.Minute})
+		done <- res{p, err}
+	}()
+	ix.Close()
+	if r := <-done; !errors.Is(r.err, ErrClosed) {
+		t.Errorf("wait on a closed index: %v, want ErrClosed", r.err)
+	}
+}
+
+func TestWatchLegacy(t *testing.T) {
+	// A file whose segment was saved before changes were recorded.
+	path := filepath.Join(t.TempDir(), "l.db")
+	ix := openTestAt(t, path, &Options{NoSync: true})
+	mustCreate(t, ix, Customer{UUID: "cus_a", Tags: []string{"x"}})
+	ix.SaveSegment("x", "tag:x")
+	ix.Close()
+	editFile(t, path, func(btx *bolt.Tx) error { return btx.DeleteBucket(bktWatch) })
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ro.Changes("x", ChangesOptions{}); err != nil || len(p.Changes) != 0 {
+		t.Errorf("read-only, not yet watched: %+v, %v", p, err)
+	}
+	ro.Close()
+	ix = openTestAt(t, path, &Options{NoSync: true})
+	got, cur := feedOf(t, ix, "x", "")
+	if len(got) != 0 || cur == "" {
+		t.Errorf("watched from the open on: %v, cursor %q; want nothing and a cursor", got, cur)
+	}
+	ix.RemoveTags("cus_a", "x")
+	got, _ = feedOf(t, ix, "x", cur)
+	if d := cmp.Diff([]wChange{{Left: []string{"cus_a"}}}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
