@@ -171,6 +171,36 @@ func (ix *Index) ChangesContext(ctx context.Context, name string, opt ChangesOpt
 	}
 }
 
+// ReadChanges reads the changes of a saved segment as Index.Changes does,
+// from the file at path, without opening the index: it loads nothing into
+// memory and holds the file (a shared lock, as a read-only Open) only
+// while it reads, so that a process can follow a file another one opens
+// for writing now and then (tagseg watch does, when no server holds the
+// file). opt.Wait is ignored: it does not wait. A file another process
+// holds open for writing gives ErrLocked after 2 seconds.
+func ReadChanges(path, name string, opt ChangesOptions) (*ChangePage, error) {
+	if opt.Limit <= 0 {
+		opt.Limit = defaultChangesLimit
+	}
+	db, err := openDB(path, &Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := initDB(db, path, true, false); err != nil {
+		return nil, err
+	}
+	var page *ChangePage
+	err = guard(path, func() error {
+		return db.View(func(btx *bolt.Tx) error {
+			var err error
+			page, err = readChanges(btx, path, name, opt)
+			return err
+		})
+	})
+	return page, err
+}
+
 // ---- cursors ----
 
 // A cursor is base64url (no padding) of: version 1, uvarint gen, uvarint

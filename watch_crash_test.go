@@ -113,8 +113,11 @@ func TestWatchCrash(t *testing.T) {
 		t.Skip("in the child")
 	}
 	rounds := len(watchCrashSegs) * 4
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		rounds = len(watchCrashSegs)
+	case raceEnabled:
+		rounds = len(watchCrashSegs) * 2
 	}
 	seed := testSeed(t)
 	r := newRand(seed)

@@ -355,7 +355,7 @@ func TestWatchModel(t *testing.T) {
 	}
 	w.refresh()
 	n := 600
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 200
 	}
 	for w.ops = 0; w.ops < n; w.ops++ {
@@ -674,5 +674,33 @@ func TestWatchLegacy(t *testing.T) {
 	got, _ = feedOf(t, ix, "x", cur)
 	if d := cmp.Diff([]wChange{{Left: []string{"cus_a"}}}, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+func TestReadChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rc.db")
+	ix := openTestAt(t, path, &Options{NoSync: true})
+	mustCreate(t, ix, Customer{UUID: "cus_a", Tags: []string{"x"}})
+	ix.SaveSegment("x", "tag:x")
+	want, _ := ix.Changes("x", ChangesOptions{})
+	ix.Close()
+	got, err := ReadChanges(path, "x", ChangesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("ReadChanges differs from Changes (-Changes +ReadChanges):\n%s", d)
+	}
+	if _, err := ReadChanges(path, "nope", ChangesOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown segment: %v", err)
+	}
+	if _, err := ReadChanges(filepath.Join(t.TempDir(), "missing.db"), "x", ChangesOptions{}); err == nil {
+		t.Error("a missing file: no error")
+	}
+	// Held open for writing (here by this process: flock locks are per
+	// open file): ErrLocked.
+	openTestAt(t, path, &Options{NoSync: true})
+	if _, err := ReadChanges(path, "x", ChangesOptions{}); !errors.Is(err, ErrLocked) {
+		t.Errorf("a file held for writing: %v, want ErrLocked", err)
 	}
 }

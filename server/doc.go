@@ -45,6 +45,7 @@
 //	GET    /v1/segments/saved/{name}              one
 //	PUT    /v1/segments/saved/{name}              save (the query must evaluate)
 //	DELETE /v1/segments/saved/{name}              delete (204)
+//	GET    /v1/segments/saved/{name}/changes      who entered and left it, commit by commit (after, limit, wait)
 //
 // A segment is "query" (the query language, tagseg.Parse) or "segment" (a
 // saved segment's name) as a query parameter or in a JSON body; neither is

@@ -89,7 +89,8 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 			return
 		}
 	}
-	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != routeMetrics {
+	// The changes endpoint takes its slot itself: none while it waits.
+	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != routeMetrics && route != changesRoute {
 		select {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()

@@ -32,6 +32,11 @@ type Options struct {
 	// 503 with Retry-After at once, rather than queued. Zero means
 	// DefaultMaxInFlight; negative, no cap. GET /v1/ping is never refused.
 	MaxInFlight int
+	// MaxWaiting caps the requests waiting for a saved segment's changes
+	// (GET /v1/segments/saved/{name}/changes?wait=S), which hold no slot
+	// of MaxInFlight while they wait; one more is answered 503 with
+	// Retry-After at once. Zero means DefaultMaxWaiting; negative, no cap.
+	MaxWaiting int
 	// MaxTags caps the tags of one request body; more are a 400. Zero
 	// means DefaultMaxTags; negative, no cap.
 	MaxTags int
@@ -82,6 +87,7 @@ type server struct {
 	mux      *http.ServeMux
 	logf     func(format string, args ...any)
 	inFlight chan struct{} // a slot per request being served; nil: no cap
+	waiting  chan struct{} // a slot per request waiting for changes; nil: no cap
 	// guarded is serve behind the cross-origin protection.
 	guarded http.Handler
 	metrics *metrics
@@ -129,6 +135,9 @@ func New(ix *tagseg.Index, opt Options) http.Handler {
 		s.inFlight = make(chan struct{}, DefaultMaxInFlight)
 	case opt.MaxInFlight > 0:
 		s.inFlight = make(chan struct{}, opt.MaxInFlight)
+	}
+	if n := orDefault(opt.MaxWaiting, DefaultMaxWaiting); n > 0 {
+		s.waiting = make(chan struct{}, n)
 	}
 	if opt.Log != nil {
 		s.logf = opt.Log.Printf
@@ -206,6 +215,7 @@ func (s *server) routes() []route {
 		f("GET /v1/segments/saved/{name}", s.getSaved),
 		f("PUT /v1/segments/saved/{name}", s.putSaved),
 		f("DELETE /v1/segments/saved/{name}", s.deleteSaved),
+		f(changesRoute, s.segmentChanges),
 	}
 }
 

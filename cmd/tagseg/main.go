@@ -8,6 +8,7 @@
 //	tagseg tags     -db PATH [-query Q | QUERY...] [-prefix P] [-limit 50] [-by mrr|count] [-format ...]
 //	tagseg series   -db PATH [-query Q | QUERY...] -from DATE -to DATE [-every month] [-format ...]
 //	tagseg segments -db PATH list|save NAME QUERY|delete NAME
+//	tagseg watch    -db PATH -segment NAME [-after CURSOR] [-follow=false]
 //	tagseg tag      -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
 //	tagseg untag    -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
 //	tagseg rename-tag -db PATH OLD NEW
@@ -62,6 +63,7 @@ var commands = map[string]command{
 	"tags":     {runTags, "the tags of a segment, with their customers and MRR"},
 	"series":   {runSeries, "the MRR series of a segment, with its movements"},
 	"segments": {runSegments, "list, save and delete saved segments"},
+	"watch":    {runWatch, "a saved segment's changes (who entered, who left) as JSON lines, following new ones"},
 	"backup":   {runBackup, "write a consistent copy of the index, atomically or to standard output"},
 	"serve":    {runServe, "serve a ChartMogul-style HTTP API over the index"},
 
