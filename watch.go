@@ -32,6 +32,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -51,6 +52,9 @@ type Change struct {
 	// left the segment, in dense-ID (creation) order. A customer deleted
 	// since is still named.
 	Entered, Left []string
+	// EnteredCount and LeftCount are how many entered and left: more than
+	// Entered and Left hold when ChangesOptions.MaxCustomers cut them.
+	EnteredCount, LeftCount int
 }
 
 // ChangesOptions select what Changes returns.
@@ -66,6 +70,14 @@ type ChangesOptions struct {
 	Wait time.Duration
 	// Names fills ChangePage.Names.
 	Names bool
+	// Last, when positive, returns the newest Last changes after After
+	// (oldest first, as always) instead of the oldest Limit: what a page
+	// showing recent changes asks. HasMore is then false.
+	Last int
+	// MaxCustomers, when positive, cuts Entered and Left to their first
+	// MaxCustomers each (EnteredCount and LeftCount keep the counts): a
+	// segment's first change holds all its members.
+	MaxCustomers int
 }
 
 // ChangePage is an answer of Changes.
@@ -314,22 +326,39 @@ func readChanges(btx *bolt.Tx, path, name string, opt ChangesOptions) (*ChangePa
 	} else {
 		page.Cursor = cursor{info.gen, last}.encode(fileID, name)
 	}
-	res := resolver{btx: btx, path: path, names: page.Names}
-	k, v := c.Seek(changeKey(after.g+1, 0)[:9])
-	for ; k != nil && k[0] == wkChange; k, v = c.Next() {
-		if len(page.Changes) == opt.Limit {
-			page.HasMore = true
-			break
+	// The keys and values of the changes to return, oldest first.
+	var kvs [][2][]byte
+	if opt.Last > 0 {
+		c.Seek([]byte{wkChange + 1})
+		for k, v := c.Prev(); k != nil && k[0] == wkChange && len(kvs) < opt.Last; k, v = c.Prev() {
+			if g, _, ok := parseChangeKey(k); ok && g <= after.g {
+				break
+			}
+			kvs = append(kvs, [2][]byte{k, v})
 		}
-		g, at, ok := parseChangeKey(k)
+		slices.Reverse(kvs)
+	} else {
+		k, v := c.Seek(changeKey(after.g+1, 0)[:9])
+		for ; k != nil && k[0] == wkChange; k, v = c.Next() {
+			if len(kvs) == opt.Limit {
+				page.HasMore = true
+				break
+			}
+			kvs = append(kvs, [2][]byte{k, v})
+		}
+	}
+	res := resolver{btx: btx, path: path, names: page.Names, max: opt.MaxCustomers}
+	for _, kv := range kvs {
+		g, at, ok := parseChangeKey(kv[0])
 		if !ok {
-			return nil, corrupt("bad key %s", clipKey(k))
+			return nil, corrupt("bad key %s", clipKey(kv[0]))
 		}
-		entered, left, err := decodeChange(v)
+		entered, left, err := decodeChange(kv[1])
 		if err != nil {
 			return nil, corrupt("change %d: %v", g, err)
 		}
-		ch := Change{Cursor: cursor{info.gen, g}.encode(fileID, name), At: time.Unix(0, at).UTC()}
+		ch := Change{Cursor: cursor{info.gen, g}.encode(fileID, name), At: time.Unix(0, at).UTC(),
+			EnteredCount: int(entered.GetCardinality()), LeftCount: int(left.GetCardinality())}
 		if ch.Entered, err = res.uuids(entered); err != nil {
 			return nil, err
 		}
@@ -348,6 +377,7 @@ type resolver struct {
 	btx   *bolt.Tx
 	path  string
 	names map[string]string // filled when not nil
+	max   int               // the most IDs of a set resolved; 0: all
 	cust  *bolt.Bucket
 	wb    *bolt.Bucket
 }
@@ -356,8 +386,12 @@ func (r *resolver) uuids(ids *roaring.Bitmap) ([]string, error) {
 	if r.cust == nil {
 		r.cust, r.wb = r.btx.Bucket(bktCust), r.btx.Bucket(bktWatch)
 	}
-	out := make([]string, 0, ids.GetCardinality())
-	for it := ids.Iterator(); it.HasNext(); {
+	n := int(ids.GetCardinality())
+	if r.max > 0 {
+		n = min(n, r.max)
+	}
+	out := make([]string, 0, n)
+	for it := ids.Iterator(); it.HasNext() && len(out) < n; {
 		id := it.Next()
 		var uuid, name string
 		if v := r.cust.Get(u32key(nil, id)); v != nil {

@@ -516,6 +516,18 @@ func TestWatchCursors(t *testing.T) {
 	if d := cmp.Diff([]wChange{{Entered: []string{"cus_a", "cus_b"}}, {Left: []string{"cus_b"}}}, got); d != "" {
 		t.Errorf("redefined (-want +got):\n%s", d)
 	}
+	// The newest, and customers cut short with their counts.
+	p, err = ix.Changes("xs", ChangesOptions{Last: 1})
+	if err != nil || len(p.Changes) != 1 || !slices.Equal(p.Changes[0].Left, []string{"cus_b"}) || p.HasMore {
+		t.Errorf("Last 1: %+v, %v", p, err)
+	}
+	if q, err := ix.Changes("xs", ChangesOptions{Last: 5, After: p.Cursor}); err != nil || len(q.Changes) != 0 || q.Cursor != p.Cursor {
+		t.Errorf("Last 5 after the newest: %+v, %v", q, err)
+	}
+	p, err = ix.Changes("xs", ChangesOptions{MaxCustomers: 1, Limit: 1})
+	if err != nil || len(p.Changes) != 1 || !slices.Equal(p.Changes[0].Entered, []string{"cus_a"}) || p.Changes[0].EnteredCount != 2 || p.Changes[0].LeftCount != 0 || !p.HasMore {
+		t.Errorf("MaxCustomers 1: %+v, %v", p, err)
+	}
 	_ = a
 }
 

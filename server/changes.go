@@ -10,8 +10,11 @@ package server
 // kept), oldest first, at most limit (1–1,000; default 100); "cursor" is
 // what to pass next (the one given when nothing is new). With wait (0–60
 // seconds, fractions allowed) and nothing new, the request is held until a
-// commit changes the segment or the time is up. names=true adds "names":
-// {uuid: name} for the customers of the changes (the page's). 404 for an
+// commit changes the segment or the time is up. For the page (and other
+// views of recent changes): last=N gives the N newest changes after the
+// cursor instead of the oldest; max_customers=N cuts each change's lists
+// to N customers and adds "entered_count" and "left_count"; names=true
+// adds "names": {uuid: name} for the customers listed. 404 for an
 // unknown segment, 400 for a malformed cursor or parameter, 410 for a
 // cursor older than the changes kept.
 //
@@ -49,10 +52,12 @@ const (
 
 // change is one change as the API writes it.
 type change struct {
-	Cursor  string   `json:"cursor"`
-	At      string   `json:"at"`
-	Entered []string `json:"entered"`
-	Left    []string `json:"left"`
+	Cursor       string   `json:"cursor"`
+	At           string   `json:"at"`
+	Entered      []string `json:"entered"`
+	Left         []string `json:"left"`
+	EnteredCount *int     `json:"entered_count,omitempty"` // with max_customers
+	LeftCount    *int     `json:"left_count,omitempty"`
 }
 
 // changesPage is the answer of the changes endpoint.
@@ -75,6 +80,20 @@ func (s *server) segmentChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		opt.Limit = min(n, maxChangesLimit)
 	}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"last", &opt.Last}, {"max_customers", &opt.MaxCustomers}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid %s %q: a positive number", p.name, v), p.name)
+				return
+			}
+			*p.dst = n
+		}
+	}
+	opt.Last = min(opt.Last, maxChangesLimit)
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -124,6 +143,9 @@ func (s *server) segmentChanges(w http.ResponseWriter, r *http.Request) {
 	out := changesPage{Changes: make([]change, len(p.Changes)), Cursor: p.Cursor, HasMore: p.HasMore, Names: p.Names}
 	for i, c := range p.Changes {
 		out.Changes[i] = change{Cursor: c.Cursor, At: c.At.Format(time.RFC3339Nano), Entered: c.Entered, Left: c.Left}
+		if opt.MaxCustomers > 0 {
+			out.Changes[i].EnteredCount, out.Changes[i].LeftCount = &c.EnteredCount, &c.LeftCount
+		}
 	}
 	writeJSONStatus(w, http.StatusOK, out)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,14 @@ func TestAPIChanges(t *testing.T) {
 	if len(p.Changes) != 1 || !cmp.Equal(p.Changes[0].Left, []string{"cus_a"}) || p.HasMore || p.Names["cus_a"] != "Alice" {
 		t.Errorf("the deletion: %+v", p)
 	}
+	// For the page: the newest, lists cut short with their counts, names.
+	body := a.do(call{method: "GET", path: changesPath("pro", url.Values{"last": {"1"}, "max_customers": {"1"}, "names": {"true"}}), status: 200})
+	if p := changesAnswer(t, body); len(p.Changes) != 1 || p.Changes[0].LeftCount == nil || *p.Changes[0].LeftCount != 1 || p.Names["cus_a"] != "Alice" {
+		t.Errorf("last 1: %s", body)
+	}
+	if body := a.do(call{method: "GET", path: changesPath("pro", nil), status: 200}); strings.Contains(body, "_count") || strings.Contains(body, "names") {
+		t.Errorf("counts or names not asked for: %s", body)
+	}
 	// Errors.
 	a.run(
 		call{method: "GET", path: changesPath("nope", nil), status: 404, want: `{"error":"Segment not found"}`},
@@ -85,6 +94,8 @@ func TestAPIChanges(t *testing.T) {
 		call{method: "GET", path: changesPath("pro", url.Values{"wait": {"61"}}), status: 400},
 		call{method: "GET", path: changesPath("pro", url.Values{"wait": {"-1"}}), status: 400},
 		call{method: "GET", path: changesPath("pro", url.Values{"names": {"maybe"}}), status: 400},
+		call{method: "GET", path: changesPath("pro", url.Values{"last": {"0"}}), status: 400},
+		call{method: "GET", path: changesPath("pro", url.Values{"max_customers": {"-2"}}), status: 400},
 		// A limit past the most is the most.
 		call{method: "GET", path: changesPath("pro", url.Values{"limit": {"5000"}}), status: 200},
 	)

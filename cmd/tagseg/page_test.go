@@ -406,6 +406,22 @@ func TestPage(t *testing.T) {
 	b.do("open it", chromedp.Click(chromedp.CSS(`#saved li[data-name="page-at-risk"] button.open`)))
 	b.waitFor("the opened query", fmt.Sprintf(`document.getElementById("q").value === %q`, q2))
 	b.waitText("#m-customers", count(m2.Customers))
+	// Its entries and exits: the first change is its members when saved
+	// (ten named, the rest counted); then one leaves.
+	b.waitFor("its first change", `!document.getElementById("changes-card").hidden && document.querySelectorAll("#changes li").length === 1`)
+	if n := eval[int](b, `document.querySelectorAll("#changes li .in button.customer").length`); n != min(int(m2.Customers), 10) {
+		t.Errorf("first change: %d customers named, want %d", n, min(int(m2.Customers), 10))
+	}
+	var members struct {
+		Entries []api.Customer `json:"entries"`
+	}
+	b.api("GET", "/v1/segments/customers?per_page=1&query="+url.QueryEscape(q2), nil, &members)
+	leaver := members.Entries[0]
+	if code := b.api("DELETE", "/v1/customers/"+leaver.UUID+"/attributes/tags", map[string]any{"tags": []string{second}}, nil); code != 200 {
+		t.Fatalf("untag %s: %d", leaver.UUID, code)
+	}
+	b.do("open it again", chromedp.Navigate(srv.base+"/?segment=page-at-risk"))
+	b.waitFor("the exit, newest first", fmt.Sprintf(`document.querySelectorAll("#changes li").length === 2 && document.querySelector("#changes li .out button.customer")?.textContent === %q`, leaver.Name))
 	b.do("an unknown saved segment", chromedp.Navigate(srv.base+"/?segment=no-such-segment"))
 	b.waitFor("its message", `/no saved segment named/.test(document.getElementById("saved-msg").textContent)`)
 	b.waitText("#m-customers", count(all.Customers))

@@ -234,7 +234,8 @@ async function refresh() {
     });
   };
   await Promise.allSettled([timed("metrics", loadMetrics(signal), "metrics"), timed("series", loadSeries(signal), "chart-card"),
-    timed("tags", loadTags(signal), "tags-card"), timed("customers", loadCustomers(signal, false), "customers-card")]);
+    timed("tags", loadTags(signal), "tags-card"), timed("customers", loadCustomers(signal, false), "customers-card"),
+    loadChanges(signal)]);
   if (gen !== refreshes) return;
   const now = performance.now();
   const t = window.tagsegTimings;
@@ -567,9 +568,48 @@ async function loadSaved() {
   }
 }
 
+// ---- a saved segment's entries and exits ----
+
+const CHANGES = 20;      // the latest changes shown
+const CHANGE_NAMES = 10; // customers named per change; the rest counted
+let watched = null;      // the saved segment opened: {name, query}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** loadChanges shows the opened saved segment's latest changes while the query is still its own. */
+async function loadChanges(signal) {
+  const card = $("changes-card");
+  if (!watched || state.q.trim() !== watched.query.trim()) { card.hidden = true; return; }
+  card.hidden = false;
+  $("changes-name").textContent = watched.name;
+  try {
+    const r = await api("GET", `/v1/segments/saved/${encodeURIComponent(watched.name)}/changes`, {
+      params: { last: CHANGES, max_customers: CHANGE_NAMES, names: "true" }, signal,
+    });
+    const who = (uuids, n, cls, label) => {
+      if (!n) return null;
+      const names = uuids.map((u) => el("button", { type: "button", class: "customer", "data-uuid": u, text: r.names[u] || u }));
+      const parts = [];
+      names.forEach((b, i) => { if (i) parts.push(", "); parts.push(b); });
+      if (n > uuids.length) parts.push(` and ${count(n - uuids.length)} more`);
+      return el("div", { class: "who " + cls }, el("span", { class: "sr-only", text: label }), ...parts);
+    };
+    $("changes").replaceChildren(...r.changes.slice().reverse().map((c) => el("li", {},
+      el("time", { datetime: c.at, text: timeFmt.format(new Date(c.at)) }),
+      who(c.entered, c.entered_count, "in", "Entered: "),
+      who(c.left, c.left_count, "out", "Left: "))));
+    say("changes-msg", r.changes.length ? "" : "No change recorded yet: each commit that adds or drops a member of this segment will show here.", true);
+    card.classList.remove("stale");
+  } catch (err) {
+    if (err.status === 404) { watched = null; card.hidden = true; return; }
+    failed("changes-msg", err, "changes-card");
+  }
+}
+
 async function openSaved(name) {
   try {
     const s = await api("GET", "/v1/segments/saved/" + encodeURIComponent(name));
+    watched = { name: s.name, query: s.query };
     state.q = s.query;
     state.segment = "";
     $("q").value = s.query;
@@ -788,6 +828,10 @@ function wire() {
     if (b) changeCustomerTags("DELETE", [b.dataset.tag]);
   });
 
+  $("changes").addEventListener("click", (e) => {
+    const b = e.target.closest("button.customer");
+    if (b) openCustomer(b.dataset.uuid);
+  });
   $("saved").addEventListener("click", async (e) => {
     const li = e.target.closest("li.saved");
     if (!li) return;
