@@ -194,6 +194,9 @@ func ReadChanges(path, name string, opt ChangesOptions) (*ChangePage, error) {
 	if opt.Limit <= 0 {
 		opt.Limit = defaultChangesLimit
 	}
+	if err := checkLength(path); err != nil {
+		return nil, fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
+	}
 	db, err := openDB(path, &Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
