@@ -26,7 +26,7 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-const watchUsage = "-db PATH -segment NAME [-after CURSOR] [-follow=false] [-every 1s] [-server URL]"
+const watchUsage = "-db PATH -segment NAME [-after CURSOR] [-follow=false] [-every 1s] [-server URL [-send-key]]"
 
 // watchContext returns the context that stops tagseg watch; tests replace it.
 var watchContext = func() (context.Context, context.CancelFunc) {
