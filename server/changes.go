@@ -112,13 +112,13 @@ func (s *server) segmentChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Read at once; wait only when nothing is new.
-	if !s.enter(w) {
+	if !enter(w, s.inFlight, "requests in flight") {
 		return
 	}
 	p, err := s.ix.Changes(name, opt)
-	s.leave()
+	leave(s.inFlight)
 	if err == nil && len(p.Changes) == 0 && wait > 0 {
-		if !s.startWaiting(w) {
+		if !enter(w, s.waiting, "requests waiting for changes") {
 			return
 		}
 		ctx, cancel := context.WithCancel(r.Context())
@@ -131,7 +131,7 @@ func (s *server) segmentChanges(w http.ResponseWriter, r *http.Request) {
 		p, werr = s.waitChanges(ctx, name, opt, p)
 		stop()
 		cancel()
-		s.stopWaiting()
+		leave(s.waiting)
 		if werr != nil {
 			err = werr
 		}
@@ -167,8 +167,8 @@ func (s *server) waitChanges(ctx context.Context, name string, opt tagseg.Change
 	case len(p.Changes) == 0:
 		return page, nil // time is up
 	}
-	s.take()
-	defer s.leave()
+	take(s.inFlight)
+	defer leave(s.inFlight)
 	opt.Wait = 0
 	return s.ix.Changes(name, opt)
 }
@@ -187,54 +187,34 @@ func (s *server) changesError(w http.ResponseWriter, r *http.Request, err error)
 	}
 }
 
-// enter takes a slot of the cap on requests in flight for a read, or
-// answers 503 as the middleware does; leave gives it back.
-func (s *server) enter(w http.ResponseWriter) bool {
-	if s.inFlight == nil {
+// enter takes a slot of sem (the cap on requests in flight, or on
+// waiting requests), or answers 503 with Retry-After as the middleware
+// does, naming what is full; leave gives it back. A nil sem has no cap.
+func enter(w http.ResponseWriter, sem chan struct{}, what string) bool {
+	if sem == nil {
 		return true
 	}
 	select {
-	case s.inFlight <- struct{}{}:
+	case sem <- struct{}{}:
 		return true
 	default:
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Too many requests in flight (%d); retry later", cap(s.inFlight)), "")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Too many %s (%d); retry later", what, cap(sem)), "")
 		return false
 	}
 }
 
-// take takes a slot, waiting for one: a waiting request that was woken
-// reads even when the server is busy.
-func (s *server) take() {
-	if s.inFlight != nil {
-		s.inFlight <- struct{}{}
+func leave(sem chan struct{}) {
+	if sem != nil {
+		<-sem
 	}
 }
 
-func (s *server) leave() {
-	if s.inFlight != nil {
-		<-s.inFlight
-	}
-}
-
-// startWaiting counts a waiting request, or answers 503 past the cap.
-func (s *server) startWaiting(w http.ResponseWriter) bool {
-	if s.waiting == nil {
-		return true
-	}
-	select {
-	case s.waiting <- struct{}{}:
-		return true
-	default:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("Too many requests waiting for changes (%d); retry later", cap(s.waiting)), "")
-		return false
-	}
-}
-
-func (s *server) stopWaiting() {
-	if s.waiting != nil {
-		<-s.waiting
+// take takes a slot of sem, waiting for one: a waiting request that was
+// woken reads even when the server is busy.
+func take(sem chan struct{}) {
+	if sem != nil {
+		sem <- struct{}{}
 	}
 }
 
