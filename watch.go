@@ -381,6 +381,7 @@ type resolver struct {
 	path  string
 	names map[string]string // filled when not nil
 	max   int               // the most IDs of a set resolved; 0: all
+	key   [4]byte
 	cust  *bolt.Bucket
 	wb    *bolt.Bucket
 }
@@ -397,12 +398,11 @@ func (r *resolver) uuids(ids *roaring.Bitmap) ([]string, error) {
 	for it := ids.Iterator(); it.HasNext() && len(out) < n; {
 		id := it.Next()
 		var uuid, name string
-		if v := r.cust.Get(u32key(nil, id)); v != nil {
-			rec, err := openRecord(id, v)
-			if err != nil {
+		if v := r.cust.Get(u32key(r.key[:0], id)); v != nil {
+			var err error
+			if uuid, name, err = recordHead(v); err != nil {
 				return nil, fmt.Errorf("tagseg: %s: customer %d: %v: %w", r.path, id, err, ErrCorrupt)
 			}
-			uuid, name = rec.c.UUID, rec.c.Name
 		} else {
 			v := r.wb.Get(goneKey(id))
 			if v == nil {

@@ -30,6 +30,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
@@ -97,14 +99,37 @@ func decodeSegInfo(v []byte) (segInfo, error) {
 	return i, d.err
 }
 
+// A change's value is its entered then its left set, each one kind byte
+// and the set: setList, a uvarint count then the IDs as uvarint gaps (the
+// first from 0) — a few bytes for the common change of one customer, and
+// read without roaring's checks; setRoaring, a uvarint length then the
+// set in the portable Roaring format (run-optimized) — for larger sets.
+const (
+	setList    byte = 1
+	setRoaring byte = 2
+	listMax         = 64 // the most IDs a set stored as a list holds
+)
+
 func encodeChange(entered, left *roaring.Bitmap) ([]byte, error) {
 	var b []byte
 	for _, bm := range []*roaring.Bitmap{entered, left} {
+		if n := bm.GetCardinality(); n <= listMax {
+			b = append(b, setList)
+			b = binary.AppendUvarint(b, n)
+			prev := uint32(0)
+			for it := bm.Iterator(); it.HasNext(); {
+				id := it.Next()
+				b = binary.AppendUvarint(b, uint64(id-prev))
+				prev = id
+			}
+			continue
+		}
 		bm.RunOptimize()
 		v, err := bm.ToBytes()
 		if err != nil {
 			return nil, err
 		}
+		b = append(b, setRoaring)
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}
@@ -118,23 +143,68 @@ func decodeChange(v []byte) (entered, left *roaring.Bitmap, err error) {
 	}
 	var out [2]*roaring.Bitmap
 	for i := range out {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
+		if len(b) == 0 {
+			return nil, nil, errors.New("bad change: truncated")
+		}
+		kind := b[0]
+		n, k := binary.Uvarint(b[1:])
+		if k <= 0 {
 			return nil, nil, errors.New("bad change: length")
 		}
-		b = b[k:]
-		if n == 0 {
-			return nil, nil, errors.New("bad change: empty bitmap")
+		b = b[1+k:]
+		switch kind {
+		case setList:
+			if n > listMax {
+				return nil, nil, errors.New("bad change: list too long")
+			}
+			ids := make([]uint32, 0, n)
+			var id uint64
+			for j := range n {
+				gap, k := binary.Uvarint(b)
+				if k <= 0 || j > 0 && gap == 0 || id+gap > math.MaxUint32 {
+					return nil, nil, errors.New("bad change: ID list")
+				}
+				id += gap
+				ids = append(ids, uint32(id))
+				b = b[k:]
+			}
+			out[i] = roaring.BitmapOf(ids...)
+		case setRoaring:
+			if n == 0 || n > uint64(len(b)) {
+				return nil, nil, errors.New("bad change: length")
+			}
+			if out[i], _, err = decodePortable(b[:n], "change"); err != nil {
+				return nil, nil, err
+			}
+			b = b[n:]
+		default:
+			return nil, nil, fmt.Errorf("bad change: set kind %d", kind)
 		}
-		if out[i], _, err = decodePortable(b[:n], "change"); err != nil {
-			return nil, nil, err
-		}
-		b = b[n:]
 	}
 	if len(b) != 0 {
 		return nil, nil, errors.New("bad change: trailing bytes")
 	}
 	return out[0], out[1], nil
+}
+
+// recordHead reads the UUID and name of a stored customer record (sealed)
+// without decoding the rest: the first fields encodeRecord writes are its
+// version, the UUID, the data source, the external ID and the name
+// (TestRecordHead holds this to encodeRecord).
+func recordHead(v []byte) (uuid, name string, err error) {
+	b, err := openVal(v)
+	if err != nil {
+		return "", "", err
+	}
+	d := &decoder{b: b}
+	if d.byte1("version") != recordVersion {
+		return "", "", errors.New("record: unknown version")
+	}
+	uuid = d.str("UUID")
+	d.str("data source")
+	d.str("external ID")
+	name = d.str("name")
+	return uuid, name, d.err
 }
 
 // gone is a deleted customer's 'g' entry.
