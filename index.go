@@ -122,6 +122,10 @@ type Index struct {
 	failed error // the error of a failed commit; writes are refused (under wmu)
 	// down is failed for Err, which takes no lock.
 	down atomic.Pointer[error]
+	// counts caches the cardinality of each tag bitmap of the last full
+	// Tags listing (bitmaps never change once published), so that the
+	// next one counts only the tags commits changed (TagsWithPrefix).
+	counts atomic.Pointer[countCache]
 	// loading is set while Load commits batches that only add customers
 	// after its snapshot: see matching.
 	loading atomic.Pointer[loadSpan]
@@ -451,30 +455,62 @@ func (ix *Index) CustomersByEmail(email string) (out []Customer, err error) {
 
 // Tags yields every tag some customer holds, with its customer count, in
 // byte order of the tag names. It works on a snapshot taken when iteration
-// starts, so the loop body may call any method of the index.
-func (ix *Index) Tags() iter.Seq2[string, uint64] {
+// starts, so the loop body may call any method of the index. The names
+// are sorted once per set of tag names, not per call (a commit that only
+// changes who holds which tags keeps the order), and the counts of a full
+// listing are kept for the next one, which counts again only the tags
+// commits changed since.
+func (ix *Index) Tags() iter.Seq2[string, uint64] { return ix.TagsWithPrefix("") }
+
+// TagsWithPrefix yields the tags starting with prefix that some customer
+// holds, with their customer counts, in byte order, as Tags does: it
+// finds the first by binary search and stops after the last, so a
+// completion of a few letters costs what it yields.
+func (ix *Index) TagsWithPrefix(prefix string) iter.Seq2[string, uint64] {
 	return func(yield func(string, uint64) bool) {
-		type tc struct {
-			tag string
-			n   uint64
-		}
-		var all []tc
-		if ix.read(func(st *state) error {
-			all = make([]tc, 0, st.tags.len())
-			for t, bm := range st.tags.all() {
-				all = append(all, tc{t, bm.GetCardinality()})
-			}
-			return nil
-		}) != nil {
+		st, err := ix.snapshot()
+		if err != nil {
 			return
 		}
-		slices.SortFunc(all, func(a, b tc) int { return strings.Compare(a.tag, b.tag) })
-		for _, x := range all {
-			if !yield(x.tag, x.n) {
+		names := st.tags.sorted()
+		i, _ := slices.BinarySearch(names, prefix)
+		// Counts from the cache of the last full listing where the bitmap
+		// is the same (published bitmaps never change); a full listing of
+		// another state makes the next cache of what it counted.
+		old := ix.counts.Load()
+		var next *countCache
+		if prefix == "" && (old == nil || old.txid != st.txid) {
+			next = &countCache{st.txid, make(map[*roaring.Bitmap]uint64, len(names))}
+		}
+		for _, t := range names[i:] {
+			if !strings.HasPrefix(t, prefix) {
+				break
+			}
+			bm, _ := st.tags.get(t)
+			n, ok := uint64(0), false
+			if old != nil {
+				n, ok = old.n[bm]
+			}
+			if !ok {
+				n = bm.GetCardinality()
+			}
+			if next != nil {
+				next.n[bm] = n
+			}
+			if !yield(t, n) {
 				return
 			}
 		}
+		if next != nil {
+			ix.counts.Store(next)
+		}
 	}
+}
+
+// countCache is the customer count of each tag bitmap of state txid.
+type countCache struct {
+	txid int
+	n    map[*roaring.Bitmap]uint64
 }
 
 // ---- saved segments ----

@@ -707,6 +707,34 @@ func checkAll(t *testing.T, ix *Index, m *model, where string) {
 	if d := cmp.Diff(wantTags, gotTags); d != "" {
 		t.Fatalf("%s: Tags() (-model +index):\n%s", where, d)
 	}
+	// In name order, whole or from a prefix (the order is kept across
+	// commits that do not add or remove a tag name).
+	names := slices.Sorted(maps.Keys(wantTags))
+	prefixes := []string{"", "t", "zz", "\xff"}
+	for _, n := range names {
+		prefixes = append(prefixes, n, n[:len(n)/2])
+	}
+	for _, p := range prefixes {
+		var want, got []string
+		for _, n := range names {
+			if strings.HasPrefix(n, p) {
+				want = append(want, n)
+			}
+		}
+		seq := ix.TagsWithPrefix(p)
+		if p == "" {
+			seq = ix.Tags()
+		}
+		for tg, n := range seq {
+			got = append(got, tg)
+			if n != wantTags[tg] {
+				t.Fatalf("%s: TagsWithPrefix(%q): %s has %d customers, want %d", where, p, tg, n, wantTags[tg])
+			}
+		}
+		if !slices.Equal(want, got) {
+			t.Fatalf("%s: TagsWithPrefix(%q) = %q, want %q", where, p, got, want)
+		}
+	}
 	// Through the forward index, which the writes since the last check
 	// have kept up to date (or dropped), and through a new one.
 	for round := range 2 {

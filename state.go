@@ -30,7 +30,9 @@ import (
 	"hash/maphash"
 	"iter"
 	"math/bits"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -120,12 +122,47 @@ type cowMap[K comparable, V any] struct {
 	sh   *[nShards]map[K]V
 	n    int
 	hash func(K) uint8
+	// order, in a map made with one (string keys), sorts the keys on first
+	// use (sorted); maps derived without adding or removing a key share
+	// it, so a commit that only changes values keeps it.
+	order *keyOrder[K]
+}
+
+// keyOrder is the keys of a key set in order, sorted once.
+type keyOrder[K comparable] struct {
+	cmp  func(a, b K) int
+	once sync.Once
+	keys []K
 }
 
 var strSeed = maphash.MakeSeed()
 
 func newStrMap() cowMap[string, *roaring.Bitmap] {
-	return newCowMap[string, *roaring.Bitmap](func(s string) uint8 { return uint8(maphash.String(strSeed, s)) })
+	m := newCowMap[string, *roaring.Bitmap](func(s string) uint8 { return uint8(maphash.String(strSeed, s)) })
+	m.order = &keyOrder[string]{cmp: strings.Compare}
+	return m
+}
+
+// sorted returns the keys in order; the map must have been made with an
+// order. The slice is shared: do not change it.
+func (m cowMap[K, V]) sorted() []K {
+	o := m.order
+	o.once.Do(func() {
+		ks := make([]K, 0, m.n)
+		for k := range m.all() {
+			ks = append(ks, k)
+		}
+		slices.SortFunc(ks, o.cmp)
+		o.keys = ks
+	})
+	return o.keys
+}
+
+// newKeySet gives m an order of its own after a key was added or removed.
+func (m *cowMap[K, V]) newKeySet() {
+	if m.order != nil {
+		m.order = &keyOrder[K]{cmp: m.order.cmp}
+	}
 }
 
 func newCowMap[K comparable, V any](hash func(K) uint8) cowMap[K, V] {
@@ -161,8 +198,9 @@ func (m cowMap[K, V]) all() iter.Seq2[K, V] {
 
 // cowEdit changes a copy of a cowMap; the original is left alone.
 type cowEdit[K comparable, V any] struct {
-	m   cowMap[K, V]
-	own [nShards]bool
+	m           cowMap[K, V]
+	own         [nShards]bool
+	keysChanged bool // a key was added or removed: the order is not m's
 }
 
 func (m cowMap[K, V]) edit() *cowEdit[K, V] {
@@ -188,6 +226,7 @@ func (e *cowEdit[K, V]) set(k K, v V) {
 	s := e.shard(k)
 	if _, ok := s[k]; !ok {
 		e.m.n++
+		e.keysChanged = true
 	}
 	s[k] = v
 }
@@ -198,12 +237,19 @@ func (e *cowEdit[K, V]) del(k K) {
 	}
 	delete(e.shard(k), k)
 	e.m.n--
+	e.keysChanged = true
 }
 
 func (e *cowEdit[K, V]) get(k K) (V, bool) { return e.m.get(k) }
 
 // done returns the changed map.
-func (e *cowEdit[K, V]) done() cowMap[K, V] { return e.m }
+func (e *cowEdit[K, V]) done() cowMap[K, V] {
+	if e.keysChanged {
+		e.m.newKeySet()
+		e.keysChanged = false
+	}
+	return e.m
+}
 
 // ---- blocked copy-on-write columns ----
 
@@ -485,11 +531,13 @@ func setIn(m *cowMap[string, *roaring.Bitmap], k string, bm *roaring.Bitmap) {
 		if had {
 			delete(s, k)
 			m.n--
+			m.newKeySet()
 		}
 		return
 	}
 	if !had {
 		m.n++
+		m.newKeySet()
 	}
 	s[k] = bm
 }
