@@ -208,3 +208,58 @@ func reportPercentiles(b *testing.B, ss []time.Duration) {
 	b.ReportMetric(float64(ss[(len(ss)-1)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(ss[min(len(ss)-1, len(ss)*99/100)].Nanoseconds()), "p99-ns")
 }
+
+// BenchmarkHTTPTagCompletion: GET /v1/tags (tag completion, each
+// keystroke of the page's query box) for prefixes from none (every tag)
+// to a narrow one, and GET /metrics (each scrape). Neither lists and sorts
+// every tag per call. With a writable index (not $TAGSEG_BENCH_DB) the
+// "after-write" runs put a durable AddTags (an existing tag) before each
+// request, so that each one sees a new index state.
+func BenchmarkHTTPTagCompletion(b *testing.B) {
+	ix, g := benchIndex(b)
+	h := New(ix, Options{})
+	n := g.Config().Customers
+	writable := os.Getenv("TAGSEG_BENCH_DB") == ""
+	var uuid string
+	if writable {
+		seg, err := ix.Segment(tagseg.All())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for c := range seg.Customers() {
+			uuid = c.UUID
+			break
+		}
+	}
+	info, err := ix.Info()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, target := range []string{"/v1/tags?limit=10", "/v1/tags?prefix=f&limit=10", "/v1/tags?prefix=plan-&limit=10", "/metrics"} {
+		for _, write := range []bool{false, true} {
+			if write && !writable {
+				continue
+			}
+			name := strings.NewReplacer("/", "", "?", ":", "&", ",").Replace(target)
+			b.Run(fmt.Sprintf("n=%d/tags=%d/get=%s/after-write=%v/sys=tagseg-http", n, info.Tags, name, write), func(b *testing.B) {
+				b.ReportAllocs()
+				var ss []time.Duration
+				i := 0
+				for b.Loop() {
+					if write {
+						b.StopTimer()
+						i++
+						if _, err := ix.AddTags(uuid, []string{"plan-pro", "plan-basic"}[i%2]); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+					t0 := time.Now()
+					benchGet(b, h, target)
+					ss = append(ss, time.Since(t0))
+				}
+				reportPercentiles(b, ss)
+			})
+		}
+	}
+}

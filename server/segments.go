@@ -147,7 +147,7 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 	}
 	var q string
 	var points []tagseg.Point
-	if !s.segmentView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
+	if !s.heavyView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
 		q = query
 		points, err = tx.SeriesContext(r.Context(), e, dates[0], dates[1], iv)
 		if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
@@ -185,7 +185,7 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var res api.TagStats
-	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error { // header and entries of one snapshot
+	if !s.heavyView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error { // header and entries of one snapshot
 		seg, err := tx.Segment(e)
 		if err != nil {
 			return err

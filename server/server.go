@@ -44,6 +44,16 @@ type Options struct {
 	// /v1/segments/tags) may change, confirmed or not; more are a 400.
 	// Zero means DefaultMaxCustomers; negative, no cap.
 	MaxCustomers int
+	// MaxHeavy caps the heavy reads served at once, tag rankings (GET
+	// /v1/segments/tags) and series (GET /v1/segments/series), so that
+	// they never take every core from the cheap reads beside them; more
+	// wait their turn, up to MaxHeavyQueue of them, and past that are
+	// answered 503 with Retry-After at once. Zero means DefaultMaxHeavy()
+	// (half of GOMAXPROCS, at least 1); negative, no fence.
+	MaxHeavy int
+	// MaxHeavyQueue is how many heavy reads may wait for the fence; zero
+	// means half of MaxInFlight (32 without an in-flight cap).
+	MaxHeavyQueue int
 	// ConfirmAbove is how many customers a bulk change may change without
 	// an explicit "confirm" of at least that many; more without it are a
 	// 400 that says how many. Zero means DefaultConfirmAbove; negative,
@@ -91,7 +101,8 @@ type server struct {
 	// guarded is serve behind the cross-origin protection.
 	guarded http.Handler
 	metrics *metrics
-	exec    Executor // opt.Executor, or Local(ix)
+	exec    Executor    // opt.Executor, or Local(ix)
+	fence   *heavyFence // nil: no fence
 	// trustedHosts are the hostnames of opt.TrustedOrigins.
 	trustedHosts []string
 	// The caps in effect (opt's, defaults applied); 0: none.
@@ -151,10 +162,19 @@ func New(ix *tagseg.Index, opt Options) http.Handler {
 	if s.exec == nil {
 		s.exec = Local(ix)
 	}
+	s.metrics = newMetrics(ix, opt.Metrics)
+	queue := opt.MaxHeavyQueue
+	if queue <= 0 {
+		queue = 32
+		if s.inFlight != nil {
+			queue = max(1, cap(s.inFlight)/2)
+		}
+	}
+	s.fence = newHeavyFence(opt.MaxHeavy, queue)
+	s.fence.register(s.metrics.reg)
 	s.maxTags = orDefault(opt.MaxTags, DefaultMaxTags)
 	s.maxCustomers = orDefault(opt.MaxCustomers, DefaultMaxCustomers)
 	s.confirmAbove = orDefault(opt.ConfirmAbove, DefaultConfirmAbove)
-	s.metrics = newMetrics(ix, opt.Metrics)
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.h)
 	}

@@ -91,8 +91,8 @@ func byCustomers(a, b api.TagCount) int {
 }
 
 // listTags answers the tags starting with "prefix", the most held first:
-// one pass over Index.Tags (in name order, so it stops after the
-// prefix's range) keeping the best "limit" of them.
+// one pass over the prefix's range of Index.TagsWithPrefix (names sorted
+// once per set of tag names, not per call) keeping the best "limit".
 func (s *server) listTags(w http.ResponseWriter, r *http.Request) {
 	qs := r.URL.Query()
 	limit := defaultTagLimit
@@ -107,13 +107,7 @@ func (s *server) listTags(w http.ResponseWriter, r *http.Request) {
 	prefix := qs.Get("prefix")
 	var top []api.TagCount
 	matched := 0
-	for tag, n := range s.ix.Tags() {
-		if !strings.HasPrefix(tag, prefix) {
-			if tag > prefix {
-				break // past every tag with the prefix
-			}
-			continue
-		}
+	for tag, n := range s.ix.TagsWithPrefix(prefix) {
 		matched++
 		top = append(top, api.TagCount{Tag: tag, Customers: n})
 		if len(top) == 2*limit { // keep the best limit: O(log limit) a tag

@@ -20,7 +20,7 @@ import (
 	"github.com/tagseg/tagseg/server"
 )
 
-const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-log text|json|off] [-trusted-origin URL]... [-node-id ID -raft-addr HOST:PORT [-raft-dir DIR] [-join URL] [-raft-tls-cert FILE -raft-tls-key FILE -raft-tls-ca FILE]]
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-max-heavy N] [-log text|json|off] [-trusted-origin URL]... [-node-id ID -raft-addr HOST:PORT [-raft-dir DIR] [-join URL] [-raft-tls-cert FILE -raft-tls-key FILE -raft-tls-ca FILE]]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
 endpoints, over the index (see README.md), Prometheus metrics at
@@ -59,6 +59,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	apiKey := fs.String("api-key", os.Getenv("TAGSEG_API_KEY"), "require this API `key` (default $TAGSEG_API_KEY; empty: no auth)")
 	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest request body in `bytes` (larger: 413)")
 	maxInFlight := fs.Int("max-in-flight", server.DefaultMaxInFlight, "requests served at once; more are answered 503 with Retry-After (`n` < 0: no cap)")
+	maxHeavy := fs.Int("max-heavy", 0, "tag rankings and series computed at once, so that they never take every core (0: half of GOMAXPROCS, at least 1; `n` < 0: no cap); more wait their turn")
 	maxTags := fs.Int("max-tags", server.DefaultMaxTags, "tags one request may carry; more: 400 (`n` < 0: no cap)")
 	maxCustomers := fs.Int("max-customers", server.DefaultMaxCustomers, "customers one bulk tagging request (/v1/segments/tags) may change; more: 400 (`n` < 0: no cap)")
 	confirmAbove := fs.Int("confirm-above", server.DefaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
@@ -100,7 +101,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	logger := log.New(stderr, "tagseg serve: ", log.LstdFlags)
 	opts := server.Options{
 		APIKey: *apiKey, MaxBody: *maxBody, MaxInFlight: *maxInFlight, Log: logger, Access: access,
-		MaxTags: *maxTags, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
+		MaxTags: *maxTags, MaxHeavy: *maxHeavy, MaxCustomers: *maxCustomers, ConfirmAbove: *confirmAbove,
 		TrustedOrigins: trusted,
 		// Without a key, only loopback Host names are answered (DNS
 		// rebinding), unless -insecure opened another address.
@@ -192,11 +193,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // those alone. An empty host (every interface) is not.
 var isLoopback = cluster.IsLoopback
 
-// warmUp builds, before the server listens, the two things the index
-// builds on first use: the forward index of the first TagStats and the
-// email table of the first search by email. At 10M customers they take
-// seconds, which would otherwise stall the first such requests and the
-// ones queued behind them.
+// warmUp builds, before the server listens, what the index builds on
+// first use: the forward index of the first TagStats, the email table of
+// the first search by email, and the sorted tag names and their counts of
+// tag completion. At 10M customers they take seconds, which would
+// otherwise stall the first such requests and the ones queued behind them.
 func warmUp(ix *tagseg.Index, stderr io.Writer) error {
 	start := time.Now()
 	if _, err := ix.TagStats(tagseg.All(), tagseg.TagStatsOptions{Limit: 1}); err != nil {
@@ -205,7 +206,9 @@ func warmUp(ix *tagseg.Index, stderr io.Writer) error {
 	if _, err := ix.CustomersByEmail("warm-up@example.com"); err != nil && !errors.Is(err, tagseg.ErrNotFound) {
 		return fmt.Errorf("warming up: %w", err)
 	}
-	fmt.Fprintf(stderr, "tagseg serve: warmed up in %v (tag stats, email search)\n", time.Since(start).Round(time.Millisecond))
+	for range ix.Tags() {
+	}
+	fmt.Fprintf(stderr, "tagseg serve: warmed up in %v (tag stats, email search, tag completion)\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
