@@ -246,13 +246,77 @@ var readClasses = []LoadClass{
 	{"segment-customers", 100}, {"series", 10}, {"tagstats", 10},
 }
 
+// dashboardClasses are the reads of the dashboard mix, per 1,000
+// requests: a dashboard polling the metrics and the 36-month series of
+// DashboardSegments (saved segments, asked by name), and the segment
+// explorer page's four requests for each query edit (metrics, series,
+// the top 50 tags, the first 50 customers) over EditQueries.
+var dashboardClasses = []LoadClass{
+	{"dash-metrics", 400}, {"dash-series", 400},
+	{"edit-metrics", 50}, {"edit-series", 50}, {"edit-tags", 50}, {"edit-customers", 50},
+}
+
 // LoadMixes: reads only, durable tag writes only (half by UUID, half by
-// email), and reads with one write in 11 (the 2,000 reads/s + 200
-// writes/s of the goal).
+// email), reads with one write in 11 (the 2,000 reads/s + 200 writes/s of
+// the goal), and the dashboard's and the page's reads with the same share
+// of writes.
 var LoadMixes = []LoadMix{
 	{Name: "read", Classes: readClasses},
 	{Name: "write", Classes: []LoadClass{{"tag-uuid", 1}, {"tag-email", 1}}},
 	{Name: "mixed", Classes: append(slices.Clone(readClasses), LoadClass{"tag-uuid", 50}, LoadClass{"tag-email", 50})},
+	{Name: "dashboard", Classes: append(slices.Clone(dashboardClasses), LoadClass{"tag-uuid", 50}, LoadClass{"tag-email", 50})},
+}
+
+// DashboardSegments are the 20 saved segments of the dashboard mix
+// (saved as dash-00 … dash-19 by SaveDashboard): plans, churn risk,
+// feature requests and the benchmark's segments, from a few percent of
+// the customers to half.
+var DashboardSegments = []string{
+	SegmentQ.String(), Segment3M.String(), Segment5M.String(),
+	"tag:plan-pro", "tag:plan-enterprise", "tag:plan-starter",
+	"tag:churn-risk-high", "tag:churn-risk-high AND tag:plan-pro", "tag:churn-risk-medium AND NOT tag:managed-account",
+	"tag:feature-sso OR tag:feature-scim", "tag:feature-dark-mode AND tag:active", "tags:any(feature-audit-log, feature-saml, feature-ip-allowlist)",
+	"tag:annual-billing AND tag:power-user", "tag:low-usage AND NOT tag:onboarded", "tag:upsell-candidate AND tag:plan-pro",
+	"tag:support-ticket-open AND tag:churn-risk-high", "tag:trial-converted AND tag:newsletter", "tag:sales-assisted AND NOT tag:internal",
+	"tag:api-user AND tag:integration-slack", "tag:champion OR tag:nps-promoter",
+}
+
+// dashboardName is the saved name of DashboardSegments[i].
+func dashboardName(i int) string { return fmt.Sprintf("dash-%02d", i) }
+
+// EditQueries are the queries the page is redrawn for, one edit after
+// another: a user narrowing and widening segments.
+var EditQueries = func() []string {
+	var qs []string
+	for _, base := range []string{"tag:churn-risk-high", "tag:plan-pro", "tag:feature-sso", "tag:active AND tag:newsletter", "tag:low-usage"} {
+		qs = append(qs, base, base+" AND NOT tag:managed-account", base+" AND tag:annual-billing",
+			base+" AND (tag:power-user OR tag:champion)", base+" AND NOT tag:internal AND tag:onboarded")
+	}
+	return qs
+}()
+
+// SaveDashboard saves DashboardSegments on the server at base.
+func SaveDashboard(base string) error {
+	client := &http.Client{Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	for i, q := range DashboardSegments {
+		body, _ := json.Marshal(map[string]string{"query": q})
+		req, err := http.NewRequest("PUT", base+"/v1/segments/saved/"+dashboardName(i), strings.NewReader(string(body)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("save %s (%s): %s", dashboardName(i), q, resp.Status)
+		}
+	}
+	return nil
 }
 
 // loadQueries are the segment queries of the metrics requests.
@@ -282,10 +346,14 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 	rng.Shuffle(len(sched), func(i, j int) { sched[i], sched[j] = sched[j], sched[i] })
 	qs := loadQueries()
 	seg := url.QueryEscape(SegmentQ.String())
-	series := fmt.Sprintf("%s/v1/segments/series?query=%s&start-date=%s&end-date=%s&interval=month",
-		base, seg, HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly))
+	dates := fmt.Sprintf("&start-date=%s&end-date=%s&interval=month", HistoryFrom.Format(time.DateOnly), HistoryTo.Format(time.DateOnly))
+	series := base + "/v1/segments/series?query=" + seg + dates
 	jsonType := http.Header{"Content-Type": []string{"application/json"}}
-	var next, reads, byUUID, byEmail atomic.Uint64
+	var next, reads, byUUID, byEmail, dash, edits atomic.Uint64
+	// The page's requests for an edit: each class takes the edits in turn.
+	editQuery := func() string {
+		return url.QueryEscape(EditQueries[edits.Add(1)/4%uint64(len(EditQueries))])
+	}
 	return func(t *vegeta.Target) error {
 		class := sched[next.Add(1)%uint64(len(sched))]
 		r := reads.Add(1)
@@ -305,6 +373,20 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 			t.URL = series
 		case "tagstats":
 			t.URL = base + "/v1/segments/tags?limit=100&query=" + seg
+		case "ping": // for MeasureCosts: the floor of a request's cost
+			t.URL = base + "/v1/ping"
+		case "dash-metrics":
+			t.URL = base + "/v1/segments/metrics?segment=" + dashboardName(int(dash.Add(1)%uint64(len(DashboardSegments))))
+		case "dash-series":
+			t.URL = base + "/v1/segments/series?segment=" + dashboardName(int(dash.Add(1)%uint64(len(DashboardSegments)))) + dates
+		case "edit-metrics":
+			t.URL = base + "/v1/segments/metrics?query=" + editQuery()
+		case "edit-series":
+			t.URL = base + "/v1/segments/series?query=" + editQuery() + dates
+		case "edit-tags":
+			t.URL = base + "/v1/segments/tags?sort=mrr&limit=50&query=" + editQuery()
+		case "edit-customers":
+			t.URL = base + "/v1/segments/customers?per_page=50&query=" + editQuery()
 		case "tag-uuid":
 			i := byUUID.Add(1) - 1
 			n := uint64(len(pool.UUIDs))
@@ -320,6 +402,11 @@ func NewTargeter(base string, mix LoadMix, pool LoadPool, seed uint64) vegeta.Ta
 		default:
 			return fmt.Errorf("unknown load class %q", class)
 		}
+		sep := "?"
+		if strings.Contains(t.URL, "?") {
+			sep = "&"
+		}
+		t.URL += sep + "lc=" + class // for classOf
 		return nil
 	}
 }
@@ -372,28 +459,14 @@ func sendOne(client *http.Client, tr vegeta.Targeter) error {
 	return nil
 }
 
-// classOf names the class of a request from its method and URL.
-func classOf(method, u string) string {
-	switch {
-	case method == "POST" && strings.HasSuffix(u, "/v1/customers/attributes/tags"):
-		return "tag-email"
-	case method == "POST":
-		return "tag-uuid"
-	case strings.Contains(u, "/v1/segments/metrics"):
-		return "metrics"
-	case strings.Contains(u, "/v1/segments/series"):
-		return "series"
-	case strings.Contains(u, "/v1/segments/tags"):
-		return "tagstats"
-	case strings.Contains(u, "/v1/segments/customers"):
-		return "segment-customers"
-	case strings.Contains(u, "/v1/customers/search"):
-		return "search"
-	case strings.Contains(u, "/v1/customers?"):
-		return "list"
-	default:
-		return "customer"
+// classOf names the class of a request: the "lc" parameter NewTargeter
+// adds to its URL (the server ignores it).
+func classOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "?"
 	}
+	return p.Query().Get("lc")
 }
 
 // LoadStep is the outcome of one rate of one mix.
@@ -433,7 +506,7 @@ func RunStep(srv *Server, tr vegeta.Targeter, mix string, rate int, d time.Durat
 	lat := map[string][]time.Duration{}
 	for res := range a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, fmt.Sprintf("%s@%d", mix, rate)) {
 		m.Add(res)
-		c := classOf(res.Method, res.URL)
+		c := classOf(res.URL)
 		lat[c] = append(lat[c], res.Latency)
 		if res.Code/100 != 2 || res.Error != "" {
 			st.Errors++
@@ -525,9 +598,10 @@ func LoadPlot(n int, steps []LoadStep, path string) error {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	colors := map[string]color.Color{
-		"read":  color.RGBA{R: 0x1b, G: 0x9e, B: 0x77, A: 0xff},
-		"write": color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff},
-		"mixed": color.RGBA{R: 0x75, G: 0x70, B: 0xb3, A: 0xff},
+		"read":      color.RGBA{R: 0x1b, G: 0x9e, B: 0x77, A: 0xff},
+		"write":     color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff},
+		"mixed":     color.RGBA{R: 0x75, G: 0x70, B: 0xb3, A: 0xff},
+		"dashboard": color.RGBA{R: 0xe7, G: 0x29, B: 0x8a, A: 0xff},
 	}
 	ymax := 60.0
 	for _, m := range LoadMixes {
@@ -584,7 +658,7 @@ type ClassCost struct {
 // CPU time by their number (/proc counts it in 10 ms ticks: give it a
 // second). Each one must answer 2xx.
 func MeasureCosts(srv *Server, pool LoadPool, seed uint64, per time.Duration) ([]ClassCost, error) {
-	var names []string
+	names := []string{"ping"}
 	for _, m := range LoadMixes {
 		for _, c := range m.Classes {
 			if !slices.Contains(names, c.Name) {
@@ -618,18 +692,27 @@ func CostMarkdown(n int, costs []ClassCost) string {
 	for _, c := range readClasses {
 		weight[c.Name], all = c.Weight, all+c.Weight
 	}
-	fmt.Fprintf(&b, "| N | request | alone: ms | server CPU ms | share of the read mix | CPU ms per read of the mix |\n| --- | --- | ---: | ---: | ---: | ---: |\n")
-	var total float64
+	fmt.Fprintf(&b, "| N | request | alone: ms | server CPU ms | × a ping's CPU | share of the read mix | CPU ms per read of the mix |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	var total, ping float64
+	for _, c := range costs {
+		if c.Class == "ping" {
+			ping = float64(c.CPU) / 1e6
+		}
+	}
 	for _, c := range costs {
 		cpu := float64(c.CPU) / 1e6
+		times := ""
+		if ping > 0 {
+			times = fmt.Sprintf("%.1f", cpu/ping)
+		}
 		share, part := "", ""
 		if w, ok := weight[c.Class]; ok {
 			f := float64(w) / float64(all)
 			share, part = fmt.Sprintf("%.1f%%", 100*f), fmt.Sprintf("%.3f", f*cpu)
 			total += f * cpu
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %s | %s |\n", Human(n), c.Class, float64(c.Wall)/1e6, cpu, share, part)
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %.3f | %s | %s | %s |\n", Human(n), c.Class, float64(c.Wall)/1e6, cpu, times, share, part)
 	}
-	fmt.Fprintf(&b, "| %s | **read mix** | | | 100%% | **%.3f** (%.0f reads/s a core) |\n", Human(n), total, 1000/total)
+	fmt.Fprintf(&b, "| %s | **read mix** | | | | 100%% | **%.3f** (%.0f reads/s a core) |\n", Human(n), total, 1000/total)
 	return b.String()
 }

@@ -16,12 +16,13 @@ import (
 // customers (the CI smoke run) one low rate a mix, for a second.
 func loadRates(n int, mix string) []int {
 	if n < 100_000 {
-		return map[string][]int{"read": {50}, "write": {20}, "mixed": {55}}[mix]
+		return map[string][]int{"read": {50}, "write": {20}, "mixed": {55}, "dashboard": {55}}[mix]
 	}
 	return map[string][]int{
-		"read":  {100, 175, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000},
-		"write": {50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000},
-		"mixed": {55, 110, 165, 220, 330, 550, 825, 1100, 1375, 1650, 2200, 3300},
+		"read":      {100, 175, 250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000},
+		"write":     {50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000},
+		"mixed":     {55, 110, 165, 220, 330, 550, 825, 1100, 1375, 1650, 2200, 3300},
+		"dashboard": {55, 110, 165, 220, 330, 550, 825, 1100, 1375, 1650, 2200, 3300},
 	}[mix]
 }
 
@@ -49,13 +50,16 @@ var loadResults = map[int][]LoadStep{}
 // on a copy of the cached index, on 127.0.0.1, and drives it with vegeta
 // at rising rates with each mix of LoadMixes: segment metrics and counts,
 // customer reads, searches and lists, segment pages, rarely a series and
-// tag stats, and durable tag writes by UUID and by email. Each step sends
+// tag stats, and durable tag writes by UUID and by email; and the
+// dashboard mix (20 saved segments' metrics and series polled, the page's
+// four requests per query edit, the same writes). Each step sends
 // rate × step time requests, so the run is bounded and stops by itself.
 // It reports per mix the highest rate held with p99 ≤ 50 ms and no
 // error (max-rps; 0 when even the first failed) and its p99, and writes
 // the steps' table and a latency plot into the data directory
 // (load-nN.md, load-nN.png), with what each kind of request costs the
-// server alone (CPU per request, sent one at a time). The copy goes to $TAGSEG_BENCH_LOAD_TMP (or
+// server alone (CPU per request, sent one at a time, and as a multiple of
+// a ping's). The copy goes to $TAGSEG_BENCH_LOAD_TMP (or
 // the temporary directory) and is removed after; a size whose copy would
 // not fit there is skipped.
 func BenchmarkLoad(b *testing.B) {
@@ -130,6 +134,9 @@ func runLoad(b *testing.B, n int) []LoadStep {
 	}
 	defer srv.Stop()
 	logf("bench: n=%d: load: tagseg serve on %s", n, srv.URL)
+	if err := SaveDashboard(srv.URL); err != nil {
+		b.Fatal(err)
+	}
 	warm, err := WarmUp(srv.URL, pool)
 	if err != nil {
 		b.Fatal(err)
