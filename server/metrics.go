@@ -115,10 +115,18 @@ var (
 	descTags       = prometheus.NewDesc("tagseg_tags", "Distinct tags in the index.", nil, nil)
 	descLastCommit = prometheus.NewDesc("tagseg_index_last_commit_timestamp_seconds", "Modification time of the index file: its last commit.", nil, nil)
 	descTxID       = prometheus.NewDesc("tagseg_index_txid", "Transaction ID of the index's last commit; it grows by one a durable write.", nil, nil)
+
+	// The answers the index keeps across commits (Index.CacheStats).
+	descAnswerHits    = prometheus.NewDesc("tagseg_answers_hits_total", "Segment reads (metrics, series, tag rankings) answered from a kept answer, brought forward to the commit or not.", nil, nil)
+	descAnswerMisses  = prometheus.NewDesc("tagseg_answers_misses_total", "Segment reads that evaluated the segment afresh.", nil, nil)
+	descAnswerEntries = prometheus.NewDesc("tagseg_answers_entries", "Segments whose answers the index keeps.", nil, nil)
+	descAnswerBytes   = prometheus.NewDesc("tagseg_answers_bytes", "Memory the kept answers hold, estimated.", nil, nil)
+	descAnswerMax     = prometheus.NewDesc("tagseg_answers_max_bytes", "Bound of the kept answers' memory (0: none kept).", nil, nil)
 )
 
 func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descFileBytes, descCustomers, descTags, descLastCommit, descTxID} {
+	for _, d := range []*prometheus.Desc{descUp, descFileBytes, descCustomers, descTags, descLastCommit, descTxID,
+		descAnswerHits, descAnswerMisses, descAnswerEntries, descAnswerBytes, descAnswerMax} {
 		ch <- d
 	}
 }
@@ -134,6 +142,12 @@ func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descCustomers, float64(info.Customers))
 	gauge(descTxID, float64(info.TxID))
 	gauge(descTags, float64(info.Tags)) // counted by the index: no listing
+	cs := c.ix.CacheStats()
+	ch <- prometheus.MustNewConstMetric(descAnswerHits, prometheus.CounterValue, float64(cs.Hits))
+	ch <- prometheus.MustNewConstMetric(descAnswerMisses, prometheus.CounterValue, float64(cs.Misses))
+	gauge(descAnswerEntries, float64(cs.Entries))
+	gauge(descAnswerBytes, float64(cs.Bytes))
+	gauge(descAnswerMax, float64(cs.MaxBytes))
 	if fi, err := os.Stat(info.Path); err == nil {
 		gauge(descFileBytes, float64(fi.Size()))
 		gauge(descLastCommit, float64(fi.ModTime().UnixNano())/1e9)

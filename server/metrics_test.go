@@ -5,8 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tagseg/tagseg"
 )
 
 func TestAPIMetrics(t *testing.T) {
@@ -18,6 +22,9 @@ func TestAPIMetrics(t *testing.T) {
 		call{method: "GET", path: "/v1/customers/nobody", status: 404, header: auth},
 		call{method: "GET", path: "/v1/nowhere", status: 404, header: auth},
 		call{method: "GET", path: "/v1/customers/cus_a", status: 401},
+		// The same segment twice: the second is a kept answer.
+		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro", status: 200, header: auth},
+		call{method: "GET", path: "/v1/segments/metrics?query=tag%3Aplan-pro", status: 200, header: auth},
 	)
 	get := func(header map[string]string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
@@ -53,9 +60,22 @@ func TestAPIMetrics(t *testing.T) {
 		"tagseg_index_last_commit_timestamp_seconds ",
 		"tagseg_index_txid ",
 		"go_goroutines ",
+		"tagseg_answers_entries 1",
+		"tagseg_answers_max_bytes " + strconv.FormatFloat(float64(tagseg.DefaultCacheBytes), 'g', -1, 64),
+		"tagseg_answers_bytes ",
+		"tagseg_heavy_reads_running 0",
+		"tagseg_heavy_reads_waiting 0",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, "\n"+want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// Hits and misses are counters of the index's, which the fixture's own
+	// reads may have moved too: at least the second request hit.
+	for _, name := range []string{"tagseg_answers_hits_total", "tagseg_answers_misses_total"} {
+		m := regexp.MustCompile(`(?m)^` + name + ` (\d+)$`).FindStringSubmatch(body)
+		if m == nil || m[1] == "0" {
+			t.Errorf("/metrics: %s = %v, want at least 1", name, m)
 		}
 	}
 }
