@@ -191,6 +191,12 @@ func TestServeNoteSafety(t *testing.T) {
 	}
 	os.Chmod(path, 0o666) // whatever the umask
 	srv := serveInProcess(t, "-db", s.db, "-addr", "0.0.0.0:0", "-insecure")
+	// serve says where it listens, then writes the note.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := readServeNote(s.db); ok || time.Now().After(deadline) {
+			break
+		}
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
