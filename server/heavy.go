@@ -7,7 +7,9 @@ package server
 // under a semaphore of their own, smaller than GOMAXPROCS: at most
 // Options.MaxHeavy at once, the others waiting their turn (a bounded
 // number of them: past that, 503 with Retry-After at once, rather than
-// holding the server's in-flight slots that cheap reads need).
+// holding the server's in-flight slots that cheap reads need). A ranking
+// or series the index keeps across commits costs what a cheap read does:
+// one answered quickly the last time goes round the fence.
 
 import (
 	"context"
@@ -15,7 +17,9 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tagseg/tagseg"
@@ -27,6 +31,9 @@ type heavyFence struct {
 	slots   chan struct{} // a token per heavy read running
 	waiting atomic.Int64  // heavy reads waiting for a slot
 	queue   int64         // how many may wait
+
+	mu    sync.Mutex
+	quick map[string]bool // requests answered within quickRead last time
 }
 
 // errFenceFull is the answer of a heavy read when the queue is full.
@@ -92,14 +99,54 @@ func (s *server) heavy(w http.ResponseWriter, r *http.Request) (release func(), 
 
 // heavyView is segmentView for a heavy read, in a slot of the fence: the
 // slot is given back before the answer is written (a slow client must not
-// hold it).
+// hold it). A request whose last answer was quick (the index kept it
+// across commits: a dashboard's poll) goes round the fence; if it turns
+// slow it is fenced again from the next time.
 func (s *server) heavyView(w http.ResponseWriter, r *http.Request, fn func(tx *tagseg.Tx, q string, e tagseg.Expr) error) bool {
-	release, ok := s.heavy(w, r)
-	if !ok {
-		return false
+	key := r.URL.Path + "?" + r.URL.RawQuery
+	if s.fence == nil || !s.fence.wasQuick(key) {
+		release, ok := s.heavy(w, r)
+		if !ok {
+			return false
+		}
+		defer release()
 	}
-	defer release()
-	return s.segmentView(w, r, fn)
+	start := time.Now()
+	ok := s.segmentView(w, r, fn)
+	if s.fence != nil && ok {
+		s.fence.note(key, time.Since(start))
+	}
+	return ok
+}
+
+// quickRead is how long a heavy read may take and still go round the
+// fence the next time it is asked.
+const quickRead = 2 * time.Millisecond
+
+// maxQuick bounds the requests remembered as quick (forgotten all at once
+// past it: they are fenced until answered quickly again).
+const maxQuick = 4096
+
+// wasQuick reports whether the request key was answered within quickRead
+// the last time.
+func (f *heavyFence) wasQuick(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.quick[key]
+}
+
+// note records how long the request key took.
+func (f *heavyFence) note(key string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d > quickRead {
+		delete(f.quick, key)
+		return
+	}
+	if f.quick == nil || len(f.quick) >= maxQuick {
+		f.quick = map[string]bool{}
+	}
+	f.quick[key] = true
 }
 
 // register adds the fence's gauges to reg.
