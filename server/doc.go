@@ -56,15 +56,20 @@
 //
 // # What every request goes through
 //
-// With Options.APIKey, every request but the page's static files must
-// carry the key as the user name of HTTP Basic auth (ChartMogul's scheme);
-// else 401. At most Options.MaxInFlight requests are served at once; one
+// Without Options.APIKey, only requests for a loopback Host (localhost,
+// 127.0.0.0/8, [::1]) or a trusted origin's host are answered, others 403
+// (DNS rebinding; Options.AllowAnyHost turns it off). With an APIKey,
+// every request but the page's static files must carry the key as the
+// user name of HTTP Basic auth (ChartMogul's scheme); else 401. At most Options.MaxInFlight requests are served at once; one
 // more is answered 503 with Retry-After at once. A browser's POST, PUT or
 // DELETE from another origin than the page's (or an
 // Options.TrustedOrigins one) is refused, 403 (http.CrossOriginProtection).
-// A closed index, or one whose last commit failed, answers 503 with
-// ChartMogul's error body: clients retry. Tag stats and series stop when
-// their client goes away.
+// A closed index, or one whose commit failed (tagseg.Index.Err), answers
+// 503 with ChartMogul's error body on every route but /metrics (whose
+// tagseg_index_up is then 0): clients retry. Tag rankings and series run
+// at most Options.MaxHeavy at once (half the cores by default), so that
+// they never take every core from the cheap reads; they stop when their
+// client goes away.
 //
 // # Writes: commands and the executor
 //
