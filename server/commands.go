@@ -35,6 +35,11 @@ const (
 	OpAddCustom             = "add_custom"               // UUID or Email, Custom (the add form)
 	OpUpdateCustom          = "update_custom"            // UUID, Custom (the update form)
 	OpRemoveCustom          = "remove_custom"            // UUID, Keys
+	OpRenameTag             = "rename_tag"               // Tags (the one renamed), To, Merge (tagops.go)
+	OpDeleteTags            = "delete_tags"              // Tags (tagops.go)
+	OpSetTagMembers         = "set_tag_members"          // Tags (the one set), IDs, ExternalIDs and DataSource, MemberUUIDs, Add (tagops.go)
+	OpImport                = "import"                   // Rows, Import (import.go)
+	OpImportEvents          = "import_events"            // Events (import.go)
 )
 
 // Command is one write of the API, as data. Op names it; the fields it
@@ -72,6 +77,26 @@ type Command struct {
 	Custom json.RawMessage    `json:"custom,omitempty"`
 	Keys   []string           `json:"keys,omitempty"`
 
+	// To is the name a tag is renamed to; Merge lets it be a tag some
+	// customers hold already.
+	To    string `json:"to,omitempty"`
+	Merge bool   `json:"merge,omitempty"`
+	// IDs are the dense IDs a tag is set on, a portable Roaring bitmap;
+	// and the customers ExternalIDs of the data source DataSource, and
+	// MemberUUIDs, name. Add keeps the tag on the customers that hold it
+	// and are not named.
+	IDs         []byte   `json:"ids,omitempty"`
+	ExternalIDs []string `json:"external_ids,omitempty"`
+	MemberUUIDs []string `json:"member_uuids,omitempty"`
+	DataSource  string   `json:"data_source,omitempty"`
+	Add         bool     `json:"add,omitempty"`
+
+	// Rows are the customers of an import batch and Import its options;
+	// Events the MRR changes of an events import (import.go).
+	Rows   []api.NewCustomer `json:"rows,omitempty"`
+	Import *ImportOptions    `json:"import,omitempty"`
+	Events []ImportEvent     `json:"events,omitempty"`
+
 	// The caps of a bulk change (Options.MaxCustomers, ConfirmAbove and
 	// the request's "confirm"; 0: none, nil: no confirm), checked on the
 	// segment as the command finds it.
@@ -88,6 +113,16 @@ type Result struct {
 	Tags      []string          `json:"tags,omitempty"`      // the customer's tags after
 	Query     string            `json:"query,omitempty"`     // the query a bulk change evaluated
 	Changed   int               `json:"changed,omitempty"`   // customers a bulk change changed
+	// A tag renamed: the customers holding the new name before (Held),
+	// of them the ones holding the old one too (Both). Tags deleted:
+	// how many lost each (Counts). A tag's members set: Added, Removed.
+	Held    uint64 `json:"held,omitempty"`
+	Both    uint64 `json:"both,omitempty"`
+	Counts  []int  `json:"counts,omitempty"`
+	Added   int    `json:"added,omitempty"`
+	Removed int    `json:"removed,omitempty"`
+	// What became of each row of an import (import.go).
+	Rows []RowResult `json:"rows,omitempty"`
 }
 
 // Apply performs the command in tx. It reads nothing but tx and the
@@ -136,6 +171,10 @@ func (c Command) Apply(tx *tagseg.Tx) (Result, error) {
 		return c.applyUpdate(tx)
 	case OpAddCustom, OpUpdateCustom, OpRemoveCustom:
 		return c.applyCustom(tx)
+	case OpRenameTag, OpDeleteTags, OpSetTagMembers:
+		return c.applyTagOp(tx)
+	case OpImport, OpImportEvents:
+		return c.applyImport(tx)
 	}
 	return Result{}, fmt.Errorf("server: unknown command %q: %w", c.Op, tagseg.ErrInvalid)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -150,7 +151,7 @@ func TestCommandsReplicate(t *testing.T) {
 	for i := range 400 {
 		var method, path string
 		var body any
-		switch k := r.IntN(120); {
+		switch k := r.IntN(135); {
 		case k < 25:
 			method, path = "POST", "/v1/customers"
 			c := map[string]any{
@@ -185,6 +186,36 @@ func TestCommandsReplicate(t *testing.T) {
 			method, path, body = "PUT", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3)), map[string]any{"query": "tag:" + tags[r.IntN(len(tags))]}
 		case k < 96:
 			method, path = "DELETE", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3))
+		case k >= 120: // tags as a whole, imports
+			switch r.IntN(5) {
+			case 0:
+				method, path, body = "PATCH", "/v1/tags/"+url.PathEscape(strings.TrimSpace(tags[r.IntN(len(tags))])), map[string]any{"name": tags[r.IntN(len(tags))], "merge": r.IntN(2) == 0}
+			case 1:
+				method, path, body = "DELETE", "/v1/tags", map[string]any{"tags": someTags()}
+			case 2:
+				ids := []int{}
+				for range r.IntN(6) {
+					ids = append(ids, r.IntN(len(uuids)+3))
+				}
+				method, path, body = "PUT", "/v1/tags/"+url.PathEscape(strings.TrimSpace(tags[r.IntN(len(tags))]))+"/members?add="+fmt.Sprint(r.IntN(2) == 0), map[string]any{"ids": ids}
+			case 3:
+				var rows []map[string]any
+				for range 1 + r.IntN(4) {
+					row := map[string]any{"data_source_uuid": "ds_1", "external_id": fmt.Sprint(r.IntN(60)), "name": fmt.Sprintf("Imported %d", i),
+						"attributes": map[string]any{"tags": someTags(), "custom": []map[string]any{{"type": "Integer", "key": "seats", "value": r.IntN(9)}}}}
+					if r.IntN(2) == 0 {
+						row["mrr"] = r.IntN(3) * 1000
+						if r.IntN(2) == 0 {
+							row["mrr_at"] = fmt.Sprintf("2024-%02d-01", 1+r.IntN(12))
+						}
+					}
+					rows = append(rows, row)
+				}
+				method, path, body = "POST", "/v1/import/customers", map[string]any{"rows": rows, "options": map[string]any{"duplicate_last": r.IntN(2) == 0, "replace_tags": r.IntN(2) == 0}}
+			default:
+				events := []map[string]any{{"uuid": uuid(), "at": fmt.Sprintf("2024-%02d-01T00:00:00Z", 1+r.IntN(12)), "cents": r.IntN(3) * 700}}
+				method, path, body = "POST", "/v1/import/events", map[string]any{"events": events}
+			}
 		default: // an update or a custom-attribute change
 			switch r.IntN(5) {
 			case 0:
@@ -228,7 +259,8 @@ func TestCommandsReplicate(t *testing.T) {
 	}
 	for _, op := range []string{OpCreateCustomer, OpDeleteCustomer, OpAddTags, OpRemoveTags, OpAddTagsByEmail, OpSetMRR,
 		OpAddTagsToSegment, OpRemoveTagsFromSegment, OpSaveSegment, OpDeleteSegment,
-		OpUpdateCustomer, OpAddCustom, OpUpdateCustom, OpRemoveCustom} {
+		OpUpdateCustomer, OpAddCustom, OpUpdateCustom, OpRemoveCustom,
+		OpRenameTag, OpDeleteTags, OpSetTagMembers, OpImport, OpImportEvents} {
 		if ops[op] == 0 {
 			t.Errorf("no %s command was run", op)
 		}
@@ -269,6 +301,11 @@ func TestEveryWriteThroughTheExecutor(t *testing.T) {
 		"PUT /v1/customers/{uuid}/attributes/custom":    {"/v1/customers/cus_a/attributes/custom", `{"custom": {"seats": 6}}`},
 		"DELETE /v1/customers/{uuid}/attributes/custom": {"/v1/customers/cus_a/attributes/custom", `{"custom": ["seats"]}`},
 		"POST /v1/customers/attributes/custom":          {"/v1/customers/attributes/custom", `{"email": "bob@example.com", "custom": [{"type": "String", "key": "k", "value": "v"}]}`},
+		"PATCH /v1/tags/{tag}":                          {"/v1/tags/plan-pro", `{"name": "plan-max"}`},
+		"DELETE /v1/tags":                               {"/v1/tags", `{"tags": ["plan-pro"]}`},
+		"PUT /v1/tags/{tag}/members":                    {"/v1/tags/x/members", `{"ids": [0]}`},
+		"POST /v1/import/customers":                     {"/v1/import/customers", `{"rows": [{"uuid": "cus_new"}]}`},
+		"POST /v1/import/events":                        {"/v1/import/events", `{"events": [{"uuid": "cus_a", "at": "2024-01-01T00:00:00Z", "cents": 5}]}`},
 	}
 	const refused = `{"code":403,"message":"The index is read-only","param":null}`
 	for _, rt := range New(ix, Options{}).(*server).routes() {

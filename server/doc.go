@@ -41,6 +41,12 @@
 //	                                              (events), its dense IDs (roaring) and their mapping (ids);
 //	                                              several parts of one snapshot as multipart/mixed
 //	GET    /v1/backup                             a consistent copy of the index file, streamed
+//	PATCH  /v1/tags/{tag}                         rename a tag ({"name": NEW}; onto a held tag: 409 unless "merge": true)
+//	DELETE /v1/tags                               remove tags ({"tags": [...]}) from every customer holding them
+//	PUT    /v1/tags/{tag}/members                 the tag on exactly the customers a Roaring bitmap of dense IDs
+//	                                              (application/octet-stream) or external IDs (text/plain) names
+//	POST   /v1/import/customers                   a batch of "tagseg import" rows, one transaction (dry_run=true)
+//	POST   /v1/import/events                      a batch of MRR changes, one transaction
 //	GET    /v1/segments/saved                     saved segments
 //	GET    /v1/segments/saved/{name}              one
 //	PUT    /v1/segments/saved/{name}              save (the query must evaluate)

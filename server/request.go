@@ -16,7 +16,12 @@ import (
 // decode reads a JSON object body into v, answering 413, 400 itself; it
 // reports whether v was filled.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	return s.decodeMax(w, r, v, s.opt.MaxBody)
+}
+
+// decodeMax is decode with a body of up to limit bytes.
+func (s *server) decodeMax(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):

@@ -223,6 +223,11 @@ func (s *server) routes() []route {
 		f("GET /v1/customers/{uuid}/mrr", s.mrrHistory),
 		f("GET /v1/tags", s.listTags),
 		f("GET /v1/backup", s.backup),
+		f("PATCH /v1/tags/{tag}", s.renameTag),
+		f("DELETE /v1/tags", s.deleteTags),
+		f("PUT /v1/tags/{tag}/members", s.setTagMembers),
+		f("POST /v1/import/customers", s.importCustomers),
+		f("POST /v1/import/events", s.importEvents),
 
 		f("GET /v1/segments/metrics", s.segmentMetrics),
 		f("GET /v1/segments/series", s.segmentSeries),

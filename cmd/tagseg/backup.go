@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 )
 
-const backupUsage = `-db PATH OUT
+const backupUsage = `-db PATH OUT|-
 
 Writes a consistent copy of the index to OUT, as of one commit (Index.Backup).
 The copy is written to a temporary file beside OUT, synced and renamed, so OUT

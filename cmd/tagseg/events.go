@@ -16,7 +16,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server/api"
@@ -180,22 +179,10 @@ func jsonEvents(r io.Reader, units bool) func() (row, error) {
 // importEvents records the MRR events of one file, a batch a transaction.
 func (im *importer) importEvents(s *source, fst *fileStats) error {
 	im.checkRow = nil
+	if im.remote != nil {
+		return im.importBatches(s, fst, im.writeEventsRemote)
+	}
 	return im.importBatches(s, fst, im.writeEvents)
-}
-
-// eventKey resolves a row's customer to its UUID.
-func eventKey(tx *tagseg.Tx, c *tagseg.Customer) (string, error) {
-	if c.UUID != "" {
-		if _, err := tx.Customer(c.UUID); err != nil {
-			return "", err
-		}
-		return c.UUID, nil
-	}
-	got, err := tx.CustomerByExternalID(c.DataSourceUUID, c.ExternalID)
-	if err != nil {
-		return "", fmt.Errorf("customer with external ID %q in data source %q: %w", c.ExternalID, c.DataSourceUUID, tagseg.ErrNotFound)
-	}
-	return got.UUID, nil
 }
 
 func (im *importer) writeEvents(fst *fileStats, rows []*row) error {
@@ -206,11 +193,11 @@ func (im *importer) writeEvents(fst *fileStats, rows []*row) error {
 			if r.err != nil {
 				continue
 			}
-			uuid, err := eventKey(tx, &r.c)
+			uuid, err := api.EventCustomer(tx, r.c.UUID, r.c.DataSourceUUID, r.c.ExternalID)
 			if err == nil {
 				var h []tagseg.MRRChange
 				if h, err = tx.MRRHistory(uuid); err == nil {
-					if hasEvent(h, r.mrrAt, r.mrr) {
+					if api.HasEvent(h, r.mrrAt, r.mrr) {
 						continue
 					}
 					if im.o.dryRun {
@@ -265,13 +252,4 @@ func (im *importer) writeEvents(fst *fileStats, rows []*row) error {
 		}
 	}
 	return nil
-}
-
-func hasEvent(h []tagseg.MRRChange, at time.Time, cents int64) bool {
-	for _, e := range h {
-		if e.At.Equal(at) {
-			return e.Cents == cents
-		}
-	}
-	return false
 }

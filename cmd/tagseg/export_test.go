@@ -314,8 +314,8 @@ func TestTagImport(t *testing.T) {
 		}
 		return ids
 	}
-	holders := func(tag string) map[string]bool {
-		got, _ := readAll(t, f.db)
+	holdersIn := func(db, tag string) map[string]bool {
+		got, _ := readAll(t, db)
 		out := map[string]bool{}
 		for u, c := range got {
 			if slices.Contains(c.Tags, tag) {
@@ -324,6 +324,7 @@ func TestTagImport(t *testing.T) {
 		}
 		return out
 	}
+	holders := func(tag string) map[string]bool { return holdersIn(f.db, tag) }
 	// Exactly a bitmap's customers, twice (the second changes the first).
 	var want map[string]bool
 	for i := range 2 {
@@ -352,6 +353,32 @@ func TestTagImport(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, holders("imported"), cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("holders after tag-import -add (-want +got):\n%s", diff)
+	}
+
+	// The mapping file export writes beside a bitmap names the customers
+	// by UUID: it sets the tag on another index the customers were
+	// imported into, whose dense IDs differ (no deleted customers there).
+	bitmap := filepath.Join(dir, "segment.roaring")
+	if code, _, stderr := cli(t, "export", "-db", f.db, "-query", "tag:imported", "-format", "roaring", "-out", bitmap); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	all := filepath.Join(dir, "all.jsonl")
+	if code, _, stderr := cli(t, "export", "-db", f.db, "-format", "jsonl", "-out", all); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	other := filepath.Join(dir, "other.db")
+	if code, stdout, stderr := cli(t, "import", "-db", other, all); code != 0 {
+		t.Fatalf("import: exit %d: %s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := cli(t, "tag-import", "-db", other, "-tag", "from-mapping", bitmap+".ids.csv"); code != 0 || !strings.Contains(stdout, fmt.Sprintf("from-mapping: %s holders", count(len(want)))) {
+		t.Fatalf("tag-import of the mapping file: exit %d: %s%s", code, stdout, stderr)
+	}
+	if diff := cmp.Diff(want, holdersIn(other, "from-mapping"), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("holders after tag-import of the mapping file (-want +got):\n%s", diff)
+	}
+	unknownMap := writeFile(t, filepath.Join(dir, "unknown.ids.csv"), "id,uuid,data_source_uuid,external_id\n0,cus_00000,ds_a,ext-0\n7,cus_nobody,ds_a,x\n")
+	if code, _, stderr := cli(t, "tag-import", "-db", other, "-tag", "from-mapping", unknownMap); code != 1 || !strings.Contains(stderr, `1 UUID names no customer (line 3: "cus_nobody")`) {
+		t.Errorf("tag-import of a mapping naming nobody: exit %d: %s", code, stderr)
 	}
 
 	// What is refused changes nothing.

@@ -35,7 +35,7 @@ import (
 	"github.com/tagseg/tagseg/server/api"
 )
 
-const importUsage = `-db PATH [flags] FILE...
+const importUsage = `-db PATH [-on-duplicate refuse|last] [-dry-run] [flags] FILE...
 
 Imports customers in ChartMogul's customer shape, or with -events their MRR
 histories. FILE "-" is standard input (give -format). The format is taken
@@ -49,7 +49,10 @@ by key, tags are added (-replace-tags: the row's tags become the customer's
 tags), and mrr is recorded (see below). One that does not exist is
 created. So importing a file twice leaves the index as importing it once.
 A row with neither key is refused unless -allow-unkeyed (it is then created
-on every run).
+on every run). A file names each customer once: a row naming a customer
+that an earlier row of the same file named (by uuid or by external ID) is
+refused, and the message gives both lines; -on-duplicate last applies it
+over the earlier instead, as importing it again would.
 
 CSV: a header row names the columns: uuid, data_source_uuid, external_id,
 name, email, company, country, state, city, zip, lead_created_at,
@@ -80,6 +83,10 @@ is 1 when a row was refused, unless -skip-bad. Ctrl-C or SIGTERM stop the
 import after the batch being written; the last lines say how far each file
 is written and how to resume with -from-line. -dry-run checks every row
 against the index and writes nothing.
+
+When tagseg serve holds the index (its serve note is beside it), or with
+-server URL, the rows go through the server, in transactions of up to
+2,000 rows each, with the same rules.
 
 ` + eventsHelp
 
@@ -496,27 +503,8 @@ func jsonRow(line int, b []byte) row {
 		}
 		return r
 	}
-	c, err := n.Customer()
-	if err != nil {
-		r.err = err
-		return r
-	}
-	r.c = c
-	r.tagsGiven = n.Attributes != nil && n.Attributes.Tags != nil
-	if raw := bytes.TrimSpace(n.MRR); len(raw) > 0 && string(raw) != "null" {
-		r.hasMRR = true
-		s := string(raw)
-		if raw[0] == '"' {
-			json.Unmarshal(raw, &s)
-		}
-		if r.mrr, err = api.ParseCents(s); err != nil {
-			r.err = api.FieldErrorf("mrr", "%v", err)
-			return r
-		}
-	}
-	if r.mrrAt, err = api.ParseTimeField("mrr_at", deref(n.MRRAt)); err != nil {
-		r.err = err
-	}
+	ir, err := api.ImportRowOf(&n)
+	r.c, r.tagsGiven, r.hasMRR, r.mrr, r.mrrAt, r.err = ir.Customer, ir.TagsGiven, ir.HasMRR, ir.MRR, ir.MRRAt, err
 	return r
 }
 

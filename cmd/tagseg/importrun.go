@@ -15,15 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"reflect"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/schollz/progressbar/v3"
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server/api"
@@ -65,7 +64,8 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	units := fs.Bool("units", false, "-events: mrr is in units (12.34), not cents")
 	mrrAtFlag := fs.String("mrr-at", "", "`time` of the MRR of rows without mrr_at (default: when the import starts)")
 	tagSep := fs.String("tag-sep", ",", "`separator` of the tags in a CSV tags cell")
-	files, err := parseDBArgs(fs, args, db)
+	server := serverFlag(fs)
+	files, err := parseServedArgs(fs, args, db, server)
 	if err != nil {
 		return err
 	}
@@ -149,11 +149,15 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ix, cleanup, err := openImportIndex(o)
-	if err != nil {
-		return err
+	var ix *tagseg.Index
+	rm := remoteFor(o.db, server, stderr)
+	if rm == nil {
+		var cleanup func()
+		if ix, cleanup, err = openImportIndex(o); err != nil {
+			return err
+		}
+		defer cleanup()
 	}
-	defer cleanup()
 
 	ctx, stop := importSignals()
 	defer stop()
@@ -163,7 +167,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		stop()
 	}()
-	im := &importer{ix: ix, o: o, ctx: ctx, stdout: stdout, stderr: stderr, created: map[string]bool{}}
+	im := &importer{ix: ix, remote: rm, o: o, ctx: ctx, stdout: stdout, stderr: stderr, created: map[string]bool{}}
 	if isTerminal(stderr) {
 		im.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(stderr),
@@ -255,7 +259,8 @@ type fileStats struct {
 }
 
 type importer struct {
-	ix     *tagseg.Index // nil: a dry run without an index
+	ix     *tagseg.Index // nil: a dry run without an index, or through a server
+	remote *remote       // the server the rows go through (importremote.go)
 	o      importOpts
 	ctx    context.Context
 	stdout io.Writer
@@ -276,6 +281,7 @@ type importer struct {
 	// would create. A row naming one again is a duplicate.
 	named    []int32
 	keyLines map[string]int
+	namedIDs *roaring.Bitmap // through a server: the IDs in named
 	// checkRow refuses a row as it is read (customers, not events).
 	checkRow func(*row) error
 }
@@ -352,6 +358,10 @@ func (im *importer) readBatch(s *source, fst *fileStats) (rows []*row, eof bool,
 func (im *importer) importSource(s *source, fst *fileStats) error {
 	im.checkRow = im.checkCustomerRow
 	im.named, im.keyLines = nil, map[string]int{}
+	if im.remote != nil {
+		im.namedIDs = roaring.New()
+		return im.importBatches(s, fst, im.writeBatchRemote)
+	}
 	return im.importBatches(s, fst, im.writeBatch)
 }
 
@@ -389,12 +399,10 @@ func (im *importer) importBatches(s *source, fst *fileStats, write func(*fileSta
 // op is what a batch does to one customer: create it, or update it. Rows
 // of the batch that name the same customer are merged into one op.
 type op struct {
-	rows  []*row             // the rows merged into it, in file order
-	old   *tagseg.Customer   // the customer as stored; nil for a new one
-	c     tagseg.Customer    // the attributes (and for a new one, the tags) after
-	tags  []string           // tags after, in order
-	hist  []tagseg.MRRChange // the MRR history after the events so far
-	hist0 []tagseg.MRRChange // the stored MRR history
+	rows []*row // the rows merged into it, in file order
+	// The customer as stored (Old; nil for a new one) and as the rows
+	// make it.
+	api.ImportState
 	keys  []string
 	error error  // refused
 	id    uint32 // the customer's dense ID, when hasID
@@ -415,167 +423,30 @@ func rowKeys(c *tagseg.Customer) []string {
 	return keys
 }
 
-// checkRow refuses a row the import must not write, before the index sees it.
+// checkCustomerRow refuses a row the import must not write, before the
+// index sees it (api.CheckImportRow).
 func (im *importer) checkCustomerRow(r *row) error {
-	c := &r.c
-	if c.ExternalID != "" && c.DataSourceUUID == "" {
-		return api.FieldErrorf("data_source_uuid", "missing: external_id %q needs its data_source_uuid to name a customer", c.ExternalID)
-	}
-	if c.UUID == "" && c.ExternalID == "" && !im.o.allowUnkeyed {
-		return errors.New("no key: give uuid, or data_source_uuid and external_id, so that importing the row again updates the customer instead of creating another (-allow-unkeyed creates it anyway)")
-	}
-	if err := api.CheckFields(c); err != nil {
-		return err
-	}
-	for i, t := range c.Tags {
-		t, err := api.CheckTag(t)
-		if err != nil {
-			return fmt.Errorf("tags: %w", err)
-		}
-		c.Tags[i] = t
-	}
-	return nil
+	ir := r.importRow()
+	err := api.CheckImportRow(&ir, im.importOptions())
+	r.c = ir.Customer
+	return err
 }
 
-// lookup finds the customer a row names, if it exists.
-func lookupRow(tx *tagseg.Tx, c *tagseg.Customer) (*tagseg.Customer, error) {
-	var byUUID, byExt *tagseg.Customer
-	if c.UUID != "" {
-		got, err := tx.Customer(c.UUID)
-		if err == nil {
-			byUUID = &got
-		} else if !errors.Is(err, tagseg.ErrNotFound) {
-			return nil, err
-		}
-	}
-	if byUUID != nil && byUUID.ExternalID == c.ExternalID && byUUID.DataSourceUUID == c.DataSourceUUID {
-		return byUUID, nil // the usual re-import: no second lookup
-	}
-	if c.ExternalID != "" {
-		got, err := tx.CustomerByExternalID(c.DataSourceUUID, c.ExternalID)
-		if err == nil {
-			byExt = &got
-		} else if !errors.Is(err, tagseg.ErrNotFound) {
-			return nil, err
-		}
-	}
-	switch {
-	case byUUID != nil && byExt != nil && byUUID.UUID != byExt.UUID:
-		return nil, fmt.Errorf("uuid %s and external ID %q of data source %q name two customers (the external ID is %s's): %w", c.UUID, c.ExternalID, c.DataSourceUUID, byExt.UUID, tagseg.ErrDuplicate)
-	case byUUID == nil && byExt != nil && c.UUID != "":
-		return nil, fmt.Errorf("external ID %q of data source %q is customer %s, not %s: %w", c.ExternalID, c.DataSourceUUID, byExt.UUID, c.UUID, tagseg.ErrDuplicate)
-	case byUUID != nil:
-		return byUUID, nil
-	}
-	return byExt, nil
+// importRow is the row as api.ImportRow.
+func (r *row) importRow() api.ImportRow {
+	return api.ImportRow{Customer: r.c, TagsGiven: r.tagsGiven, HasMRR: r.hasMRR, MRR: r.mrr, MRRAt: r.mrrAt}
 }
 
-// merge applies row r to op p: attributes given replace, custom attributes
-// are merged key by key, tags are added (or, with -replace-tags, replaced),
-// and an MRR given is an event.
+// importOptions are the options api's import functions take.
+func (im *importer) importOptions() api.ImportOptions {
+	return api.ImportOptions{ReplaceTags: im.o.replaceTags, AllowUnkeyed: im.o.allowUnkeyed, MRRAt: im.o.mrrAt, MRRAtGiven: im.o.mrrAtGiven}
+}
+
+// merge applies row r to op p (api.ImportState.Merge).
 func (im *importer) merge(p *op, r *row) {
 	p.rows = append(p.rows, r)
-	rc := &r.c
-	c := &p.c
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	if p.old == nil {
-		set(&c.UUID, rc.UUID)
-	}
-	set(&c.DataSourceUUID, rc.DataSourceUUID)
-	set(&c.ExternalID, rc.ExternalID)
-	set(&c.Name, rc.Name)
-	set(&c.Email, rc.Email)
-	set(&c.Company, rc.Company)
-	set(&c.Country, rc.Country)
-	set(&c.State, rc.State)
-	set(&c.City, rc.City)
-	set(&c.Zip, rc.Zip)
-	if !rc.LeadCreatedAt.IsZero() {
-		c.LeadCreatedAt = rc.LeadCreatedAt
-	}
-	if !rc.FreeTrialStartedAt.IsZero() {
-		c.FreeTrialStartedAt = rc.FreeTrialStartedAt
-	}
-	if len(rc.Custom) > 0 {
-		m := maps.Clone(c.Custom)
-		if m == nil {
-			m = map[string]any{}
-		}
-		maps.Copy(m, rc.Custom)
-		c.Custom = m
-	}
-	if r.tagsGiven && im.o.replaceTags {
-		// The tags the row keeps stay where they are; the others go.
-		p.tags = slices.DeleteFunc(p.tags, func(t string) bool { return !slices.Contains(rc.Tags, t) })
-	}
-	for _, t := range rc.Tags {
-		if !slices.Contains(p.tags, t) {
-			p.tags = append(p.tags, t)
-		}
-	}
-	if r.hasMRR {
-		at := r.mrrAt
-		explicit := !at.IsZero()
-		if !explicit {
-			at = im.o.mrrAt
-		}
-		// A row without mrr_at is an event at -mrr-at, which makes the
-		// import idempotent. Without -mrr-at it would be at the moment
-		// the import started, a new instant each run: the row is then
-		// no change when the MRR in effect at that moment is its MRR
-		// (so that running a file again adds no events).
-		switch {
-		case hasEvent(p.hist, at, r.mrr):
-			// In the history already: importing a file again adds nothing.
-		case !explicit && !im.o.mrrAtGiven && r.mrr == mrrInEffect(p.hist, at):
-		default:
-			p.hist = insertEvent(p.hist, at, r.mrr)
-		}
-	}
-}
-
-// mrrInEffect is the MRR a history gives at instant at.
-func mrrInEffect(h []tagseg.MRRChange, at time.Time) int64 {
-	v := int64(0)
-	for _, e := range h {
-		if e.At.After(at) {
-			break
-		}
-		v = e.Cents
-	}
-	return v
-}
-
-// insertEvent adds an event to a history in time order; one at the same
-// instant is replaced.
-func insertEvent(h []tagseg.MRRChange, at time.Time, cents int64) []tagseg.MRRChange {
-	i, found := slices.BinarySearchFunc(h, at, func(e tagseg.MRRChange, t time.Time) int { return e.At.Compare(t) })
-	if found {
-		h[i].Cents = cents
-		return h
-	}
-	return slices.Insert(h, i, tagseg.MRRChange{At: at, Cents: cents})
-}
-
-// changed reports whether an update op changes its customer.
-func (p *op) changed() bool {
-	if p.old == nil {
-		return true
-	}
-	return !slices.EqualFunc(p.hist, p.hist0, sameEvent) || p.attrsChanged() || !slices.Equal(p.tags, p.old.Tags)
-}
-
-func (p *op) attrsChanged() bool {
-	a, b := p.c, *p.old
-	a.Tags, b.Tags, a.MRR, b.MRR = nil, nil, 0, 0
-	if len(a.Custom) == 0 && len(b.Custom) == 0 {
-		a.Custom, b.Custom = nil, nil
-	}
-	return !reflect.DeepEqual(a, b)
+	ir := r.importRow()
+	p.Merge(&ir, im.importOptions())
 }
 
 // writeBatch writes one batch of rows.
@@ -598,11 +469,11 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 					p = q
 				}
 			}
-			if r.err == nil && p != nil && r.c.UUID != "" && p.c.UUID != "" && r.c.UUID != p.c.UUID {
-				r.err = fmt.Errorf("external ID %q of data source %q is customer %s (line %d), not %s: %w", r.c.ExternalID, r.c.DataSourceUUID, p.c.UUID, p.line(), r.c.UUID, tagseg.ErrDuplicate)
+			if r.err == nil && p != nil && r.c.UUID != "" && p.C.UUID != "" && r.c.UUID != p.C.UUID {
+				r.err = fmt.Errorf("external ID %q of data source %q is customer %s (line %d), not %s: %w", r.c.ExternalID, r.c.DataSourceUUID, p.C.UUID, p.line(), r.c.UUID, tagseg.ErrDuplicate)
 			}
 			if r.err == nil && p != nil && !im.o.dupLast {
-				r.err = duplicateRow(p.line(), p.c.UUID)
+				r.err = duplicateRow(p.line(), p.C.UUID)
 			}
 			if r.err != nil {
 				continue
@@ -611,7 +482,7 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 				var old *tagseg.Customer
 				var err error
 				if tx != nil {
-					if old, err = lookupRow(tx, &r.c); err != nil {
+					if old, err = api.LookupRow(tx, &r.c); err != nil {
 						if !errors.Is(err, tagseg.ErrDuplicate) {
 							return err
 						}
@@ -631,20 +502,16 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 				}
 				p = &op{}
 				if old != nil {
-					p.old = old
-					p.id, p.hasID = old.ID, true
-					p.c = *old
-					p.tags = slices.Clone(old.Tags)
-					if p.hist0, err = tx.MRRHistory(old.UUID); err != nil {
+					if p.ImportState, err = api.StateOf(tx, old); err != nil {
 						return err
 					}
-					p.hist = slices.Clone(p.hist0)
+					p.id, p.hasID = old.ID, true
 					keys = append(keys, rowKeys(old)...)
 				} else if im.o.dryRun && im.createdBefore(keys) {
 					// A customer this dry run creates in an earlier batch.
-					p.old = &tagseg.Customer{UUID: r.c.UUID}
-					p.c = r.c
-					p.c.Tags = nil
+					p.Old = &tagseg.Customer{UUID: r.c.UUID}
+					p.C = r.c
+					p.C.Tags = nil
 				}
 				ops = append(ops, p)
 			}
@@ -667,9 +534,9 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 	}
 	var news, ups []*op
 	for _, p := range ops {
-		if p.old == nil {
+		if p.Old == nil {
 			news = append(news, p)
-		} else if p.changed() {
+		} else if p.Changed() {
 			ups = append(ups, p)
 		}
 	}
@@ -698,10 +565,10 @@ func (im *importer) writeBatch(fst *fileStats, rows []*row) error {
 			continue
 		}
 		switch {
-		case p.old == nil:
+		case p.Old == nil:
 			fst.created++
 			fst.updated += len(p.rows) - 1
-		case p.changed():
+		case p.Changed():
 			fst.updated += len(p.rows)
 		default:
 			fst.unchanged += len(p.rows)
@@ -769,12 +636,6 @@ func (im *importer) createdBefore(keys []string) bool {
 	return false
 }
 
-func (p *op) customer() tagseg.Customer {
-	c := p.c
-	c.Tags = p.tags
-	return c
-}
-
 // load creates the new customers with Index.Load. A customer Load refuses
 // is marked and Load is called again with the ones after the last commit.
 func (im *importer) load(news []*op) error {
@@ -787,7 +648,7 @@ func (im *importer) load(news []*op) error {
 					continue
 				}
 				given = append(given, p)
-				if !yield(p.customer(), p.hist) {
+				if !yield(p.Customer(), p.Hist) {
 					return
 				}
 			}
@@ -836,7 +697,7 @@ func (im *importer) update(ups []*op) error {
 				if p.error != nil {
 					continue
 				}
-				if err := applyUpdate(tx, p); err != nil {
+				if err := p.Update(tx); err != nil {
 					return &rowError{p, err}
 				}
 			}
@@ -849,58 +710,6 @@ func (im *importer) update(ups []*op) error {
 		re.p.error = re.err
 	}
 }
-
-func applyUpdate(tx *tagseg.Tx, p *op) error {
-	uuid := p.old.UUID
-	if p.attrsChanged() {
-		c := p.c
-		c.UUID = uuid
-		if _, err := tx.UpdateCustomer(c); err != nil {
-			return err
-		}
-	}
-	// Make the tags p.tags, in its order: the tags kept from the old list
-	// keep their place as long as they agree with p.tags; from the first
-	// that does not, the rest are removed and added again (to the end),
-	// as the rows one by one would have done.
-	var kept, del []string
-	for _, t := range p.old.Tags {
-		if slices.Contains(p.tags, t) {
-			kept = append(kept, t)
-		} else {
-			del = append(del, t)
-		}
-	}
-	i := 0
-	for i < len(kept) && kept[i] == p.tags[i] {
-		i++
-	}
-	del = append(del, kept[i:]...)
-	add := p.tags[i:]
-	if len(del) > 0 {
-		if _, err := tx.RemoveTags(uuid, del...); err != nil {
-			return err
-		}
-	}
-	if len(add) > 0 {
-		if _, err := tx.AddTags(uuid, add...); err != nil {
-			return err
-		}
-	}
-	// The events that change the history (rows of the batch may have
-	// set one instant twice).
-	for _, e := range p.hist {
-		if i := slices.IndexFunc(p.hist0, func(o tagseg.MRRChange) bool { return sameEvent(o, e) }); i >= 0 {
-			continue
-		}
-		if err := tx.SetMRR(uuid, e.At, e.Cents); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func sameEvent(a, b tagseg.MRRChange) bool { return a.At.Equal(b.At) && a.Cents == b.Cents }
 
 // errDryRun rolls back a dry run's scratch transaction.
 var errDryRun = errors.New("dry run")
@@ -921,13 +730,13 @@ func (im *importer) dryRun(news, ups []*op) error {
 	defer scratch.Close()
 	for _, p := range slices.Concat(news, ups) {
 		err := scratch.Update(func(tx *tagseg.Tx) error {
-			c := p.customer()
+			c := p.Customer()
 			c.UUID = ""
 			got, err := tx.CreateCustomer(c)
 			if err != nil {
 				return err
 			}
-			for _, e := range p.hist {
+			for _, e := range p.Hist {
 				if err := tx.SetMRR(got.UUID, e.At, e.Cents); err != nil {
 					return err
 				}
@@ -1017,16 +826,18 @@ func shellQuote(s string) string {
 }
 
 // lockedHint explains ErrLocked: the file is held by another process,
-// most likely tagseg serve.
+// most likely tagseg serve. A command that can go through a server has
+// done so when the serve note names one that answers, so this one cannot,
+// or the server is not found.
 func lockedHint(path string, err error) error {
 	if !errors.Is(err, tagseg.ErrLocked) {
 		return err
 	}
-	msg := fmt.Sprintf("%s is locked by another process (most likely tagseg serve)", path)
+	msg := fmt.Sprintf("%s is locked by another process", path)
 	if note, ok := readServeNote(path); ok {
-		msg += fmt.Sprintf("; a server for it runs at %s (pid %d): give -server %s (query, tags, series, tag, untag and set-mrr go through it), or stop it and run the command again", note.URL, note.PID, note.URL)
+		msg += fmt.Sprintf(": tagseg serve (pid %d); a server for it runs at %s, which this command does not go through: stop it and run the command again", note.PID, note.URL)
 	} else {
-		msg += "; stop it, or give -server URL of the server holding it (query, tags, series, tag, untag and set-mrr go through it)"
+		msg += fmt.Sprintf(" (tagseg serve, or another command at work); wait for it or stop it, or, when it is tagseg serve and %s is not beside the index, name the server with -server URL (the commands that read or change customers, tags and segments take it)", serveNotePath(path))
 	}
 	return fmt.Errorf("%s: %w", msg, tagseg.ErrLocked)
 }

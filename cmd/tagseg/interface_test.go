@@ -34,6 +34,11 @@ func TestWriteCommands(t *testing.T) {
 	s.run(0, "untag", "-db", "$DB", "-query", "country:US AND mrr > 0", "us")
 	s.run(0, "rename-tag", "-db", "$DB", "plan-pro", "plan-professional")
 	s.run(1, "rename-tag", "-db", "$DB", "plan-pro", "y")
+	s.run(1, "rename-tag", "-db", "$DB", "plan-professional", "plan-basic")
+	s.run(0, "rename-tag", "-db", "$DB", "-merge", "plan-professional", "plan-basic")
+	s.run(0, "tag", "-db", "$DB", "-dry-run", "-query", "*", "everyone")
+	s.run(1, "tag", "-db", "$DB", "-confirm", "2", "-query", "*", "everyone")
+	s.run(0, "untag", "-db", "$DB", "-dry-run", "-uuid", "cus_0001", "call me", "nope")
 	s.run(0, "delete-tag", "-db", "$DB", "us", "nobody-has-it")
 	s.run(0, "set-mrr", "-db", "$DB", "-uuid", "cus_0004", "-at", "2024-05-01", "12345")
 	s.run(0, "set-mrr", "-db", "$DB", "-uuid", "cus_0004", "-at", "2024-06-01", "-units", "99.5")
@@ -75,10 +80,16 @@ func TestWriteCommands(t *testing.T) {
 			model[u] = slices.DeleteFunc(slices.Clone(model[u]), func(x string) bool { return x == tag })
 		case 2:
 			other := tags[rng.IntN(len(tags))]
-			code, _, _ := cli(t, "rename-tag", "-db", s.db, tag, other)
-			held := false
+			merge := rng.IntN(2) == 0
+			args := []string{"rename-tag", "-db", s.db, tag, other}
+			if merge {
+				args = append(args, "-merge")
+			}
+			code, _, errs := cli(t, args...)
+			held, otherHeld := false, false
 			for _, ts := range model {
 				held = held || slices.Contains(ts, tag)
+				otherHeld = otherHeld || slices.Contains(ts, other)
 			}
 			if tag == other {
 				if code != 2 {
@@ -86,8 +97,12 @@ func TestWriteCommands(t *testing.T) {
 				}
 				continue
 			}
-			if code != map[bool]int{true: 0, false: 1}[held] {
-				t.Fatalf("rename-tag %s %s: exit %d (held: %v)", tag, other, code, held)
+			ok := held && (merge || !otherHeld)
+			if code != map[bool]int{true: 0, false: 1}[ok] {
+				t.Fatalf("rename-tag %s %s (-merge %v): exit %d (held: %v, %s held: %v)\n%s", tag, other, merge, code, held, other, otherHeld, errs)
+			}
+			if !ok {
+				continue
 			}
 			for u, ts := range model {
 				if slices.Contains(ts, tag) {
@@ -284,7 +299,7 @@ func TestLockedByServe(t *testing.T) {
 	base := srv.base
 	var out, errb bytes.Buffer
 	code := run([]string{"tag", "-db", s.db, "-uuid", "cus_0001", "x"}, &out, &errb)
-	want := fmt.Sprintf("locked by another process (most likely tagseg serve); a server for it runs at %s", base)
+	want := fmt.Sprintf("locked by another process: tagseg serve (pid %d); a server for it runs at %s", os.Getpid(), base)
 	if code != 1 || !strings.Contains(errb.String(), want) {
 		t.Errorf("tag while serving: exit %d, stderr %q, want it to say %q", code, errb.String(), want)
 	}

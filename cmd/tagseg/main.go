@@ -3,15 +3,15 @@
 // Usage:
 //
 //	tagseg demo     [-customers N] [-db PATH] [-seed N]
-//	tagseg import   -db PATH [-replace-tags] [-skip-bad] [-dry-run] [-from-line N] [-events [-units]] FILE...
-//	tagseg query    -db PATH [-limit 10] [-format table|csv|json] [QUERY...]
+//	tagseg import   -db PATH [-replace-tags] [-on-duplicate refuse|last] [-skip-bad] [-dry-run] [-from-line N] [-events [-units]] FILE...
+//	tagseg query    -db PATH [-limit 10] [-format table|csv|json|jsonl] [QUERY...]
 //	tagseg tags     -db PATH [-query Q | QUERY...] [-prefix P] [-limit 50] [-by mrr|count] [-format ...]
 //	tagseg series   -db PATH [-query Q | QUERY...] -from DATE -to DATE [-every month] [-format ...]
 //	tagseg segments -db PATH list|save NAME QUERY|delete NAME
 //	tagseg watch    -db PATH -segment NAME [-after CURSOR] [-follow=false]
-//	tagseg tag      -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
-//	tagseg untag    -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) TAG...
-//	tagseg rename-tag -db PATH OLD NEW
+//	tagseg tag      -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) [-dry-run] [-confirm N] TAG...
+//	tagseg untag    -db PATH (-uuid U | -email E | -external-id ID -data-source DS | -query Q) [-dry-run] [-confirm N] TAG...
+//	tagseg rename-tag -db PATH [-merge] OLD NEW
 //	tagseg delete-tag -db PATH TAG...
 //	tagseg set-mrr  -db PATH (-uuid U | -email E | -external-id ID -data-source DS) [-at DATE] [-units] MRR
 //	tagseg info     -db PATH [-format table|csv|json]
@@ -19,7 +19,7 @@
 //	tagseg serve    -db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY]
 //	tagseg backup   -db PATH OUT|-
 //	tagseg export   -db PATH [-query Q | -segment NAME] -format roaring|csv|jsonl [-out FILE] [-ids FILE] [-events FILE]
-//	tagseg tag-import -db PATH -tag NAME [-add] [-format auto|roaring|extids] [-data-source UUID] FILE|-
+//	tagseg tag-import -db PATH -tag NAME [-add] [-format auto|roaring|mapping|extids] [-data-source UUID] FILE|-
 //
 // Every command takes -db, which defaults to $TAGSEG_DB; a file that does
 // not exist is an error for every command but import, demo and serve
@@ -27,6 +27,12 @@
 // the flags. Run "tagseg help COMMAND" for the flags of one command (help
 // goes to standard output), "tagseg help query" for the query language,
 // "tagseg --version" for the version. -limit 0 means no limit everywhere.
+//
+// While tagseg serve holds an index, the commands that read or change it
+// (all but info, check and demo) go through the server: the serve note
+// beside the index (PATH.serve.json) says where it listens, or -server URL
+// names it. A note whose server is gone (killed) is removed when nobody
+// holds the file.
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 //

@@ -185,7 +185,7 @@ func evalSegment(ix *tagseg.Index, query, segment string, stderr io.Writer) (str
 
 // ---- query ----
 
-const queryUsage = `-db PATH [-segment NAME] [-limit 10] [-format table|csv|json] [QUERY...]
+const queryUsage = `-db PATH [-segment NAME] [-limit 10] [-format table|csv|json|jsonl] [QUERY...]
 
 Counts the customers of a segment and sums their MRR; lists the first -limit
 of them (by dense ID; -limit 0 lists every one). QUERY may be several

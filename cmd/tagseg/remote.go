@@ -601,3 +601,39 @@ func (rm *remote) segments(stdout io.Writer, pos []string, format string) error 
 	fmt.Fprintf(stdout, "deleted segment %s (through the server)\n", pos[1])
 	return nil
 }
+
+// setTagMembers is tag-import through the server (PUT
+// /v1/tags/{tag}/members): the bitmap as it is, external IDs as text,
+// UUIDs as JSON.
+func (rm *remote) setTagMembers(cmd server.Command) (server.Result, error) {
+	q := url.Values{}
+	if cmd.Add {
+		q.Set("add", "true")
+	}
+	var body []byte
+	var ctype string
+	switch {
+	case cmd.IDs != nil:
+		body, ctype = cmd.IDs, "application/octet-stream"
+	case cmd.MemberUUIDs != nil:
+		body, _ = json.Marshal(map[string][]string{"uuids": cmd.MemberUUIDs})
+		ctype = "application/json"
+	default:
+		if cmd.DataSource != "" {
+			q.Set("data_source", cmd.DataSource)
+		}
+		body, ctype = []byte(strings.Join(cmd.ExternalIDs, "\n")+"\n"), "text/plain"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := rm.send(ctx, "PUT", "/v1/tags/"+url.PathEscape(cmd.Tags[0])+"/members", q, bytes.NewReader(body), ctype)
+	if err != nil {
+		return server.Result{}, err
+	}
+	defer resp.Body.Close()
+	var out api.TagMembers
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return server.Result{}, fmt.Errorf("server %s: %v", rm.base, err)
+	}
+	return server.Result{Changed: int(out.Holders), Added: out.Added, Removed: out.Removed}, nil
+}

@@ -9,12 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tagseg/tagseg"
+	srv "github.com/tagseg/tagseg/server"
 	"github.com/tagseg/tagseg/server/api"
 )
 
@@ -129,9 +132,10 @@ const tagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source D
 
 Adds the tags to the customers named, in one durable transaction, and says
 what changed. A tag a customer has already is left as is. -dry-run says
-what would change and changes nothing. -confirm N refuses a change of more
-than N customers; a served index asks for it when a -query or -segment
-change is larger than its -confirm-above (1,000 by default), and says N.`
+what would change and changes nothing. -confirm N refuses a change of more than
+N customers; a served index asks for it when a -query or -segment change
+is larger than its limit (serve's -confirm-above, 1,000 by default), and
+says N.`
 
 const untagUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS] | -query Q | -segment NAME) [-dry-run] [-confirm N] TAG...
 
@@ -139,7 +143,8 @@ Removes the tags from the customers named, in one durable transaction, and
 says what changed. A tag a customer lacks is no change. -dry-run says what
 would change and changes nothing. -confirm N refuses a change of more than
 N customers; a served index asks for it when a -query or -segment change
-is larger than its -confirm-above (1,000 by default), and says N.`
+is larger than its limit (serve's -confirm-above, 1,000 by default), and
+says N.`
 
 // errDryRunTx rolls back the transaction of a dry run, which did the
 // change to see what it changes.
@@ -163,7 +168,15 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	db := dbFlag(fs)
 	tf := addTargetFlags(fs, true)
 	dry := fs.Bool("dry-run", false, "say what would change; change nothing")
-	confirm := fs.Int64("confirm", -1, "change the tags of at most `N` customers (a served index asks for it above its -confirm-above); more: refused, nothing changed")
+	confirm := int64(-1) // not given
+	fs.Func("confirm", "change the tags of at most `N` customers (a served index asks for it above serve's -confirm-above); more: refused, nothing changed", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errors.New("want a number of customers, 0 or more")
+		}
+		confirm = n
+		return nil
+	})
 	tags, kind, err := tf.parse(fs, args, db)
 	if err != nil {
 		return err
@@ -171,10 +184,7 @@ func tagCommand(name, usage string, add bool, args []string, stdout, stderr io.W
 	if len(tags) == 0 {
 		return usagef("no tags given")
 	}
-	if *confirm < -1 || *confirm == -1 && flagSet(fs, "confirm") {
-		return usagef("-confirm %d: want a number of customers, 0 or more", *confirm)
-	}
-	bo := bulkOpts{dry: *dry, confirm: *confirm}
+	bo := bulkOpts{dry: *dry, confirm: confirm}
 	if rm := remoteFor(*db, tf.server, stderr); rm != nil {
 		return rm.tagCustomers(stdout, tf, kind, add, tags, bo)
 	}
@@ -328,17 +338,20 @@ func quoteTags(tags []string) []string {
 	return out
 }
 
-const renameTagUsage = `-db PATH OLD NEW
+const renameTagUsage = `-db PATH [-merge] OLD NEW
 
 Renames tag OLD to NEW on every customer holding OLD, in one durable
 transaction: NEW is added (at the end of each customer's tags, as a new
-tag is), then OLD removed. Customers holding NEW already keep it once.
-Built on Tx.AddTagsToSegment and Tx.RemoveTagsFromSegment.`
+tag is), then OLD removed. When some customers hold NEW already, the
+rename would merge the two tags: it is refused unless -merge is given
+(customers holding both keep NEW once).`
 
 func runRenameTag(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rename-tag", renameTagUsage, stderr)
 	db := dbFlag(fs)
-	pos, err := parseDBArgs(fs, args, db)
+	merge := fs.Bool("merge", false, "rename onto a tag some customers hold already, merging the two")
+	server := serverFlag(fs)
+	pos, err := parseServedArgs(fs, args, db, server)
 	if err != nil {
 		return err
 	}
@@ -349,41 +362,56 @@ func runRenameTag(args []string, stdout, stderr io.Writer) error {
 	if oldTag == newTag {
 		return usagef("OLD and NEW are the same tag %q", oldTag)
 	}
-	ix, err := openWrite(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	var holders, hadNew uint64
-	err = ix.Update(func(tx *tagseg.Tx) error {
-		seg, err := tx.Segment(tagseg.Tag(oldTag))
+	cmd := srv.Command{Op: srv.OpRenameTag, Tags: []string{oldTag}, To: newTag, Merge: *merge}
+	var res srv.Result
+	through := ""
+	var ix *tagseg.Index
+	if rm := remoteFor(*db, server, stderr); rm != nil {
+		var out api.TagRenamed
+		err = rm.do("PATCH", "/v1/tags/"+url.PathEscape(oldTag), nil, map[string]any{"name": newTag, "merge": *merge}, &out)
+		var re *remoteError
+		switch {
+		case errors.As(err, &re) && re.code == http.StatusConflict:
+			err = fmt.Errorf("customers hold %s already: renaming %s onto it merges the two tags; give -merge to do so (through the server)", quoteTags([]string{newTag})[0], quoteTags([]string{oldTag})[0])
+		case errors.As(err, &re) && re.code == http.StatusNotFound:
+			err = fmt.Errorf("no customer holds tag %q: %w", oldTag, tagseg.ErrNotFound)
+		}
 		if err != nil {
 			return err
 		}
-		holders = seg.Count()
-		if holders == 0 {
+		res = srv.Result{Changed: int(out.Customers), Held: out.Held, Both: out.Both}
+		through = " (through the server)"
+	} else {
+		if ix, err = openWrite(*db); err != nil {
+			return err
+		}
+		defer ix.Close()
+		err = ix.Update(func(tx *tagseg.Tx) (err error) {
+			res, err = cmd.Apply(tx)
+			return err
+		})
+		var held *srv.TagHeldError
+		switch {
+		case errors.As(err, &held):
+			return fmt.Errorf("%s customers hold %s already: renaming %s onto it merges the two tags; give -merge to do so", count(held.Held), quoteTags([]string{held.To})[0], quoteTags([]string{held.From})[0])
+		case errors.Is(err, tagseg.ErrNotFound):
 			return fmt.Errorf("no customer holds tag %q%s: %w", oldTag, tagSuggestion(ix, oldTag), tagseg.ErrNotFound)
-		}
-		both, err := tx.Segment(tagseg.AllTags(oldTag, newTag))
-		if err != nil {
+		case err != nil:
 			return err
 		}
-		hadNew = both.Count()
-		if _, err := tx.AddTagsToSegment(tagseg.Tag(oldTag), newTag); err != nil {
-			return err
+	}
+	fmt.Fprintf(stdout, "renamed %s to %s on %s", quoteTags([]string{oldTag})[0], quoteTags([]string{newTag})[0], plural(res.Changed, "customer", "customers"))
+	if res.Held > 0 {
+		fmt.Fprintf(stdout, ", merged into the %s holding %s already", plural(int(res.Held), "customer", "customers"), quoteTags([]string{newTag})[0])
+		if res.Both > 0 {
+			fmt.Fprintf(stdout, " (%s held both)", count(res.Both))
 		}
-		_, err = tx.RemoveTagsFromSegment(tagseg.Tag(oldTag), oldTag)
-		return err
-	})
-	if err != nil {
-		return err
 	}
-	fmt.Fprintf(stdout, "renamed %s to %s on %s", quoteTags([]string{oldTag})[0], quoteTags([]string{newTag})[0], plural(int(holders), "customer", "customers"))
-	if hadNew > 0 {
-		fmt.Fprintf(stdout, " (%s held %s already)", count(hadNew), quoteTags([]string{newTag})[0])
+	fmt.Fprintln(stdout, through)
+	if ix != nil {
+		return ix.Close()
 	}
-	fmt.Fprintln(stdout)
-	return ix.Close()
+	return nil
 }
 
 // tagSuggestion is ` (did you mean "X"?)` for a tag nobody holds that is
@@ -411,40 +439,55 @@ transaction, and says how many lost it.`
 func runDeleteTag(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("delete-tag", deleteTagUsage, stderr)
 	db := dbFlag(fs)
-	tags, err := parseDBArgs(fs, args, db)
+	server := serverFlag(fs)
+	tags, err := parseServedArgs(fs, args, db, server)
 	if err != nil {
 		return err
 	}
 	if len(tags) == 0 {
 		return usagef("no tags given")
 	}
-	ix, err := openWrite(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	removed := make([]int, len(tags))
-	err = ix.Update(func(tx *tagseg.Tx) error {
-		for i, t := range tags {
-			n, err := tx.RemoveTagsFromSegment(tagseg.Tag(strings.TrimSpace(t)), t)
-			if err != nil {
-				return err
-			}
-			removed[i] = n
+	var removed []int
+	var ix *tagseg.Index
+	through := ""
+	if rm := remoteFor(*db, server, stderr); rm != nil {
+		var out api.TagsDeleted
+		if err := rm.do("DELETE", "/v1/tags", nil, map[string]any{"tags": tags}, &out); err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		for _, e := range out.Entries {
+			removed = append(removed, e.Removed)
+		}
+		through = " (through the server)"
+	} else {
+		if ix, err = openWrite(*db); err != nil {
+			return err
+		}
+		defer ix.Close()
+		err = ix.Update(func(tx *tagseg.Tx) error {
+			res, err := srv.Command{Op: srv.OpDeleteTags, Tags: tags}.Apply(tx)
+			removed = res.Counts
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	for i, t := range tags {
 		if removed[i] == 0 {
-			fmt.Fprintf(stdout, "%s: no customer held it%s\n", quoteTags([]string{t})[0], tagSuggestion(ix, t))
+			hint := ""
+			if ix != nil {
+				hint = tagSuggestion(ix, t)
+			}
+			fmt.Fprintf(stdout, "%s: no customer held it%s%s\n", quoteTags([]string{t})[0], hint, through)
 			continue
 		}
-		fmt.Fprintf(stdout, "deleted %s from %s\n", quoteTags([]string{t})[0], plural(removed[i], "customer", "customers"))
+		fmt.Fprintf(stdout, "deleted %s from %s%s\n", quoteTags([]string{t})[0], plural(removed[i], "customer", "customers"), through)
 	}
-	return ix.Close()
+	if ix != nil {
+		return ix.Close()
+	}
+	return nil
 }
 
 const setMRRUsage = `-db PATH (-uuid U | -email E | -external-id ID [-data-source DS]) [-at DATE] [-units] MRR

@@ -115,3 +115,34 @@ type QueryError struct {
 	Expected string `json:"expected"`
 	Found    string `json:"found"`
 }
+
+// TagRenamed is the answer of a tag renamed (PATCH /v1/tags/{tag}): Tag
+// became Name on Customers customers; Held held Name before, Both of them
+// held Tag too.
+type TagRenamed struct {
+	Tag       string `json:"tag"`
+	Name      string `json:"name"`
+	Customers uint64 `json:"customers"`
+	Held      uint64 `json:"held"`
+	Both      uint64 `json:"both"`
+}
+
+// TagDeleted is one tag of DELETE /v1/tags and how many customers lost it.
+type TagDeleted struct {
+	Tag     string `json:"tag"`
+	Removed int    `json:"removed"`
+}
+
+// TagsDeleted is the answer of DELETE /v1/tags.
+type TagsDeleted struct {
+	Entries []TagDeleted `json:"entries"`
+}
+
+// TagMembers is the answer of PUT /v1/tags/{tag}/members: the tag's
+// holders now, and how many gained and lost it.
+type TagMembers struct {
+	Tag     string `json:"tag"`
+	Holders uint64 `json:"holders"`
+	Added   int    `json:"added"`
+	Removed int    `json:"removed"`
+}

@@ -142,35 +142,47 @@ func WriteJSONL(w io.Writer, tx *tagseg.Tx, each Members) error {
 		if err != nil {
 			return err
 		}
-		custom := []exportCustom{}
-		for _, k := range slices.Sorted(maps.Keys(c.Custom)) {
-			v := c.Custom[k]
-			var jv any = v
-			switch x := v.(type) {
-			case float64:
-				if _, err := customText(c, k, x); err != nil {
-					return err
-				}
-			case time.Time:
-				jv = TimeText(x)
-			}
-			custom = append(custom, exportCustom{Type: CustomType(v), Key: k, Value: jv})
-		}
-		cj, err := json.Marshal(custom)
+		// The very type import decodes a line into, so that the shapes agree.
+		row, err := NewCustomerOf(c)
 		if err != nil {
 			return err
 		}
-		// The very type import decodes a line into, so that the shapes agree.
-		row := NewCustomer{
-			UUID: c.UUID, DataSourceUUID: &c.DataSourceUUID, ExternalID: &c.ExternalID,
-			Name: c.Name, Email: c.Email, Company: c.Company,
-			Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
-			LeadCreatedAt: Nullable(TimeText(c.LeadCreatedAt)), FreeTrialStartedAt: Nullable(TimeText(c.FreeTrialStartedAt)),
-			Attributes: &NewAttributes{Tags: TagsOf(c), Custom: cj},
-			MRR:        json.RawMessage(strconv.FormatInt(c.MRR, 10)), MRRAt: Nullable(TimeText(at)),
-		}
+		row.MRR, row.MRRAt = json.RawMessage(strconv.FormatInt(c.MRR, 10)), Nullable(TimeText(at))
 		return enc.Encode(row)
 	})
+}
+
+// NewCustomerOf is the new-customer body (the JSON Lines shape of an
+// import) of c, with its tags and its custom attributes as [{"type",
+// "key", "value"}] so that each keeps its type; its MRR is left out. A
+// custom value import cannot read back (a NaN or infinite Decimal) is an
+// error.
+func NewCustomerOf(c tagseg.Customer) (NewCustomer, error) {
+	custom := []exportCustom{}
+	for _, k := range slices.Sorted(maps.Keys(c.Custom)) {
+		v := c.Custom[k]
+		var jv any = v
+		switch x := v.(type) {
+		case float64:
+			if _, err := customText(c, k, x); err != nil {
+				return NewCustomer{}, err
+			}
+		case time.Time:
+			jv = TimeText(x)
+		}
+		custom = append(custom, exportCustom{Type: CustomType(v), Key: k, Value: jv})
+	}
+	cj, err := json.Marshal(custom)
+	if err != nil {
+		return NewCustomer{}, err
+	}
+	return NewCustomer{
+		UUID: c.UUID, DataSourceUUID: &c.DataSourceUUID, ExternalID: &c.ExternalID,
+		Name: c.Name, Email: c.Email, Company: c.Company,
+		Country: c.Country, State: c.State, City: c.City, Zip: c.Zip,
+		LeadCreatedAt: Nullable(TimeText(c.LeadCreatedAt)), FreeTrialStartedAt: Nullable(TimeText(c.FreeTrialStartedAt)),
+		Attributes: &NewAttributes{Tags: TagsOf(c), Custom: cj},
+	}, nil
 }
 
 // WriteEvents writes the customers' MRR histories as "tagseg import
