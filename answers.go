@@ -572,14 +572,21 @@ func (a *answers) series(ctx context.Context, tx *Tx, e Expr, bounds []time.Time
 	k := seriesKey{bounds[0].UnixNano(), bounds[len(bounds)-1].UnixNano(), every}
 	sa := en.series[k]
 	if sa == nil {
-		if sa, err = en.st.seriesOf(ctx, en.members, bounds, a.locator(k, bounds)); err != nil {
+		loc := a.locator(k, bounds)
+		err := en.unlocked(func(st *state, members *roaring.Bitmap) (func(), error) {
+			var err error
+			sa, err = st.seriesOf(ctx, members, bounds, loc)
+			return func() {
+				if en.series == nil {
+					en.series = map[seriesKey]*seriesAns{}
+				}
+				en.series[k] = sa
+			}, err
+		})
+		if err != nil {
 			a.release(en)
 			return nil, false, err
 		}
-		if en.series == nil {
-			en.series = map[seriesKey]*seriesAns{}
-		}
-		en.series[k] = sa
 	}
 	pts := sa.points(bounds)
 	a.release(en)
@@ -601,17 +608,38 @@ func (a *answers) tagStats(ctx context.Context, tx *Tx, e Expr, opt TagStatsOpti
 			return r.top(opt), true, nil
 		}
 	}
-	f := a.ix.forwardIndex(en.st)
-	stats, err := en.st.tagStatsByMember(ctx, f, en.members, opt.Prefix)
+	var r *ranking
+	err = en.unlocked(func(st *state, members *roaring.Bitmap) (func(), error) {
+		stats, err := st.tagStatsByMember(ctx, a.ix.forwardIndex(st), members, opt.Prefix)
+		r = &ranking{prefix: opt.Prefix, tags: stats}
+		return func() {
+			if en.ranks == nil {
+				en.ranks = map[string]*ranking{}
+			}
+			en.ranks[opt.Prefix] = r
+		}, err
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	r := &ranking{prefix: opt.Prefix, tags: stats}
-	if en.ranks == nil {
-		en.ranks = map[string]*ranking{}
-	}
-	en.ranks[opt.Prefix] = r
 	return r.top(opt), true, nil
+}
+
+// unlocked runs a long computation of a part of en's answers (a series, a
+// ranking) with en unlocked, so that the entry's other reads do not wait
+// for it: compute gets en's snapshot and members (immutable) and returns
+// how to keep its result, which is done only if en is still at that
+// snapshot (a reader may have brought it forward meanwhile; the result is
+// then answered but not kept). en is locked again when it returns.
+func (en *entry) unlocked(compute func(st *state, members *roaring.Bitmap) (keep func(), err error)) error {
+	st, members := en.st, en.members
+	en.mu.Unlock()
+	keep, err := compute(st, members)
+	en.mu.Lock()
+	if err == nil && en.st == st {
+		keep()
+	}
+	return err
 }
 
 // ---- rankings ----
