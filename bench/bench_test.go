@@ -251,16 +251,18 @@ func BenchmarkQuery(b *testing.B) {
 					var count uint64
 					var pts []Point
 					var stats []TagStat
+					var cpu time.Duration
 					for b.Loop() {
-						t0 := time.Now()
+						t0, c0 := time.Now(), cpuTime()
 						c, _, p, st, err := Answer(s, q)
-						ss = append(ss, time.Since(t0))
+						ss, cpu = append(ss, time.Since(t0)), cpu+cpuTime()-c0
 						if err != nil {
 							b.Fatal(err)
 						}
 						count, pts, stats = c, p, st
 					}
 					ss.report(b)
+					b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(ss)), "cpu-ns")
 					switch q.Kind {
 					case "count", "count+mrr":
 						b.ReportMetric(float64(count), "members")
