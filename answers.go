@@ -737,8 +737,11 @@ func (r *ranking) top(opt TagStatsOptions) []TagStat {
 		}
 		return pick(all)
 	}
-	if !r.sorted || len(r.dirty) > len(r.tags)/16+1024 {
+	switch {
+	case !r.sorted:
 		r.sort()
+	case len(r.dirty) > maxDirty:
+		r.settle()
 	}
 	o := 0
 	if opt.ByCount {
@@ -778,6 +781,42 @@ func (r *ranking) top(opt TagStatsOptions) []TagStat {
 		j++
 	}
 	return out
+}
+
+// maxDirty is how many changed tags a ranking's reads merge in on the fly
+// before settle puts them in place (a variable for tests).
+var maxDirty = 256
+
+// settle puts the changed tags (dirty) in place in both orders: the others
+// are still in order, so one merge of them with the changed ones sorted,
+// O(tags), instead of a sort. A tag no member holds any more leaves the
+// orders (it stays in tags until the next sort).
+func (r *ranking) settle() {
+	for o := range r.order {
+		less := tagOrder(o == 1)
+		var d []int32
+		for p := range r.dirty {
+			if r.tags[p].Customers > 0 {
+				d = append(d, p)
+			}
+		}
+		slices.SortFunc(d, func(a, b int32) int { return less(r.tags[a], r.tags[b]) })
+		old := r.order[o]
+		merged := make([]int32, 0, len(old)+len(d))
+		j := 0
+		for _, p := range old {
+			if r.dirty[p] {
+				continue
+			}
+			for j < len(d) && less(r.tags[d[j]], r.tags[p]) < 0 {
+				merged = append(merged, d[j])
+				j++
+			}
+			merged = append(merged, p)
+		}
+		r.order[o] = append(merged, d[j:]...)
+	}
+	r.dirty = nil
 }
 
 // sort drops the tags no member holds and sorts the two orders.

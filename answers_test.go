@@ -181,8 +181,8 @@ func checkAnswers(t *testing.T, ix *Index, e Expr, where string) {
 // of the segments, so that kept answers are brought forward over one
 // commit or several.
 func TestAnswersModel(t *testing.T) {
-	defer func(b uint32) { loadBatch = b }(loadBatch)
-	loadBatch = 8
+	defer func(b uint32, d int) { loadBatch, maxDirty = b, d }(loadBatch, maxDirty)
+	loadBatch, maxDirty = 8, 3 // rankings merge changed tags in and settle them often
 	ix, r, uuids := randIndex(t, 40, nil)
 	exprs := []Expr{All(), Tag("vip"), Not(Tag("vip")), And(Tag("plan-pro"), Not(Tag("churn-risk-high")))}
 	for range 14 {
