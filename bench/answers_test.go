@@ -122,6 +122,7 @@ func BenchmarkAnswers(b *testing.B) {
 					b.ReportMetric(float64(cpu.Nanoseconds())/float64(len(ss)), "cpu-ns")
 					after := ix.CacheStats()
 					b.ReportMetric(float64(after.Misses-before.Misses), "misses")
+					b.ReportMetric(float64(after.Bytes), "cache-B") // every entry kept so far
 					b.ReportMetric(float64(seg.Count()), "members")
 				})
 			}
