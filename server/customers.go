@@ -5,6 +5,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -150,6 +151,11 @@ func (s *server) setMRR(w http.ResponseWriter, r *http.Request) {
 	case json.Number:
 		var err error
 		if cents, err = api.ParseCents(v.String()); err != nil {
+			var ce *api.CentsError
+			if errors.As(err, &ce) { // 299.00: as the command says, cents
+				writeError(w, http.StatusBadRequest, `Parameter "mrr": `+err.Error(), "mrr")
+				return
+			}
 			writeInvalid(w, "mrr", err.Error())
 			return
 		}

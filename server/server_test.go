@@ -380,8 +380,13 @@ func TestAPIMRR(t *testing.T) {
 		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 200, body: `{"mrr":5900}`}, // at Now: 2024-06-01
 		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 422, body: `{"mrr":-1}`,
 			want: `{"errors":{"mrr":"-1 is negative"}}`},
-		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 422, body: `{"mrr":10.5}`,
-			want: `{"errors":{"mrr":"10.5 is not a whole number of cents"}}`},
+		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 400, body: `{"mrr":10.5}`,
+			want: `{"code":400,"message":"Parameter \"mrr\": 10.5 is not a whole number of cents: money is in cents (29900 is 299.00); did you mean 1050?","param":"mrr"}`},
+		// 299.00 is not 299 cents: refused with the command's hint.
+		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 400, body: `{"mrr":299.00}`,
+			want: `{"code":400,"message":"Parameter \"mrr\": 299.00 is not a whole number of cents: money is in cents (29900 is 299.00); did you mean 29900?","param":"mrr"}`},
+		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 400, body: `{"mrr":2.99e4}`,
+			want: `{"code":400,"message":"Parameter \"mrr\": 2.99e4 is not a whole number of cents: money is in cents (29900 is 299.00)","param":"mrr"}`},
 		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 422, body: `{"mrr":"100"}`,
 			want: `{"errors":{"mrr":"\"100\" is not a number of cents"}}`},
 		call{method: "POST", path: "/v1/customers/cus_c/mrr", status: 422, body: `{"mrr":100,"date":"soon"}`,

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/tagseg/tagseg"
@@ -52,27 +51,7 @@ func eventMRR(v string, units bool) (int64, error) {
 	if !units {
 		return api.ParseCents(v)
 	}
-	return parseUnits(v)
-}
-
-// parseUnits reads an amount in units with at most two decimals as cents.
-func parseUnits(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) > 2 || whole == "" && frac == "" {
-		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
-	}
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil || strings.ContainsAny(whole+frac, "+-") {
-		if strings.HasPrefix(s, "-") {
-			return 0, fmt.Errorf("%s is negative", s)
-		}
-		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
-	}
-	return n, nil
+	return api.ParseUnits(v)
 }
 
 func csvEvents(r io.Reader, units bool) (func() (row, error), error) {

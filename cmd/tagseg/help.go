@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tagseg/tagseg"
+	"github.com/tagseg/tagseg/server/api"
 )
 
 // helpOut is where -h and help print: standard output (run sets it), so
@@ -189,7 +190,7 @@ func centsHint(query string, se *tagseg.SyntaxError) string {
 	if m == nil {
 		return ""
 	}
-	cents, err := parseUnits(se.Found)
+	cents, err := api.ParseUnits(se.Found)
 	if err != nil {
 		return fmt.Sprintf("%s is in cents, a whole number (29900 is 299.00)", m[1])
 	}

@@ -511,9 +511,9 @@ func runSetMRR(args []string, stdout, stderr io.Writer) error {
 	}
 	var cents int64
 	if *units {
-		cents, err = parseUnits(pos[0])
+		cents, err = api.ParseUnits(pos[0])
 	} else if strings.Contains(pos[0], ".") {
-		if c, uerr := parseUnits(pos[0]); uerr == nil {
+		if c, uerr := api.ParseUnits(pos[0]); uerr == nil {
 			return usagef("MRR %s: MRR is in cents: did you mean %d (or -units %s)?", pos[0], c, pos[0])
 		}
 		err = fmt.Errorf("%s is not a whole number of cents", pos[0])

@@ -55,7 +55,7 @@ func ExampleNewCustomer_Customer() {
 // Amounts are whole, non-negative cents; dates are RFC 3339 or
 // ChartMogul's "2022-10-14 00:00:00", in UTC.
 func ExampleParseCents() {
-	for _, s := range []string{"29900", "2.5e3", "12.34", "-1"} {
+	for _, s := range []string{"29900", "299.00", "2.5e3", "-1"} {
 		n, err := api.ParseCents(s)
 		fmt.Println(n, err)
 	}
@@ -63,8 +63,8 @@ func ExampleParseCents() {
 	fmt.Println(t)
 	// Output:
 	// 29900 <nil>
-	// 2500 <nil>
-	// 0 12.34 is not a whole number of cents
+	// 0 299.00 is not a whole number of cents: money is in cents (29900 is 299.00); did you mean 29900?
+	// 0 2.5e3 is not a whole number of cents: money is in cents (29900 is 299.00)
 	// 0 -1 is negative
 	// 2022-10-14 00:00:00 +0000 UTC
 }

@@ -55,7 +55,10 @@ func ParseTimeField(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-// ParseCents reads an amount in cents: a whole, non-negative number.
+// ParseCents reads a non-negative amount of money in whole cents, as
+// the API and import files carry MRR. An amount with a decimal point or
+// an exponent is refused with the hint the command gives: money is in
+// cents, and "299.00" is most likely 29900 cents (a *CentsError).
 func ParseCents(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -68,13 +71,51 @@ func ParseCents(s string) (int64, error) {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("%q is not a number of cents", s)
 	}
-	if f != math.Trunc(f) || math.Abs(f) >= 1<<62 {
-		return 0, fmt.Errorf("%s is not a whole number of cents", s)
-	}
 	if f < 0 {
 		return 0, fmt.Errorf("%s is negative", s)
 	}
-	return int64(f), nil
+	e := &CentsError{Value: s}
+	if c, err := ParseUnits(s); err == nil {
+		e.Cents = &c
+	}
+	return 0, e
+}
+
+// CentsError is an amount given with a decimal point or an exponent
+// where money is in whole cents; Cents is what it means in cents, read as
+// units with at most two decimals (nil when it cannot be).
+type CentsError struct {
+	Value string
+	Cents *int64
+}
+
+func (e *CentsError) Error() string {
+	msg := fmt.Sprintf("%s is not a whole number of cents: money is in cents (29900 is 299.00)", e.Value)
+	if e.Cents != nil {
+		msg += fmt.Sprintf("; did you mean %d?", *e.Cents)
+	}
+	return msg
+}
+
+// ParseUnits reads an amount in units with at most two decimals (12.34)
+// as cents (1234).
+func ParseUnits(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 2 || whole == "" && frac == "" {
+		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
+	}
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil || strings.ContainsAny(whole+frac, "+-") {
+		if strings.HasPrefix(s, "-") {
+			return 0, fmt.Errorf("%s is negative", s)
+		}
+		return 0, fmt.Errorf("%q is not an amount in units with at most two decimals", s)
+	}
+	return n, nil
 }
 
 // DecodeJSON decodes one JSON object into v (numbers in an any as
