@@ -12,7 +12,8 @@
 //
 // # Routes
 //
-//	GET    /v1/ping                               {"data": "pong!"}, never capped
+//	GET    /v1/ping                               {"data": "pong!"}, never capped; checks the key, as ChartMogul's does
+//	GET    /healthz                               {"status": "ok"} for load balancers: no key, never capped; 503 when the index fails
 //	GET    /metrics                               Prometheus' text format
 //	POST   /v1/customers                          create (ChartMogul's body; 201)
 //	GET    /v1/customers                          list, cursor-paginated (data_source_uuid, external_id, status)

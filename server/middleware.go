@@ -69,7 +69,7 @@ func hostname(host string) string {
 // serve answers a request; route is its pattern on the mux, or "".
 func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 	page := isPageRoute(route) // static files: no key, no slot
-	if s.opt.APIKey != "" && !page {
+	if s.opt.APIKey != "" && !page && route != routeHealthz {
 		user, _, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.APIKey)) != 1 {
 			if r.Header.Get(pageHeader) != "1" { // the page asks for the key itself
@@ -90,7 +90,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, route string) {
 		}
 	}
 	// The changes endpoint takes its slot itself: none while it waits.
-	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != routeMetrics && route != changesRoute {
+	if s.inFlight != nil && !page && route != "GET /v1/ping" && route != routeHealthz && route != routeMetrics && route != changesRoute {
 		select {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()

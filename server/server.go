@@ -204,6 +204,7 @@ func (s *server) routes() []route {
 	f := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
 	return []route{
 		f("GET /v1/ping", s.ping),
+		f(routeHealthz, s.healthz),
 		{routeMetrics, s.metrics.handler()},
 		f("POST /v1/customers", s.createCustomer),
 		f("GET /v1/customers", s.listCustomers),
@@ -272,8 +273,19 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.observe(r, rec.route, rec, time.Since(start))
 }
 
-// ping answers GET /v1/ping, the health check; it is never refused for
-// the cap on requests in flight.
+// routeHealthz is the health check of load balancers, which carry no key.
+const routeHealthz = "GET /healthz"
+
+// healthz answers GET /healthz without the key, for load balancers and
+// orchestrators: 200 {"status": "ok"} while the index serves (a closed
+// or failed index is a 503 before the handler), never refused for the
+// cap on requests in flight. It says nothing about the index but that.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSONStatus(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ping answers GET /v1/ping, ChartMogul's check of a client's key: 401
+// without it; it is never refused for the cap on requests in flight.
 func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 	writeJSONStatus(w, http.StatusOK, map[string]string{"data": "pong!"})
 }
