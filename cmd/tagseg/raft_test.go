@@ -459,6 +459,8 @@ func TestServeRaftFlags(t *testing.T) {
 		{[]string{"-raft-addr", "127.0.0.1:0"}, "-raft-addr needs -node-id"},
 		{[]string{"-raft-addr", "127.0.0.1:0", "-node-id", "n1", "-raft-tls-cert", "c.pem"}, "go together"},
 		{[]string{"-raft-addr", "192.0.2.1:9000", "-node-id", "n1", "-api-key", "k"}, "-raft-addr 192.0.2.1:9000 is not a loopback address"},
+		{[]string{"-advertise-addr", "127.0.0.1:1"}, "-advertise-addr needs -raft-addr"},
+		{[]string{"-addr", "0.0.0.0:0", "-api-key", "k", "-raft-addr", "127.0.0.1:0", "-node-id", "n1"}, "give -advertise-addr HOST:PORT"},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(append([]string{"serve", "-db", db, "-create", "-addr", "127.0.0.1:0"}, tc.args...), &stdout, &stderr)

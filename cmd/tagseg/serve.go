@@ -20,7 +20,7 @@ import (
 	"github.com/tagseg/tagseg/server"
 )
 
-const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-max-heavy N] [-log text|json|off] [-trusted-origin URL]... [-node-id ID -raft-addr HOST:PORT [-raft-dir DIR] [-join URL] [-raft-tls-cert FILE -raft-tls-key FILE -raft-tls-ca FILE]]
+const serveUsage = `-db PATH [-create] [-addr 127.0.0.1:8080] [-api-key KEY] [-insecure] [-max-body 1048576] [-max-heavy N] [-log text|json|off] [-trusted-origin URL]... [-node-id ID -raft-addr HOST:PORT [-raft-dir DIR] [-join URL] [-advertise-addr HOST:PORT] [-raft-tls-cert FILE -raft-tls-key FILE -raft-tls-ca FILE]]
 
 Serves ChartMogul's customer and tag endpoints, and tagseg's segment
 endpoints, over the index (see README.md), Prometheus metrics at

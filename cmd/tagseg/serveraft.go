@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,6 +21,7 @@ import (
 // raftFlags are serve's flags of a cluster node.
 type raftFlags struct {
 	nodeID, raftAddr, raftDir, join *string
+	advertise                       *string
 	tlsCert, tlsKey, tlsCA          *string
 	snapshotEntries, trailing       *uint64
 }
@@ -29,6 +31,7 @@ func addRaftFlags(fs *flag.FlagSet) raftFlags {
 		nodeID:          fs.String("node-id", "", "this node's `ID` in the cluster, fixed for its life (with -raft-addr)"),
 		raftAddr:        fs.String("raft-addr", "", "replicate on Raft: listen for the other nodes at this host:port, and tell them this `address` (off loopback: -raft-tls-* or -insecure)"),
 		raftDir:         fs.String("raft-dir", "", "Raft's log, stable store and snapshots (`dir`; default: the index's path + .raft)"),
+		advertise:       fs.String("advertise-addr", "", "the `host:port` at which the other nodes reach this node's API (default: -addr; needed when -addr listens on every interface)"),
 		join:            fs.String("join", "", "join the cluster through a member's HTTP `URL` (http://host:port) when this node has no Raft state yet; ignored on a restart"),
 		tlsCert:         fs.String("raft-tls-cert", "", "this node's certificate (PEM `file`) for mutual TLS between nodes"),
 		tlsKey:          fs.String("raft-tls-key", "", "its private key (PEM `file`)"),
@@ -44,7 +47,7 @@ func (f raftFlags) set() bool { return *f.raftAddr != "" }
 // check refuses inconsistent cluster flags.
 func (f raftFlags) check() error {
 	if !f.set() {
-		for name, v := range map[string]string{"-node-id": *f.nodeID, "-join": *f.join, "-raft-dir": *f.raftDir, "-raft-tls-cert": *f.tlsCert} {
+		for name, v := range map[string]string{"-node-id": *f.nodeID, "-join": *f.join, "-raft-dir": *f.raftDir, "-raft-tls-cert": *f.tlsCert, "-advertise-addr": *f.advertise} {
 			if v != "" {
 				return usagef("%s needs -raft-addr", name)
 			}
@@ -69,6 +72,11 @@ func (f raftFlags) check() error {
 // startNode starts the cluster node of serve; httpAddr is where its API
 // listens.
 func (f raftFlags) startNode(ctx context.Context, db, httpAddr, apiKey string, insecure bool, stderr io.Writer) (*cluster.Node, error) {
+	if *f.advertise != "" {
+		httpAddr = *f.advertise
+	} else if host, _, err := net.SplitHostPort(httpAddr); err != nil || net.ParseIP(host).IsUnspecified() {
+		return nil, usagef("-addr listens on every interface (%s): give -advertise-addr HOST:PORT, where the other nodes reach this node's API", httpAddr)
+	}
 	cfg := cluster.Config{
 		ID: *f.nodeID, RaftAddr: *f.raftAddr, HTTPAddr: httpAddr, Dir: *f.raftDir, Index: db,
 		Apply: applyCommand, Insecure: insecure, Join: *f.join, APIKey: apiKey,
