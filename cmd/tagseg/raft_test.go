@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -572,5 +573,22 @@ func TestRaftEveryWrite(t *testing.T) {
 		if diff := gocmp.Diff(want, d); diff != "" {
 			t.Errorf("%s differs from n1 (-n1 +%s):\n%s", id, id, diff)
 		}
+	}
+}
+
+// A join the cluster refuses (a wrong key: 401) ends serve with the
+// member's answer, rather than retrying forever.
+func TestServeJoinRefused(t *testing.T) {
+	member := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"code":401,"message":"No valid API key provided","param":null}`)
+	}))
+	defer member.Close()
+	dir := t.TempDir()
+	var stdout, stderr strings.Builder
+	code := run([]string{"serve", "-db", filepath.Join(dir, "n2.db"), "-create", "-addr", "127.0.0.1:0", "-log", "off",
+		"-node-id", "n2", "-raft-addr", "127.0.0.1:0", "-join", member.URL, "-api-key", "wrong"}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "refused: 401") || !strings.Contains(stderr.String(), "No valid API key provided") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
