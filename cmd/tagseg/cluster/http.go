@@ -23,12 +23,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/tagseg/tagseg"
 )
@@ -65,7 +67,7 @@ func (n *Node) Handler(api func(ix *tagseg.Index) http.Handler) http.Handler {
 			pr.Out.Header.Set(headerForwarded, n.cfg.ID)
 			pr.Out.Header.Del(HeaderMinIndex) // the leader has applied anything known
 		},
-		Transport: n.cfg.Client.Transport,
+		Transport: forwardTransport(n.cfg.Client.Transport),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			n.log.Warn("forwarding to the leader failed", "error", err)
 			unavailableAnswer(w, "The leader cannot be reached; retry")
@@ -74,6 +76,24 @@ func (n *Node) Handler(api func(ix *tagseg.Index) http.Handler) http.Handler {
 }
 
 type targetKey struct{}
+
+// forwardTransport is the transport of forwarded requests: t when the
+// Config's client has one, else keep-alive connections to the leader
+// (many requests forward at once), a dial timeout, and a bound on the wait
+// for the leader's answer, so that a request forwarded to a leader that
+// hangs (a paused process) fails with a 503 rather than waiting forever.
+func forwardTransport(t http.RoundTripper) http.RoundTripper {
+	if t != nil {
+		return t
+	}
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: time.Minute,
+	}
+}
 
 type handler struct {
 	n     *Node
