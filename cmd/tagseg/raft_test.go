@@ -32,6 +32,9 @@ import (
 
 const raftTestKey = "raft-test-key"
 
+// raftClient sends the tests' requests (raftDo bounds each to 5 s).
+var raftClient = &http.Client{}
+
 // raftProc is one tagseg serve -raft-addr process.
 type raftProc struct {
 	id, db, addr, raftAddr string
@@ -51,8 +54,16 @@ type raftProcs struct {
 	upWait time.Duration
 }
 
+// raftTestIP is this test process's loopback address: its own, so that
+// a port a node frees and binds again (restarted with the same command
+// line) is not taken meanwhile by another test process on 127.0.0.1.
+var raftTestIP = func() string {
+	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	return fmt.Sprintf("127.%d.%d.%d", 1+r.IntN(250), r.IntN(256), 1+r.IntN(254))
+}()
+
 func loopbackAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", raftTestIP+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +256,7 @@ func raftDo(ctx context.Context, base, method, path string, body any, hdr map[st
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := raftClient.Do(req)
 	if err != nil {
 		return 0, nil, 0, err
 	}

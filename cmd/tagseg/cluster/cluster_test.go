@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math/rand/v2"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,8 +98,20 @@ type testCluster struct {
 	tune  func(*Config)
 }
 
+// testIP is this test process's loopback address: its own, so that a
+// port it frees and binds again (a node restarted on its ports) is not
+// taken meanwhile by another test process listening on 127.0.0.1.
+var testIP = func() string {
+	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	return fmt.Sprintf("127.%d.%d.%d", 1+r.IntN(250), r.IntN(256), 1+r.IntN(254))
+}()
+
+// testClient sends the tests' requests: a node that hangs fails the test
+// instead of hanging it.
+var testClient = &http.Client{Timeout: time.Minute}
+
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", testIP+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +202,7 @@ func (c *testCluster) do(id, method, path string, body any, hdr ...string) (int,
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s on %s: %v", method, path, id, err)
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/tagseg/tagseg"
 )
 
-// testCA makes a CA and, for each name, a certificate for 127.0.0.1
+// testCA makes a CA and, for each name, a certificate for testIP
 // signed by it, as PEM files in dir: ca.pem, NAME.pem, NAME-key.pem.
 func testCA(t *testing.T, dir string, names ...string) {
 	t.Helper()
@@ -43,7 +43,7 @@ func testCA(t *testing.T, dir string, names ...string) {
 		c := &x509.Certificate{
 			SerialNumber: big.NewInt(int64(2 + i)), Subject: pkix.Name{CommonName: name},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			IPAddresses: []net.IP{net.ParseIP(testIP)},
 			KeyUsage:    x509.KeyUsageDigitalSignature,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		}
