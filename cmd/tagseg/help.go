@@ -197,6 +197,76 @@ func centsHint(query string, se *tagseg.SyntaxError) string {
 	return fmt.Sprintf("%s is in cents: did you mean %s %s %d?", m[1], m[1], m[2], cents)
 }
 
+// tagBefore finds a tag term (tag:NAME, or a list tags:any(…)) that ends
+// where a syntax error was found: its name or list is given unquoted.
+var tagBefore = regexp.MustCompile(`(?i)\btag\s*[:=]\s*([^\s"(),]*)\s*$|\btags\s*[:=]\s*(any|all|none)\s*\(([^()"]*)$`)
+
+// unquotedName is the rest of a tag name given without quotes: up to
+// AND or OR, a closing parenthesis that opens nowhere in it, or the end.
+func unquotedName(s string) string {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '(':
+			depth++
+		case c == ')' && depth == 0:
+			return s[:i]
+		case c == ')':
+			depth--
+		case (c == ' ' || c == '\t') && depth == 0:
+			rest := strings.ToUpper(strings.TrimLeft(s[i:], " \t"))
+			if strings.HasPrefix(rest, "AND ") || strings.HasPrefix(rest, "OR ") {
+				return s[:i]
+			}
+		}
+	}
+	return s
+}
+
+// quoteHint suggests quoting a tag whose name holds spaces, colons,
+// commas or parentheses, when the query broke right after it:
+// tag:feature: dark mode → tag:"feature: dark mode".
+func quoteHint(query string, se *tagseg.SyntaxError) string {
+	if se.Offset > len(query) {
+		return ""
+	}
+	m := tagBefore.FindStringSubmatchIndex(query[:se.Offset])
+	if m == nil {
+		return ""
+	}
+	quote := func(t string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(strings.TrimSpace(t)) + `"`
+	}
+	if m[2] >= 0 { // tag:NAME…
+		raw := unquotedName(query[m[2]:])
+		name := strings.TrimSpace(raw)
+		if name == "" || !strings.ContainsAny(name, " :,()") || strings.Contains(strings.ToLower(name), "tag:") || strings.Contains(strings.ToLower(name), "tags:") {
+			return "" // (another term after it: not one name)
+		}
+		fixed := query[:m[2]] + quote(name) + query[m[2]+len(raw):]
+		return fmt.Sprintf("a tag with spaces, colons, commas or parentheses goes in double quotes: did you mean %s?", fixed)
+	}
+	// tags:any(A B, C…: quote the items holding spaces or colons.
+	end := strings.IndexByte(query[m[6]:], ')')
+	if end < 0 {
+		end = len(query) - m[6]
+	}
+	items := strings.Split(query[m[6]:m[6]+end], ",")
+	changed := false
+	for i, it := range items {
+		if t := strings.TrimSpace(it); strings.ContainsAny(t, " :") {
+			items[i], changed = quote(t), true
+		} else {
+			items[i] = t
+		}
+	}
+	if !changed {
+		return ""
+	}
+	fixed := query[:m[6]] + strings.Join(items, ", ") + query[m[6]+end:]
+	return fmt.Sprintf("a tag with spaces or colons goes in double quotes: did you mean %s?", fixed)
+}
+
 // version is the module version and VCS revision tagseg was built from.
 func version() string {
 	v := "(devel)"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -233,7 +234,28 @@ func TestQueryHelp(t *testing.T) {
 	s.run(1, "tags", "-db", "$DB", "-query", "tag:a OR arr <= 12.5")
 	s.run(0, "query", "-db", "$DB", "country = us")
 	s.run(0, "query", "-db", "$DB", `city:"new york"`)
+	s.run(1, "query", "-db", "$DB", "tag:feature: dark mode")
+	s.run(1, "query", "-db", "$DB", "-limit", "0", "tags:any(feature sso, plan-pro) AND mrr > 0")
+	s.run(0, "query", "-db", "$DB", "-limit", "0", `tag:"feature: dark mode"`)
 	s.golden("query-help.txt")
+	for q, want := range map[string]string{
+		"tag:feature: dark mode":        `did you mean tag:"feature: dark mode"?`,
+		"(NOT tag:a b) OR tag:c":        `did you mean (NOT tag:"a b") OR tag:c?`,
+		"tag:café(1)":                   `did you mean tag:"café(1)"?`,
+		"tags:all(a, b c) AND x:1":      `did you mean tags:all(a, "b c") AND x:1?`,
+		"tag:feature-sso, tag:x":        "",
+		"tag:a AND AND tag:b":           "",
+		`tag:"quoted already" tag:more`: "",
+	} {
+		_, err := tagseg.Parse(q)
+		var se *tagseg.SyntaxError
+		if !errors.As(err, &se) {
+			t.Fatalf("Parse(%q) = %v, want a syntax error", q, err)
+		}
+		if got := quoteHint(q, se); want == "" && got != "" || want != "" && !strings.HasSuffix(got, want) {
+			t.Errorf("quoteHint(%q) = %q, want one ending %q", q, got, want)
+		}
+	}
 	for cmd, want := range map[string]string{"qurey": "query", "tgas": "tags", "untga": "untag", "sevre": "serve"} {
 		code, _, errs := cli(t, "help", cmd)
 		if code != 2 || !strings.HasPrefix(errs, fmt.Sprintf("tagseg: unknown command %q; did you mean %q?\n", cmd, want)) {

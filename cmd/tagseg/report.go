@@ -121,6 +121,8 @@ func queryError(query string, err error) error {
 			msg += "\n" + fieldHint(se.Found)
 		} else if h := centsHint(query, se); h != "" {
 			msg += "\n" + h
+		} else if h := quoteHint(query, se); h != "" {
+			msg += "\n" + h
 		}
 		return errors.New(msg)
 	}
