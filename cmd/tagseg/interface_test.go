@@ -258,7 +258,7 @@ func TestQueryHelp(t *testing.T) {
 	}
 	for cmd, want := range map[string]string{"qurey": "query", "tgas": "tags", "untga": "untag", "sevre": "serve"} {
 		code, _, errs := cli(t, "help", cmd)
-		if code != 2 || !strings.HasPrefix(errs, fmt.Sprintf("tagseg: unknown command %q; did you mean %q?\n", cmd, want)) {
+		if code != 2 || !strings.HasSuffix(errs, fmt.Sprintf("\ntagseg: unknown command %q; did you mean %q?\n", cmd, want)) {
 			t.Errorf("help %s: exit %d, %q", cmd, code, errs)
 		}
 	}

@@ -114,9 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if _, ok := commands[args[1]]; ok {
 				return run([]string{args[1], "-h"}, stdout, stderr)
 			}
-			fmt.Fprintln(stderr, unknownCommand(args[1]))
-			printUsage(stderr)
-			return 2
+			return badCommand(args[1], stderr)
 		}
 		printUsage(stdout)
 		return 0
@@ -126,9 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintln(stderr, unknownCommand(name))
-		printUsage(stderr)
-		return 2
+		return badCommand(name, stderr)
 	}
 	err := cmd.run(args[1:], stdout, stderr)
 	var ue *usageError
@@ -148,6 +144,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tagseg %s: %s\n", name, cleanErr(err))
 		return 1
 	}
+}
+
+// badCommand reports a command tagseg does not have, the error last: after
+// the list of commands, or after where to find it when a command is close
+// enough to be meant ("did you mean").
+func badCommand(name string, stderr io.Writer) int {
+	msg := unknownCommand(name)
+	if strings.Contains(msg, "did you mean") {
+		fmt.Fprintln(stderr, "Run 'tagseg help' for the commands.")
+	} else {
+		printUsage(stderr)
+	}
+	fmt.Fprintln(stderr, msg)
+	return 2
 }
 
 // errReported is returned by a command that has already told the user
