@@ -42,6 +42,7 @@
 //	                                              (events), its dense IDs (roaring) and their mapping (ids);
 //	                                              several parts of one snapshot as multipart/mixed
 //	GET    /v1/backup                             a consistent copy of the index file, streamed
+//	GET    /v1/info                               what the index holds: customers, tags, assignments, file, last commit
 //	PATCH  /v1/tags/{tag}                         rename a tag ({"name": NEW}; onto a held tag: 409 unless "merge": true)
 //	DELETE /v1/tags                               remove tags ({"tags": [...]}) from every customer holding them
 //	PUT    /v1/tags/{tag}/members                 the tag on exactly the customers a Roaring bitmap of dense IDs

@@ -224,6 +224,7 @@ func (s *server) routes() []route {
 		f("GET /v1/customers/{uuid}/mrr", s.mrrHistory),
 		f("GET /v1/tags", s.listTags),
 		f("GET /v1/backup", s.backup),
+		f("GET /v1/info", s.info),
 		f("PATCH /v1/tags/{tag}", s.renameTag),
 		f("DELETE /v1/tags", s.deleteTags),
 		f("PUT /v1/tags/{tag}/members", s.setTagMembers),

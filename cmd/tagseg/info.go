@@ -6,9 +6,10 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
+
+	"github.com/tagseg/tagseg/server/api"
 )
 
 func init() {
@@ -21,52 +22,38 @@ const infoUsage = `-db PATH [-format table|csv|json]
 Says what the index holds: customers, customers ever created (dense IDs
 used), tags, tag assignments, saved segments, the file's size, its format
 version, and its last commit (bbolt transaction ID and the file's
-modification time).`
-
-type infoJSON struct {
-	Path          string `json:"path"`
-	Customers     uint64 `json:"customers"`
-	IDsUsed       uint32 `json:"ids_used"`
-	Tags          int    `json:"tags"`
-	Assignments   uint64 `json:"assignments"`
-	Segments      int    `json:"saved_segments"`
-	FileBytes     int64  `json:"file_bytes"`
-	FormatVersion int    `json:"format_version"`
-	LastTxID      int    `json:"last_commit_txid"`
-	LastCommit    string `json:"last_commit_time"`
-}
+modification time). Through tagseg serve when it holds the index.`
 
 func runInfo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("info", infoUsage, stderr)
 	db := dbFlag(fs)
 	ff := addFormatFlags(fs)
-	if err := parseFlagsOnly(fs, args, db, ""); err != nil {
+	server := serverFlag(fs)
+	pos, err := parseServedArgs(fs, args, db, server)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
 	}
 	format, err := ff.get(fs)
 	if err != nil {
 		return err
 	}
-	ix, err := openRead(*db)
-	if err != nil {
-		return err
-	}
-	defer ix.Close()
-	in, err := ix.Info()
-	if err != nil {
-		return err
-	}
-	out := infoJSON{Path: in.Path, Customers: in.Customers, IDsUsed: in.NextID, FormatVersion: in.FormatVersion, LastTxID: in.TxID}
-	for _, n := range ix.Tags() {
-		out.Tags++
-		out.Assignments += n
-	}
-	for range ix.SavedSegments() {
-		out.Segments++
-	}
-	if fi, err := os.Stat(*db); err == nil {
-		out.FileBytes = fi.Size()
-		out.LastCommit = fi.ModTime().UTC().Format(time.RFC3339)
+	var out api.Info
+	if rm := remoteFor(*db, server, stderr); rm != nil {
+		if err := rm.do("GET", "/v1/info", nil, nil, &out); err != nil {
+			return err
+		}
+	} else {
+		ix, err := openRead(*db)
+		if err != nil {
+			return err
+		}
+		defer ix.Close()
+		if out, err = api.InfoOf(ix); err != nil {
+			return err
+		}
 	}
 	switch format {
 	case "json":

@@ -29,7 +29,7 @@
 // "tagseg --version" for the version. -limit 0 means no limit everywhere.
 //
 // While tagseg serve holds an index, the commands that read or change it
-// (all but info, check and demo) go through the server: the serve note
+// (all but check and demo) go through the server: the serve note
 // beside the index (PATH.serve.json) says where it listens, or -server URL
 // names it. A note whose server is gone (killed) is removed when nobody
 // holds the file.

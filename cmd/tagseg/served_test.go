@@ -89,6 +89,19 @@ cus_0102,ds_c,c-2,New Two,DE,new,,,,,,
 			t.Errorf("%v through the server: exit %d (%s), differs from the local one (-local +served):\n%s", args, code, errs, cmp.Diff(want, got))
 		}
 	}
+	// info through the server: the same figures but the file's.
+	_, wantInfo, _ := cli(t, "info", "-db", local.db, "-format", "json")
+	code, gotInfo, errs := cli(t, "info", "-db", served.db, "-format", "json")
+	var wi, gi map[string]any
+	json.Unmarshal([]byte(wantInfo), &wi)
+	json.Unmarshal([]byte(gotInfo), &gi)
+	for _, k := range []string{"path", "file_bytes", "last_commit_txid", "last_commit_time"} {
+		delete(wi, k)
+		delete(gi, k)
+	}
+	if code != 0 || len(gi) < 5 || !cmp.Equal(wi, gi) || !strings.Contains(errs, "going through it") {
+		t.Errorf("info through the server: exit %d (%s)\n%s", code, errs, cmp.Diff(wi, gi))
+	}
 	// The backup through the server is the index.
 	copyDB := filepath.Join(dir, "copy.db")
 	if code, out, errs := cli(t, "backup", "-db", served.db, copyDB); code != 0 || !strings.Contains(errs, "(through the server)") {

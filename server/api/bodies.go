@@ -4,6 +4,7 @@ package api
 // history) and ChartMogul's error body.
 
 import (
+	"os"
 	"time"
 
 	"github.com/tagseg/tagseg"
@@ -145,4 +146,43 @@ type TagMembers struct {
 	Holders uint64 `json:"holders"`
 	Added   int    `json:"added"`
 	Removed int    `json:"removed"`
+}
+
+// Info is what an index holds (GET /v1/info, tagseg info): customers,
+// dense IDs used (deleted customers keep theirs), tags, tag assignments,
+// saved segments, the file's size, its format version, and its last
+// commit (bbolt transaction ID, and the file's modification time).
+type Info struct {
+	Path          string `json:"path"`
+	Customers     uint64 `json:"customers"`
+	IDsUsed       uint32 `json:"ids_used"`
+	Tags          int    `json:"tags"`
+	Assignments   uint64 `json:"assignments"`
+	Segments      int    `json:"saved_segments"`
+	FileBytes     int64  `json:"file_bytes"`
+	FormatVersion int    `json:"format_version"`
+	LastTxID      int    `json:"last_commit_txid"`
+	LastCommit    string `json:"last_commit_time"`
+}
+
+// InfoOf is what ix holds, as of its latest commit (the file's size and
+// time as os.Stat finds them).
+func InfoOf(ix *tagseg.Index) (Info, error) {
+	in, err := ix.Info()
+	if err != nil {
+		return Info{}, err
+	}
+	out := Info{Path: in.Path, Customers: in.Customers, IDsUsed: in.NextID, FormatVersion: in.FormatVersion, LastTxID: in.TxID}
+	for _, n := range ix.Tags() {
+		out.Tags++
+		out.Assignments += n
+	}
+	for range ix.SavedSegments() {
+		out.Segments++
+	}
+	if fi, err := os.Stat(in.Path); err == nil {
+		out.FileBytes = fi.Size()
+		out.LastCommit = fi.ModTime().UTC().Format(time.RFC3339)
+	}
+	return out, nil
 }
