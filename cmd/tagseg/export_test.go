@@ -376,7 +376,7 @@ func TestTagImport(t *testing.T) {
 	if diff := cmp.Diff(want, holdersIn(other, "from-mapping"), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("holders after tag-import of the mapping file (-want +got):\n%s", diff)
 	}
-	unknownMap := writeFile(t, filepath.Join(dir, "unknown.ids.csv"), "id,uuid,data_source_uuid,external_id\n0,cus_00000,ds_a,ext-0\n7,cus_nobody,ds_a,x\n")
+	unknownMap := writeFile(t, filepath.Join(dir, "unknown.ids.csv"), "id,uuid,data_source_uuid,external_id\n0,"+live[0]+",ds_a,ext-0\n7,cus_nobody,ds_a,x\n")
 	if code, _, stderr := cli(t, "tag-import", "-db", other, "-tag", "from-mapping", unknownMap); code != 1 || !strings.Contains(stderr, `1 UUID names no customer (line 3: "cus_nobody")`) {
 		t.Errorf("tag-import of a mapping naming nobody: exit %d: %s", code, stderr)
 	}
