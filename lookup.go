@@ -1,11 +1,12 @@
 package tagseg
 
-// Equality on the record-only fields that have a direct lookup: email
-// through the in-memory hash table (email.go), external_id through the
-// ext bucket, one point read per data source, instead of reading every
-// record (scanField). Both answer Eq and NotEq (every live customer but
-// the Eq ones); ranges, and an empty value (customers without an external
-// ID, which the ext bucket does not hold), still read the records.
+// Equality on the record-only fields that have a direct lookup (the field
+// table's eq): email through the in-memory hash table (email.go),
+// external_id through the ext bucket, one point read per data source,
+// instead of reading every record (scanField). Where answers NotEq from
+// them too (every live customer but the Eq ones); ranges, and an empty
+// external ID (customers without one, which the ext bucket does not
+// hold), still read the records.
 
 import (
 	"fmt"
@@ -14,31 +15,24 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// lookupField answers field op s by a direct lookup when there is one; ok
-// is false when there is none and the caller reads the records.
-func (ev *evaluator) lookupField(field string, op Op, s string) (v val, ok bool, err error) {
-	if op != Eq && op != NotEq {
+// emailEq is the table's direct lookup for email (see field.eq): the
+// customers with the email in any case, or without one for "".
+func (ev *evaluator) emailEq(s string) (val, bool, error) {
+	if s == "" { // customers without an email
+		return ev.colCompare(colEmail, Eq, 0, false), true, nil
+	}
+	v, err := ev.email(s)
+	return v, true, err
+}
+
+// externalIDEq is the table's direct lookup for external_id (see
+// field.eq); not for "" (customers without one, which the ext bucket does
+// not hold).
+func (ev *evaluator) externalIDEq(s string) (val, bool, error) {
+	if s == "" {
 		return val{}, false, nil
 	}
-	var eq val
-	switch {
-	case field == "email" && s == "": // customers without an email
-		return ev.colCompare(colEmail, op, 0, false), true, nil
-	case field == "email":
-		eq, err = ev.email(s)
-	case field == "external_id" && s != "":
-		var found bool
-		eq, found, err = ev.externalID(s)
-		if !found {
-			return val{}, false, nil
-		}
-	default:
-		return val{}, false, nil
-	}
-	if err != nil || op == Eq {
-		return eq, true, err
-	}
-	return ev.intersect(nil, []val{eq}), true, nil
+	return ev.externalID(s)
 }
 
 // externalID selects the live customers with the external ID in any data

@@ -165,6 +165,21 @@ func whereModel(n *node, c *mCust) bool {
 		return cmpOp(strings.ToLower(c.c.Email), n.op, strings.ToLower(n.value.(string)))
 	case "name":
 		return cmpOp(c.c.Name, n.op, n.value.(string))
+	case "company":
+		return cmpOp(c.c.Company, n.op, n.value.(string))
+	case "state":
+		return cmpOp(c.c.State, n.op, n.value.(string))
+	case "zip":
+		return cmpOp(c.c.Zip, n.op, n.value.(string))
+	case "data_source":
+		return cmpOp(c.c.DataSourceUUID, n.op, n.value.(string))
+	case "external_id":
+		return cmpOp(c.c.ExternalID, n.op, n.value.(string))
+	case "free_trial_started_at":
+		if c.c.FreeTrialStartedAt.IsZero() {
+			return n.op == NotEq
+		}
+		return cmpOp(c.c.FreeTrialStartedAt.UnixNano(), n.op, n.value.(time.Time).UnixNano())
 	case "mrr":
 		return cmpOp(c.mrr(), n.op, n.value.(int64))
 	case "arr":

@@ -308,29 +308,19 @@ func timeCol(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// colValues are a customer's column values.
+// colValues are a customer's column values: the email's hash, and each
+// time field's column (fields).
 func colValues(c *Customer) [numCols]int64 {
-	return [numCols]int64{emailHash(c.Email), timeCol(c.LeadCreatedAt), timeCol(c.FreeTrialStartedAt)}
-}
-
-// eqFields are the string fields held as in-memory bitmaps per value.
-var eqFields = []string{"country", "state", "city", "zip", "data_source"}
-
-func eqValue(c *Customer, field string) string {
-	switch field {
-	case "country":
-		return c.Country
-	case "state":
-		return c.State
-	case "city":
-		return c.City
-	case "zip":
-		return c.Zip
-	case "data_source":
-		return c.DataSourceUUID
+	var v [numCols]int64
+	v[colEmail] = emailHash(c.Email)
+	for _, f := range recTimes {
+		v[f.col] = timeCol(*f.tm(c))
 	}
-	return ""
+	return v
 }
+
+// eqValue is the value of c's field held as bitmaps per value (eqFields).
+func eqValue(c *Customer, field string) string { return *fieldByName[field].str(c) }
 
 func eqKey(field, value string) bmKey { return bmKey{bkEq, field + "\x00" + value} }
 
@@ -607,8 +597,10 @@ func appendTime(b []byte, t time.Time) []byte {
 func encodeRecord(r *record) []byte {
 	c := &r.c
 	// Sized for the whole record and its checksum: no copy while growing.
-	n := 64 + len(c.UUID) + len(c.DataSourceUUID) + len(c.ExternalID) + len(c.Name) + len(c.Email) +
-		len(c.Company) + len(c.Country) + len(c.State) + len(c.City) + len(c.Zip)
+	n := 64 + len(c.UUID)
+	for _, f := range recStrings {
+		n += len(*f.str(c))
+	}
 	for _, t := range c.Tags {
 		n += len(t) + 2
 	}
@@ -620,11 +612,13 @@ func encodeRecord(r *record) []byte {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
-	for _, s := range []string{c.UUID, c.DataSourceUUID, c.ExternalID, c.Name, c.Email, c.Company, c.Country, c.State, c.City, c.Zip} {
-		b = appendString(b, s)
+	b = appendString(b, c.UUID)
+	for _, f := range recStrings { // the field table's record order
+		b = appendString(b, *f.str(c))
 	}
-	b = appendTime(b, c.LeadCreatedAt)
-	b = appendTime(b, c.FreeTrialStartedAt)
+	for _, f := range recTimes {
+		b = appendTime(b, *f.tm(c))
+	}
 	b = binary.AppendUvarint(b, uint64(len(c.Tags)))
 	for _, t := range c.Tags {
 		b = appendString(b, t)
@@ -732,11 +726,13 @@ func decodeRecord(id uint32, v []byte) (*record, error) {
 	}
 	r := &record{id: id}
 	c := &r.c
-	for _, p := range []*string{&c.UUID, &c.DataSourceUUID, &c.ExternalID, &c.Name, &c.Email, &c.Company, &c.Country, &c.State, &c.City, &c.Zip} {
-		*p = d.str("string field")
+	c.UUID = d.str("uuid")
+	for _, f := range recStrings { // the field table's record order
+		*f.str(c) = d.str(f.name)
 	}
-	c.LeadCreatedAt = d.time("lead_created_at")
-	c.FreeTrialStartedAt = d.time("free_trial_started_at")
+	for _, f := range recTimes {
+		*f.tm(c) = d.time(f.name)
+	}
 	n := d.uvarint("tag count")
 	if n > uint64(len(d.b)) {
 		d.fail("tag count")

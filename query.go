@@ -72,45 +72,6 @@ func (e *SyntaxError) Error() string {
 // Unwrap returns ErrInvalidField for an unknown field, otherwise nil.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
-// fieldType says how Parse types the value of a field and how String writes it.
-type fieldType uint8
-
-const (
-	ftUnknown fieldType = iota
-	ftString            // the value is the text as written
-	ftInt               // integer cents: int64, or uint64 above math.MaxInt64
-	ftTime              // RFC 3339 date or time, as a time.Time in UTC
-	ftCustom            // custom.KEY: typed by the look of a bare value
-)
-
-var fieldTypes = map[string]fieldType{
-	"email":                 ftString,
-	"name":                  ftString,
-	"company":               ftString,
-	"country":               ftString,
-	"state":                 ftString,
-	"city":                  ftString,
-	"zip":                   ftString,
-	"data_source":           ftString,
-	"external_id":           ftString,
-	"mrr":                   ftInt,
-	"arr":                   ftInt,
-	"lead_created_at":       ftTime,
-	"free_trial_started_at": ftTime,
-}
-
-const customPrefix = "custom."
-
-func typeOfField(name string) fieldType {
-	if t, ok := fieldTypes[name]; ok {
-		return t
-	}
-	if len(name) > len(customPrefix) && strings.HasPrefix(name, customPrefix) {
-		return ftCustom
-	}
-	return ftUnknown
-}
-
 // Parse parses a segment query. The grammar, with white space allowed
 // between any two tokens:
 //
@@ -125,7 +86,7 @@ func typeOfField(name string) fieldType {
 //	field   = "email" | "name" | "company" | "country" | "state" | "city" | "zip"
 //	        | "data_source" | "external_id" | "mrr" | "arr"
 //	        | "lead_created_at" | "free_trial_started_at" | "custom." word
-//	        | quoted .
+//	        | quoted .                          (the fields Fields lists)
 //	op      = ":" | "=" | "!=" | ">" | ">=" | "<" | "<=" .
 //	value   = word | quoted .
 //

@@ -230,27 +230,9 @@ func union(vs []val) val {
 	return val{roaring.FastOr(bms...), true}
 }
 
-// Field kinds of the query language.
-func fieldKind(f string) (kind byte, ok bool) {
-	switch f {
-	case "country", "state", "city", "zip", "data_source":
-		return 'q', true // in-memory bitmap per value
-	case "email", "name", "company", "external_id":
-		return 's', true // sorted index, strings
-	case "lead_created_at", "free_trial_started_at":
-		return 't', true // sorted index, times
-	case "mrr", "arr":
-		return 'm', true
-	}
-	if k, ok := strings.CutPrefix(f, "custom."); ok && isKey(k) {
-		return 'c', true
-	}
-	return 0, false
-}
-
 func (ev *evaluator) where(n *node) (val, error) {
-	kind, ok := fieldKind(n.field)
-	if !ok {
+	f := lookupField(n.field)
+	if f == nil {
 		return val{}, fmt.Errorf("tagseg: unknown field %q: %w", n.field, ErrInvalidField)
 	}
 	if n.op < Eq || n.op > Lte {
@@ -259,14 +241,14 @@ func (ev *evaluator) where(n *node) (val, error) {
 	bad := func(want string) (val, error) {
 		return val{}, fmt.Errorf("tagseg: field %s wants %s, not %T %v: %w", n.field, want, n.value, n.value, ErrInvalidField)
 	}
-	switch kind {
-	case 'q':
+	switch f.index {
+	case ixBitmap:
 		s, ok := n.value.(string)
 		if !ok {
 			return bad("a string")
 		}
 		return ev.eqField(n.field, n.op, s), nil
-	case 's':
+	case ixSorted:
 		s, ok := n.value.(string)
 		if !ok {
 			return bad("a string")
@@ -277,18 +259,23 @@ func (ev *evaluator) where(n *node) (val, error) {
 		if ev.btx == nil {
 			return val{}, fmt.Errorf("tagseg: field %s is read from the customer records, and this evaluation has none: %w", n.field, ErrInvalid)
 		}
-		if v, ok, err := ev.lookupField(n.field, n.op, s); ok { // email, external_id (lookup.go)
-			return v, err
+		if f.eq != nil && (n.op == Eq || n.op == NotEq) {
+			v, ok, err := f.eq(ev, s)
+			if err != nil {
+				return val{}, err
+			}
+			if ok {
+				if n.op == NotEq {
+					v = ev.intersect(nil, []val{v})
+				}
+				return v, nil
+			}
 		}
-		return ev.scanField(n.field, n.op, s)
-	case 't':
+		return ev.scanField(f, n.op, s)
+	case ixColumn:
 		t, ok := asTime(n.value)
 		if !ok {
 			return bad("a time (time.Time or RFC 3339)")
-		}
-		col := colLead
-		if n.field == "free_trial_started_at" {
-			col = colTrial
 		}
 		var q int64
 		switch {
@@ -299,8 +286,8 @@ func (ev *evaluator) where(n *node) (val, error) {
 		default:
 			q = t.UnixNano()
 		}
-		return ev.colCompare(col, n.op, q, true), nil
-	case 'm':
+		return ev.colCompare(f.col, n.op, q, true), nil
+	case ixMRR, ixARR:
 		var c int64
 		switch x := n.value.(type) {
 		case int64:
@@ -313,11 +300,11 @@ func (ev *evaluator) where(n *node) (val, error) {
 		default:
 			return bad("an integer number of cents")
 		}
-		if n.field == "arr" {
+		if f.index == ixARR {
 			return ev.arrCompare(n.op, c), nil
 		}
 		return ev.mrrCompare(n.op, c), nil
-	case 'c':
+	case ixCustom:
 		switch n.value.(type) {
 		case string, int64, uint64, float64, bool, time.Time:
 			return ev.custom(n.field, n.op, n.value), nil
@@ -544,27 +531,23 @@ func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
 	return val{out, true}
 }
 
-// scanField compares a field kept only in the customer records (name,
-// company, external_id, email ranges, custom attributes) by reading every
-// record. NotEq is every live customer but the Eq ones, so customers
-// without the field match it.
-func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
+// scanField compares a string field kept only in the customer records
+// (name, company, external_id, email ranges) by reading every record.
+func (ev *evaluator) scanField(f *field, op Op, q string) (val, error) {
 	if op == NotEq {
-		eq, err := ev.scanField(field, Eq, q)
+		eq, err := ev.scanField(f, Eq, q)
 		if err != nil {
 			return val{}, err
 		}
 		return ev.intersect(nil, []val{eq}), nil
 	}
-	if field == "email" {
-		q = lower(q.(string))
+	if f.lower {
+		q = lower(q)
 	}
 	out := roaring.New()
 	match := func(r *record) {
-		if x, ok := recordField(r, field); ok {
-			if c, ok := compareAny(x, q); ok && compare(c, op, 0) {
-				out.Add(r.id)
-			}
+		if compare(f.strValue(&r.c), op, q) {
+			out.Add(r.id)
 		}
 	}
 	if ev.univ != nil { // restricted: the candidates' records only, when fewer
@@ -592,25 +575,6 @@ func (ev *evaluator) scanField(field string, op Op, q any) (val, error) {
 	}
 	out.And(ev.live().bm)
 	return val{out, true}, nil
-}
-
-// recordField is the value of a field as stored in a record.
-func recordField(r *record, field string) (any, bool) {
-	switch field {
-	case "email":
-		return lower(r.c.Email), true
-	case "name":
-		return r.c.Name, true
-	case "company":
-		return r.c.Company, true
-	case "external_id":
-		return r.c.ExternalID, true
-	}
-	if k, ok := strings.CutPrefix(field, "custom."); ok {
-		v, ok := r.c.Custom[k]
-		return v, ok
-	}
-	return nil, false
 }
 
 // compareAny compares a stored value x with a query value q: strings with
@@ -1016,7 +980,7 @@ func needsRecords(e Expr) bool {
 		return false
 	}
 	if n.kind == kWhere {
-		if k, _ := fieldKind(n.field); k == 's' {
+		if f := lookupField(n.field); f != nil && f.index == ixSorted {
 			return true
 		}
 	}

@@ -468,21 +468,16 @@ func normCustomer(c Customer) (Customer, error) {
 	if c.UUID != "" && (len(c.UUID) > maxKeyLen || !utf8.ValidString(c.UUID) || strings.TrimSpace(c.UUID) != c.UUID) {
 		return c, fmt.Errorf("tagseg: create customer: bad UUID %q: %w", truncate(c.UUID), ErrInvalid)
 	}
-	for _, f := range []struct{ name, v string }{
-		{"data_source_uuid", c.DataSourceUUID}, {"external_id", c.ExternalID}, {"name", c.Name},
-		{"email", c.Email}, {"company", c.Company}, {"country", c.Country}, {"state", c.State},
-		{"city", c.City}, {"zip", c.Zip},
-	} {
-		if len(f.v) > maxFieldLen || !utf8.ValidString(f.v) {
-			return c, fmt.Errorf("tagseg: create customer: %s is longer than %d bytes or not UTF-8: %w", f.name, maxFieldLen, ErrInvalid)
+	for _, f := range recStrings {
+		if v := *f.str(&c); len(v) > maxFieldLen || !utf8.ValidString(v) {
+			return c, fmt.Errorf("tagseg: create customer: %s is longer than %d bytes or not UTF-8: %w", f.customerField(), maxFieldLen, ErrInvalid)
 		}
 	}
 	var err error
-	if c.LeadCreatedAt, err = checkTime("lead_created_at", c.LeadCreatedAt); err != nil {
-		return c, err
-	}
-	if c.FreeTrialStartedAt, err = checkTime("free_trial_started_at", c.FreeTrialStartedAt); err != nil {
-		return c, err
+	for _, f := range recTimes {
+		if *f.tm(&c), err = checkTime(f.name, *f.tm(&c)); err != nil {
+			return c, err
+		}
 	}
 	if c.Tags, err = normTags("create customer", c.Tags); err != nil {
 		return c, err

@@ -33,25 +33,17 @@ func wantsHelp(args []string) bool {
 	return false
 }
 
-// queryField is one field of the query language, for help and "did you mean".
+// queryField is one field of the query language, for help and "did you
+// mean": the library's table (tagseg.Fields).
 type queryField struct{ name, doc string }
 
-var queryFields = []queryField{
-	{"email", "email address, matched in any case"},
-	{"name", "customer name"},
-	{"company", "company name"},
-	{"country", "country, as stored (case-sensitive), e.g. US"},
-	{"state", "state, e.g. US-NY"},
-	{"city", "city"},
-	{"zip", "postal code"},
-	{"data_source", "data source UUID"},
-	{"external_id", "external ID in its data source"},
-	{"mrr", "current MRR in cents (29900 is 299.00)"},
-	{"arr", "ARR in cents (12 × MRR)"},
-	{"lead_created_at", "RFC 3339 date or time"},
-	{"free_trial_started_at", "RFC 3339 date or time"},
-	{"custom.KEY", "a custom attribute, typed by what was stored"},
-}
+var queryFields = func() []queryField {
+	var out []queryField
+	for _, f := range tagseg.Fields() {
+		out = append(out, queryField{f.Name, f.Doc})
+	}
+	return out
+}()
 
 const queryGuide = `The query language
 
