@@ -139,8 +139,8 @@ func TestRecordLayout(t *testing.T) {
 		want = append(want, s...)
 	}
 	want = binary.AppendVarint(append(want, 1), 7) // lead_created_at
-	want = append(want, 0)                          // no free_trial_started_at
-	want = append(want, 1, 1, 't', 0)               // one tag, no custom attributes
+	want = append(want, 0)                         // no free_trial_started_at
+	want = append(want, 1, 1, 't', 0)              // one tag, no custom attributes
 	if got := encodeRecord(&record{c: c}); !bytes.Equal(got, want) {
 		t.Fatalf("record\n got %q\nwant %q", got, want)
 	}
