@@ -123,7 +123,9 @@
 //
 // NOT x means every live customer not in x. An unknown tag is an empty set
 // (Segment.UnknownTags lists them); an unknown field is ErrInvalidField.
-// Field comparisons: country, state, city, zip, data_source and every
+// Fields lists the fields, from the one table (field.go) that the parser,
+// the evaluator, the record codec and the write path all read. Field
+// comparisons: country, state, city, zip, data_source and every
 // custom.KEY value are in-memory bitmaps per value; email = and != go
 // through an in-memory hash table (case-insensitive, built on the first
 // email lookup after Open) checked against the records; external_id = and

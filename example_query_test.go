@@ -36,3 +36,14 @@ func ExampleExpr_String() {
 	// Output:
 	// (tag:plan-pro OR tag:"plan enterprise") AND tags:none(internal) AND custom.seats >= 10 AND custom.code:"10"
 }
+
+func ExampleFields() {
+	for _, f := range tagseg.Fields()[:4] {
+		fmt.Printf("%-8s %-7s %s\n", f.Name, f.Type, f.Doc)
+	}
+	// Output:
+	// email    string  email address, matched in any case
+	// name     string  customer name
+	// company  string  company name
+	// country  string  country, as stored (case-sensitive), e.g. US
+}
