@@ -59,6 +59,7 @@ type field struct {
 
 	cname string // the Customer field's name in errors, when not name (data_source_uuid)
 	col   int    // ixColumn: the column (persist.go) holding the value
+	slot  int    // ixSorted: the place of its index in state.strx (strbuild.go)
 	lower bool   // compared in lower case (email): queries and the index fold case
 
 	// eq, when set, answers Eq and NotEq on a string value by a direct

@@ -132,13 +132,9 @@ type Index struct {
 	emails  emailTable
 	// followers follow each commit (follow.go); set by Open.
 	followers []follower
-	fwd       fwdHolder // TagStats' forward index (tagstats.go)
-	answers   *answers  // kept answers (answers.go); nil: none
-	// Watched segments (watch.go): the saved segments and their logs, and
-	// the retention of changes.
-	watch   atomic.Pointer[watchSet]
-	keep    int
-	keepFor time.Duration
+	fwd       fwdHolder     // TagStats' forward index (tagstats.go)
+	answers   *answers      // kept answers (answers.go); nil: none
+	sorted    sortedIndexes // the string indexes' builds (strbuild.go)
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does

@@ -74,6 +74,7 @@ const (
 	bkTag   byte = 't' // name = tag
 	bkWhole byte = 's' // no chunk number: the whole bitmap of a small tag (see wholeMax)
 	bkEq    byte = 'f' // name = field 0x00 value (country, state, city, zip, data_source)
+	bkStr   byte = 'v' // name = field 0x00 value of a sorted field: Tx.deltas only, never stored (strKeys)
 )
 
 // bmKey names one in-memory bitmap.

@@ -2,6 +2,7 @@ package tagseg
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"iter"
@@ -29,6 +30,7 @@ import (
 // state: the committed in-memory state and a bbolt read transaction, or a
 // write batch's view of them.
 type evaluator struct {
+	ctx     context.Context // nil: context.Background
 	ix      *Index
 	st      *state
 	btx     *bolt.Tx
@@ -259,19 +261,7 @@ func (ev *evaluator) where(n *node) (val, error) {
 		if ev.btx == nil {
 			return val{}, fmt.Errorf("tagseg: field %s is read from the customer records, and this evaluation has none: %w", n.field, ErrInvalid)
 		}
-		if f.eq != nil && (n.op == Eq || n.op == NotEq) {
-			v, ok, err := f.eq(ev, s)
-			if err != nil {
-				return val{}, err
-			}
-			if ok {
-				if n.op == NotEq {
-					v = ev.intersect(nil, []val{v})
-				}
-				return v, nil
-			}
-		}
-		return ev.scanField(f, n.op, s)
+		return ev.sorted(f, n.op, s)
 	case ixColumn:
 		t, ok := asTime(n.value)
 		if !ok {
@@ -478,8 +468,12 @@ const recordCost = 40
 func (ev *evaluator) email(email string) (val, error) {
 	var rs []*record
 	var err error
-	if ev.tx != nil {
-		rs, err = ev.tx.byEmail(email)
+	tx := ev.tx
+	if tx == nil {
+		tx = ev.st.batch // a batch's view: the table lacks the batch's emails
+	}
+	if tx != nil {
+		rs, err = tx.byEmail(email)
 	} else {
 		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.ids(ev.st, emailHash(email)), ev.st.nextID)
 	}
@@ -531,6 +525,46 @@ func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
 	return val{out, true}
 }
 
+// sorted compares a field of the string index (ixSorted): Eq and NotEq
+// through the field's direct lookup when it has one (email, external_id),
+// the rest through the index, or, for a reader on a snapshot older than
+// the index, by reading the records. NotEq is every live customer but the
+// Eq ones.
+func (ev *evaluator) sorted(f *field, op Op, s string) (val, error) {
+	if op == NotEq {
+		eq, err := ev.sorted(f, Eq, s)
+		if err != nil {
+			return val{}, err
+		}
+		return ev.intersect(nil, []val{eq}), nil
+	}
+	if f.eq != nil && op == Eq {
+		if v, ok, err := f.eq(ev, s); ok || err != nil {
+			return v, err
+		}
+	}
+	if f.lower {
+		s = lower(s)
+	}
+	if ev.useIndex(f) {
+		if v, ok, err := ev.sortedCompare(f, opRange(op, s)); ok || err != nil {
+			return v, err
+		}
+	}
+	return ev.scanField(f, op, s)
+}
+
+// useIndex reports whether a comparison of f goes through the string
+// index. A restricted evaluation (evalOn, in the writer's commit) never
+// builds it, and reads its few candidates' records rather than a range of
+// millions.
+func (ev *evaluator) useIndex(f *field) bool {
+	if ev.univ == nil {
+		return true
+	}
+	return ev.st.strx[f.slot].Load() != nil && ev.live().bm.GetCardinality()*2 >= uint64(ev.st.nextID)
+}
+
 // scanField compares a string field kept only in the customer records
 // (name, company, external_id, email ranges) by reading every record.
 func (ev *evaluator) scanField(f *field, op Op, q string) (val, error) {
@@ -563,7 +597,11 @@ func (ev *evaluator) scanField(f *field, op Op, q string) (val, error) {
 		}
 	}
 	c := ev.btx.Bucket(bktCust).Cursor()
+	n := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n%(cancelEvery*64) == 0 && ev.ctx != nil && ev.ctx.Err() != nil {
+			return val{}, fmt.Errorf("tagseg: %s %v %q: %w", f.name, op, q, ev.ctx.Err())
+		}
 		if len(k) != 4 {
 			return val{}, fmt.Errorf("tagseg: bad customer key %s: %w", clipKey(k), ErrCorrupt)
 		}
@@ -774,6 +812,14 @@ type Segment struct {
 // its field, gives ErrInvalidField; an unknown tag is an empty set (see
 // Segment.UnknownTags).
 func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
+	return tx.SegmentContext(context.Background(), e)
+}
+
+// SegmentContext is Segment, given up when ctx is done: the one long part
+// of an evaluation, the first comparison of a string field after Open
+// (name, company, email ranges, ...), which builds the field's index from
+// the records, stops and returns ctx's error, wrapped.
+func (tx *Tx) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err error) {
 	ix := tx.ix
 	if a := tx.answers(); a != nil {
 		if err := tx.check(); err != nil {
@@ -784,7 +830,7 @@ func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
 		}
 	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{ix: ix, st: st, btx: btx}
+		ev := &evaluator{ctx: ctx, ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err
@@ -800,6 +846,11 @@ func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
 // without building the member set or summing MRR. The last intersection
 // (or difference) of a top-level And is an AndCardinality.
 func (tx *Tx) Count(e Expr) (n uint64, err error) {
+	return tx.CountContext(context.Background(), e)
+}
+
+// CountContext is Count, given up when ctx is done; see SegmentContext.
+func (tx *Tx) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
 	ix := tx.ix
 	if a := tx.answers(); a != nil {
 		if err := tx.check(); err != nil {
@@ -810,7 +861,7 @@ func (tx *Tx) Count(e Expr) (n uint64, err error) {
 		}
 	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{ix: ix, st: st, btx: btx}
+		ev := &evaluator{ctx: ctx, ix: ix, st: st, btx: btx}
 		if k := e.kind(); (k == kAnd || k == kAllTags) && (len(e.n.kids) > 1 || len(e.n.tags) > 1) {
 			pos, neg, err := ev.andOperands(e.n)
 			if err != nil {
@@ -948,14 +999,25 @@ func (s *Segment) CustomersFrom(id uint32) iter.Seq[Customer] {
 // of the wrong type for its field, gives ErrInvalidField; an unknown tag
 // is an empty set (see Segment.UnknownTags).
 func (ix *Index) Segment(e Expr) (seg *Segment, err error) {
-	err = ix.viewExpr(e, func(tx *Tx) error { seg, err = tx.Segment(e); return err })
+	return ix.SegmentContext(context.Background(), e)
+}
+
+// SegmentContext is Segment, given up when ctx is done; see
+// Tx.SegmentContext.
+func (ix *Index) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { seg, err = tx.SegmentContext(ctx, e); return err })
 	return seg, err
 }
 
 // Count returns the number of customers e selects: Segment(e).Count()
 // without building the member set or summing MRR.
 func (ix *Index) Count(e Expr) (n uint64, err error) {
-	err = ix.viewExpr(e, func(tx *Tx) error { n, err = tx.Count(e); return err })
+	return ix.CountContext(context.Background(), e)
+}
+
+// CountContext is Count, given up when ctx is done; see Tx.SegmentContext.
+func (ix *Index) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
+	err = ix.viewExpr(e, func(tx *Tx) error { n, err = tx.CountContext(ctx, e); return err })
 	return n, err
 }
 

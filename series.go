@@ -169,7 +169,7 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 	}
 	var sa *seriesAns
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{ix: tx.ix, st: st, btx: btx}
+		ev := &evaluator{ctx: ctx, ix: tx.ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err

@@ -52,6 +52,9 @@ type state struct {
 	paying *roaring.Bitmap                            // mrr > 0
 
 	fwd atomic.Pointer[forward] // see fwdHolder; nil until needed
+
+	strx  [maxSorted]atomic.Pointer[strIndex] // the string indexes (strbuild.go); nil until built
+	batch *Tx                                 // a write batch's view of its own writes (Tx.snapshot): its Tx
 }
 
 func newState() *state {
@@ -485,6 +488,7 @@ func (st *state) derive(tx *Tx) *state {
 		ns.hist, ns.mrr = hist.done(), mrr.done()
 		ns.patchPlanes(st, add, del)
 	}
+	ns.deriveSorted(st, tx.deltas)
 	// The forward index, when built, follows the tag changes.
 	if f := st.fwd.Load(); f != nil {
 		if nf := f.derive(tx.deltas); nf != nil {

@@ -609,7 +609,7 @@ func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) 
 		}
 	}
 	err = tx.run(func(st *state, btx *bolt.Tx) error {
-		ev := &evaluator{ix: ix, st: st, btx: btx}
+		ev := &evaluator{ctx: ctx, ix: ix, st: st, btx: btx}
 		v, err := ev.eval(e)
 		if err != nil {
 			return err

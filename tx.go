@@ -32,7 +32,9 @@ func (tx *Tx) snapshot() *state {
 	if !tx.write || !tx.changed() {
 		return tx.st
 	}
-	return tx.st.derive(tx)
+	ns := tx.st.derive(tx)
+	ns.batch = tx
+	return ns
 }
 
 // commitHook, when set by a test, replaces bbolt's Commit.
@@ -80,6 +82,7 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	}
 	ns := st.derive(tx)
 	ns.txid = btx.ID()
+	ix.sorted.follow(st, ns, tx.deltas)
 	for c, v := range tx.cols {
 		if c.col == colEmail {
 			ix.emails.add(v, c.id)
@@ -188,6 +191,11 @@ func (tx *Tx) base(k bmKey) *roaring.Bitmap { return tx.st.get(k) }
 
 func (tx *Tx) set(k bmKey, id uint32) {
 	d := tx.delta(k)
+	if k.kind == bkStr { // no stored bitmap to check: see strKeys
+		d.del.Remove(id)
+		d.add.Add(id)
+		return
+	}
 	if id >= tx.st.nextID { // created in this batch
 		d.add.Add(id)
 	} else if b := tx.base(k); b != nil && b.Contains(id) {
@@ -200,6 +208,10 @@ func (tx *Tx) set(k bmKey, id uint32) {
 func (tx *Tx) unset(k bmKey, id uint32) {
 	d := tx.delta(k)
 	d.add.Remove(id)
+	if k.kind == bkStr {
+		d.del.Add(id)
+		return
+	}
 	if b := tx.base(k); b != nil && b.Contains(id) {
 		d.del.Add(id)
 	}
@@ -324,7 +336,7 @@ func (tx *Tx) flush() error {
 	})
 	for _, k := range keys {
 		d := tx.deltas[k]
-		if d.add.IsEmpty() && d.del.IsEmpty() {
+		if d.add.IsEmpty() && d.del.IsEmpty() || k.kind == bkStr {
 			continue
 		}
 		base := tx.base(k)
@@ -729,6 +741,9 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 	for _, k := range eqKeys(&c) {
 		tx.set(k, r.id)
 	}
+	for _, k := range strKeys(&c) {
+		tx.set(k, r.id)
+	}
 	return r.customer(0), nil
 }
 
@@ -757,6 +772,9 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 		tx.unset(bmKey{bkTag, t}, r.id)
 	}
 	for _, k := range eqKeys(&r.c) {
+		tx.unset(k, r.id)
+	}
+	for _, k := range strKeys(&r.c) {
 		tx.unset(k, r.id)
 	}
 	if len(tx.histOf(r.id)) > 0 {

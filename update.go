@@ -64,10 +64,10 @@ func (tx *Tx) updateRecord(r *record, c Customer) (Customer, error) {
 			tx.cols[colID{col, r.id}] = v
 		}
 	}
-	for _, k := range eqKeys(&old) {
+	for _, k := range append(eqKeys(&old), strKeys(&old)...) {
 		tx.unset(k, r.id)
 	}
-	for _, k := range eqKeys(&c) {
+	for _, k := range append(eqKeys(&c), strKeys(&c)...) {
 		tx.set(k, r.id)
 	}
 	return r.customer(tx.mrrOf(r.id)), nil
