@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -202,7 +203,11 @@ func (ix *Index) buildSorted(ctx context.Context, f *field) (bst *state, x *strI
 		if err != nil {
 			return err
 		}
-		sortPairs(pairs)
+		if sorted, ok := groupPairs(pairs); ok {
+			pairs = sorted
+		} else {
+			sortPairs(pairs)
+		}
 		x = buildStrIndex(pairs) // copies the values out of the file's pages
 		return nil
 	})
@@ -210,16 +215,19 @@ func (ix *Index) buildSorted(ctx context.Context, f *field) (bst *state, x *strI
 }
 
 // readPairs returns the (value, ID) pair of field f of every live customer
-// of st. The values point into bbolt's pages: valid while btx is open.
+// of st, in ID order. The values point into bbolt's pages: valid while btx
+// is open.
 func readPairs(ctx context.Context, btx *bolt.Tx, st *state, f *field, path string) ([]strPair, error) {
 	type chunk struct {
+		seq  int
 		ids  []uint32
 		vals [][]byte
 	}
 	const chunkSize = 4096
 	workers := max(1, runtime.GOMAXPROCS(0))
 	in := make(chan chunk, workers)
-	outs := make([][]strPair, workers)
+	var mu sync.Mutex
+	var outs [][]strPair // by chunk
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -228,14 +236,21 @@ func readPairs(ctx context.Context, btx *bolt.Tx, st *state, f *field, path stri
 				if errs[w] != nil {
 					continue
 				}
+				out := make([]strPair, len(c.ids))
 				for i, v := range c.vals {
 					s, err := recordString(v, f)
 					if err != nil {
 						errs[w] = fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, c.ids[i], err, ErrCorrupt)
 						break
 					}
-					outs[w] = append(outs[w], strPair{s, c.ids[i]})
+					out[i] = strPair{key: prefixKey(s), val: s, id: c.ids[i]}
 				}
+				mu.Lock()
+				for len(outs) <= c.seq {
+					outs = append(outs, nil)
+				}
+				outs[c.seq] = out
+				mu.Unlock()
 			}
 		})
 	}
@@ -243,7 +258,6 @@ func readPairs(ctx context.Context, btx *bolt.Tx, st *state, f *field, path stri
 	var rerr error
 	cur := chunk{}
 	cu := btx.Bucket(bktCust).Cursor()
-	n := 0
 	for k, v := cu.First(); k != nil; k, v = cu.Next() {
 		if len(k) != 4 {
 			rerr = fmt.Errorf("tagseg: %s: bad customer key %s: %w", path, clipKey(k), ErrCorrupt)
@@ -259,8 +273,8 @@ func readPairs(ctx context.Context, btx *bolt.Tx, st *state, f *field, path stri
 		cur.ids, cur.vals = append(cur.ids, id), append(cur.vals, v)
 		if len(cur.ids) == chunkSize {
 			in <- cur
-			cur = chunk{ids: make([]uint32, 0, chunkSize), vals: make([][]byte, 0, chunkSize)}
-			if n++; n%16 == 0 && ctx.Err() != nil {
+			cur = chunk{seq: cur.seq + 1, ids: make([]uint32, 0, chunkSize), vals: make([][]byte, 0, chunkSize)}
+			if cur.seq%16 == 0 && ctx.Err() != nil {
 				rerr = fmt.Errorf("tagseg: index of %s: %w", f.name, ctx.Err())
 				break
 			}
@@ -279,13 +293,70 @@ func readPairs(ctx context.Context, btx *bolt.Tx, st *state, f *field, path stri
 		if errs[w] != nil {
 			return nil, errs[w]
 		}
-		total += len(outs[w])
+	}
+	for _, o := range outs {
+		total += len(o)
 	}
 	pairs := make([]strPair, 0, total)
 	for _, o := range outs {
 		pairs = append(pairs, o...)
 	}
 	return pairs, nil
+}
+
+// prefixKey is the first 8 bytes of s as a big-endian number: comparing
+// keys first orders most pairs without reading their strings.
+func prefixKey(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// groupPairs sorts pairs in ID order by value when few values repeat
+// often (names, companies): one pass through a map of the distinct
+// values, a sort of those, and a counting sort, which keeps each value's
+// IDs in order. ok is false, and pairs untouched, when there are more
+// than a sixteenth as many values as pairs.
+func groupPairs(pairs []strPair) (sorted []strPair, ok bool) {
+	limit := len(pairs)/16 + 1024
+	group := map[string]int32{}
+	gs := make([]int32, len(pairs))
+	var vals []string
+	for i := range pairs {
+		g, seen := group[pairs[i].val]
+		if !seen {
+			if len(vals) == limit {
+				return nil, false
+			}
+			g = int32(len(vals))
+			group[pairs[i].val] = g
+			vals = append(vals, pairs[i].val)
+		}
+		gs[i] = g
+	}
+	order := make([]int32, len(vals))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(vals[a], vals[b]) })
+	start := make([]int, len(vals)+1) // by rank
+	rank := make([]int32, len(vals))
+	for r, g := range order {
+		rank[g] = int32(r)
+	}
+	for _, g := range gs {
+		start[rank[g]+1]++
+	}
+	for r := 1; r < len(start); r++ {
+		start[r] += start[r-1]
+	}
+	sorted = make([]strPair, len(pairs))
+	for i, g := range gs {
+		r := rank[g]
+		sorted[start[r]] = pairs[i]
+		start[r]++
+	}
+	return sorted, true
 }
 
 // recordString is the value of string field f in a stored record (sealed),

@@ -33,6 +33,7 @@ const (
 	leafIDMax   = 65536 // IDs in a leaf of more than one value, at most
 	leafBuild   = 768   // values in a leaf when building (room to grow)
 	leafUnionAt = 4096  // a leaf keeps the union of its IDs from this many on
+	postMax     = 4096  // holders of a value kept as sorted IDs, at most; more: a bitmap
 	fanMax      = 32    // kids of an inner node, at most
 	fanBuild    = 24    // kids of an inner node when building
 )
@@ -49,12 +50,13 @@ type snode struct {
 	kids []*snode
 	keys []string
 
-	// Leaves: value i is blob[off[i]:off[i+1]]; its holders are one[i]
-	// when more is nil or more[i] is nil, else the bitmap more[i].
-	blob string
-	off  []uint32
-	one  []uint32
-	more []*roaring.Bitmap
+	// Leaves: value i is blob[off[i]:off[i+1]]. Its holder is one[i], or,
+	// when bit i of multi is set, its holders are post[one[i]].
+	blob  string
+	off   []uint32
+	one   []uint32
+	multi []uint64 // nil when every value has one holder
+	post  []posting
 
 	ids *roaring.Bitmap // the IDs in the subtree: always for inner nodes, for leaves from leafUnionAt IDs
 	n   int             // the number of IDs in the subtree
@@ -66,12 +68,31 @@ func (n *snode) val(i int) string {
 	return n.blob[n.off[i]:n.off[i+1]]
 }
 
-// holders adds the holders of value i to a (singles) or bms (bitmaps).
+// posting is the holders of a value several customers hold: sorted IDs
+// while there are at most postMax, else a bitmap.
+type posting struct {
+	ids []uint32
+	bm  *roaring.Bitmap
+}
+
+func (p *posting) count() int {
+	if p.bm != nil {
+		return int(p.bm.GetCardinality())
+	}
+	return len(p.ids)
+}
+
+// isMulti reports whether value i of a leaf has several holders.
+func (n *snode) isMulti(i int) bool { return n.multi != nil && n.multi[i/64]&(1<<(i%64)) != 0 }
+
+// holders adds the holders of value i to a (IDs) or bms (bitmaps).
 func (n *snode) holders(i int, a *[]uint32, bms *[]*roaring.Bitmap) {
-	if n.more != nil && n.more[i] != nil {
-		*bms = append(*bms, n.more[i])
-	} else {
+	if !n.isMulti(i) {
 		*a = append(*a, n.one[i])
+	} else if p := &n.post[n.one[i]]; p.bm != nil {
+		*bms = append(*bms, p.bm)
+	} else {
+		*a = append(*a, p.ids...)
 	}
 }
 
@@ -146,12 +167,43 @@ func (x *strIndex) ids(r strRange) *roaring.Bitmap {
 	var one []uint32
 	var bms []*roaring.Bitmap
 	x.root.collect(r, "", "", false, &one, &bms)
+	return unionOf(one, bms)
+}
+
+// unionOf is the union of IDs in any order and bitmaps, a new bitmap.
+func unionOf(ids []uint32, bms []*roaring.Bitmap) *roaring.Bitmap {
 	out := roaring.FastOr(bms...)
-	if len(one) > 0 {
-		slices.Sort(one)
-		out.AddMany(one)
+	if len(ids) > 0 {
+		sortIDs(ids)
+		out.AddMany(ids)
 	}
 	return out
+}
+
+// sortIDs sorts IDs: a radix sort, three passes of 11 bits, for many.
+func sortIDs(a []uint32) {
+	if len(a) < 512 {
+		slices.Sort(a)
+		return
+	}
+	buf := make([]uint32, len(a))
+	src, dst := a, buf
+	for shift := 0; shift < 33; shift += 11 {
+		var count [2049]int
+		for _, v := range src {
+			count[(v>>shift)&2047+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, v := range src {
+			d := (v >> shift) & 2047
+			dst[count[d]] = v
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(a, src) // three passes: the result is in buf
 }
 
 // collect gathers the IDs of n's values in r, n's values lying in
@@ -311,19 +363,34 @@ func (n *snode) first() string {
 	return n.val(0)
 }
 
-// entry is a value and its holders while a leaf is rebuilt: one ID, or a
-// bitmap of several.
+// entry is a value and its holders while a leaf is rebuilt: one ID, or
+// (multi) a posting of several.
 type entry struct {
-	val  string
-	one  uint32
-	more *roaring.Bitmap
+	val   string
+	one   uint32
+	multi bool
+	p     posting
 }
 
 func (e *entry) count() int {
-	if e.more != nil {
-		return int(e.more.GetCardinality())
+	if e.multi {
+		return e.p.count()
 	}
 	return 1
+}
+
+// entryOf is the entry of a value with the holders b (a new or frozen
+// bitmap, not changed after); ok is false when b is empty.
+func entryOf(val string, b *roaring.Bitmap) (entry, bool) {
+	switch n := b.GetCardinality(); {
+	case n == 0:
+		return entry{}, false
+	case n == 1:
+		return entry{val: val, one: b.Minimum()}, true
+	case n <= postMax:
+		return entry{val: val, multi: true, p: posting{ids: b.ToArray()}}, true
+	}
+	return entry{val: val, multi: true, p: posting{bm: freeze(b)}}, true
 }
 
 // mergeLeaf returns the entries of leaf n (nil: none) after the changes,
@@ -365,25 +432,16 @@ func mergeLeaf(n *snode, chs []strChange) []entry {
 }
 
 func (n *snode) entry(i int) entry {
-	e := entry{val: n.val(i)}
-	if n.more != nil && n.more[i] != nil {
-		e.more = n.more[i]
-	} else {
-		e.one = n.one[i]
+	if n.isMulti(i) {
+		return entry{val: n.val(i), multi: true, p: n.post[n.one[i]]}
 	}
-	return e
+	return entry{val: n.val(i), one: n.one[i]}
 }
 
 // change applies changes of one value to its entry (has: the value had
 // holders); ok is false when none are left.
 func (e entry) change(chs []strChange, has bool) (entry, bool) {
-	cur := roaring.New()
-	if e.more != nil {
-		cur = e.more
-	} else if has {
-		cur.Add(e.one)
-	}
-	add, del := roaring.New(), roaring.New()
+	add, del := roaring.New(), roaring.New() // the last change of an ID wins
 	for _, c := range chs {
 		if c.add {
 			add.Add(c.id)
@@ -393,19 +451,25 @@ func (e entry) change(chs []strChange, has bool) (entry, bool) {
 			add.Remove(c.id)
 		}
 	}
+	cur := e.p.bm
+	if cur == nil {
+		cur = roaring.New()
+		if e.multi {
+			cur.AddMany(e.p.ids)
+		} else if has {
+			cur.Add(e.one)
+		}
+	}
 	add.AndNot(cur)
 	del.And(cur)
 	if add.IsEmpty() && del.IsEmpty() {
 		return e, has
 	}
 	nb := patch(cur, add, del)
-	switch {
-	case nb == nil:
+	if nb == nil {
 		return entry{}, false
-	case nb.GetCardinality() == 1:
-		return entry{val: e.val, one: nb.Minimum()}, true
 	}
-	return entry{val: e.val, more: nb}, true
+	return entryOf(e.val, nb)
 }
 
 // buildLeaves packs sorted entries into new leaves of at most leafBuild
@@ -469,17 +533,20 @@ func packLeaf(es []entry) *snode {
 	for i := range es {
 		b.WriteString(es[i].val)
 		n.off = append(n.off, uint32(b.Len()))
-		if es[i].more != nil {
-			if n.more == nil {
-				n.more = make([]*roaring.Bitmap, len(es))
+		if es[i].multi {
+			if n.multi == nil {
+				n.multi = make([]uint64, (len(es)+63)/64)
 			}
-			n.more[i] = es[i].more
-			n.n += int(es[i].more.GetCardinality())
+			n.multi[i/64] |= 1 << (i % 64)
+			n.one[i] = uint32(len(n.post))
+			n.post = append(n.post, es[i].p)
+			n.n += es[i].p.count()
 		} else {
 			n.one[i] = es[i].one
 			n.n++
 		}
 	}
+	n.post = slices.Clip(n.post)
 	n.blob = b.String()
 	return n
 }
@@ -491,10 +558,7 @@ func (n *snode) union() *roaring.Bitmap {
 	for i := range n.vals() {
 		n.holders(i, &one, &bms)
 	}
-	out := roaring.FastOr(bms...)
-	slices.Sort(one)
-	out.AddMany(one)
-	return out
+	return unionOf(one, bms)
 }
 
 // buildInner groups nodes (in value order) under new inner nodes of at
@@ -522,9 +586,7 @@ func buildInner(nodes []*snode) []*snode {
 				}
 			}
 		}
-		u := roaring.FastOr(bms...)
-		slices.Sort(one)
-		u.AddMany(one)
+		u := unionOf(one, bms)
 		nn.ids, nn.n = freeze(u), int(u.GetCardinality())
 		out = append(out, nn)
 		nodes = nodes[k:]
@@ -541,15 +603,18 @@ func sortedEntries(pairs []strPair) []entry {
 		for j < len(pairs) && pairs[j].val == pairs[i].val {
 			j++
 		}
-		e := entry{val: pairs[i].val} // copied into its leaf
-		if j-i == 1 {
-			e.one = pairs[i].id
-		} else {
-			e.more = roaring.New()
-			for _, p := range pairs[i:j] {
-				e.more.Add(p.id)
+		e := entry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
+		if j-i > 1 {
+			ids := make([]uint32, j-i)
+			for k, p := range pairs[i:j] {
+				ids[k] = p.id
 			}
-			freeze(e.more)
+			e.multi, e.one = true, 0
+			if len(ids) <= postMax {
+				e.p.ids = ids
+			} else {
+				e.p.bm = freeze(roaring.BitmapOf(ids...))
+			}
 		}
 		es = append(es, e)
 		i = j
@@ -557,13 +622,18 @@ func sortedEntries(pairs []strPair) []entry {
 	return es
 }
 
-// strPair is one customer's value of a field, while building.
+// strPair is one customer's value of a field, while building; key is the
+// value's prefixKey.
 type strPair struct {
+	key uint64
 	val string
 	id  uint32
 }
 
 func cmpPair(a, b strPair) int {
+	if a.key != b.key {
+		return cmp.Compare(a.key, b.key)
+	}
 	return cmp.Or(strings.Compare(a.val, b.val), cmp.Compare(a.id, b.id))
 }
 

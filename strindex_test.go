@@ -1,6 +1,7 @@
 package tagseg
 
 import (
+	stdcmp "cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -124,13 +125,26 @@ func checkNode(t *testing.T, n *snode, lo, hi string, hasHi bool, where string) 
 			if v < lo || hasHi && v >= hi || i > 0 && n.val(i-1) >= v {
 				t.Fatalf("%s: leaf value %q out of order or range [%q, %q)", where, v, lo, hi)
 			}
-			if n.more != nil && n.more[i] != nil {
-				if n.more[i].GetCardinality() < 2 {
-					t.Fatalf("%s: value %q has a bitmap of %d", where, v, n.more[i].GetCardinality())
-				}
-				all.Or(n.more[i])
-			} else {
+			switch {
+			case !n.isMulti(i):
 				all.Add(n.one[i])
+			case n.post[n.one[i]].bm != nil:
+				bm := n.post[n.one[i]].bm
+				if bm.GetCardinality() <= postMax {
+					t.Fatalf("%s: value %q has a bitmap of %d", where, v, bm.GetCardinality())
+				}
+				all.Or(bm)
+			default:
+				ids := n.post[n.one[i]].ids
+				if len(ids) < 2 || len(ids) > postMax {
+					t.Fatalf("%s: value %q has a list of %d IDs", where, v, len(ids))
+				}
+				for k := 1; k < len(ids); k++ {
+					if ids[k-1] >= ids[k] {
+						t.Fatalf("%s: value %q: IDs out of order", where, v)
+					}
+				}
+				all.AddMany(ids)
 			}
 		}
 		if n.ids == nil && all.GetCardinality() >= leafUnionAt {
@@ -175,7 +189,7 @@ func TestStrIndexModel(t *testing.T) {
 		ids      int
 	}{
 		{"unique", 100000, 30000}, // many values, one holder each: tall tree
-		{"skewed", 40, 30000},     // few values, big bitmaps
+		{"skewed", 3, 30000},      // few values, bitmaps of holders
 		{"mixed", 3000, 20000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,10 +238,52 @@ func TestStrIndexModel(t *testing.T) {
 			// A build from scratch answers the same.
 			var pairs []strPair
 			for id, v := range m {
-				pairs = append(pairs, strPair{v, id})
+				pairs = append(pairs, strPair{prefixKey(v), v, id})
 			}
 			slices.SortFunc(pairs, cmpPair)
 			checkStrIndex(t, buildStrIndex(pairs), m, r, fmt.Sprintf("seed %d: built", seed))
 		})
+	}
+}
+
+// TestSortPairs checks the two ways a build sorts its pairs, the
+// grouping of repeated values and the parallel sort, against a plain
+// sort.
+func TestSortPairs(t *testing.T) {
+	r := newRand(testSeed(t))
+	for _, distinct := range []int{3, 500, 1 << 20} {
+		pairs := make([]strPair, 200000)
+		for i := range pairs {
+			v := randStrValue(r, distinct)
+			if r.IntN(3) == 0 {
+				v = "longer shared prefix " + v
+			}
+			pairs[i] = strPair{prefixKey(v), v, uint32(i)}
+		}
+		want := slices.Clone(pairs)
+		slices.SortFunc(want, func(a, b strPair) int {
+			return stdcmp.Or(strings.Compare(a.val, b.val), stdcmp.Compare(a.id, b.id))
+		})
+		got := slices.Clone(pairs)
+		sortPairs(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d values: sortPairs differs", distinct)
+		}
+		grouped, ok := groupPairs(pairs)
+		if ok != (distinct < 1000) {
+			t.Fatalf("%d values: grouped %v", distinct, ok)
+		}
+		if ok && !slices.Equal(grouped, want) {
+			t.Fatalf("%d values: groupPairs differs", distinct)
+		}
+	}
+	ids := make([]uint32, 100000)
+	for i := range ids {
+		ids[i] = r.Uint32()
+	}
+	want := slices.Sorted(slices.Values(ids))
+	sortIDs(ids)
+	if !slices.Equal(ids, want) {
+		t.Fatal("sortIDs differs")
 	}
 }
