@@ -156,8 +156,8 @@ func prefixRange(p string) strRange {
 	return strRange{p, hi, ok}
 }
 
-func (r strRange) below(s string) bool    { return r.hasHi && s >= r.hi }     // s past the range
-func (r strRange) contains(s string) bool { return s >= r.lo && !r.below(s) } // s in the range
+// below reports whether s is past the range.
+func (r strRange) below(s string) bool { return r.hasHi && s >= r.hi }
 
 // ids returns the IDs holding a value in r, a new bitmap.
 func (x *strIndex) ids(r strRange) *roaring.Bitmap {
