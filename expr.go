@@ -26,11 +26,12 @@ const (
 	kOr
 	kNot
 	kWhere
+	kTagPrefix // tag:X*: every tag starting with X
 )
 
 type node struct {
 	kind  nodeKind
-	tags  []string // kTag (one), kAnyTags, kAllTags
+	tags  []string // kTag (one), kAnyTags, kAllTags, kTagPrefix (one: the prefix)
 	kids  []Expr   // kAnd, kOr, kNot (one)
 	field string   // kWhere
 	op    Op       // kWhere
@@ -48,7 +49,8 @@ func (e Expr) kind() nodeKind {
 type Op int
 
 // Comparison operators. In the query language they are written
-// ":" or "=", "!=", ">", ">=", "<" and "<=".
+// ":" or "=", "!=", ">", ">=", "<" and "<=", and Prefix as ":" with a "*"
+// after the value (name:Acme*).
 const (
 	Eq Op = iota
 	NotEq
@@ -56,6 +58,11 @@ const (
 	Gte
 	Lt
 	Lte
+	// Prefix selects the customers whose value starts with the given
+	// string: for the string fields (email, name, company, country, state,
+	// city, zip, data_source, external_id) and custom attributes holding
+	// strings. Email compares in any case.
+	Prefix
 )
 
 // String returns the operator as the query language writes it.
@@ -73,6 +80,8 @@ func (o Op) String() string {
 		return "<"
 	case Lte:
 		return "<="
+	case Prefix:
+		return ":*"
 	}
 	return fmt.Sprintf("Op(%d)", int(o))
 }
@@ -80,6 +89,15 @@ func (o Op) String() string {
 // Tag selects the customers holding the tag. The name is trimmed of
 // surrounding white space; a tag nobody holds selects nobody.
 func Tag(name string) Expr { return Expr{&node{kind: kTag, tags: []string{name}}} }
+
+// TagPrefix selects the customers holding a tag that starts with prefix
+// (tag:feature-* in the query language): every feature-request tag, say.
+// The prefix is compared with tags as they are kept (trimmed, NFC; see
+// CheckTag), byte by byte. A prefix no tag starts with selects nobody, and
+// Segment.UnknownTags lists it as "prefix*".
+func TagPrefix(prefix string) Expr {
+	return Expr{&node{kind: kTagPrefix, tags: []string{prefix}}}
+}
 
 // AnyTag selects the customers holding at least one of the tags
 // (tags:any(...)). With no names it selects nobody.
@@ -105,14 +123,17 @@ func Not(x Expr) Expr { return Expr{&node{kind: kNot, kids: []Expr{x}}} }
 // All selects every customer (the query "*").
 func All() Expr { return Expr{&node{kind: kAll}} }
 
-// Where compares a field with a value. Fields are the query language's:
-// email, name, company, country, state, city, zip, data_source,
-// external_id, mrr, arr, lead_created_at, free_trial_started_at and
-// custom.KEY. The value may be a string, any integer type, float64, bool or
-// time.Time; it must suit the field (mrr and arr take integers in cents,
-// the dates take time.Time or an RFC 3339 string). An unknown field or a
-// value of the wrong type makes Segment return an error wrapping
-// ErrInvalidField.
+// Where compares a field with a value. Fields are the query language's
+// (Fields lists them): email, name, company, country, state, city, zip,
+// data_source, external_id, mrr, arr, lead_created_at,
+// free_trial_started_at and custom.KEY. The value may be a string, any
+// integer type, float64, bool or time.Time; it must suit the field (mrr
+// and arr take integers in cents; the dates take time.Time, an RFC 3339
+// string, or a date relative to the current day, "now", "now-30d",
+// "now+2w", "now-3m": days, weeks, months; see Parse). Prefix takes a
+// string field or custom attribute and a string. An unknown field, an
+// operator the field does not take, or a value of the wrong type makes
+// Segment return an error wrapping ErrInvalidField.
 func Where(field string, op Op, value any) Expr {
 	return Expr{&node{kind: kWhere, field: field, op: op, value: normValue(value)}}
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// DefaultKeepChangesFor (30 days), a negative value forever. Both
 	// limits apply; the commits that follow drop what they exclude.
 	KeepChangesFor time.Duration
+	// Clock is the time relative dates in queries (lead_created_at >
+	// now-30d) are resolved against: its day, UTC. nil means time.Now.
+	// For tests, and for replaying an evaluation as of a given day.
+	Clock func() time.Time
 	// Timeout is how long Open waits for another process that holds the
 	// file to release it before returning ErrLocked. Zero means 2 seconds;
 	// a negative value means wait forever.
@@ -132,9 +136,10 @@ type Index struct {
 	emails  emailTable
 	// followers follow each commit (follow.go); set by Open.
 	followers []follower
-	fwd       fwdHolder     // TagStats' forward index (tagstats.go)
-	answers   *answers      // kept answers (answers.go); nil: none
-	sorted    sortedIndexes // the string indexes' builds (strbuild.go)
+	fwd       fwdHolder        // TagStats' forward index (tagstats.go)
+	answers   *answers         // kept answers (answers.go); nil: none
+	sorted    sortedIndexes    // the string indexes' builds (strbuild.go)
+	clock     func() time.Time // Options.Clock
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does
@@ -201,7 +206,7 @@ func Open(path string, opts *Options) (*Index, error) {
 			st.txid = txid
 		}
 	}
-	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly}
+	ix := &Index{path: path, db: db, readOnly: opts.ReadOnly, clock: opts.Clock}
 	ix.followers = []follower{&ix.fwd}
 	if opts.CacheBytes >= 0 {
 		max := opts.CacheBytes

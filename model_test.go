@@ -6,7 +6,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,13 @@ func (m *model) match(e Expr, c *mCust) bool {
 		return true
 	case kTag:
 		return has(n.tags[0])
+	case kTagPrefix:
+		for _, t := range c.tags {
+			if strings.HasPrefix(t, strings.TrimLeft(n.tags[0], " ")) {
+				return true
+			}
+		}
+		return false
 	case kAnyTags:
 		return slices.ContainsFunc(n.tags, has)
 	case kAllTags:
@@ -155,7 +164,90 @@ func cmpOp[T int64 | string | float64](a T, op Op, b T) bool {
 	panic("op")
 }
 
+// modelClock is the day of TestModel's relative dates: 2025-03-31, so that
+// months meet short months.
+func modelClock() time.Time { return time.Date(2025, 3, 31, 17, 4, 5, 0, time.FixedZone("X", -9*3600)) }
+
+// modelDate resolves a date value as the design says: a time, an RFC 3339
+// string, or now[+-]N[dwm] counted from modelClock's day in UTC, months
+// keeping the day of the month or the month's last.
+func modelDate(v any) time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		return x
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+			return t
+		}
+		if t, err := time.Parse(time.DateOnly, x); err == nil {
+			return t
+		}
+		m := regexp.MustCompile(`^now(?:([+-])0*(\d+)([dwm]))?$`).FindStringSubmatch(x)
+		if m == nil {
+			panic("date " + x)
+		}
+		today := modelClock().UTC().Truncate(24 * time.Hour)
+		if m[1] == "" {
+			return today
+		}
+		n, _ := strconv.Atoi(m[2])
+		if m[1] == "-" {
+			n = -n
+		}
+		switch m[3] {
+		case "d":
+			return today.AddDate(0, 0, n)
+		case "w":
+			return today.AddDate(0, 0, 7*n)
+		}
+		y, mo, d := today.Date()
+		months := int(mo) - 1 + n
+		y, mo = y+months/12, time.Month(months%12+1)
+		if months < 0 && months%12 != 0 {
+			y, mo = y-1, time.Month(months%12+13)
+		}
+		last := time.Date(y, mo+1, 0, 0, 0, 0, 0, time.UTC).Day()
+		return time.Date(y, mo, min(d, last), 0, 0, 0, 0, time.UTC)
+	}
+	panic("date")
+}
+
+// modelString is a customer's value of a text field, and whether it has
+// one (a custom attribute holding a string).
+func modelString(c *mCust, field string) (string, bool) {
+	switch field {
+	case "email":
+		return strings.ToLower(c.c.Email), true
+	case "name":
+		return c.c.Name, true
+	case "company":
+		return c.c.Company, true
+	case "country":
+		return c.c.Country, true
+	case "state":
+		return c.c.State, true
+	case "city":
+		return c.c.City, true
+	case "zip":
+		return c.c.Zip, true
+	case "data_source":
+		return c.c.DataSourceUUID, true
+	case "external_id":
+		return c.c.ExternalID, true
+	}
+	v, ok := c.c.Custom[strings.TrimPrefix(field, "custom.")].(string)
+	return v, ok
+}
+
 func whereModel(n *node, c *mCust) bool {
+	if n.op == Prefix {
+		p := n.value.(string)
+		if n.field == "email" {
+			p = strings.ToLower(p)
+		}
+		v, ok := modelString(c, n.field)
+		return ok && strings.HasPrefix(v, p)
+	}
 	switch n.field {
 	case "country":
 		return cmpOp(c.c.Country, n.op, n.value.(string))
@@ -179,7 +271,7 @@ func whereModel(n *node, c *mCust) bool {
 		if c.c.FreeTrialStartedAt.IsZero() {
 			return n.op == NotEq
 		}
-		return cmpOp(c.c.FreeTrialStartedAt.UnixNano(), n.op, n.value.(time.Time).UnixNano())
+		return cmpOp(c.c.FreeTrialStartedAt.UnixNano(), n.op, modelDate(n.value).UnixNano())
 	case "mrr":
 		return cmpOp(c.mrr(), n.op, n.value.(int64))
 	case "arr":
@@ -188,7 +280,7 @@ func whereModel(n *node, c *mCust) bool {
 		if c.c.LeadCreatedAt.IsZero() {
 			return n.op == NotEq
 		}
-		return cmpOp(c.c.LeadCreatedAt.UnixNano(), n.op, n.value.(time.Time).UnixNano())
+		return cmpOp(c.c.LeadCreatedAt.UnixNano(), n.op, modelDate(n.value).UnixNano())
 	case "custom.seats":
 		v, ok := c.c.Custom["seats"]
 		if !ok {
@@ -297,7 +389,22 @@ func randExpr(r *rand.Rand, depth int) Expr {
 		return AllTags(randTags(r, r.IntN(3))...)
 	}
 	op := Op(r.IntN(6))
-	switch r.IntN(8) {
+	switch r.IntN(12) {
+	case 8:
+		return TagPrefix(pick(r, []string{"churn-risk-", "plan-", "feature", "é", "zz", ""}))
+	case 9:
+		return Where(pick(r, []string{"email", "name", "country", "city", "custom.plan"}), Prefix, pick(r, []string{"a", "A", "e", "", "pro", "Be", "N"}))
+	case 10:
+		return Where("lead_created_at", op, pick(r, []string{"now", "now-30d", "now-2w", "now-1m", "now+3m", "now-12m", "now-400d"}))
+	case 11:
+		var kids []Expr
+		for range 1 + r.IntN(3) {
+			kids = append(kids, Where("country", Eq, pick(r, countryPool)))
+		}
+		if r.IntN(2) == 0 {
+			return Not(Or(kids...))
+		}
+		return Or(kids...)
 	case 0:
 		return Where("country", op, pick(r, countryPool))
 	case 1:
@@ -366,7 +473,7 @@ func TestModel(t *testing.T) {
 	seed := testSeed(t)
 	r := newRand(seed)
 	path := filepath.Join(t.TempDir(), "model.db")
-	ix, err := Open(path, &Options{NoSync: true})
+	ix, err := Open(path, &Options{NoSync: true, Clock: modelClock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +735,7 @@ func TestModel(t *testing.T) {
 			if err := ix.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if ix, err = Open(path, &Options{NoSync: true}); err != nil {
+			if ix, err = Open(path, &Options{NoSync: true, Clock: modelClock}); err != nil {
 				t.Fatalf("step %d: reopen: %v", step, err)
 			}
 		default: // an invalid write changes nothing

@@ -32,11 +32,13 @@ const (
 	expInteger    = "integer"
 	expInt64      = "64-bit integer"
 	expFloat      = "number within float64 range"
-	expTime       = "RFC 3339 date or time"
+	expTime       = "RFC 3339 date or time, or a relative date such as now-30d"
 	expTimeRange  = "time within years 0000 to 9999 UTC"
 	expQuote      = `closing '"'`
 	expEscape     = `escape \" or \\`
 	expDepth      = "at most 1000 nested parentheses and NOTs"
+	expPrefix     = `AND, OR or end of query (a prefix "*" follows a tag or a text field's value after ":", "=" or "!=")`
+	expListFunc   = "any, all or none"
 )
 
 // SyntaxError reports a malformed query. Parse returns every error as a
@@ -330,12 +332,20 @@ func (p *parser) parsePrimary() (Expr, error) {
 		if err != nil {
 			return Expr{}, err
 		}
+		if p.atStar() {
+			p.pos++
+			return TagPrefix(v), nil
+		}
 		return Tag(v), nil
 	case "tags":
 		return p.parseTags()
 	}
 	return p.parseComparison(w, start)
 }
+
+// atStar reports whether a "*" follows right after the value just read:
+// a prefix.
+func (p *parser) atStar() bool { return p.pos < len(p.q) && p.q[p.pos] == '*' }
 
 func (p *parser) expectColon() error {
 	p.skipSpace()
@@ -347,6 +357,8 @@ func (p *parser) expectColon() error {
 }
 
 // parseTags parses what follows "tags": ":" any|all|none "(" list ")".
+// A name with a "*" after it is a prefix (TagPrefix); a list with one is
+// an Or (an And for all) of its tags and prefixes.
 func (p *parser) parseTags() (Expr, error) {
 	if err := p.expectColon(); err != nil {
 		return Expr{}, err
@@ -364,31 +376,33 @@ func (p *parser) parseTags() (Expr, error) {
 	}
 	p.pos++
 	names := []string{}
-	p.skipSpace()
-	if p.pos < len(p.q) && p.q[p.pos] == ')' {
-		p.pos++
-	} else {
-		for {
-			p.skipSpace()
-			if len(names) == 0 && !p.atValue() {
-				return Expr{}, p.fail(p.pos, expValueClose)
-			}
-			v, _, err := p.parseValue()
-			if err != nil {
-				return Expr{}, err
-			}
-			names = append(names, v)
-			p.skipSpace()
-			if p.pos < len(p.q) && p.q[p.pos] == ',' {
-				p.pos++
-				continue
-			}
-			if p.pos < len(p.q) && p.q[p.pos] == ')' {
-				p.pos++
-				break
-			}
-			return Expr{}, p.fail(p.pos, expCommaClose)
+	var items []Expr // when a prefix is among them
+	err := p.parseList(func() error {
+		v, _, err := p.parseValue()
+		if err != nil {
+			return err
 		}
+		if p.atStar() {
+			p.pos++
+			if items == nil {
+				for _, t := range names {
+					items = append(items, Tag(t))
+				}
+			}
+			items = append(items, TagPrefix(v))
+			return nil
+		}
+		names = append(names, v)
+		if items != nil {
+			items = append(items, Tag(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return Expr{}, err
+	}
+	if items != nil {
+		return listExpr(fn, items), nil
 	}
 	switch fn {
 	case "any":
@@ -397,6 +411,47 @@ func (p *parser) parseTags() (Expr, error) {
 		return Expr{&node{kind: kAllTags, tags: names}}, nil
 	}
 	return Not(Expr{&node{kind: kAnyTags, tags: names}}), nil
+}
+
+// parseList parses the items of a list after its "(": item { "," item }
+// ")", or just ")".
+func (p *parser) parseList(item func() error) error {
+	p.skipSpace()
+	if p.pos < len(p.q) && p.q[p.pos] == ')' {
+		p.pos++
+		return nil
+	}
+	for first := true; ; first = false {
+		p.skipSpace()
+		if first && !p.atValue() {
+			return p.fail(p.pos, expValueClose)
+		}
+		if err := item(); err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.pos < len(p.q) && p.q[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.pos < len(p.q) && p.q[p.pos] == ')' {
+			p.pos++
+			return nil
+		}
+		return p.fail(p.pos, expCommaClose)
+	}
+}
+
+// listExpr combines the items of a list function: any is their Or, all
+// their And, none the Not of their Or.
+func listExpr(fn string, items []Expr) Expr {
+	switch fn {
+	case "any":
+		return Or(items...)
+	case "all":
+		return And(items...)
+	}
+	return Not(Or(items...))
 }
 
 // atValue reports whether a value (a quoted string or a word that is not a
@@ -477,10 +532,63 @@ func (p *parser) parseComparison(field string, fieldOff int) (Expr, error) {
 	}
 	p.pos += n
 	p.skipSpace()
+	if op == Eq {
+		if fn, ok := p.listFunc(); ok { // field:any(a, b)
+			var items []Expr
+			err := p.parseList(func() error {
+				e, err := p.parseFieldValue(field, ft, Eq)
+				items = append(items, e)
+				return err
+			})
+			if err != nil {
+				return Expr{}, err
+			}
+			return listExpr(fn, items), nil
+		}
+	}
+	return p.parseFieldValue(field, ft, op)
+}
+
+// listFunc reads "any", "all" or "none" and the "(" after it, if they come
+// next: field:any(a, b). A value any (or all, none) without a "(" is a
+// value.
+func (p *parser) listFunc() (string, bool) {
+	n := wordLen(p.q[p.pos:], false)
+	fn := p.q[p.pos : p.pos+n]
+	if fn != "any" && fn != "all" && fn != "none" {
+		return "", false
+	}
+	i := p.pos + n
+	for i < len(p.q) && (p.q[i] == ' ' || p.q[i] == '\t' || p.q[i] == '\n' || p.q[i] == '\r') {
+		i++
+	}
+	if i >= len(p.q) || p.q[i] != '(' {
+		return "", false
+	}
+	p.pos = i + 1
+	return fn, true
+}
+
+// parseFieldValue parses the value of a comparison "field op" and returns
+// the comparison: Where with the value typed by the field, or with a "*"
+// right after it a prefix (Where with Prefix; NOT of it for "!=").
+func (p *parser) parseFieldValue(field string, ft fieldType, op Op) (Expr, error) {
+	p.skipSpace()
 	valOff := p.pos
 	s, quoted, err := p.parseValue()
 	if err != nil {
 		return Expr{}, err
+	}
+	if p.atStar() {
+		if op != Eq && op != NotEq || ft != ftString && ft != ftCustom {
+			return Expr{}, p.fail(p.pos, expPrefix)
+		}
+		p.pos++
+		e := Where(field, Prefix, s)
+		if op == NotEq {
+			e = Not(e)
+		}
+		return e, nil
 	}
 	var v any
 	switch ft {
@@ -497,6 +605,10 @@ func (p *parser) parseComparison(field string, fieldOff int) (Expr, error) {
 			return Expr{}, p.fail(valOff, exp)
 		}
 	case ftTime:
+		if r, ok := parseRelDate(s); ok {
+			v = r.String() // a relative date stays text: resolved when evaluated
+			break
+		}
 		t, exp := parseTime(s)
 		if exp != "" {
 			return Expr{}, p.fail(valOff, exp)
@@ -790,6 +902,14 @@ func writeExpr(b *strings.Builder, e Expr, ctx int) {
 			name = n.tags[0]
 		}
 		writeText(b, name)
+	case kTagPrefix:
+		b.WriteString("tag:")
+		var p string
+		if len(n.tags) > 0 {
+			p = n.tags[0]
+		}
+		writeText(b, p)
+		b.WriteByte('*')
 	case kAnyTags:
 		writeTags(b, "tags:any(", n.tags)
 	case kAllTags:
@@ -798,6 +918,12 @@ func writeExpr(b *strings.Builder, e Expr, ctx int) {
 		var x Expr
 		if len(n.kids) > 0 {
 			x = n.kids[0]
+		}
+		if x = effective(x); x.kind() == kOr {
+			if ops := flatten(kOr, x.n.kids, nil); fieldList(ops) {
+				writeFieldList(b, "none(", ops)
+				return
+			}
 		}
 		if printsAsAnyTags(x) {
 			var tags []string
@@ -818,11 +944,15 @@ func writeExpr(b *strings.Builder, e Expr, ctx int) {
 			}
 			return
 		}
-		prec, sep := precAnd, " AND "
+		prec, sep, fn := precAnd, " AND ", "all("
 		if n.kind == kOr {
-			prec, sep = precOr, " OR "
+			prec, sep, fn = precOr, " OR ", "any("
 		}
 		ops := flatten(n.kind, n.kids, nil)
+		if fieldList(ops) {
+			writeFieldList(b, fn, ops)
+			return
+		}
 		if ctx > prec {
 			b.WriteByte('(')
 		}
@@ -842,6 +972,37 @@ func writeExpr(b *strings.Builder, e Expr, ctx int) {
 	}
 }
 
+// fieldList reports whether the operands of an And or Or print as a list
+// function, field:any(a, b*): two or more comparisons of one field the
+// parser knows, each Eq or Prefix.
+func fieldList(ops []Expr) bool {
+	if len(ops) < 2 {
+		return false
+	}
+	for _, x := range ops {
+		if x.kind() != kWhere || x.n.field != ops[0].n.field || x.n.op != Eq && x.n.op != Prefix {
+			return false
+		}
+	}
+	return typeOfField(ops[0].n.field) != ftUnknown
+}
+
+// writeFieldList writes field:fn(a, b*) for the comparisons ops (see
+// fieldList).
+func writeFieldList(b *strings.Builder, fn string, ops []Expr) {
+	f := ops[0].n.field
+	writeField(b, f, typeOfField(f))
+	b.WriteByte(':')
+	b.WriteString(fn)
+	for i, x := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeValue(b, x.n)
+	}
+	b.WriteByte(')')
+}
+
 func writeTags(b *strings.Builder, open string, tags []string) {
 	b.WriteString(open)
 	for i, t := range tags {
@@ -856,12 +1017,28 @@ func writeTags(b *strings.Builder, open string, tags []string) {
 func writeWhere(b *strings.Builder, n *node) {
 	ft := typeOfField(n.field)
 	writeField(b, n.field, ft)
-	if n.op == Eq {
+	if n.op == Eq || n.op == Prefix {
 		b.WriteByte(':')
 	} else {
 		b.WriteByte(' ')
 		b.WriteString(n.op.String())
 		b.WriteByte(' ')
+	}
+	writeValue(b, n)
+}
+
+// writeValue writes the value of a comparison: with a "*" after it for
+// Prefix.
+func writeValue(b *strings.Builder, n *node) {
+	ft := typeOfField(n.field)
+	if n.op == Prefix {
+		if s, ok := n.value.(string); ok && (ft == ftString || ft == ftCustom || ft == ftUnknown) {
+			writeText(b, s)
+		} else {
+			writeInvalid(b, n.value)
+		}
+		b.WriteByte('*')
+		return
 	}
 	switch v := n.value.(type) {
 	case string:
@@ -871,6 +1048,8 @@ func writeWhere(b *strings.Builder, n *node) {
 		case ftTime:
 			if t, exp := parseTime(v); exp == "" {
 				writeTime(b, t)
+			} else if r, ok := parseRelDate(v); ok {
+				b.WriteString(r.String())
 			} else {
 				writeText(b, v) // Parse rejects it as a bad date
 			}

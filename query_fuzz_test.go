@@ -27,6 +27,11 @@ func FuzzParse(f *testing.F) {
 		`tag:"unterminated`,
 		`tag:"bad\escape"`,
 		"tag:ünïcødé-标签",
+		"tag:feature-* OR tags:any(sso, beta-*) AND name:Acme* AND email != x@*",
+		`company:"Acme In"* OR custom.plan:pr*`,
+		"country:any(US, GB*) AND NOT city:none(Berlin) AND mrr:all(1, 2)",
+		"lead_created_at > now-30d AND free_trial_started_at <= now+2w OR lead_created_at:now-3m",
+		"country:any AND state:none",
 	} {
 		f.Add(q)
 	}

@@ -26,7 +26,7 @@ type tree struct {
 
 var kindNames = map[nodeKind]string{
 	kAll: "All", kTag: "Tag", kAnyTags: "AnyTag", kAllTags: "AllTags",
-	kAnd: "And", kOr: "Or", kNot: "Not", kWhere: "Where",
+	kAnd: "And", kOr: "Or", kNot: "Not", kWhere: "Where", kTagPrefix: "TagPrefix",
 }
 
 func toTree(e Expr) tree {
@@ -93,6 +93,8 @@ func norm(e Expr) Expr {
 		return All()
 	case kTag:
 		return Tag(e.n.tags[0])
+	case kTagPrefix:
+		return TagPrefix(e.n.tags[0])
 	case kAnyTags:
 		return AnyTag(e.n.tags...)
 	case kAllTags:
@@ -129,6 +131,8 @@ func norm(e Expr) Expr {
 			if typeOfField(e.n.field) == ftTime {
 				if t, exp := parseTime(x); exp == "" {
 					v = t
+				} else if r, ok := parseRelDate(x); ok {
+					v = r.String()
 				}
 			}
 		}
@@ -262,6 +266,45 @@ func TestParse(t *testing.T) {
 		{`"custom.my key":x`, Where("custom.my key", Eq, "x")},
 		{`"custom.a:b" > 1`, Where("custom.a:b", Gt, 1)},
 
+		// Prefixes.
+		{"tag:feature-*", TagPrefix("feature-")},
+		{`tag:"feature: "*`, TagPrefix("feature: ")},
+		{`tag:""*`, TagPrefix("")},
+		{"tags:any(sso, feature-*)", Or(Tag("sso"), TagPrefix("feature-"))},
+		{"tags:all(a*, b)", And(TagPrefix("a"), Tag("b"))},
+		{"tags:none(a*)", Not(Or(TagPrefix("a")))},
+		{"name:Acme*", Where("name", Prefix, "Acme")},
+		{"name = Acme*", Where("name", Prefix, "Acme")},
+		{"name != Acme*", Not(Where("name", Prefix, "Acme"))},
+		{`company:"Acme In"*`, Where("company", Prefix, "Acme In")},
+		{"email:adam@*", Where("email", Prefix, "adam@")},
+		{"country:U*", Where("country", Prefix, "U")},
+		{"custom.plan:10*", Where("custom.plan", Prefix, "10")},
+		{"external_id:cus_*", Where("external_id", Prefix, "cus_")},
+
+		// Lists of values.
+		{"country:any(US, GB)", Or(Where("country", Eq, "US"), Where("country", Eq, "GB"))},
+		{"country = any ( US , \"G B\" )", Or(Where("country", Eq, "US"), Where("country", Eq, "G B"))},
+		{"country:none(US)", Not(Or(Where("country", Eq, "US")))},
+		{"country:all(US, GB)", And(Where("country", Eq, "US"), Where("country", Eq, "GB"))},
+		{"country:any()", Or()},
+		{"name:any(Acme*, Globex)", Or(Where("name", Prefix, "Acme"), Where("name", Eq, "Globex"))},
+		{"mrr:any(100, 200)", Or(Where("mrr", Eq, 100), Where("mrr", Eq, 200))},
+		{"custom.seats:any(1, x)", Or(Where("custom.seats", Eq, 1), Where("custom.seats", Eq, "x"))},
+		{"lead_created_at:any(2024-01-02, now)", Or(Where("lead_created_at", Eq, date(2024, 1, 2, 0, 0, 0, 0)), Where("lead_created_at", Eq, "now"))},
+		{"country:any", Where("country", Eq, "any")},
+		{"country:none AND tag:a", And(Where("country", Eq, "none"), a)},
+		{"country != any", Where("country", NotEq, "any")},
+
+		// Relative dates.
+		{"lead_created_at > now-30d", Where("lead_created_at", Gt, "now-30d")},
+		{"lead_created_at>now-030d", Where("lead_created_at", Gt, "now-30d")},
+		{"free_trial_started_at <= now+2w", Where("free_trial_started_at", Lte, "now+2w")},
+		{"lead_created_at >= now-3m", Where("lead_created_at", Gte, "now-3m")},
+		{`lead_created_at:"now"`, Where("lead_created_at", Eq, "now")},
+		{"lead_created_at:now-0d", Where("lead_created_at", Eq, "now")},
+		{"custom.at > now-30d", Where("custom.at", Gt, "now-30d")},
+
 		{
 			`tag:churn-risk-high AND (tag:"feature: dark mode" OR tags:any(sso, scim))
 			   AND NOT tags:any(managed-account, internal) AND mrr >= 10000 AND country:US`,
@@ -393,6 +436,22 @@ func TestParseErrors(t *testing.T) {
 		{"tag:a " + strings.Repeat("x", 100), 6, expEnd, strings.Repeat("x", 40) + "...", false},
 		{"tag:a " + strings.Repeat("é", 30), 6, expEnd, strings.Repeat("é", 20) + "...", false},
 		{"tag:a " + strings.Repeat("x", 39) + "é", 6, expEnd, strings.Repeat("x", 39) + "...", false},
+
+		// Prefixes, lists, relative dates.
+		{"mrr:1*", 5, expPrefix, "*", false},
+		{"lead_created_at:2024*", 20, expPrefix, "*", false},
+		{"name > a*", 8, expPrefix, "*", false},
+		{"name:a *", 7, expEnd, "*", false},
+		{"tag:a**", 6, expEnd, "*", false},
+		{"tags:any(a*b)", 11, expCommaClose, "b", false},
+		{"country:any(US", 14, expCommaClose, "", false},
+		{"country:any(", 12, expValueClose, "", false},
+		{"country:any(,)", 12, expValueClose, ",", false},
+		{"mrr:any(1, x)", 11, expInteger, "x", false},
+		{"lead_created_at > now-30x", 18, expTime, "now-30x", false},
+		{"lead_created_at > now-1000000d", 18, expTime, "now-1000000d", false},
+		{"lead_created_at > now30d", 18, expTime, "now30d", false},
+		{"lead_created_at > now-d", 18, expTime, "now-d", false},
 
 		// Nesting.
 		{strings.Repeat("(", 1001) + "tag:a" + strings.Repeat(")", 1001), 1000, expDepth, "(", false},
@@ -538,6 +597,26 @@ func TestString(t *testing.T) {
 		{Where("lead_created_at", Gt, "2024-01-02"), "lead_created_at > 2024-01-02T00:00:00Z"},
 		{Where("free_trial_started_at", Eq, "2024-01-02T03:04:05+01:00"), "free_trial_started_at:2024-01-02T02:04:05Z"},
 		{Where("custom.plan", Eq, "pro"), "custom.plan:pro"},
+		{TagPrefix("feature-"), "tag:feature-*"},
+		{TagPrefix("a b"), `tag:"a b"*`},
+		{TagPrefix(""), `tag:""*`},
+		{Where("name", Prefix, "Acme"), "name:Acme*"},
+		{Where("name", Prefix, "and"), `name:"and"*`},
+		{Not(Where("email", Prefix, "x@")), "NOT email:x@*"},
+		{Where("custom.code", Prefix, "10"), "custom.code:10*"},
+		{Where("mrr", Prefix, "10"), "mrr:?string(10)*"},
+		{Or(Where("country", Eq, "US"), Where("country", Eq, "GB")), "country:any(US, GB)"},
+		{Or(Where("country", Eq, "US"), Or(Where("country", Eq, "GB"), Where("country", Prefix, "F"))), "country:any(US, GB, F*)"},
+		{Not(Or(Where("country", Eq, "US"), Where("country", Eq, "G B"))), `country:none(US, "G B")`},
+		{And(Where("mrr", Eq, 1), Where("mrr", Eq, 2)), "mrr:all(1, 2)"},
+		{And(Tag("a"), Or(Where("city", Eq, "x"), Where("city", Eq, "y"))), "tag:a AND city:any(x, y)"},
+		{Or(Where("country", Eq, "US"), Where("country", NotEq, "GB")), "country:US OR country != GB"},
+		{Or(Where("country", Eq, "US"), Where("city", Eq, "GB")), "country:US OR city:GB"},
+		{Or(Where("nope", Eq, "US"), Where("nope", Eq, "GB")), "nope:US OR nope:GB"},
+		{Where("lead_created_at", Gt, "now-30d"), "lead_created_at > now-30d"},
+		{Where("lead_created_at", Gt, "now-030d"), "lead_created_at > now-30d"},
+		{Where("lead_created_at", Lt, "now+0m"), "lead_created_at < now"},
+		{Where("lead_created_at", Lt, "now-2x"), `lead_created_at < now-2x`},
 		{Where("custom.plan", Eq, "10"), `custom.plan:"10"`},
 		{Where("custom.plan", Eq, "true"), `custom.plan:"true"`},
 		{Where("custom.plan", Eq, "NaN"), `custom.plan:"NaN"`},
@@ -616,7 +695,11 @@ func TestStringInvalid(t *testing.T) {
 		{Where("custom.x", Eq, []byte("x")), false},
 		{Where("custom.x", Eq, nil), false},
 		{Where("email", Op(-1), "x"), false},
-		{Where("email", Op(6), "x"), false},
+		{Where("email", Op(7), "x"), false},
+		{Where("mrr", Prefix, "1"), false},
+		{Where("lead_created_at", Prefix, "2024"), false},
+		{Where("name", Prefix, 5), false},
+		{Or(Where("mrr", Prefix, "1"), Where("mrr", Eq, int64(2))), false},
 		{Not(Where("custom.x", Gt, complex(1, 2))), false},
 	}
 	for _, tt := range tests {
@@ -742,6 +825,34 @@ func randFloat(r *rand.Rand) float64 {
 
 func randWhere(r *rand.Rand) Expr {
 	op := Op(r.IntN(6))
+	switch r.IntN(7) {
+	case 4: // a prefix
+		if r.IntN(2) == 0 {
+			return Where(stringFields[r.IntN(len(stringFields))], Prefix, randText(r))
+		}
+		return Where("custom."+customKeys[r.IntN(len(customKeys))], Prefix, randText(r))
+	case 5: // a relative date
+		f := []string{"lead_created_at", "free_trial_started_at"}[r.IntN(2)]
+		rd := relDate{r.IntN(2001) - 1000, "dwm"[r.IntN(3)]}
+		return Where(f, op, rd.String())
+	case 6: // a list of values of one field
+		f := stringFields[r.IntN(len(stringFields))]
+		kids := make([]Expr, 2+r.IntN(3))
+		for i := range kids {
+			op := Eq
+			if r.IntN(3) == 0 {
+				op = Prefix
+			}
+			kids[i] = Where(f, op, randText(r))
+		}
+		switch r.IntN(3) {
+		case 0:
+			return And(kids...)
+		case 1:
+			return Not(Or(kids...))
+		}
+		return Or(kids...)
+	}
 	switch r.IntN(4) {
 	case 0:
 		return Where(stringFields[r.IntN(len(stringFields))], op, randText(r))
@@ -795,11 +906,13 @@ func randQExpr(r *rand.Rand, depth int) Expr {
 			return Or(kids...)
 		}
 	}
-	switch r.IntN(12) {
+	switch r.IntN(13) {
 	case 0:
 		return All()
 	case 1:
 		return Expr{}
+	case 12:
+		return TagPrefix(randText(r))
 	case 2, 3:
 		return Tag(randText(r))
 	case 4:

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +39,12 @@ type evaluator struct {
 	tx      *Tx // non-nil inside a batch: its changes count
 	unknown []string
 	seen    map[string]bool // the tags in unknown
+	// unknownFields lists the custom attributes named that no customer
+	// holds (Segment.UnknownFields).
+	unknownFields []string
+	// today is the day relative dates resolve against (see day); zero
+	// until the first one.
+	today time.Time
 	// univ, when set, restricts the evaluation to these IDs (see evalOn):
 	// every set the evaluator makes is within univ, and each leaf costs
 	// about |univ|, not the number of customers. Only outside a batch
@@ -113,6 +121,8 @@ func (ev *evaluator) eval(e Expr) (val, error) {
 		return ev.live(), nil
 	case kTag:
 		return ev.tag(n.tags[0]), nil
+	case kTagPrefix:
+		return ev.tagPrefix(n.tags[0]), nil
 	case kAnyTags:
 		vs := make([]val, len(n.tags))
 		for i, t := range n.tags {
@@ -237,11 +247,14 @@ func (ev *evaluator) where(n *node) (val, error) {
 	if f == nil {
 		return val{}, fmt.Errorf("tagseg: unknown field %q: %w", n.field, ErrInvalidField)
 	}
-	if n.op < Eq || n.op > Lte {
+	if n.op < Eq || n.op > Prefix {
 		return val{}, fmt.Errorf("tagseg: field %s: unknown operator %v: %w", n.field, n.op, ErrInvalidField)
 	}
 	bad := func(want string) (val, error) {
 		return val{}, fmt.Errorf("tagseg: field %s wants %s, not %T %v: %w", n.field, want, n.value, n.value, ErrInvalidField)
+	}
+	if _, ok := n.value.(string); n.op == Prefix && (!ok || f.typ != ftString && f.typ != ftCustom) {
+		return bad("a string to be a prefix of (prefixes are for text fields)")
 	}
 	switch f.index {
 	case ixBitmap:
@@ -264,8 +277,11 @@ func (ev *evaluator) where(n *node) (val, error) {
 		return ev.sorted(f, n.op, s)
 	case ixColumn:
 		t, ok := asTime(n.value)
+		if r, rel := relDateOf(n.value); rel {
+			t, ok = r.on(ev.day()), true
+		}
 		if !ok {
-			return bad("a time (time.Time or RFC 3339)")
+			return bad("a time (time.Time, RFC 3339 or a relative date such as now-30d)")
 		}
 		var q int64
 		switch {
@@ -340,6 +356,8 @@ func (ev *evaluator) eqField(field string, op Op, s string) val {
 		return ev.bitmap(eqKey(field, s))
 	case NotEq:
 		return ev.intersect(nil, []val{ev.bitmap(eqKey(field, s))})
+	case Prefix:
+		return ev.eqMatch(field, func(v string) bool { return strings.HasPrefix(v, s) })
 	}
 	return ev.eqMatch(field, func(v string) bool { return compare(v, op, s) })
 }
@@ -349,6 +367,7 @@ func (ev *evaluator) eqField(field string, op Op, s string) val {
 // the other operators go through the attribute's values. NotEq is every
 // live customer but the Eq ones, so customers without it match.
 func (ev *evaluator) custom(field string, op Op, q any) val {
+	ev.knownField(field)
 	switch op {
 	case Eq:
 		var vs []val
@@ -358,6 +377,9 @@ func (ev *evaluator) custom(field string, op Op, q any) val {
 		return union(vs)
 	case NotEq:
 		return ev.intersect(nil, []val{ev.custom(field, Eq, q)})
+	case Prefix:
+		p := "s" + q.(string) // a string value (see customEq)
+		return ev.eqMatch(field, func(v string) bool { return strings.HasPrefix(v, p) })
 	}
 	return ev.eqMatch(field, func(v string) bool {
 		x, ok := parseCustomEq(v)
@@ -367,6 +389,61 @@ func (ev *evaluator) custom(field string, op Op, q any) val {
 		c, ok := compareAny(x, q)
 		return ok && compare(c, op, 0)
 	})
+}
+
+// knownField notes a custom attribute no customer holds in the snapshot
+// (nor the batch): Segment.UnknownFields lists it, as UnknownTags does an
+// unknown tag.
+func (ev *evaluator) knownField(field string) {
+	if ev.st.eq[field].len() > 0 || slices.Contains(ev.unknownFields, field) {
+		return
+	}
+	if tx := ev.tx; tx != nil {
+		prefix := field + "\x00"
+		for k, d := range tx.deltas {
+			if k.kind == bkEq && strings.HasPrefix(k.name, prefix) && !d.add.IsEmpty() {
+				return
+			}
+		}
+	}
+	ev.unknownFields = append(ev.unknownFields, field)
+}
+
+// tagPrefix selects the holders of every tag starting with p (TagPrefix);
+// a prefix no tag has is listed with the unknown tags as "p*".
+func (ev *evaluator) tagPrefix(p string) val {
+	p = strings.TrimLeftFunc(p, unicode.IsSpace)
+	if utf8.ValidString(p) {
+		p = nfc(p)
+	}
+	var vs []val
+	seen := map[string]bool{}
+	consider := func(t string) {
+		if !seen[t] && strings.HasPrefix(t, p) {
+			seen[t] = true
+			if v := ev.stored(bmKey{bkTag, t}); !v.bm.IsEmpty() {
+				vs = append(vs, ev.restrict(v))
+			}
+		}
+	}
+	for t := range ev.st.tags.all() {
+		consider(t)
+	}
+	if ev.tx != nil { // tags new in the batch
+		for k := range ev.tx.deltas {
+			if k.kind == bkTag {
+				consider(k.name)
+			}
+		}
+	}
+	if len(vs) == 0 && !ev.seen[p+"*"] {
+		if ev.seen == nil {
+			ev.seen = map[string]bool{}
+		}
+		ev.seen[p+"*"] = true
+		ev.unknown = append(ev.unknown, p+"*")
+	}
+	return union(vs)
 }
 
 // eqCandidates lists the stored values that equal the query value q.
@@ -531,6 +608,17 @@ func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
 // the index, by reading the records. NotEq is every live customer but the
 // Eq ones.
 func (ev *evaluator) sorted(f *field, op Op, s string) (val, error) {
+	if op == Prefix {
+		if f.lower {
+			s = lower(s)
+		}
+		if ev.useIndex(f) {
+			if v, ok, err := ev.sortedCompare(f, prefixRange(s)); ok || err != nil {
+				return v, err
+			}
+		}
+		return ev.scanField(f, func(v string) bool { return strings.HasPrefix(v, s) })
+	}
 	if op == NotEq {
 		eq, err := ev.sorted(f, Eq, s)
 		if err != nil {
@@ -551,7 +639,7 @@ func (ev *evaluator) sorted(f *field, op Op, s string) (val, error) {
 			return v, err
 		}
 	}
-	return ev.scanField(f, op, s)
+	return ev.scanField(f, func(v string) bool { return compare(v, op, s) })
 }
 
 // useIndex reports whether a comparison of f goes through the string
@@ -565,22 +653,14 @@ func (ev *evaluator) useIndex(f *field) bool {
 	return ev.st.strx[f.slot].Load() != nil && ev.live().bm.GetCardinality()*2 >= uint64(ev.st.nextID)
 }
 
-// scanField compares a string field kept only in the customer records
-// (name, company, external_id, email ranges) by reading every record.
-func (ev *evaluator) scanField(f *field, op Op, q string) (val, error) {
-	if op == NotEq {
-		eq, err := ev.scanField(f, Eq, q)
-		if err != nil {
-			return val{}, err
-		}
-		return ev.intersect(nil, []val{eq}), nil
-	}
-	if f.lower {
-		q = lower(q)
-	}
+// scanField selects the customers whose value of a string field of the
+// index (ixSorted) keep accepts, by reading the records: the candidates' in
+// a restricted evaluation (evalOn), else every record — only for a reader
+// on a snapshot older than the field's index (see sortedIndex).
+func (ev *evaluator) scanField(f *field, keep func(v string) bool) (val, error) {
 	out := roaring.New()
 	match := func(r *record) {
-		if compare(f.strValue(&r.c), op, q) {
+		if keep(f.strValue(&r.c)) {
 			out.Add(r.id)
 		}
 	}
@@ -600,7 +680,7 @@ func (ev *evaluator) scanField(f *field, op Op, q string) (val, error) {
 	n := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if n++; n%(cancelEvery*64) == 0 && ev.ctx != nil && ev.ctx.Err() != nil {
-			return val{}, fmt.Errorf("tagseg: %s %v %q: %w", f.name, op, q, ev.ctx.Err())
+			return val{}, fmt.Errorf("tagseg: comparing %s: %w", f.name, ev.ctx.Err())
 		}
 		if len(k) != 4 {
 			return val{}, fmt.Errorf("tagseg: bad customer key %s: %w", clipKey(k), ErrCorrupt)
@@ -797,6 +877,8 @@ type Segment struct {
 	ids     *roaring.Bitmap
 	count   uint64
 	unknown []string
+	// unknownFields: the custom attributes named that no customer held.
+	unknownFields []string
 
 	// The sums, made on the first call that needs them (a page of
 	// customers does not): from the MRR planes and paying set of the
@@ -836,6 +918,7 @@ func (tx *Tx) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err err
 			return err
 		}
 		seg = newSegment(ix, st, v.own(), ev.unknown)
+		seg.unknownFields = ev.unknownFields
 		seg.tx = tx
 		return nil
 	})
@@ -953,8 +1036,16 @@ func (s *Segment) ARPA() int64 {
 }
 
 // UnknownTags lists the tags named in the expression that no customer held
-// when it was evaluated, in the order first named.
+// when it was evaluated, in the order first named; a tag prefix (TagPrefix)
+// no tag started with is listed as "prefix*".
 func (s *Segment) UnknownTags() []string { return slices.Clone(s.unknown) }
+
+// UnknownFields lists the custom attributes named in the expression (as
+// custom.KEY) that no customer held when it was evaluated, in the order
+// first named: custom.seats > 10 selects nobody when no customer has a
+// seats attribute, which is likely a typo or a key not imported yet, as an
+// unknown tag is. Other fields are never unknown.
+func (s *Segment) UnknownFields() []string { return slices.Clone(s.unknownFields) }
 
 // IDs returns the members' dense IDs: a copy, safe to change.
 func (s *Segment) IDs() *roaring.Bitmap { return s.ids.Clone() }
