@@ -91,9 +91,9 @@ var fields = []*field{
 	{name: "mrr", typ: ftInt, index: ixMRR, doc: "current MRR in cents (29900 is 299.00)"},
 	{name: "arr", typ: ftInt, index: ixARR, doc: "ARR in cents (12 × MRR)"},
 	{name: "lead_created_at", typ: ftTime, index: ixColumn, col: colLead, rec: 1, tm: func(c *Customer) *time.Time { return &c.LeadCreatedAt },
-		doc: "RFC 3339 date or time"},
+		doc: "RFC 3339 date or time, or relative: now-30d (d, w, m)"},
 	{name: "free_trial_started_at", typ: ftTime, index: ixColumn, col: colTrial, rec: 2, tm: func(c *Customer) *time.Time { return &c.FreeTrialStartedAt },
-		doc: "RFC 3339 date or time"},
+		doc: "RFC 3339 date or time, or relative: now-30d (d, w, m)"},
 }
 
 // customField is the row of every custom.KEY.

@@ -619,23 +619,63 @@ func (tx *Tx) DeleteSegment(name string) error {
 }
 
 // AddTagsToSegment adds tags to every customer of the segment e in one
-// durable transaction. The segment is evaluated once, before the change;
-// the result is how many customers' tag sets actually changed. Tags are
-// trimmed, de-duplicated and appended in the order given; an invalid tag
-// gives ErrInvalidTag with nothing changed.
+// durable transaction and returns how many customers' tag sets actually
+// changed. Tags are trimmed, de-duplicated and appended in the order
+// given; an invalid tag gives ErrInvalidTag with nothing changed.
+//
+// The segment is evaluated once, on the latest snapshot, before the
+// change takes the writer's lock: other writes are not held up by the
+// evaluation (the first comparison of a text field after Open, for one,
+// builds its index). So the change applies to the members as of the latest
+// commit before it: a customer deleted meanwhile is skipped, one that
+// entered the segment meanwhile is not changed. Tx.AddTagsToSegment, in a
+// batch, evaluates on the batch's own view instead.
 func (ix *Index) AddTagsToSegment(e Expr, tags ...string) (changed int, err error) {
-	err = ix.write1(func(tx *Tx) error { changed, err = tx.AddTagsToSegment(e, tags...); return err })
-	if err != nil {
-		return 0, err
-	}
-	return changed, nil
+	return ix.segmentTags("add tags to segment", e, tags, (*Tx).addTags)
 }
 
 // RemoveTagsFromSegment removes tags from every customer of the segment e
-// in one durable transaction, as AddTagsToSegment adds them; for example
+// in one durable transaction, as AddTagsToSegment adds them (evaluated
+// before the change, on the latest snapshot); for example
 // RemoveTagsFromSegment(Tag("churn-risk-high"), "churn-risk-high").
 func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err error) {
-	err = ix.write1(func(tx *Tx) error { changed, err = tx.RemoveTagsFromSegment(e, tags...); return err })
+	return ix.segmentTags("remove tags from segment", e, tags, (*Tx).removeTags)
+}
+
+// segmentTagsHook, when a test sets it, runs between the evaluation of a
+// bulk change's segment and its write.
+var segmentTagsHook func()
+
+// segmentTags is AddTagsToSegment or RemoveTagsFromSegment: the segment
+// evaluated before the write, then the change of its members still live.
+func (ix *Index) segmentTags(op string, e Expr, tags []string, change func(tx *Tx, r *record, tags []string) (bool, error)) (int, error) {
+	if ix.readOnly {
+		return 0, fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
+	}
+	if _, err := normTags(op, tags); err != nil {
+		return 0, err
+	}
+	seg, err := ix.Segment(e)
+	if err != nil {
+		return 0, err
+	}
+	ids := seg.ids // the Segment's own copy, not shared
+	if segmentTagsHook != nil {
+		segmentTagsHook()
+	}
+	changed := 0
+	err = ix.write1(func(tx *Tx) error {
+		if err := tx.checkWrite(); err != nil {
+			return err
+		}
+		tags, err := normTags(op, tags)
+		if err != nil {
+			return err
+		}
+		ids.And(tx.st.live) // deleted since the evaluation: skipped
+		changed, err = tx.tagIDs(ids, tags, func(r *record, tags []string) (bool, error) { return change(tx, r, tags) })
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}

@@ -82,9 +82,12 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 //	and     = unary { "AND" unary } .
 //	unary   = "NOT" unary | primary .
 //	primary = "(" or ")" | "*"
-//	        | "tag" ":" value
-//	        | "tags" ":" ( "any" | "all" | "none" ) "(" [ value { "," value } ] ")"
-//	        | field op value .
+//	        | "tag" ":" item
+//	        | "tags" ":" list
+//	        | field op item
+//	        | field ( ":" | "=" ) list .
+//	list    = ( "any" | "all" | "none" ) "(" [ item { "," item } ] ")" .
+//	item    = value [ "*" ] .               (no space before "*": a prefix)
 //	field   = "email" | "name" | "company" | "country" | "state" | "city" | "zip"
 //	        | "data_source" | "external_id" | "mrr" | "arr"
 //	        | "lead_created_at" | "free_trial_started_at" | "custom." word
@@ -98,6 +101,20 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // "=" both mean Eq. tag:X is Tag(X), tags:any(...) AnyTag, tags:all(...)
 // AllTags, tags:none(...) Not(AnyTag(...)) and "*" All(); there is no
 // implicit AND between terms.
+//
+// A "*" right after a value makes it a prefix: tag:feature-* is
+// TagPrefix("feature-"), every customer holding a tag that starts with
+// feature-; name:Acme* is Where("name", Prefix, "Acme"), and name != Acme*
+// is its NOT. Prefixes take the text fields and custom attributes (whose
+// value is then the text as written, 10* included), with ":", "=" or "!=";
+// a "*" after any other value is a SyntaxError. In a list, tags:any(sso,
+// beta-*) is the Or of Tag("sso") and TagPrefix("beta-") (all: the And).
+//
+// field:any(a, b) is for a field what tags:any is for tags: the Or of
+// field:a and field:b; field:all(a, b) their And, field:none(a, b) the NOT
+// of their Or. Each item is typed by the field as below, and may be a
+// prefix: name:any(Acme*, Globex). A value any, all or none without a "("
+// after it is a plain value (country:any).
 //
 // A word is a run of letters (any script), digits and the characters
 // - _ . @ + /; a value word may also contain ":" after its first character,
@@ -120,7 +137,14 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 //   - lead_created_at and free_trial_started_at: an RFC 3339 date
 //     (2024-01-02, midnight UTC) or date and time (2024-01-02T15:04:05Z,
 //     2024-01-02T15:04:05.5+02:00), quoted or not, stored as a time.Time in
-//     UTC within years 0000 to 9999.
+//     UTC within years 0000 to 9999; or a date relative to the current day:
+//     now (today, midnight UTC), now-30d, now+30d (days), now-2w (weeks),
+//     now-3m (calendar months, keeping the day of the month or the
+//     month's last day: March 31 - 1 month is February 28 or 29), with at
+//     most 6 digits, stored as its text (now-030d as now-30d) and resolved
+//     when evaluated, by Options.Clock. So lead_created_at >= now-30d is the
+//     customers who became leads on or after the day 30 days ago, and its
+//     answer changes when the UTC day does.
 //   - custom.KEY: the type stored under KEY is not known to Parse, so a
 //     bare value is typed by how it looks: true or false is a bool; an
 //     integer -?(0|[1-9][0-9]*) is an int64 (a uint64 above
@@ -136,9 +160,11 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // what was expected there: an empty query, unbalanced parentheses, a
 // dangling AND, OR or NOT, an unknown field (which also matches
 // ErrInvalidField), a missing or unknown operator, a bad integer, number or
-// date, an unterminated string, a bad escape, text after the end of the
-// query, or parentheses and NOTs nested more than 1000 deep. An unknown tag
-// is not an error: it selects nobody.
+// date, a prefix "*" where none is allowed, an unterminated string, a bad
+// escape, text after the end of the query, or parentheses and NOTs nested
+// more than 1000 deep. An unknown tag, a tag prefix no tag has and a custom
+// attribute nobody holds are not errors: they select nobody
+// (Segment.UnknownTags and Segment.UnknownFields list them).
 //
 // For every Expr e built with the builders, Parse(e.String()) is equivalent
 // to e; see Expr.String.
@@ -827,6 +853,10 @@ func foundAt(q string, off int) string {
 //   - Tag, AnyTag and AllTags print as tag:X, tags:any(X, Y) and
 //     tags:all(X, Y); Not(AnyTag(...)) prints as tags:none(...); other Nots
 //     as "NOT x". Keywords are upper case.
+//   - TagPrefix prints as tag:X*, Where with Prefix as field:value*. An Or
+//     of two or more comparisons of one field, each Eq or Prefix, prints as
+//     field:any(a, b*), an And of them as field:all(...), the Not of such an
+//     Or as field:none(...).
 //   - Where prints "field:value" for Eq and "field op value" with single
 //     spaces for the other operators. A value or tag that is not a word, is
 //     empty, or is AND, OR or NOT in any case is quoted, escaping only " and
@@ -835,7 +865,8 @@ func foundAt(q string, off int) string {
 //     nanoseconds in UTC (2024-01-02T15:04:05.5Z), unquoted. A custom.KEY
 //     string is quoted whenever its bare form would be read as another type
 //     ("10", "true", "2024-01-02"). A date field given a string prints the
-//     time it denotes.
+//     time it denotes, or a relative date in its canonical form (now,
+//     now-30d).
 //
 // What Parse could not read back equivalently prints as text Parse rejects,
 // as evaluating it fails with ErrInvalidField anyway: an unknown field

@@ -273,3 +273,39 @@ func TestSortedIndexStaleSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBulkChangeBeforeWriter checks that Index.AddTagsToSegment evaluates
+// its segment before it takes the writer (a write in between does not
+// wait), on the latest snapshot: a member deleted meanwhile is skipped,
+// a customer that entered meanwhile is not changed.
+func TestBulkChangeBeforeWriter(t *testing.T) {
+	ix := openTest(t)
+	var us []string
+	for i := range 5 {
+		us = append(us, mustCreate(t, ix, Customer{Company: fmt.Sprint("Acme ", i)}).UUID)
+	}
+	segmentTagsHook = func() {
+		if err := ix.DeleteCustomer(us[0]); err != nil {
+			t.Error(err)
+		}
+		mustCreate(t, ix, Customer{Company: "Acme late"})
+	}
+	defer func() { segmentTagsHook = nil }()
+	changed, err := ix.AddTagsToSegment(Where("company", Prefix, "Acme"), "acme")
+	if err != nil || changed != 4 {
+		t.Fatalf("AddTagsToSegment: %d, %v; want 4", changed, err)
+	}
+	segmentTagsHook = nil
+	if n, _ := ix.Count(Tag("acme")); n != 4 {
+		t.Fatalf("%d tagged, want 4", n)
+	}
+	if n, _ := ix.Count(And(Where("company", Eq, "Acme late"), Tag("acme"))); n != 0 {
+		t.Fatal("the customer created after the evaluation was tagged")
+	}
+	if changed, err := ix.RemoveTagsFromSegment(Where("company", Gte, "Acme 3"), "acme"); err != nil || changed != 2 {
+		t.Fatalf("RemoveTagsFromSegment: %d, %v; want 2", changed, err)
+	}
+	if _, err := ix.AddTagsToSegment(All(), "ok", ""); !errors.Is(err, ErrInvalidTag) {
+		t.Fatalf("invalid tag: %v", err)
+	}
+}

@@ -50,17 +50,23 @@ const queryGuide = `The query language
 A query picks customers. Terms:
 
   tag:NAME                 customers holding the tag (exact, case-sensitive)
-  tags:any(A, B)           holding at least one of the tags
+  tag:PREFIX*              holding a tag that starts with PREFIX (tag:feature-*)
+  tags:any(A, B)           holding at least one of the tags (B* for a prefix)
   tags:all(A, B)           holding all of them
   tags:none(A, B)          holding none of them
   FIELD OP VALUE           a customer field compared with a value
+  FIELD:PREFIX*            a text field starting with PREFIX (name:Acme*)
+  FIELD:any(A, B)          the field is A or B (also all(...), none(...))
   *                        every customer
 
 combined with AND, OR, NOT (any case) and parentheses. NOT binds tighter
 than AND, AND tighter than OR; there is no implicit AND between terms.
 
 Operators: ":" or "=" (equal), "!=", ">", ">=", "<", "<=" (spaces around
-them are optional).
+them are optional). A "*" right after a value (no space) makes it a
+prefix, with ":" or "!=", for tags and the text fields (email, name,
+company, country, state, city, zip, data_source, external_id, custom
+attributes holding text).
 
 Values are bare words (letters, digits and -_.@+/) or "double-quoted
 strings" with \" and \\ escapes. Quote tags with spaces: tag:"feature: sso".
@@ -70,7 +76,12 @@ Fields:
 Money is in cents in queries (mrr >= 10000 is 100.00 a month and up),
 while tables print units. Strings compare exactly: country:us does not
 match US (email is the exception). A tag nobody holds is an empty set, not
-an error; query lists such tags as unknown.
+an error; query lists such tags as unknown, and custom attributes no
+customer has (custom.seat when the key is seats) as unknown fields.
+
+Dates are RFC 3339 (2024-01-02, 2024-01-02T15:04:05Z) or relative to
+today (UTC): now, now-30d (days), now-2w (weeks), now-3m (months),
+now+7d. lead_created_at >= now-30d is the leads of the last 30 days.
 
 Examples:
 
@@ -78,6 +89,8 @@ Examples:
   tags:any(plan-pro, plan-enterprise) AND mrr >= 10000 AND country:US
   tag:"feature: dark mode" OR tags:all(sso, scim)
   lead_created_at >= 2024-01-01 AND custom.seats > 10
+  lead_created_at >= now-30d AND country:any(US, CA)
+  tag:feature-* AND NOT name:Acme* AND company != "Initech Inc"
   email:adam@example.com
   *
 
