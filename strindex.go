@@ -363,62 +363,62 @@ func (n *snode) first() string {
 	return n.val(0)
 }
 
-// entry is a value and its holders while a leaf is rebuilt: one ID, or
+// valEntry is a value and its holders while a leaf is rebuilt: one ID, or
 // (multi) a posting of several.
-type entry struct {
+type valEntry struct {
 	val   string
 	one   uint32
 	multi bool
 	p     posting
 }
 
-func (e *entry) count() int {
+func (e *valEntry) count() int {
 	if e.multi {
 		return e.p.count()
 	}
 	return 1
 }
 
-// entryOf is the entry of a value with the holders b (a new or frozen
+// valEntryOf is the valEntry of a value with the holders b (a new or frozen
 // bitmap, not changed after); ok is false when b is empty.
-func entryOf(val string, b *roaring.Bitmap) (entry, bool) {
+func valEntryOf(val string, b *roaring.Bitmap) (valEntry, bool) {
 	switch n := b.GetCardinality(); {
 	case n == 0:
-		return entry{}, false
+		return valEntry{}, false
 	case n == 1:
-		return entry{val: val, one: b.Minimum()}, true
+		return valEntry{val: val, one: b.Minimum()}, true
 	case n <= postMax:
-		return entry{val: val, multi: true, p: posting{ids: b.ToArray()}}, true
+		return valEntry{val: val, multi: true, p: posting{ids: b.ToArray()}}, true
 	}
-	return entry{val: val, multi: true, p: posting{bm: freeze(b)}}, true
+	return valEntry{val: val, multi: true, p: posting{bm: freeze(b)}}, true
 }
 
 // mergeLeaf returns the entries of leaf n (nil: none) after the changes,
 // sorted. Holder bitmaps the changes do not touch are shared; changed ones
 // are new (patch).
-func mergeLeaf(n *snode, chs []strChange) []entry {
+func mergeLeaf(n *snode, chs []strChange) []valEntry {
 	nv := 0
 	if n != nil {
 		nv = n.vals()
 	}
-	out := make([]entry, 0, nv+len(chs))
+	out := make([]valEntry, 0, nv+len(chs))
 	i := 0
 	for j := 0; j < len(chs); {
 		v := chs[j].val
 		for ; i < nv && n.val(i) < v; i++ {
-			out = append(out, n.entry(i))
+			out = append(out, n.entryAt(i))
 		}
 		k := j
 		for k < len(chs) && chs[k].val == v {
 			k++
 		}
-		var old entry
+		var old valEntry
 		has := i < nv && n.val(i) == v
 		if has {
-			old = n.entry(i)
+			old = n.entryAt(i)
 			i++
 		} else {
-			old = entry{val: v}
+			old = valEntry{val: v}
 		}
 		if e, ok := old.change(chs[j:k], has); ok {
 			out = append(out, e)
@@ -426,21 +426,21 @@ func mergeLeaf(n *snode, chs []strChange) []entry {
 		j = k
 	}
 	for ; i < nv; i++ {
-		out = append(out, n.entry(i))
+		out = append(out, n.entryAt(i))
 	}
 	return out
 }
 
-func (n *snode) entry(i int) entry {
+func (n *snode) entryAt(i int) valEntry {
 	if n.isMulti(i) {
-		return entry{val: n.val(i), multi: true, p: n.post[n.one[i]]}
+		return valEntry{val: n.val(i), multi: true, p: n.post[n.one[i]]}
 	}
-	return entry{val: n.val(i), one: n.one[i]}
+	return valEntry{val: n.val(i), one: n.one[i]}
 }
 
-// change applies changes of one value to its entry (has: the value had
+// change applies changes of one value to its valEntry (has: the value had
 // holders); ok is false when none are left.
-func (e entry) change(chs []strChange, has bool) (entry, bool) {
+func (e valEntry) change(chs []strChange, has bool) (valEntry, bool) {
 	add, del := roaring.New(), roaring.New() // the last change of an ID wins
 	for _, c := range chs {
 		if c.add {
@@ -467,14 +467,14 @@ func (e entry) change(chs []strChange, has bool) (entry, bool) {
 	}
 	nb := patch(cur, add, del)
 	if nb == nil {
-		return entry{}, false
+		return valEntry{}, false
 	}
-	return entryOf(e.val, nb)
+	return valEntryOf(e.val, nb)
 }
 
 // buildLeaves packs sorted entries into new leaves of at most leafBuild
 // values and leafIDMax IDs (a value with more is a leaf of its own).
-func buildLeaves(es []entry) []*snode {
+func buildLeaves(es []valEntry) []*snode {
 	var out []*snode
 	for len(es) > 0 {
 		k, ids := 0, 0
@@ -513,7 +513,7 @@ func (n *snode) applyLeaf(chs []strChange) []*snode {
 
 // newLeaf makes a leaf of sorted entries, with its union when it holds
 // many IDs.
-func newLeaf(es []entry) *snode {
+func newLeaf(es []valEntry) *snode {
 	n := packLeaf(es)
 	if n.n >= leafUnionAt {
 		n.ids = freeze(n.union())
@@ -522,7 +522,7 @@ func newLeaf(es []entry) *snode {
 }
 
 // packLeaf makes a leaf of sorted entries, without its union.
-func packLeaf(es []entry) *snode {
+func packLeaf(es []valEntry) *snode {
 	size := 0
 	for i := range es {
 		size += len(es[i].val)
@@ -596,14 +596,14 @@ func buildInner(nodes []*snode) []*snode {
 
 // sortedEntries groups (value, id) pairs sorted by value, then ID, into
 // entries.
-func sortedEntries(pairs []strPair) []entry {
-	var es []entry
+func sortedEntries(pairs []strPair) []valEntry {
+	var es []valEntry
 	for i := 0; i < len(pairs); {
 		j := i + 1
 		for j < len(pairs) && pairs[j].val == pairs[i].val {
 			j++
 		}
-		e := entry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
+		e := valEntry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
 		if j-i > 1 {
 			ids := make([]uint32, j-i)
 			for k, p := range pairs[i:j] {
