@@ -326,6 +326,7 @@ func (a *answers) remove(en *entry) {
 // the evaluation is returned and nothing is kept.
 func (a *answers) at(tx *Tx, e Expr) (*entry, error) {
 	st := tx.st
+	e = resolveDays(e, a.ix.today()) // relative dates: one answer per day
 	key := e.String()
 	a.mu.Lock()
 	en := a.byKey[key]
@@ -535,12 +536,12 @@ func (a *answers) segment(tx *Tx, e Expr) (*Segment, bool, error) {
 		en.mrr = sumPlanes(en.members, en.st.planes)
 		en.sums = true
 	}
-	unknown, err := unknownTags(a.ix, en.st, e)
+	unknown, unknownFields, err := unknownNames(a.ix, en.st, e)
 	if err != nil {
 		a.release(en)
 		return nil, false, err
 	}
-	seg := &Segment{ix: a.ix, tx: tx, ids: en.members, count: en.count, unknown: unknown, paying: en.paying, mrr: en.mrr}
+	seg := &Segment{ix: a.ix, tx: tx, ids: en.members, count: en.count, unknown: unknown, unknownFields: unknownFields, paying: en.paying, mrr: en.mrr}
 	seg.sums.Do(func() {})
 	a.release(en)
 	return seg, true, nil
@@ -549,7 +550,7 @@ func (a *answers) segment(tx *Tx, e Expr) (*Segment, bool, error) {
 // count is Tx.Count through the kept answers, when e has some.
 func (a *answers) count(tx *Tx, e Expr) (uint64, bool, error) {
 	a.mu.Lock()
-	_, ok := a.byKey[e.String()]
+	_, ok := a.byKey[resolveDays(e, a.ix.today()).String()]
 	a.mu.Unlock()
 	if !ok {
 		return 0, false, nil

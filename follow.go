@@ -200,11 +200,18 @@ func evalOn(ix *Index, st *state, btx *bolt.Tx, e Expr, u *roaring.Bitmap) (*roa
 // unknownTags returns the tags e names that no customer of st holds, in the
 // order first named (as Segment.UnknownTags), without evaluating e.
 func unknownTags(ix *Index, st *state, e Expr) ([]string, error) {
+	tags, _, err := unknownNames(ix, st, e)
+	return tags, err
+}
+
+// unknownNames is unknownTags with the custom attributes e names that no
+// customer of st holds (as Segment.UnknownFields).
+func unknownNames(ix *Index, st *state, e Expr) (tags, fields []string, err error) {
 	ev := &evaluator{ix: ix, st: st, univ: roaring.New()}
 	if _, err := ev.eval(e); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ev.unknown, nil
+	return ev.unknown, ev.unknownFields, nil
 }
 
 // batchState is the state of a batch of Load alone: its customers (IDs lo

@@ -140,6 +140,11 @@ type Index struct {
 	answers   *answers         // kept answers (answers.go); nil: none
 	sorted    sortedIndexes    // the string indexes' builds (strbuild.go)
 	clock     func() time.Time // Options.Clock
+	// Watched segments (watch.go): the saved segments and their logs, and
+	// the retention of changes.
+	watch   atomic.Pointer[watchSet]
+	keep    int
+	keepFor time.Duration
 }
 
 // Open opens the index in the bbolt file at path, creating it when it does

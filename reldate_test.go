@@ -54,10 +54,15 @@ func TestRelativeDates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := func() uint64 {
+	count := func() uint64 { // through the kept answers too
 		n, err := ix.Count(e)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for range 2 {
+			if seg := mustSegment(t, ix, e); seg.Count() != n {
+				t.Fatalf("Segment counts %d, Count %d", seg.Count(), n)
+			}
 		}
 		return n
 	}
