@@ -324,7 +324,7 @@ func (a *answers) remove(en *entry) {
 // (the caller unlocks it, then calls account), or nil when the snapshot is
 // older than the kept answer's (the caller evaluates afresh). An error of
 // the evaluation is returned and nothing is kept.
-func (a *answers) at(tx *Tx, e Expr) (*entry, error) {
+func (a *answers) at(ctx context.Context, tx *Tx, e Expr) (*entry, error) {
 	st := tx.st
 	e = resolveDays(e, a.ix.today()) // relative dates: one answer per day
 	key := e.String()
@@ -368,7 +368,7 @@ func (a *answers) at(tx *Tx, e Expr) (*entry, error) {
 	// Afresh.
 	a.misses.Add(1)
 	en.reset()
-	ev := &evaluator{ix: a.ix, st: st, btx: tx.btx}
+	ev := &evaluator{ctx: ctx, ix: a.ix, st: st, btx: tx.btx}
 	v, err := ev.eval(e)
 	if err != nil {
 		en.mu.Unlock()
@@ -526,8 +526,8 @@ func (tx *Tx) answers() *answers {
 }
 
 // segment is Tx.Segment through the kept answers.
-func (a *answers) segment(tx *Tx, e Expr) (*Segment, bool, error) {
-	en, err := a.at(tx, e)
+func (a *answers) segment(ctx context.Context, tx *Tx, e Expr) (*Segment, bool, error) {
+	en, err := a.at(ctx, tx, e)
 	if en == nil || err != nil {
 		return nil, false, err
 	}
@@ -548,14 +548,14 @@ func (a *answers) segment(tx *Tx, e Expr) (*Segment, bool, error) {
 }
 
 // count is Tx.Count through the kept answers, when e has some.
-func (a *answers) count(tx *Tx, e Expr) (uint64, bool, error) {
+func (a *answers) count(ctx context.Context, tx *Tx, e Expr) (uint64, bool, error) {
 	a.mu.Lock()
 	_, ok := a.byKey[resolveDays(e, a.ix.today()).String()]
 	a.mu.Unlock()
 	if !ok {
 		return 0, false, nil
 	}
-	en, err := a.at(tx, e)
+	en, err := a.at(ctx, tx, e)
 	if en == nil || err != nil {
 		return 0, false, err
 	}
@@ -566,7 +566,7 @@ func (a *answers) count(tx *Tx, e Expr) (uint64, bool, error) {
 
 // series is Tx.SeriesContext through the kept answers.
 func (a *answers) series(ctx context.Context, tx *Tx, e Expr, bounds []time.Time, every Interval) ([]Point, bool, error) {
-	en, err := a.at(tx, e)
+	en, err := a.at(ctx, tx, e)
 	if en == nil || err != nil {
 		return nil, false, err
 	}
@@ -596,7 +596,7 @@ func (a *answers) series(ctx context.Context, tx *Tx, e Expr, bounds []time.Time
 
 // tagStats is Tx.TagStatsContext through the kept answers.
 func (a *answers) tagStats(ctx context.Context, tx *Tx, e Expr, opt TagStatsOptions) ([]TagStat, bool, error) {
-	en, err := a.at(tx, e)
+	en, err := a.at(ctx, tx, e)
 	if en == nil || err != nil {
 		return nil, false, err
 	}

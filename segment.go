@@ -907,7 +907,7 @@ func (tx *Tx) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err err
 		if err := tx.check(); err != nil {
 			return nil, err
 		}
-		if seg, ok, err := a.segment(tx, e); ok || err != nil {
+		if seg, ok, err := a.segment(ctx, tx, e); ok || err != nil {
 			return seg, err
 		}
 	}
@@ -939,7 +939,7 @@ func (tx *Tx) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
 		if err := tx.check(); err != nil {
 			return 0, err
 		}
-		if n, ok, err := a.count(tx, e); ok || err != nil {
+		if n, ok, err := a.count(ctx, tx, e); ok || err != nil {
 			return n, err
 		}
 	}

@@ -101,7 +101,7 @@ func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	var cp customerPage
 	err := s.ix.View(func(tx *tagseg.Tx) (err error) {
-		cp, err = segmentPage(tx, p, tagseg.And(filters...))
+		cp, err = segmentPage(r.Context(), tx, p, tagseg.And(filters...))
 		return err
 	})
 	if err != nil {

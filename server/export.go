@@ -87,7 +87,7 @@ func (s *server) segmentExport(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		seg, err := tx.Segment(e)
+		seg, err := tx.SegmentContext(r.Context(), e)
 		if err != nil {
 			return badQuery(w, err)
 		}

@@ -4,6 +4,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"iter"
@@ -133,8 +134,8 @@ func writePage(w http.ResponseWriter, p page, cp customerPage) {
 
 // segmentPage reads one page of the members of e in one read view: the
 // segment and its customers on one snapshot.
-func segmentPage(tx *tagseg.Tx, p page, e tagseg.Expr) (customerPage, error) {
-	seg, err := tx.Segment(e)
+func segmentPage(ctx context.Context, tx *tagseg.Tx, p page, e tagseg.Expr) (customerPage, error) {
+	seg, err := tx.SegmentContext(ctx, e)
 	if err != nil {
 		return customerPage{}, err
 	}

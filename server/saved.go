@@ -55,7 +55,7 @@ func (s *server) putSaved(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		q = query
-		_, err = tx.Count(e) // the query must evaluate
+		_, err = tx.CountContext(r.Context(), e) // the query must evaluate
 		return badQuery(w, err)
 	})
 	if !s.done(w, r, err, "query") {

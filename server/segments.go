@@ -98,7 +98,7 @@ func (s *server) segmentView(w http.ResponseWriter, r *http.Request, fn func(tx 
 func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
 	var res api.Metrics
 	if !s.segmentView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error {
-		seg, err := tx.Segment(e)
+		seg, err := tx.SegmentContext(r.Context(), e)
 		if err != nil {
 			return err
 		}
@@ -109,6 +109,7 @@ func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
 		res = api.Metrics{
 			Query: q, Customers: seg.Count(), Paying: seg.Paying(),
 			MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown,
+			UnknownFields: seg.UnknownFields(),
 		}
 		return nil
 	}) {
@@ -186,7 +187,7 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 	}
 	var res api.TagStats
 	if !s.heavyView(w, r, func(tx *tagseg.Tx, q string, e tagseg.Expr) error { // header and entries of one snapshot
-		seg, err := tx.Segment(e)
+		seg, err := tx.SegmentContext(r.Context(), e)
 		if err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	var cp customerPage
 	if !s.segmentView(w, r, func(tx *tagseg.Tx, _ string, e tagseg.Expr) (err error) {
-		cp, err = segmentPage(tx, p, e)
+		cp, err = segmentPage(r.Context(), tx, p, e)
 		return err
 	}) {
 		return

@@ -231,6 +231,7 @@ func (s *server) routes() []route {
 		f("POST /v1/import/customers", s.importCustomers),
 		f("POST /v1/import/events", s.importEvents),
 
+		f("GET /v1/segments/fields", s.queryFields),
 		f("GET /v1/segments/metrics", s.segmentMetrics),
 		f("GET /v1/segments/series", s.segmentSeries),
 		f("GET /v1/segments/tags", s.segmentTagStats),

@@ -35,7 +35,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/google/go-cmp/cmp"
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server"
 	"github.com/tagseg/tagseg/server/api"
@@ -629,31 +628,6 @@ fetch(%q, {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plai
 	b.do("a write of its own", chromedp.Evaluate[chromedp.Void](`fetch("v1/segments/saved/own", {method: "PUT", headers: {"Content-Type": "application/json"}, body: '{"query": "*"}'}).then(() => undefined)`, chromedp.EvalAwaitPromise))
 	if _, ok := savedSegment(ix, "own"); !ok {
 		t.Error("the page's own origin could not save a segment")
-	}
-}
-
-// TestPageFields checks that the page completes the query language's
-// fields: its FIELDS list is the command's queryFields (custom.KEY as
-// "custom.").
-func TestPageFields(t *testing.T) {
-	js, err := os.ReadFile(filepath.Join("..", "..", "server", "web", "app.js")) // the page server/ serves
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := regexp.MustCompile(`(?s)const FIELDS = \[(.*?)\n\];`).FindSubmatch(js)
-	if block == nil {
-		t.Fatal("app.js has no FIELDS list")
-	}
-	var page []string
-	for _, m := range regexp.MustCompile(`\["([a-z_.]+)", `).FindAllSubmatch(block[1], -1) {
-		page = append(page, string(m[1]))
-	}
-	var want []string
-	for _, f := range queryFields {
-		want = append(want, strings.TrimSuffix(f.name, "KEY"))
-	}
-	if diff := cmp.Diff(want, page); diff != "" {
-		t.Errorf("the page's fields differ from the query language's (-want +page):\n%s", diff)
 	}
 }
 

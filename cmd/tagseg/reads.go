@@ -243,7 +243,7 @@ func runQuery(args []string, stdout, stderr io.Writer) error {
 	if unknown == nil {
 		unknown = []string{}
 	}
-	m := api.Metrics{Query: q, Customers: seg.Count(), Paying: seg.Paying(), MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown}
+	m := api.Metrics{Query: q, Customers: seg.Count(), Paying: seg.Paying(), MRR: seg.MRR(), ARR: seg.ARR(), ARPA: seg.ARPA(), UnknownTags: unknown, UnknownFields: seg.UnknownFields()}
 	return writeQuery(stdout, format, m, seg.ReadCustomers(0), *ra.limit)
 }
 
@@ -280,6 +280,9 @@ func exportSegment(ix *tagseg.Index, stdout, stderr io.Writer, query, segment, f
 // another case.
 func segmentNotes(ix *tagseg.Index, stderr io.Writer, q string, seg *tagseg.Segment) {
 	unknownNotes(stderr, seg.UnknownTags())
+	for _, f := range seg.UnknownFields() {
+		fmt.Fprintf(stderr, "note: no customer has the attribute %s\n", f)
+	}
 	if seg.Count() == 0 {
 		if note := caseNote(ix, q); note != "" {
 			fmt.Fprintln(stderr, note)
@@ -362,6 +365,9 @@ func queryTable(w io.Writer, m api.Metrics, seq iter.Seq2[tagseg.Customer, error
 	kv.add("ARPA", money(m.ARPA))
 	if u := m.UnknownTags; len(u) > 0 {
 		kv.add("unknown tags", strings.Join(u, ", "))
+	}
+	if u := m.UnknownFields; len(u) > 0 {
+		kv.add("unknown fields", strings.Join(u, ", ")+" (no customer has them)")
 	}
 	kv.write(w)
 	newTable := func() *table {

@@ -27,7 +27,25 @@ type Metrics struct {
 	MRR         int64    `json:"mrr"`
 	ARR         int64    `json:"arr"`
 	ARPA        int64    `json:"arpa"`
-	UnknownTags []string `json:"unknown_tags"` // tags of the query nobody holds
+	UnknownTags []string `json:"unknown_tags"` // tags (and tag prefixes, "x*") of the query nobody holds
+	// UnknownFields are the custom attributes of the query nobody holds
+	// (custom.KEY); omitted when there are none.
+	UnknownFields []string `json:"unknown_fields,omitempty"`
+}
+
+// Fields is the body of GET /v1/segments/fields: the query language's
+// fields (tagseg.Fields), for completion.
+type Fields struct {
+	Fields []Field `json:"fields"`
+}
+
+// Field is one field of the query language: Name as queries write it
+// ("custom.KEY" stands for every custom attribute), Type "string",
+// "cents", "time" or "custom", and a one-line description.
+type Field struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Doc  string `json:"doc"`
 }
 
 // SeriesEntry is one interval of a series, named as ChartMogul's metrics

@@ -5,12 +5,16 @@
 
 const $ = (id) => document.getElementById(id);
 
-// The query language's fields (tagseg help query); custom.KEY is any key.
-const FIELDS = [
-  ["email", ":"], ["name", ":"], ["company", ":"], ["country", ":"], ["state", ":"], ["city", ":"],
-  ["zip", ":"], ["data_source", ":"], ["external_id", ":"], ["mrr", " >= "], ["arr", " >= "],
-  ["lead_created_at", " >= "], ["free_trial_started_at", " >= "], ["custom.", ""],
-];
+// The query language's fields, from the server (GET /v1/segments/fields,
+// the library's table) on the first completion: [name, what completion
+// inserts after it]; custom.KEY completes as its prefix, custom.
+let fields = null;
+async function queryFields() {
+  if (fields) return fields;
+  const r = await api("GET", "/v1/segments/fields");
+  fields = r.fields.map((f) => f.type === "custom" ? [f.name.replace(/KEY$/, ""), ""] : [f.name, f.type === "string" ? ":" : " >= "]);
+  return fields;
+}
 const KEYWORDS = ["AND", "OR", "NOT", "tag:", "tags:any(", "tags:all(", "tags:none("];
 const KEY_STORE = "tagseg-api-key";
 const PER_PAGE = 50;
@@ -260,8 +264,10 @@ async function loadMetrics(signal) {
     $("m-arr").textContent = money(m.arr);
     $("m-arpa").textContent = money(m.arpa);
     const u = $("m-unknown");
-    u.hidden = !m.unknown_tags.length;
-    u.textContent = m.unknown_tags.length ? "No customer holds " + m.unknown_tags.map((t) => "tag:" + quoteValue(t)).join(", ") : "";
+    const unknown = m.unknown_tags.map((t) => t.endsWith("*") ? "tag:" + quoteValue(t.slice(0, -1)) + "*" : "tag:" + quoteValue(t))
+      .concat(m.unknown_fields || []);
+    u.hidden = !unknown.length;
+    u.textContent = unknown.length ? "No customer holds " + unknown.join(", ") : "";
     $("metrics").classList.remove("stale");
     say("metrics-msg", "");
   } catch (err) {
@@ -695,7 +701,9 @@ async function complete() {
   else if (tok.text.length >= 1 && !tok.text.includes(":") && !/^[<>=!]/.test(tok.text)) {
     const low = tok.text.toLowerCase();
     for (const k of KEYWORDS) if (k.toLowerCase().startsWith(low) && k.toLowerCase() !== low) items.push({ label: k, insert: k + (k.endsWith(":") || k.endsWith("(") ? "" : " "), kind: "keyword" });
-    for (const [f, op] of FIELDS) if (f.startsWith(tok.text) && f !== tok.text) items.push({ label: f, insert: f + op, kind: "field" });
+    try {
+      for (const [f, op] of await queryFields()) if (f.startsWith(tok.text) && f !== tok.text) items.push({ label: f, insert: f + op, kind: "field" });
+    } catch { /* completion is a help */ }
     if (tok.text.length >= 2) { tagPrefix = tok.text; tagInsert = (t) => "tag:" + quoteValue(t) + " "; }
   }
   if (tagPrefix !== null && (tagPrefix.length || tok.inList || tok.text.startsWith("tag:"))) {
