@@ -31,9 +31,19 @@ func openTest(t testing.TB) *Index {
 	return openTestAt(t, filepath.Join(t.TempDir(), "test.db"), &Options{NoSync: true})
 }
 
+// openTestAt opens the index at path for a test. Unless opts sets a
+// Clock, relative dates (now-30d) resolve against modelClock's day, as the
+// model of the random expressions (randExpr) reads them.
 func openTestAt(t testing.TB, path string, opts *Options) *Index {
 	t.Helper()
-	ix, err := Open(path, opts)
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Clock == nil {
+		o.Clock = modelClock
+	}
+	ix, err := Open(path, &o)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}

@@ -664,7 +664,7 @@ func (ix *Index) segmentTags(op string, e Expr, tags []string, change func(tx *T
 	if err != nil {
 		return 0, err
 	}
-	ids := seg.ids // the Segment's own copy, not shared
+	ids := seg.IDs() // a copy: a kept answer's members are shared
 	if segmentTagsHook != nil {
 		segmentTagsHook()
 	}
