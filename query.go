@@ -926,21 +926,16 @@ func writeExpr(b *strings.Builder, e Expr, ctx int) {
 	switch e.kind() {
 	case kAll:
 		b.WriteByte('*')
-	case kTag:
+	case kTag, kTagPrefix:
 		b.WriteString("tag:")
 		var name string
 		if len(n.tags) > 0 {
 			name = n.tags[0]
 		}
 		writeText(b, name)
-	case kTagPrefix:
-		b.WriteString("tag:")
-		var p string
-		if len(n.tags) > 0 {
-			p = n.tags[0]
+		if n.kind == kTagPrefix {
+			b.WriteByte('*')
 		}
-		writeText(b, p)
-		b.WriteByte('*')
 	case kAnyTags:
 		writeTags(b, "tags:any(", n.tags)
 	case kAllTags:

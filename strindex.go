@@ -226,13 +226,7 @@ func (n *snode) collect(r strRange, lo, hi string, hasHi bool, one *[]uint32, bm
 		return
 	}
 	for i, k := range n.kids {
-		klo, khi, kHasHi := lo, hi, hasHi
-		if i > 0 {
-			klo = n.keys[i]
-		}
-		if i+1 < len(n.kids) {
-			khi, kHasHi = n.keys[i+1], true
-		}
+		klo, khi, kHasHi := n.kidRange(i, lo, hi, hasHi)
 		if kHasHi && khi <= r.lo {
 			continue
 		}
@@ -241,6 +235,17 @@ func (n *snode) collect(r strRange, lo, hi string, hasHi bool, one *[]uint32, bm
 		}
 		k.collect(r, klo, khi, kHasHi, one, bms)
 	}
+}
+
+// kidRange is the range of kid i's values, the node's being [lo, hi).
+func (n *snode) kidRange(i int, lo, hi string, hasHi bool) (string, string, bool) {
+	if i > 0 {
+		lo = n.keys[i]
+	}
+	if i+1 < len(n.kids) {
+		hi, hasHi = n.keys[i+1], true
+	}
+	return lo, hi, hasHi
 }
 
 // ---- editing ----

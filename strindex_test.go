@@ -155,13 +155,7 @@ func checkNode(t *testing.T, n *snode, lo, hi string, hasHi bool, where string) 
 			t.Fatalf("%s: inner node of %d kids, %d keys", where, len(n.kids), len(n.keys))
 		}
 		for i, k := range n.kids {
-			klo, khi, kh := lo, hi, hasHi
-			if i > 0 {
-				klo = n.keys[i]
-			}
-			if i+1 < len(n.kids) {
-				khi, kh = n.keys[i+1], true
-			}
+			klo, khi, kh := n.kidRange(i, lo, hi, hasHi)
 			all.Or(checkNode(t, k, klo, khi, kh, where))
 		}
 		if n.ids == nil {
