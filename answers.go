@@ -106,6 +106,10 @@ type entry struct {
 	mrr     int64
 	series  map[seriesKey]*seriesAns
 	ranks   map[string]*ranking // by the prefix of the tags they hold
+
+	unknown       []string // the expression's unknown tags on unknownAt (Segment.UnknownTags)
+	unknownFields []string // and fields (Segment.UnknownFields)
+	unknownAt     *state
 }
 
 // seriesKey names a series of an entry: its first and last boundaries and
@@ -377,6 +381,7 @@ func (a *answers) at(ctx context.Context, tx *Tx, e Expr) (*entry, error) {
 	}
 	en.st, en.members = st, freeze(v.own())
 	en.count = en.members.GetCardinality()
+	en.unknown, en.unknownFields, en.unknownAt = ev.unknown, ev.unknownFields, st
 	return en, nil
 }
 
@@ -396,6 +401,7 @@ func (a *answers) release(en *entry) {
 
 func (en *entry) reset() {
 	en.st, en.members, en.sums, en.series, en.ranks = nil, nil, false, nil, nil
+	en.unknown, en.unknownFields, en.unknownAt = nil, nil, nil
 	en.count, en.paying, en.mrr = 0, 0, 0
 }
 
@@ -536,12 +542,15 @@ func (a *answers) segment(ctx context.Context, tx *Tx, e Expr) (*Segment, bool, 
 		en.mrr = sumPlanes(en.members, en.st.planes)
 		en.sums = true
 	}
-	unknown, unknownFields, err := unknownNames(a.ix, en.st, e)
-	if err != nil {
-		a.release(en)
-		return nil, false, err
+	if en.unknownAt != en.st { // once per snapshot
+		tags, fields, err := unknownNames(a.ix, en.st, e)
+		if err != nil {
+			a.release(en)
+			return nil, false, err
+		}
+		en.unknown, en.unknownFields, en.unknownAt = tags, fields, en.st
 	}
-	seg := &Segment{ix: a.ix, tx: tx, ids: en.members, count: en.count, unknown: unknown, unknownFields: unknownFields, paying: en.paying, mrr: en.mrr}
+	seg := &Segment{ix: a.ix, tx: tx, ids: en.members, count: en.count, unknown: en.unknown, unknownFields: en.unknownFields, paying: en.paying, mrr: en.mrr}
 	seg.sums.Do(func() {})
 	a.release(en)
 	return seg, true, nil
