@@ -22,6 +22,7 @@ package tagseg
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 
@@ -479,16 +480,24 @@ func (e valEntry) change(chs []strChange, has bool) (valEntry, bool) {
 
 // buildLeaves packs sorted entries into new leaves of at most leafBuild
 // values and leafIDMax IDs (a value with more is a leaf of its own).
-func buildLeaves(es []valEntry) []*snode {
+func buildLeaves(es []valEntry) []*snode { return packLeaves(slices.Values(es)) }
+
+// packLeaves is buildLeaves for entries as they come, without holding them
+// all: a build's millions of values pass through one leaf's worth.
+func packLeaves(es iter.Seq[valEntry]) []*snode {
 	var out []*snode
-	for len(es) > 0 {
-		k, ids := 0, 0
-		for k < len(es) && k < leafBuild && (k == 0 || ids+es[k].count() <= leafIDMax) {
-			ids += es[k].count()
-			k++
+	buf := make([]valEntry, 0, leafBuild)
+	ids := 0
+	for e := range es {
+		if len(buf) == leafBuild || len(buf) > 0 && ids+e.count() > leafIDMax {
+			out = append(out, newLeaf(buf))
+			buf, ids = buf[:0], 0
 		}
-		out = append(out, newLeaf(es[:k]))
-		es = es[k:]
+		buf = append(buf, e)
+		ids += e.count()
+	}
+	if len(buf) > 0 {
+		out = append(out, newLeaf(buf))
 	}
 	return out
 }
@@ -601,30 +610,32 @@ func buildInner(nodes []*snode) []*snode {
 
 // sortedEntries groups (value, id) pairs sorted by value, then ID, into
 // entries.
-func sortedEntries(pairs []strPair) []valEntry {
-	var es []valEntry
-	for i := 0; i < len(pairs); {
-		j := i + 1
-		for j < len(pairs) && pairs[j].val == pairs[i].val {
-			j++
-		}
-		e := valEntry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
-		if j-i > 1 {
-			ids := make([]uint32, j-i)
-			for k, p := range pairs[i:j] {
-				ids[k] = p.id
+func sortedEntries(pairs []strPair) iter.Seq[valEntry] {
+	return func(yield func(valEntry) bool) {
+		for i := 0; i < len(pairs); {
+			j := i + 1
+			for j < len(pairs) && pairs[j].val == pairs[i].val {
+				j++
 			}
-			e.multi, e.one = true, 0
-			if len(ids) <= postMax {
-				e.p.ids = ids
-			} else {
-				e.p.bm = freeze(roaring.BitmapOf(ids...))
+			e := valEntry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
+			if j-i > 1 {
+				ids := make([]uint32, j-i)
+				for k, p := range pairs[i:j] {
+					ids[k] = p.id
+				}
+				e.multi, e.one = true, 0
+				if len(ids) <= postMax {
+					e.p.ids = ids
+				} else {
+					e.p.bm = freeze(roaring.BitmapOf(ids...))
+				}
 			}
+			if !yield(e) {
+				return
+			}
+			i = j
 		}
-		es = append(es, e)
-		i = j
 	}
-	return es
 }
 
 // strPair is one customer's value of a field, while building; key is the
@@ -644,7 +655,7 @@ func cmpPair(a, b strPair) int {
 
 // buildStrIndex makes the index of (value, ID) pairs sorted by cmpPair.
 func buildStrIndex(pairs []strPair) *strIndex {
-	nodes := buildLeaves(sortedEntries(pairs))
+	nodes := packLeaves(sortedEntries(pairs))
 	if len(nodes) == 0 {
 		return &strIndex{}
 	}
