@@ -426,7 +426,12 @@ func (ev *evaluator) tagPrefix(p string) val {
 			}
 		}
 	}
-	for t := range ev.st.tags.all() {
+	names := ev.st.tags.sorted() // by binary search: costs what it finds
+	i, _ := slices.BinarySearch(names, p)
+	for _, t := range names[i:] {
+		if !strings.HasPrefix(t, p) {
+			break
+		}
 		consider(t)
 	}
 	if ev.tx != nil { // tags new in the batch

@@ -614,7 +614,7 @@ func sortedEntries(pairs []strPair) iter.Seq[valEntry] {
 	return func(yield func(valEntry) bool) {
 		for i := 0; i < len(pairs); {
 			j := i + 1
-			for j < len(pairs) && pairs[j].val == pairs[i].val {
+			for j < len(pairs) && pairs[j].key == pairs[i].key && pairs[j].val == pairs[i].val {
 				j++
 			}
 			e := valEntry{val: pairs[i].val, one: pairs[i].id} // val: copied into its leaf
