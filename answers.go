@@ -420,7 +420,7 @@ func (en *entry) size() int64 {
 	return n
 }
 
-const unsafeSizeofAcc = 6 * 8
+const unsafeSizeofAcc = 10 * 8
 
 // roll brings en, valid for en.st, forward to the transaction's snapshot,
 // over the commits that touched t. Parts whose roll would cost more than

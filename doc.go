@@ -158,8 +158,10 @@
 // a month), so that ARR and the sums over segments stay exact. Series turns the events of a segment's members
 // into MRR, paying customers, ARPA, ARR and the five MRR movements — new
 // business, expansion, contraction, churn and reactivation — per day, ISO
-// week, month, quarter or year. Membership is today's: the filter picks the
-// customers and the history is theirs, as in ChartMogul.
+// week, month, quarter or year, with the customers gained, reactivated and
+// churned, and ChartMogul's customer churn rate, net MRR churn rate and
+// LTV (ARPA / customer churn rate). Membership is today's: the filter
+// picks the customers and the history is theirs, as in ChartMogul.
 //
 // TagStats reports, for every tag held in a segment, its customers and
 // their MRR, sorted by MRR: the "rank feature requests by MRR" report.

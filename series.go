@@ -102,6 +102,26 @@ type Point struct {
 	Contraction  int64     //   0 → x after a churn: +x (Reactivation), x → 0: −x (Churn),
 	Churn        int64     //   x → y > x: +(y−x), x → 0 < y < x: −(x−y).
 	Reactivation int64     // So MRR(End) − MRR(Start) is the sum of the five.
+
+	// Customers gained, reactivated and churned in [Start, End): the
+	// numbers of 0 → x changes of customers never paid before, of 0 → x
+	// changes after a churn, and of x → 0 changes. So Customers(End) −
+	// Customers(Start) = NewCustomers + ReactivatedCustomers −
+	// ChurnedCustomers.
+	NewCustomers, ReactivatedCustomers, ChurnedCustomers uint64
+
+	// ChartMogul's rates, in percent (ChartMogul's "Standard (B2B)"
+	// formulas), 0 when their denominator is 0:
+	//   CustomerChurnRate: of the customers paying at Start, the share
+	//     that churned (an x → 0 change) in the interval; customers who
+	//     both joined and churned in it are not counted.
+	//   MRRChurnRate, the net MRR churn rate: (churn + contraction −
+	//     expansion − reactivation, as amounts) / MRR at Start; negative
+	//     when expansion and reactivation exceed churn and contraction.
+	CustomerChurnRate, MRRChurnRate float64
+	// LTV is ARPA / CustomerChurnRate (as a fraction), cents, truncated;
+	// 0 when the churn rate is 0 (as ChartMogul: no churn, no estimate).
+	LTV int64
 }
 
 // maxPoints bounds the length of a Series.
@@ -114,13 +134,25 @@ const maxPoints = 100_000
 type seriesAcc struct {
 	mov    [5]int64 // new business, expansion, contraction, churn, reactivation
 	paying int64    // change in the number of paying customers
+	n      [4]int64 // customers gained (new), reactivated and churned (changes), lost (cnLost)
 }
+
+// The counts of seriesAcc.n.
+const (
+	cnNew         = iota // 0 → x changes of customers never paid before
+	cnReactivated        // 0 → x changes after a churn
+	cnChurned            // x → 0 changes
+	cnLost               // customers paying at the interval's start with an x → 0 change in it
+)
 
 // add adds sign × o to a.
 func (a *seriesAcc) add(o *seriesAcc, sign int64) {
 	a.paying += sign * o.paying
 	for k := range a.mov {
 		a.mov[k] += sign * o.mov[k]
+	}
+	for k := range a.n {
+		a.n[k] += sign * o.n[k]
 	}
 }
 
@@ -304,6 +336,7 @@ func (sa *seriesAns) points(bounds []time.Time) []Point {
 	out := make([]Point, len(sa.accs))
 	mrr, paying := sa.open0, sa.open.paying
 	for i, a := range sa.accs {
+		mrr0, paying0 := mrr, paying // at Start
 		for _, m := range a.mov {
 			mrr += m
 		}
@@ -313,9 +346,21 @@ func (sa *seriesAns) points(bounds []time.Time) []Point {
 			MRR: mrr, Customers: uint64(paying), ARR: 12 * mrr,
 			NewBusiness: a.mov[mvNew], Expansion: a.mov[mvExpansion], Contraction: a.mov[mvContraction],
 			Churn: a.mov[mvChurn], Reactivation: a.mov[mvReactivation],
+			NewCustomers: uint64(a.n[cnNew]), ReactivatedCustomers: uint64(a.n[cnReactivated]),
+			ChurnedCustomers: uint64(a.n[cnChurned]),
 		}
 		if paying > 0 {
 			p.ARPA = mrr / paying
+		}
+		if paying0 > 0 {
+			p.CustomerChurnRate = 100 * float64(a.n[cnLost]) / float64(paying0)
+		}
+		if mrr0 > 0 {
+			lost := -(a.mov[mvChurn] + a.mov[mvContraction]) - (a.mov[mvExpansion] + a.mov[mvReactivation])
+			p.MRRChurnRate = 100 * float64(lost) / float64(mrr0)
+		}
+		if p.CustomerChurnRate > 0 {
+			p.LTV = int64(float64(p.ARPA) / (p.CustomerChurnRate / 100))
 		}
 		out[i] = p
 	}
@@ -374,6 +419,9 @@ func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []se
 	paid := false
 	nanos := loc.nanos
 	end := nanos[len(nanos)-1]
+	// The interval of the last change replayed, whether the customer paid
+	// at its start, and whether it has been counted lost there.
+	last, paidAtStart, lost := -1, false, false
 	for _, e := range h {
 		if e.at >= end {
 			break
@@ -407,8 +455,24 @@ func replay(h []mrrEvent, loc *locator, open *seriesAcc, open0 *int64, accs []se
 			open.paying += dp
 		} else {
 			i := loc.interval(e.at)
-			accs[i].mov[kind] += cur - prev
-			accs[i].paying += dp
+			if i != last { // the first change in interval i: prev held since its start
+				last, paidAtStart, lost = i, prev > 0, false
+			}
+			a := &accs[i]
+			a.mov[kind] += cur - prev
+			a.paying += dp
+			switch kind {
+			case mvNew:
+				a.n[cnNew]++
+			case mvReactivation:
+				a.n[cnReactivated]++
+			case mvChurn:
+				a.n[cnChurned]++
+				if paidAtStart && !lost {
+					a.n[cnLost]++
+					lost = true
+				}
+			}
 		}
 		prev = cur
 		if cur > 0 {

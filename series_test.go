@@ -2,6 +2,7 @@ package tagseg
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -39,31 +40,44 @@ func seriesModel(m *model, members map[string]bool, from, to time.Time, every In
 	for s := start(from); !s.After(to); s = s.AddDate(step[0], step[1], step[2]) {
 		e := s.AddDate(step[0], step[1], step[2])
 		p := Point{Start: s, End: e}
+		var mrr0 int64          // MRR at Start
+		var paying0, lost int64 // customers paying at Start; those of them who churned in [s, e)
 		for u := range members {
 			c := m.custs[u]
 			times := slices.Sorted(maps.Keys(c.events))
-			var v int64 // value at End
+			var v, v0 int64 // values at End and at Start
 			for _, t := range times {
 				if t < e.UnixNano() {
 					v = c.events[t]
+				}
+				if t < s.UnixNano() {
+					v0 = c.events[t]
 				}
 			}
 			p.MRR += v
 			if v > 0 {
 				p.Customers++
 			}
+			mrr0 += v0
+			if v0 > 0 {
+				paying0++
+			}
 			var prev int64
-			paid := false
+			paid, churned := false, false
 			for _, t := range times {
 				cur := c.events[t]
 				if t >= s.UnixNano() && t < e.UnixNano() && cur != prev {
 					switch {
 					case prev == 0 && !paid:
 						p.NewBusiness += cur
+						p.NewCustomers++
 					case prev == 0:
 						p.Reactivation += cur
+						p.ReactivatedCustomers++
 					case cur == 0:
 						p.Churn -= prev
+						p.ChurnedCustomers++
+						churned = true
 					case cur > prev:
 						p.Expansion += cur - prev
 					default:
@@ -75,10 +89,22 @@ func seriesModel(m *model, members map[string]bool, from, to time.Time, every In
 				}
 				prev = cur
 			}
+			if v0 > 0 && churned {
+				lost++
+			}
 		}
 		p.ARR = 12 * p.MRR
 		if p.Customers > 0 {
 			p.ARPA = p.MRR / int64(p.Customers)
+		}
+		if paying0 > 0 {
+			p.CustomerChurnRate = 100 * float64(lost) / float64(paying0)
+		}
+		if mrr0 > 0 {
+			p.MRRChurnRate = 100 * float64(-p.Churn-p.Contraction-p.Expansion-p.Reactivation) / float64(mrr0)
+		}
+		if lost > 0 {
+			p.LTV = int64(float64(p.ARPA) / (p.CustomerChurnRate / 100))
 		}
 		out = append(out, p)
 	}
@@ -166,6 +192,9 @@ func TestSeriesModel(t *testing.T) {
 				if i > 0 && p.MRR-got[i-1].MRR != p.NewBusiness+p.Expansion+p.Contraction+p.Churn+p.Reactivation {
 					t.Fatalf("point %d: movements do not add up", i)
 				}
+				if i > 0 && int64(p.Customers)-int64(got[i-1].Customers) != int64(p.NewCustomers+p.ReactivatedCustomers)-int64(p.ChurnedCustomers) {
+					t.Fatalf("point %d: customer movements do not add up", i)
+				}
 			}
 		}
 	}
@@ -207,5 +236,69 @@ func TestSeriesBounds(t *testing.T) {
 	}
 	if _, err := ix.Series(Where("nope", Eq, 1), day(2024, 1, 1), day(2024, 2, 1), Month); !errors.Is(err, ErrInvalidField) {
 		t.Errorf("unknown field: %v", err)
+	}
+}
+
+// TestSeriesRates: ChartMogul's worked examples. Customer churn rate: of
+// 10 customers paying on March 1st, 1 churns; one who joins and churns in
+// March is not counted: 10%. Net MRR churn rate: with $100 at the start,
+// $10 lost to churn and $10 to contraction, $10 gained by expansion: 10%;
+// with more expansion than losses, negative. LTV = ARPA / churn rate.
+func TestSeriesRates(t *testing.T) {
+	ix := openTest(t)
+	var uuids []string
+	for i := range 12 {
+		c := mustCreate(t, ix, Customer{Email: fmt.Sprintf("c%d@example.com", i)})
+		uuids = append(uuids, c.UUID)
+	}
+	set := func(i int, at time.Time, cents int64) {
+		t.Helper()
+		if err := ix.SetMRR(uuids[i], at, cents); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 { // $100 from ten customers on March 1st
+		set(i, day(2024, 2, 1), 1000)
+	}
+	set(0, day(2024, 3, 5), 0)    // churn: −$10
+	set(1, day(2024, 3, 6), 0)    // churn −$10, and back:
+	set(1, day(2024, 3, 7), 1000) //   reactivation +$10
+	set(2, day(2024, 3, 8), 0)    // the same for 2
+	set(3, day(2024, 3, 9), 0)    // and 3
+	set(2, day(2024, 3, 10), 1000)
+	set(3, day(2024, 3, 10), 1000)
+	set(4, day(2024, 3, 11), 0)    // a churn that stays
+	set(5, day(2024, 3, 12), 2000) // expansion +$10
+	set(10, day(2024, 3, 13), 500) // joins
+	set(10, day(2024, 3, 20), 0)   //   and churns: not in the rate
+	pts, err := ix.Series(All(), day(2024, 3, 1), day(2024, 3, 31), Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pts[0]
+	// Customers paying on March 1st who churned in March: 0..4 (five of
+	// ten: 50%); changes: six churns, one gained, three reactivated.
+	if p.CustomerChurnRate != 50 || p.ChurnedCustomers != 6 || p.NewCustomers != 1 || p.ReactivatedCustomers != 3 {
+		t.Errorf("churn rate %v, churned %d, new %d, reactivated %d; want 50, 6, 1, 3", p.CustomerChurnRate, p.ChurnedCustomers, p.NewCustomers, p.ReactivatedCustomers)
+	}
+	// Net MRR churn: churn 10+10+10+10+10+5 = 55, expansion 10,
+	// reactivation 30 → (55 − 40) / 100 = 15%.
+	if p.MRRChurnRate != 15 {
+		t.Errorf("MRR churn rate %v, want 15 (%+v)", p.MRRChurnRate, p)
+	}
+	// At the end: customers 1,2,3 (1000 each), 5 (2000), 6..9 (1000 each) =
+	// 9000 from 8 → ARPA 1125; LTV 1125 / 0.5 = 2250.
+	if p.ARPA != 1125 || p.LTV != 2250 {
+		t.Errorf("ARPA %d, LTV %d; want 1125, 2250", p.ARPA, p.LTV)
+	}
+	// April: only expansion → a negative net MRR churn rate, no customer
+	// churn and so no LTV.
+	set(6, day(2024, 4, 2), 10000)
+	pts, err = ix.Series(All(), day(2024, 4, 1), day(2024, 4, 30), Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pts[0]; p.MRRChurnRate != -100 || p.CustomerChurnRate != 0 || p.LTV != 0 {
+		t.Errorf("April: MRR churn %v, customer churn %v, LTV %d; want -100, 0, 0", p.MRRChurnRate, p.CustomerChurnRate, p.LTV)
 	}
 }
