@@ -32,8 +32,11 @@
 //	POST   /v1/customers/{uuid}/mrr               record MRR from a date (default: now) on
 //	GET    /v1/customers/{uuid}/mrr               MRR history
 //	GET    /v1/tags?prefix=P&limit=N              tag completion, most held first
+//	GET    /v1/metrics/{all|mrr|arr|arpa|asp|customer-count|customer-churn-rate|mrr-churn-rate|ltv}
+//	                                              ChartMogul's metrics API (start-date, end-date, interval, geo,
+//	                                              filters in CFL, and tagseg's query or segment)
 //	GET    /v1/segments/metrics                   count, paying, MRR, ARR, ARPA
-//	GET    /v1/segments/series                    MRR and movements per interval
+//	GET    /v1/segments/series                    MRR, movements, customers gained and lost, rates per interval
 //	GET    /v1/segments/tags                      tag ranking by MRR or count
 //	POST   /v1/segments/tags                      add tags to a segment (capped, confirmed, dry run)
 //	DELETE /v1/segments/tags                      remove tags from a segment
@@ -54,6 +57,10 @@
 //	PUT    /v1/segments/saved/{name}              save (the query must evaluate)
 //	DELETE /v1/segments/saved/{name}              delete (204)
 //	GET    /v1/segments/saved/{name}/changes      who entered and left it, commit by commit (after, limit, wait)
+//
+// In tagseg's own bodies "customers" is always the members of the segment
+// and "paying" those with MRR above 0; ChartMogul's metrics API keeps
+// ChartMogul's meaning, where "customers" are the paying ones.
 //
 // A segment is "query" (the query language, tagseg.Parse) or "segment" (a
 // saved segment's name) as a query parameter or in a JSON body; neither is

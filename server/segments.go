@@ -118,52 +118,73 @@ func (s *server) segmentMetrics(w http.ResponseWriter, r *http.Request) {
 	writeJSONStatus(w, http.StatusOK, res)
 }
 
-func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
+// readRange reads the parameters start-date and end-date (required) and
+// interval (default month) of a series; it answers 400 itself.
+func readRange(w http.ResponseWriter, r *http.Request) (from, to time.Time, iv tagseg.Interval, ok bool) {
 	qs := r.URL.Query()
 	var dates [2]time.Time
 	for i, name := range []string{"start-date", "end-date"} {
 		v := qs.Get(name)
 		if v == "" {
 			writeMissing(w, name)
-			return
+			return from, to, iv, false
 		}
 		t, err := api.ParseTime(v)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("Parameter %q: %v", name, err), name)
-			return
+			return from, to, iv, false
 		}
 		dates[i] = t
 	}
 	if dates[0].After(dates[1]) {
 		writeError(w, http.StatusBadRequest, `Parameter "start-date" is after "end-date"`, "start-date")
-		return
+		return from, to, iv, false
 	}
-	iv := tagseg.Month
+	iv = tagseg.Month
 	if v := qs.Get("interval"); v != "" {
 		var err error
 		if iv, err = tagseg.ParseInterval(v); err != nil {
 			writeError(w, http.StatusBadRequest, `Parameter "interval" must be day, week, month, quarter or year`, "interval")
-			return
+			return from, to, iv, false
 		}
 	}
-	var q string
-	var points []tagseg.Point
-	if !s.heavyView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) (err error) {
-		q = query
-		points, err = tx.SeriesContext(r.Context(), e, dates[0], dates[1], iv)
-		if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
-			writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
-			return errAnswered
+	return dates[0], dates[1], iv, true
+}
+
+// series is tx.SeriesContext for a request: too many points is its 400.
+func series(w http.ResponseWriter, r *http.Request, tx *tagseg.Tx, e tagseg.Expr, from, to time.Time, iv tagseg.Interval) ([]tagseg.Point, error) {
+	points, err := tx.SeriesContext(r.Context(), e, from, to, iv)
+	if errors.Is(err, tagseg.ErrInvalid) { // the only cause left: too many points
+		writeError(w, http.StatusBadRequest, "The range holds more than 100000 intervals; choose a longer interval or a shorter range", "interval")
+		return nil, errAnswered
+	}
+	return points, err
+}
+
+func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
+	from, to, iv, ok := readRange(w, r)
+	if !ok {
+		return
+	}
+	var res api.Series
+	if !s.heavyView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) error {
+		n, err := tx.Count(e)
+		if err != nil {
+			return err
 		}
-		return err
+		points, err := series(w, r, tx, e, from, to, iv)
+		if err != nil {
+			return err
+		}
+		res = api.Series{Query: query, Interval: iv.String(), Customers: n, Entries: make([]api.SeriesEntry, len(points))}
+		for i, p := range points {
+			res.Entries[i] = api.SeriesEntryOf(p)
+		}
+		return nil
 	}) {
 		return
 	}
-	entries := make([]api.SeriesEntry, len(points))
-	for i, p := range points {
-		entries[i] = api.SeriesEntryOf(p)
-	}
-	writeJSONStatus(w, http.StatusOK, api.Series{Query: q, Interval: iv.String(), Entries: entries})
+	writeJSONStatus(w, http.StatusOK, res)
 }
 
 func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {

@@ -230,6 +230,7 @@ func (s *server) routes() []route {
 		f("PUT /v1/tags/{tag}/members", s.setTagMembers),
 		f("POST /v1/import/customers", s.importCustomers),
 		f("POST /v1/import/events", s.importEvents),
+		f("GET /v1/metrics/{metric}", s.metricsAPI),
 
 		f("GET /v1/segments/fields", s.queryFields),
 		f("GET /v1/segments/metrics", s.segmentMetrics),

@@ -531,15 +531,21 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	points, err := ix.Series(e, from, to, iv)
+	sj := api.Series{Query: q, Interval: iv.String()}
+	err = ix.View(func(tx *tagseg.Tx) error {
+		if sj.Customers, err = tx.Count(e); err != nil {
+			return err
+		}
+		points, err := tx.Series(e, from, to, iv)
+		for _, p := range points {
+			sj.Entries = append(sj.Entries, api.SeriesEntryOf(p))
+		}
+		return err
+	})
 	if err != nil {
 		return queryError(q, err)
 	}
-	entries := make([]api.SeriesEntry, len(points))
-	for i, p := range points {
-		entries[i] = api.SeriesEntryOf(p)
-	}
-	return writeSeries(stdout, format, api.Series{Query: q, Interval: iv.String(), Entries: entries}, *ra.limit)
+	return writeSeries(stdout, format, sj, *ra.limit)
 }
 
 // writeSeries writes a series, its last limit points when limit > 0.
@@ -554,7 +560,7 @@ func writeSeries(stdout io.Writer, format string, sj api.Series, limit int) erro
 		w := csv.NewWriter(stdout)
 		w.Write([]string{"date", "start", "mrr", "paying", "arpa", "arr", "new_business", "expansion", "contraction", "churn", "reactivation"})
 		for _, e := range sj.Entries {
-			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Customers, 10), i64(e.ARPA), i64(e.ARR),
+			w.Write([]string{e.Date, e.Start, i64(e.MRR), strconv.FormatUint(e.Paying, 10), i64(e.ARPA), i64(e.ARR),
 				i64(e.NewBusiness), i64(e.Expansion), i64(e.Contraction), i64(e.Churn), i64(e.Reactivation)})
 		}
 		w.Flush()
@@ -566,7 +572,7 @@ func writeSeries(stdout io.Writer, format string, sj api.Series, limit int) erro
 		right:  []bool{false, true, true, true, true, true, true, true, true, true},
 	}
 	for _, e := range sj.Entries {
-		t.add(e.Date, money(e.MRR), count(e.Customers), money(e.ARPA), money(e.ARR),
+		t.add(e.Date, money(e.MRR), count(e.Paying), money(e.ARPA), money(e.ARR),
 			money(e.NewBusiness), money(e.Expansion), money(e.Contraction), money(e.Churn), money(e.Reactivation))
 	}
 	t.write(stdout)

@@ -4,6 +4,7 @@ package api
 // history) and ChartMogul's error body.
 
 import (
+	"math"
 	"os"
 	"time"
 
@@ -49,44 +50,67 @@ type Field struct {
 }
 
 // SeriesEntry is one interval of a series, named as ChartMogul's metrics
-// API names its fields; Date is the interval's last day.
+// API names its fields; Date is the interval's last day. Paying is the
+// members paying at its end (ChartMogul's metrics call them "customers";
+// in tagseg's own bodies "customers" is always the members).
 type SeriesEntry struct {
-	Date         string `json:"date"`
-	Start        string `json:"start-date"`
-	MRR          int64  `json:"mrr"`
-	Customers    uint64 `json:"customers"`
-	ARPA         int64  `json:"arpa"`
-	ARR          int64  `json:"arr"`
-	NewBusiness  int64  `json:"mrr-new-business"`
-	Expansion    int64  `json:"mrr-expansion"`
-	Contraction  int64  `json:"mrr-contraction"`
-	Churn        int64  `json:"mrr-churn"`
-	Reactivation int64  `json:"mrr-reactivation"`
+	Date                 string  `json:"date"`
+	Start                string  `json:"start-date"`
+	MRR                  int64   `json:"mrr"`
+	Paying               uint64  `json:"paying"`
+	ARPA                 int64   `json:"arpa"`
+	ARR                  int64   `json:"arr"`
+	NewBusiness          int64   `json:"mrr-new-business"`
+	Expansion            int64   `json:"mrr-expansion"`
+	Contraction          int64   `json:"mrr-contraction"`
+	Churn                int64   `json:"mrr-churn"`
+	Reactivation         int64   `json:"mrr-reactivation"`
+	NewCustomers         uint64  `json:"new-customers"`         // 0 → x, never paid before
+	ReactivatedCustomers uint64  `json:"reactivated-customers"` // 0 → x after a churn
+	ChurnedCustomers     uint64  `json:"churned-customers"`     // x → 0
+	CustomerChurnRate    float64 `json:"customer-churn-rate"`   // percent, 2 decimals
+	MRRChurnRate         float64 `json:"mrr-churn-rate"`        // net, percent, 2 decimals
+	LTV                  int64   `json:"ltv"`                   // ARPA / customer churn rate, cents
 }
 
 // SeriesEntryOf is the entry of a point of tagseg.Series.
 func SeriesEntryOf(p tagseg.Point) SeriesEntry {
 	return SeriesEntry{
-		Date:         p.End.AddDate(0, 0, -1).Format(time.DateOnly),
-		Start:        p.Start.Format(time.DateOnly),
-		MRR:          p.MRR,
-		Customers:    p.Customers,
-		ARPA:         p.ARPA,
-		ARR:          p.ARR,
-		NewBusiness:  p.NewBusiness,
-		Expansion:    p.Expansion,
-		Contraction:  p.Contraction,
-		Churn:        p.Churn,
-		Reactivation: p.Reactivation,
+		Date:                 LastDay(p),
+		Start:                p.Start.Format(time.DateOnly),
+		MRR:                  p.MRR,
+		Paying:               p.Customers,
+		ARPA:                 p.ARPA,
+		ARR:                  p.ARR,
+		NewBusiness:          p.NewBusiness,
+		Expansion:            p.Expansion,
+		Contraction:          p.Contraction,
+		Churn:                p.Churn,
+		Reactivation:         p.Reactivation,
+		NewCustomers:         p.NewCustomers,
+		ReactivatedCustomers: p.ReactivatedCustomers,
+		ChurnedCustomers:     p.ChurnedCustomers,
+		CustomerChurnRate:    Round2(p.CustomerChurnRate),
+		MRRChurnRate:         Round2(p.MRRChurnRate),
+		LTV:                  p.LTV,
 	}
 }
 
+// LastDay is the date of a point as ChartMogul dates metrics: the last
+// day of its interval, YYYY-MM-DD.
+func LastDay(p tagseg.Point) string { return p.End.AddDate(0, 0, -1).Format(time.DateOnly) }
+
+// Round2 rounds a percentage to 2 decimals, as ChartMogul writes them.
+func Round2(x float64) float64 { return math.Round(x*100) / 100 }
+
 // Series is the body of GET /v1/segments/series (and `tagseg series
-// -json`).
+// -json`): the segment's members now (Customers; membership is today's)
+// and its figures per interval.
 type Series struct {
-	Query    string        `json:"query"`
-	Interval string        `json:"interval"` // day, week, month, quarter or year
-	Entries  []SeriesEntry `json:"entries"`
+	Query     string        `json:"query"`
+	Interval  string        `json:"interval"` // day, week, month, quarter or year
+	Customers uint64        `json:"customers"`
+	Entries   []SeriesEntry `json:"entries"`
 }
 
 // TagStat is one tag of a ranking: how many members of the segment hold

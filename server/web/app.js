@@ -401,7 +401,7 @@ function showTip(i) {
   const e = es[i];
   tip.replaceChildren(
     el("b", { text: e["start-date"] === e.date ? e.date : `${e["start-date"]} – ${e.date}` }), el("br"),
-    `MRR ${money(e.mrr)} · ${count(e.customers)} customers`, el("br"),
+    `MRR ${money(e.mrr)} · ${count(e.paying)} paying`, el("br"),
     `ARPA ${money(e.arpa)}`,
     ...MOVES.flatMap(([k, , name]) => [el("br"), `${name} ${money(e[k])}`]),
   );
