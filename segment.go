@@ -893,6 +893,10 @@ type Segment struct {
 	payingSet *roaring.Bitmap
 	paying    uint64
 	mrr       int64
+
+	// mrrPlanes are the MRR planes of that state, for
+	// ReadCustomersByMRR (kept after the sums drop planes).
+	mrrPlanes []*roaring.Bitmap
 }
 
 // Segment evaluates e. An unknown field, or a value of the wrong type for
@@ -979,7 +983,7 @@ func (tx *Tx) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
 }
 
 func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
-	return &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown, planes: st.planes, payingSet: st.paying}
+	return &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown, planes: st.planes, payingSet: st.paying, mrrPlanes: st.planes}
 }
 
 // sum makes the paying count and the MRR sum, once.

@@ -1,0 +1,125 @@
+package tagseg
+
+// A segment's members in MRR order, a page at a time, from the MRR bit
+// planes: no sort of the segment, no read of a member outside the page.
+//
+// The members are split by the planes from the highest bit down, depth
+// first: for the highest MRR first, those with the bit set before those
+// without; at the lowest bit a set holds members of one MRR, yielded in
+// dense-ID order. A set is split only when the walk reaches it, so a page
+// costs an intersection and a difference per plane along the walk's path
+// (a few dozen bitmap operations over the members, word-parallel), then
+// the page's point reads; a page after a position skips, by their bits,
+// the subtrees that lie wholly before it.
+
+import (
+	"iter"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// MRRPosition is a place in a segment's MRR order: the MRR and dense ID of
+// a member, after which ReadCustomersByMRR goes on. The position of a
+// customer it yielded is its MRR and ID.
+type MRRPosition struct {
+	MRR int64
+	ID  uint32
+}
+
+// ReadCustomersByMRR is ReadCustomers in the order of current MRR: the
+// highest first when desc, else the lowest first; members of equal MRR in
+// dense-ID order. With after, it yields the members that come after that
+// position (the last customer of the previous page: its MRR and ID), so
+// that a page of n costs O(n) point reads wherever it is, plus a few
+// bitmap operations per MRR plane. The order is the MRR of the state the
+// segment was evaluated in; the customers are read as ReadCustomers reads
+// them, on the segment's own transaction while it is open (so their MRR is
+// the one they are ordered by), else on the latest snapshot.
+func (s *Segment) ReadCustomersByMRR(desc bool, after *MRRPosition) iter.Seq2[Customer, error] {
+	return func(yield func(Customer, error) bool) {
+		ids := make([]uint32, 0, firstBatch)
+		batch := make([]Customer, 0, firstBatch)
+		n := firstBatch
+		var failed error
+		// flush reads and yields the IDs gathered; false: stop.
+		flush := func() bool {
+			if len(ids) == 0 {
+				return true
+			}
+			batch = batch[:0]
+			err := s.readTx(func(tx *Tx) error {
+				var err error
+				batch, err = tx.readMembers(batch, ids)
+				return err
+			})
+			ids = ids[:0]
+			n = min(2*n, readBatch)
+			for _, c := range batch {
+				if !yield(c, nil) {
+					return false
+				}
+			}
+			if err != nil {
+				failed = err
+				return false
+			}
+			return true
+		}
+		done := mrrOrder(s.ids, s.mrrPlanes, desc, after, func(id uint32) bool {
+			ids = append(ids, id)
+			return len(ids) < n || flush()
+		})
+		if done && failed == nil {
+			flush()
+		}
+		if failed != nil {
+			yield(Customer{}, failed)
+		}
+	}
+}
+
+// mrrOrder calls fn with the IDs of set in MRR order (see
+// ReadCustomersByMRR), after the position when one is given, until fn
+// returns false; it reports whether it went to the end. planes[i] holds
+// the IDs whose MRR has bit i set.
+func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, desc bool, after *MRRPosition, fn func(uint32) bool) bool {
+	// walk yields the members of e, whose MRR bits above bit are those of
+	// prefix, in order.
+	var walk func(e *roaring.Bitmap, bit int, prefix int64) bool
+	walk = func(e *roaring.Bitmap, bit int, prefix int64) bool {
+		if e.IsEmpty() {
+			return true
+		}
+		if after != nil {
+			lo, hi := prefix, prefix|(int64(1)<<(bit+1)-1) // the values below
+			if desc && lo > after.MRR || !desc && hi < after.MRR {
+				return true // wholly before the position
+			}
+		}
+		if bit < 0 { // one MRR: dense-ID order
+			it := e.Iterator()
+			if after != nil && prefix == after.MRR {
+				if after.ID == ^uint32(0) {
+					return true
+				}
+				it.AdvanceIfNeeded(after.ID + 1)
+			}
+			for it.HasNext() {
+				if !fn(it.Next()) {
+					return false
+				}
+			}
+			return true
+		}
+		if bit >= len(planes) || planes[bit] == nil { // nobody has this bit
+			return walk(e, bit-1, prefix)
+		}
+		set, unset := func() bool { return walk(roaring.And(e, planes[bit]), bit-1, prefix|int64(1)<<bit) },
+			func() bool { return walk(roaring.AndNot(e, planes[bit]), bit-1, prefix) }
+		if desc {
+			return set() && unset()
+		}
+		return unset() && set()
+	}
+	return walk(set, len(planes)-1, 0)
+}
