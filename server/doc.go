@@ -40,7 +40,7 @@
 //	GET    /v1/segments/tags                      tag ranking by MRR or count
 //	POST   /v1/segments/tags                      add tags to a segment (capped, confirmed, dry run)
 //	DELETE /v1/segments/tags                      remove tags from a segment
-//	GET    /v1/segments/customers                 a segment's customers, cursor-paginated
+//	GET    /v1/segments/customers                 a segment's customers, cursor-paginated; sort=mrr or -mrr: by MRR
 //	GET    /v1/segments/export?format=F&also=P    a segment in import's shape (csv, jsonl), its MRR histories
 //	                                              (events), its dense IDs (roaring) and their mapping (ids);
 //	                                              several parts of one snapshot as multipart/mixed

@@ -90,7 +90,8 @@ type nextPage struct {
 type customerPage struct {
 	entries []api.Customer
 	more    bool
-	total   int64 // customers in the list, or -1 when total_pages is null
+	total   int64  // customers in the list, or -1 when total_pages is null
+	next    string // the cursor after the page, when not the last entry's ID
 }
 
 // readCustomerPage reads one page in dense-ID order: the first p.perPage
@@ -117,7 +118,10 @@ func readCustomerPage(p page, read func(from uint32) iter.Seq2[tagseg.Customer, 
 // asked for without a cursor.
 func writePage(w http.ResponseWriter, p page, cp customerPage) {
 	var cursor *string
-	if len(cp.entries) > 0 {
+	switch {
+	case cp.next != "":
+		cursor = &cp.next
+	case len(cp.entries) > 0:
 		cursor = api.Nullable(encodeCursor(cp.entries[len(cp.entries)-1].ID))
 	}
 	if p.hasCursor {

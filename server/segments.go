@@ -228,13 +228,27 @@ func (s *server) segmentTagStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) segmentCustomers(w http.ResponseWriter, r *http.Request) {
-	p, ok := readPage(w, r)
+	sorted, desc, ok := readSort(w, r)
+	if !ok {
+		return
+	}
+	var p page
+	var pos *tagseg.MRRPosition
+	if sorted {
+		p, pos, ok = readSortedPage(w, r)
+	} else {
+		p, ok = readPage(w, r)
+	}
 	if !ok {
 		return
 	}
 	var cp customerPage
 	if !s.segmentView(w, r, func(tx *tagseg.Tx, _ string, e tagseg.Expr) (err error) {
-		cp, err = segmentPage(r.Context(), tx, p, e)
+		if sorted {
+			cp, err = sortedPage(r.Context(), tx, p, e, desc, pos)
+		} else {
+			cp, err = segmentPage(r.Context(), tx, p, e)
+		}
 		return err
 	}) {
 		return
