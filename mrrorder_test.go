@@ -149,3 +149,46 @@ func modelByMRR(m *model, mrr map[string]int64, e Expr, desc bool) []string {
 	})
 	return us
 }
+
+// TestMRRSpan: the earliest and latest events of every customer's history,
+// deleted customers' gone, a batch's own events included.
+func TestMRRSpan(t *testing.T) {
+	ix := openTest(t)
+	if _, _, ok, err := ix.MRRSpan(); ok || err != nil {
+		t.Fatalf("empty index: ok %v, %v", ok, err)
+	}
+	var uuids []string
+	for i := range 3 {
+		c := mustCreate(t, ix, Customer{Email: fmt.Sprintf("s%d@example.com", i)})
+		uuids = append(uuids, c.UUID)
+	}
+	set := func(i int, at time.Time) {
+		t.Helper()
+		if err := ix.SetMRR(uuids[i], at, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(0, day(2023, 5, 1))
+	set(0, day(2024, 1, 1))
+	set(1, day(2022, 2, 2)) // earliest, then deleted
+	set(2, day(2025, 3, 3))
+	check := func(first, last time.Time) {
+		t.Helper()
+		f, l, ok, err := ix.MRRSpan()
+		if !ok || err != nil || !f.Equal(first) || !l.Equal(last) {
+			t.Errorf("MRRSpan: %v %v %v %v; want %v %v", f, l, ok, err, first, last)
+		}
+	}
+	check(day(2022, 2, 2), day(2025, 3, 3))
+	if err := ix.DeleteCustomer(uuids[1]); err != nil {
+		t.Fatal(err)
+	}
+	check(day(2023, 5, 1), day(2025, 3, 3))
+	ix.Update(func(tx *Tx) error {
+		tx.SetMRR(uuids[0], day(2020, 1, 1), 5)
+		if f, _, _, _ := tx.MRRSpan(); !f.Equal(day(2020, 1, 1)) {
+			t.Errorf("in the batch: first %v", f)
+		}
+		return nil
+	})
+}

@@ -296,3 +296,26 @@ func TestChartMogulGoClientMetrics(t *testing.T) {
 		t.Errorf("without the key: %v", err)
 	}
 }
+
+// TestAPISeriesDataRange: without dates, /v1/segments/series covers the
+// data, from the first MRR event to the last, and says so.
+func TestAPISeriesDataRange(t *testing.T) {
+	srv, _ := newAPI(t, Options{})
+	a := &apiSession{t: t, srv: srv}
+	body := a.do(call{method: "GET", path: "/v1/segments/series?query=*", status: 200})
+	var s struct {
+		Start   string `json:"start-date"`
+		End     string `json:"end-date"`
+		Entries []struct {
+			Date string `json:"date"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Start != "2024-01-10" || s.End != "2024-04-15" || len(s.Entries) != 4 || s.Entries[3].Date != "2024-04-30" {
+		t.Errorf("got %s", body)
+	}
+	a.do(call{method: "GET", path: "/v1/segments/series?start-date=2024-01-01", status: 400,
+		want: `{"code":400,"message":"Parameter \"end-date\" is missing","param":"end-date"}`})
+}

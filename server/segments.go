@@ -161,13 +161,34 @@ func series(w http.ResponseWriter, r *http.Request, tx *tagseg.Tx, e tagseg.Expr
 	return points, err
 }
 
+// segmentSeries answers GET /v1/segments/series. Without start-date and
+// end-date, the range is the data's: from the first MRR event of any
+// customer to the last (this month when there is none).
 func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
+	qs := r.URL.Query()
+	dataRange := !qs.Has("start-date") && !qs.Has("end-date")
+	if dataRange {
+		qs.Set("start-date", "2000-01-01") // replaced below, in the view
+		qs.Set("end-date", "2000-01-01")
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = qs.Encode()
+	}
 	from, to, iv, ok := readRange(w, r)
 	if !ok {
 		return
 	}
 	var res api.Series
 	if !s.heavyView(w, r, func(tx *tagseg.Tx, query string, e tagseg.Expr) error {
+		if dataRange {
+			first, last, ok, err := tx.MRRSpan()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				first, last = s.opt.Now().UTC(), s.opt.Now().UTC()
+			}
+			from, to = first, last
+		}
 		n, err := tx.Count(e)
 		if err != nil {
 			return err
@@ -176,7 +197,8 @@ func (s *server) segmentSeries(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		res = api.Series{Query: query, Interval: iv.String(), Customers: n, Entries: make([]api.SeriesEntry, len(points))}
+		res = api.Series{Query: query, Interval: iv.String(), Customers: n, Entries: make([]api.SeriesEntry, len(points)),
+			StartDate: from.Format(time.DateOnly), EndDate: to.Format(time.DateOnly)}
 		for i, p := range points {
 			res.Entries[i] = api.SeriesEntryOf(p)
 		}

@@ -107,9 +107,13 @@ func Round2(x float64) float64 { return math.Round(x*100) / 100 }
 // -json`): the segment's members now (Customers; membership is today's)
 // and its figures per interval.
 type Series struct {
-	Query     string        `json:"query"`
-	Interval  string        `json:"interval"` // day, week, month, quarter or year
-	Customers uint64        `json:"customers"`
+	Query     string `json:"query"`
+	Interval  string `json:"interval"` // day, week, month, quarter or year
+	Customers uint64 `json:"customers"`
+	// The range of the series as asked, or (GET /v1/segments/series
+	// without dates) the data's: its first and last MRR event.
+	StartDate string        `json:"start-date,omitempty"`
+	EndDate   string        `json:"end-date,omitempty"`
 	Entries   []SeriesEntry `json:"entries"`
 }
 
