@@ -26,6 +26,22 @@ const intFmt = new Intl.NumberFormat("en-US");
 const moneyFmt = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 const compactFmt = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1 });
 
+/** niceStep is the smallest 1, 2, 2.5 or 5 × 10^k at least x: a round tick step. */
+function niceStep(x) {
+  if (!(x > 0)) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
+
+/** niceCeil rounds x up to 1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8 or 10 × 10^k: a round bound. */
+function niceCeil(x) {
+  if (!(x > 0)) return 0;
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
+
 /** money formats cents as dollars with separators: $1,234.56. */
 function money(cents) { return moneyFmt.format(cents / 100); }
 function moneyShort(cents) { return compactFmt.format(cents / 100); }
@@ -74,10 +90,9 @@ function svg(tag, attrs) {
 
 function isoDate(d) { return d.toISOString().slice(0, 10); }
 
+/** defaults: no dates means the data's range (the server answers it: first to last MRR event); customers by MRR, highest first. */
 function defaults() {
-  const to = new Date();
-  const from = new Date(Date.UTC(to.getUTCFullYear() - 3, to.getUTCMonth() + 1, 1));
-  return { q: "", from: isoDate(from), to: isoDate(to), every: "month", sort: "mrr", prefix: "", segment: "" };
+  return { q: "", from: "", to: "", every: "month", sort: "mrr", prefix: "", segment: "", csort: "-mrr", cmp: "" };
 }
 
 const state = defaults();
@@ -87,6 +102,7 @@ function readURL() {
   for (const k of Object.keys(state)) if (p.has(k)) state[k] = p.get(k);
   if (!["day", "week", "month", "quarter", "year"].includes(state.every)) state.every = "month";
   if (!["mrr", "count"].includes(state.sort)) state.sort = "mrr";
+  if (!["", "mrr", "-mrr"].includes(state.csort)) state.csort = "-mrr";
 }
 
 function writeURL() {
@@ -184,6 +200,7 @@ function say(id, msg, ok) {
 
 function failed(id, err, card) {
   if (err.name === "AbortError") return;
+  if (err.status === 401) { say(id, ""); return; } // the banner asks for the key, once
   if (card) $(card).classList.add("stale");
   if (err.isQuery) { say(id, "The query has an error (above)."); return; }
   say(id, err.message);
@@ -281,20 +298,59 @@ async function loadMetrics(signal) {
 let series = null;   // the entries drawn
 let focusIdx = -1;
 
+/** compared are the saved segments drawn beside the query: [{name, entries}]. */
+let compared = [];
+
+function rangeParams() {
+  const p = { interval: state.every };
+  if (state.from || state.to) { p["start-date"] = state.from; p["end-date"] = state.to; }
+  return p;
+}
+
 async function loadSeries(signal) {
-  if (!state.from || !state.to) { say("chart-msg", "Choose a start and an end date."); return; }
+  if (!state.from !== !state.to) { say("chart-msg", "Choose a start and an end date (or neither: the data's range)."); return; }
   try {
-    const s = await api("GET", "/v1/segments/series", {
-      params: { query: query(), "start-date": state.from, "end-date": state.to, interval: state.every }, signal,
-    });
+    const [s, ...cmps] = await Promise.all([
+      api("GET", "/v1/segments/series", { params: { query: query(), ...rangeParams() }, signal }),
+      ...cmpNames().map((name) => api("GET", "/v1/segments/series", { params: { segment: name, ...rangeParams() }, signal })
+        .then((r) => ({ name, entries: r.entries }), (err) => ({ name, error: err }))),
+    ]);
     series = s.entries;
+    if (!state.from && !state.to) { $("from").value = s["start-date"] || ""; $("to").value = s["end-date"] || ""; }
+    compared = cmps.filter((c) => !c.error);
+    const lost = cmps.filter((c) => c.error && c.error.name !== "AbortError");
+    renderCompared();
     $("chart-card").classList.remove("stale");
-    say("chart-msg", series.length > MAX_BARS ? `${count(series.length)} intervals: choose a longer interval or a shorter range.` : "");
+    say("chart-msg", series.length > MAX_BARS ? `${count(series.length)} intervals: choose a longer interval or a shorter range.`
+      : lost.length ? lost.map((c) => `${c.name}: ${c.error.status === 404 ? "no such saved segment" : c.error.message}`).join("; ") : "");
     drawChart();
   } catch (err) {
     if (err.status === 400 && err.body.param !== "query") { say("chart-msg", err.message); $("chart-card").classList.add("stale"); return; }
     failed("chart-msg", err, "chart-card");
   }
+}
+
+/** cmpNames are the saved segments compared with the query (at most two). */
+function cmpNames() { return state.cmp ? state.cmp.split(",").filter(Boolean).slice(0, 2) : []; }
+
+/** renderCompared lists the compared segments (with a remove button) and names their lines in the legend. */
+function renderCompared() {
+  const names = cmpNames();
+  $("compared").replaceChildren(...names.map((n, i) => el("li", { class: "chip", "data-name": n },
+    el("span", { class: "sw line cmp" + (i + 1) }), " " + n,
+    el("button", { type: "button", class: "uncompare", "data-name": n, "aria-label": "Stop comparing with " + n, text: "×" }))));
+  for (const li of document.querySelectorAll(".legend li.cmp")) {
+    const c = compared[+li.dataset.k - 1];
+    li.hidden = !c;
+    li.querySelector(".name").textContent = c ? c.name : "";
+  }
+  $("compare").disabled = names.length >= 2;
+}
+
+function setCompared(names) {
+  state.cmp = names.slice(0, 2).join(",");
+  writeURL();
+  loadSeries(ctl ? ctl.signal : undefined);
 }
 
 function label(e) {
@@ -336,18 +392,26 @@ function drawChart() {
   const bw = band(W, es.length);
   const x = (i) => L + bw * i;
 
-  const mrrMax = Math.max(1, ...es.map((e) => e.mrr)) * 1.05;
+  // The MRR axis in round steps (0, $5M, $10M, $15M), over this
+  // segment's MRR and the compared ones'; the movements' axis from a round
+  // bound below zero to one above.
+  const cmps = compared.filter((c) => c.entries.length === es.length);
+  const top = Math.max(1, ...es.map((e) => e.mrr), ...cmps.flatMap((c) => c.entries.map((e) => e.mrr)));
+  const step = niceStep(top / 3);
+  const mrrMax = Math.ceil(top / step - 1e-9) * step;
   const yl = (v) => T + lineH - (v / mrrMax) * lineH;
-  let pos = 1, neg = 0;
+  let pos = 0, neg = 0;
   for (const e of es) {
     pos = Math.max(pos, e["mrr-new-business"] + e["mrr-expansion"] + e["mrr-reactivation"]);
     neg = Math.max(neg, -(e["mrr-contraction"] + e["mrr-churn"]));
   }
+  pos = niceCeil(pos) || (neg ? 0 : 1);
+  neg = niceCeil(neg);
   const span = pos + neg;
   const yb = (v) => barTop + ((pos - v) / span) * barH;
 
   // axes and labels
-  for (const v of [0, mrrMax / 2, mrrMax / 1.05]) {
+  for (let v = 0; v <= mrrMax + step / 2; v += step) {
     sv.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: yl(v), y2: yl(v) }));
     const t = svg("text", { x: L - 6, y: yl(v) + 4, "text-anchor": "end" });
     t.textContent = moneyShort(v);
@@ -388,8 +452,9 @@ function drawChart() {
     }
     sv.append(g);
   });
-  const d = es.map((e, i) => (i ? "L" : "M") + (x(i) + bw / 2).toFixed(1) + " " + yl(e.mrr).toFixed(1)).join(" ");
-  sv.append(svg("path", { class: "mrr-line", d }));
+  const line = (entries) => entries.map((e, i) => (i ? "L" : "M") + (x(i) + bw / 2).toFixed(1) + " " + yl(e.mrr).toFixed(1)).join(" ");
+  cmps.forEach((c) => sv.append(svg("path", { class: "cmp-line cmp" + (compared.indexOf(c) + 1), d: line(c.entries), "data-name": c.name })));
+  sv.append(svg("path", { class: "mrr-line", d: line(es) }));
   if (focusIdx >= es.length) focusIdx = -1;
 }
 
@@ -402,6 +467,7 @@ function showTip(i) {
   tip.replaceChildren(
     el("b", { text: e["start-date"] === e.date ? e.date : `${e["start-date"]} – ${e.date}` }), el("br"),
     `MRR ${money(e.mrr)} · ${count(e.paying)} paying`, el("br"),
+    ...compared.filter((c) => c.entries[i]).flatMap((c) => [`${c.name}: MRR ${money(c.entries[i].mrr)}`, el("br")]),
     `ARPA ${money(e.arpa)}`,
     ...MOVES.flatMap(([k, , name]) => [el("br"), `${name} ${money(e[k])}`]),
   );
@@ -461,7 +527,7 @@ let cursor = null;
 async function loadCustomers(signal, more) {
   try {
     const r = await api("GET", "/v1/segments/customers", {
-      params: { query: query(), per_page: PER_PAGE, cursor: more ? cursor : undefined }, signal,
+      params: { query: query(), per_page: PER_PAGE, sort: state.csort, cursor: more ? cursor : undefined }, signal,
     });
     const body = $("customers").tBodies[0];
     const rows = r.entries.map(customerRow);
@@ -488,7 +554,7 @@ function customerRow(c) {
       el("button", { type: "button", class: "open", text: c.name || c.external_id || c.uuid }),
       c.email ? el("div", { class: "email", text: c.email }) : null),
     el("td", { class: "num", text: money(c.mrr) }),
-    el("td", {}, tagChips(c.attributes.tags || [], 4)));
+    el("td", { class: "tags-cell" }, tagChips(c.attributes.tags || [], 4)));
 }
 
 let detailUUID = "";
@@ -557,12 +623,58 @@ async function changeCustomerTags(method, tags) {
   }
 }
 
+/** showSort marks the MRR column with the customers' order. */
+function showSort() {
+  const th = $("mrr-th");
+  const dir = { "-mrr": ["descending", "↓", "Highest MRR first; select for the lowest first"], mrr: ["ascending", "↑", "Lowest MRR first; select for the list's own order"], "": ["none", "↕", "Sort by MRR, highest first"] }[state.csort];
+  th.setAttribute("aria-sort", dir[0]);
+  th.querySelector(".arrow").textContent = dir[1];
+  $("sort-mrr").title = dir[2];
+}
+
+/** download saves the segment's customers as the CSV tagseg import reads back (GET /v1/segments/export). */
+async function download() {
+  const btn = $("download");
+  btn.disabled = true;
+  say("download-msg", "Preparing the CSV…", true);
+  try {
+    const url = new URL("v1/segments/export", BASE);
+    url.searchParams.set("format", "csv");
+    url.searchParams.set("query", query());
+    const headers = { "X-Tagseg-Page": "1" };
+    const key = sessionStorage.getItem(KEY_STORE);
+    if (key) headers.Authorization = "Basic " + base64(key + ":");
+    const res = await fetch(url, { headers, credentials: "same-origin" });
+    if (!res.ok) {
+      let body = null;
+      try { body = await res.json(); } catch { /* not JSON */ }
+      if (res.status === 401) needKey(!!key);
+      throw new APIError(res.status, body, messageOf(res.status, body));
+    }
+    const blob = await res.blob();
+    const a = el("a", { href: URL.createObjectURL(blob), download: "segment.csv" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    window.tagsegLastDownload = { size: blob.size, type: blob.type };
+    say("download-msg", `Downloaded segment.csv (${count(blob.size)} bytes): tagseg import reads it back.`, true);
+  } catch (err) {
+    if (err.status === 401) say("download-msg", "");
+    else say("download-msg", err.status === 0 ? "The server cannot be reached." : err.message);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 // ---- saved segments ----
 
 async function loadSaved() {
   try {
     const r = await api("GET", "/v1/segments/saved");
     const entries = r.entries.slice().sort((a, b) => a.name.localeCompare(b.name));
+    $("compare").replaceChildren(el("option", { value: "", text: entries.length ? "a saved segment…" : "(no saved segment yet)" }),
+      ...entries.map((s) => el("option", { value: s.name, text: s.name })));
     $("saved").replaceChildren(...entries.map((s) => el("li", { class: "saved", "data-name": s.name },
       el("div", { style: "flex:1;min-width:0" },
         el("button", { type: "button", class: "open", text: s.name, "aria-label": "Open saved segment " + s.name }),
@@ -570,7 +682,7 @@ async function loadSaved() {
       el("button", { type: "button", class: "delete", text: "Delete", "aria-label": "Delete saved segment " + s.name }))));
     if (!entries.length) $("saved").append(el("li", { class: "help", text: "No saved segments yet." }));
   } catch (err) {
-    say("saved-msg", err.message);
+    failed("saved-msg", err);
   }
 }
 
@@ -785,10 +897,12 @@ function wire() {
   });
   $("query-form").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(typing); closeCompletions(); refresh(); });
 
-  const rangeChanged = () => {
+  const rangeChanged = (e) => {
     state.every = $("every").value;
-    state.from = $("from").value;
-    state.to = $("to").value;
+    if (e.target.id !== "every") { // the dates shown are the data's until one is chosen
+      state.from = $("from").value;
+      state.to = $("to").value;
+    }
     writeURL();
     loadSeries(ctl ? ctl.signal : undefined);
   };
@@ -823,6 +937,22 @@ function wire() {
     if (b) openCustomer(b.closest("tr").dataset.uuid);
   });
   $("more").addEventListener("click", () => loadCustomers(ctl ? ctl.signal : undefined, true));
+  $("sort-mrr").addEventListener("click", () => {
+    state.csort = { "-mrr": "mrr", mrr: "", "": "-mrr" }[state.csort];
+    showSort();
+    writeURL();
+    loadCustomers(ctl ? ctl.signal : undefined, false);
+  });
+  $("download").addEventListener("click", download);
+  $("compare").addEventListener("change", () => {
+    const name = $("compare").value;
+    $("compare").value = "";
+    if (name && !cmpNames().includes(name)) setCompared([...cmpNames(), name]);
+  });
+  $("compared").addEventListener("click", (e) => {
+    const b = e.target.closest("button.uncompare");
+    if (b) setCompared(cmpNames().filter((n) => n !== b.dataset.name));
+  });
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; detailUUID = ""; });
   $("detail-add").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -889,6 +1019,8 @@ function start() {
   $("to").value = state.to;
   $("tags-sort").value = state.sort;
   $("tags-prefix").value = state.prefix;
+  showSort();
+  renderCompared();
   loadSaved();
   if (state.segment && !state.q) return openSaved(state.segment);
   return refresh();
