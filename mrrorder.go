@@ -6,17 +6,25 @@ package tagseg
 // The members are split by the planes from the highest bit down, depth
 // first: for the highest MRR first, those with the bit set before those
 // without; at the lowest bit a set holds members of one MRR, yielded in
-// dense-ID order. A set is split only when the walk reaches it, so a page
-// costs an intersection and a difference per plane along the walk's path
-// (a few dozen bitmap operations over the members, word-parallel), then
-// the page's point reads; a page after a position skips, by their bits,
-// the subtrees that lie wholly before it.
+// dense-ID order. A set is split only when the walk reaches it, and one of
+// at most smallSet members is not split further: its members' MRR is read
+// from the column and those few are sorted. So a page costs an
+// intersection and a difference per plane down to the first small set
+// (over the members, word-parallel), a sort of a few small sets, then the
+// page's point reads; a page after a position skips, by their bits, the
+// subtrees that lie wholly before it.
 
 import (
+	"cmp"
 	"iter"
+	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
+
+// smallSet is the size up to which the walk sorts a set by the MRR column
+// instead of splitting it by the planes (a variable for the tests).
+var smallSet uint64 = 1024
 
 // MRRPosition is a place in a segment's MRR order: the MRR and dense ID of
 // a member, after which ReadCustomersByMRR goes on. The position of a
@@ -65,7 +73,7 @@ func (s *Segment) ReadCustomersByMRR(desc bool, after *MRRPosition) iter.Seq2[Cu
 			}
 			return true
 		}
-		done := mrrOrder(s.ids, s.mrrPlanes, desc, after, func(id uint32) bool {
+		done := mrrOrder(s.ids, s.mrrPlanes, s.mrrCol.at, desc, after, func(id uint32) bool {
 			ids = append(ids, id)
 			return len(ids) < n || flush()
 		})
@@ -82,7 +90,22 @@ func (s *Segment) ReadCustomersByMRR(desc bool, after *MRRPosition) iter.Seq2[Cu
 // ReadCustomersByMRR), after the position when one is given, until fn
 // returns false; it reports whether it went to the end. planes[i] holds
 // the IDs whose MRR has bit i set.
-func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, desc bool, after *MRRPosition, fn func(uint32) bool) bool {
+func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, mrrOf func(uint32) int64, desc bool, after *MRRPosition, fn func(uint32) bool) bool {
+	type member struct {
+		mrr int64
+		id  uint32
+	}
+	var buf []member
+	// before reports whether (mrr, id) comes before the position (or is it).
+	before := func(mrr int64, id uint32) bool {
+		if after == nil {
+			return false
+		}
+		if mrr == after.MRR {
+			return id <= after.ID
+		}
+		return desc == (mrr > after.MRR)
+	}
 	// walk yields the members of e, whose MRR bits above bit are those of
 	// prefix, in order.
 	var walk func(e *roaring.Bitmap, bit int, prefix int64) bool
@@ -95,6 +118,28 @@ func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, desc bool, after *M
 			if desc && lo > after.MRR || !desc && hi < after.MRR {
 				return true // wholly before the position
 			}
+		}
+		if bit >= 0 && e.GetCardinality() <= smallSet { // a few: sorted by the column
+			buf = buf[:0]
+			for it := e.Iterator(); it.HasNext(); {
+				id := it.Next()
+				if v := mrrOf(id); !before(v, id) {
+					buf = append(buf, member{v, id})
+				}
+			}
+			slices.SortFunc(buf, func(a, b member) int {
+				c := cmp.Compare(a.mrr, b.mrr)
+				if desc {
+					c = -c
+				}
+				return cmp.Or(c, cmp.Compare(a.id, b.id))
+			})
+			for _, m := range buf {
+				if !fn(m.id) {
+					return false
+				}
+			}
+			return true
 		}
 		if bit < 0 { // one MRR: dense-ID order
 			it := e.Iterator()

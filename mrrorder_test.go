@@ -58,6 +58,9 @@ func TestReadCustomersByMRRModel(t *testing.T) {
 				e = All()
 			}
 			for _, desc := range []bool{true, false} {
+				// The planes' walk alone, small sets sorted alone, and both.
+				defer func(n uint64) { smallSet = n }(smallSet)
+				smallSet = []uint64{0, 3, 1024}[r.IntN(3)]
 				want := modelByMRR(m, mrr, e, desc)
 				var got []string
 				var after *MRRPosition

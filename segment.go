@@ -894,9 +894,10 @@ type Segment struct {
 	paying    uint64
 	mrr       int64
 
-	// mrrPlanes are the MRR planes of that state, for
-	// ReadCustomersByMRR (kept after the sums drop planes).
+	// mrrPlanes and mrrCol are the MRR planes and column of that state,
+	// for ReadCustomersByMRR (kept after the sums drop planes).
 	mrrPlanes []*roaring.Bitmap
+	mrrCol    column[int64]
 }
 
 // Segment evaluates e. An unknown field, or a value of the wrong type for
@@ -983,7 +984,7 @@ func (tx *Tx) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
 }
 
 func newSegment(ix *Index, st *state, ids *roaring.Bitmap, unknown []string) *Segment {
-	return &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown, planes: st.planes, payingSet: st.paying, mrrPlanes: st.planes}
+	return &Segment{ix: ix, ids: ids, count: ids.GetCardinality(), unknown: unknown, planes: st.planes, payingSet: st.paying, mrrPlanes: st.planes, mrrCol: st.mrr}
 }
 
 // sum makes the paying count and the MRR sum, once.
