@@ -7,11 +7,15 @@ package main
 // segments before the customer list.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/tagseg/tagseg/server/api"
@@ -134,6 +138,17 @@ func TestPageListsAndChart(t *testing.T) {
 	}
 	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("at 390 px the page is %d px wide", w)
+	}
+	if os.Getenv("TAGSEG_SCREENSHOTS") != "" { // the whole page at phone width: the order of the sections
+		ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+		defer cancel()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "page-phone-full.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b.noErrors()
 }
