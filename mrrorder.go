@@ -108,16 +108,19 @@ func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, mrrOf func(uint32) 
 	}
 	// walk yields the members of e, whose MRR bits above bit are those of
 	// prefix, in order.
+	// skip reports whether the subtree of prefix below bit lies wholly
+	// before the position: checked before its set is computed.
+	skip := func(bit int, prefix int64) bool {
+		if after == nil {
+			return false
+		}
+		lo, hi := prefix, prefix|(int64(1)<<(bit+1)-1) // the values below
+		return desc && lo > after.MRR || !desc && hi < after.MRR
+	}
 	var walk func(e *roaring.Bitmap, bit int, prefix int64) bool
 	walk = func(e *roaring.Bitmap, bit int, prefix int64) bool {
-		if e.IsEmpty() {
+		if e.IsEmpty() || skip(bit, prefix) {
 			return true
-		}
-		if after != nil {
-			lo, hi := prefix, prefix|(int64(1)<<(bit+1)-1) // the values below
-			if desc && lo > after.MRR || !desc && hi < after.MRR {
-				return true // wholly before the position
-			}
 		}
 		if bit >= 0 && e.GetCardinality() <= smallSet { // a few: sorted by the column
 			buf = buf[:0]
@@ -156,11 +159,12 @@ func mrrOrder(set *roaring.Bitmap, planes []*roaring.Bitmap, mrrOf func(uint32) 
 			}
 			return true
 		}
-		if bit >= len(planes) || planes[bit] == nil { // nobody has this bit
+		if bit >= len(planes) || planes[bit] == nil || !e.Intersects(planes[bit]) { // no member has this bit: no copy
 			return walk(e, bit-1, prefix)
 		}
-		set, unset := func() bool { return walk(roaring.And(e, planes[bit]), bit-1, prefix|int64(1)<<bit) },
-			func() bool { return walk(roaring.AndNot(e, planes[bit]), bit-1, prefix) }
+		one := prefix | int64(1)<<bit
+		set := func() bool { return skip(bit-1, one) || walk(roaring.And(e, planes[bit]), bit-1, one) }
+		unset := func() bool { return skip(bit-1, prefix) || walk(roaring.AndNot(e, planes[bit]), bit-1, prefix) }
 		if desc {
 			return set() && unset()
 		}
