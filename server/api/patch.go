@@ -7,7 +7,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -229,32 +228,15 @@ func ApplyCustom(m map[string]any, raw json.RawMessage, mode CustomMode) (map[st
 		case v == nil:
 			return nil, FieldErrorf("custom", "attribute %q: null is not a value (remove it with DELETE .../attributes/custom)", k)
 		}
-		nv, err := CustomValue(TypeOf(old), v)
+		typ := "" // a new key keeps its JSON type
+		if exists {
+			typ = CustomType(old)
+		}
+		nv, err := CustomValue(typ, v)
 		if err != nil {
 			return nil, FieldErrorf("custom", "attribute %q: %v", k, err)
 		}
 		out[k] = nv
 	}
 	return out, nil
-}
-
-// TypeOf is the ChartMogul type name of a custom attribute value as the
-// index keeps it: String, Integer, Decimal, Timestamp or Boolean; "" for
-// nil (no attribute).
-func TypeOf(v any) string {
-	switch v.(type) {
-	case string:
-		return "String"
-	case int64:
-		return "Integer"
-	case float64:
-		return "Decimal"
-	case time.Time:
-		return "Timestamp"
-	case bool:
-		return "Boolean"
-	case nil:
-		return ""
-	}
-	return fmt.Sprintf("%T", v)
 }
