@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server/api"
@@ -531,7 +532,7 @@ func runSeries(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sj := api.Series{Query: q, Interval: iv.String()}
+	sj := api.Series{Query: q, Interval: iv.String(), StartDate: from.Format(time.DateOnly), EndDate: to.Format(time.DateOnly)}
 	err = ix.View(func(tx *tagseg.Tx) error {
 		if sj.Customers, err = tx.Count(e); err != nil {
 			return err
