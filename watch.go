@@ -132,7 +132,11 @@ func (o *Options) keepChangesFor() time.Duration {
 // query under the name records the difference; deleting a customer makes
 // it leave. Changes are kept per Options.KeepChanges and KeepChangesFor.
 //
-// A cursor stays valid across restarts. An unknown segment gives
+// A cursor stays valid across restarts. It is a position in this file's
+// commits: a copy of the file (Backup, Restore, a replica that applies the
+// same writes) goes on with commits of its own, so a cursor of one copy
+// must not be used on another (it may be taken for a position there, or
+// refused). An unknown segment gives
 // ErrNotFound; a cursor that does not decode, or is not of this segment
 // and file, ErrInvalid; a cursor of changes since dropped (by retention, or
 // because the segment was deleted and saved again), ErrExpired: the reader
