@@ -550,7 +550,7 @@ func (a *answers) segment(ctx context.Context, tx *Tx, e Expr) (*Segment, bool, 
 		}
 		en.unknown, en.unknownFields, en.unknownAt = tags, fields, en.st
 	}
-	seg := &Segment{ix: a.ix, tx: tx, ids: en.members, count: en.count, unknown: en.unknown, unknownFields: en.unknownFields, paying: en.paying, mrr: en.mrr, mrrPlanes: en.st.planes, mrrCol: en.st.mrr}
+	seg := &Segment{ix: a.ix, link: tx.segLink(), ids: en.members, count: en.count, unknown: en.unknown, unknownFields: en.unknownFields, paying: en.paying, mrr: en.mrr, mrrPlanes: en.st.planes, mrrCol: en.st.mrr}
 	seg.sums.Do(func() {})
 	a.release(en)
 	return seg, true, nil

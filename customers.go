@@ -16,6 +16,7 @@ package tagseg
 import (
 	"fmt"
 	"iter"
+	"sync"
 )
 
 // firstBatch and readBatch are the numbers of members the first and the
@@ -79,13 +80,50 @@ func (s *Segment) ReadCustomers(from uint32) iter.Seq2[Customer, error] {
 	}
 }
 
-// readTx runs fn in a Tx that reads the file: the segment's own while the
-// Tx it was made in is open, else a View of the latest snapshot.
-func (s *Segment) readTx(fn func(tx *Tx) error) error {
-	if tx := s.tx; tx != nil && !tx.done && tx.btx != nil {
-		return guard(s.ix.path, func() error { return fn(tx) })
+// txLink is all a Segment keeps of the transaction it was made in: the Tx
+// while it runs, nil once it has ended, so that a Segment never keeps a
+// finished Tx alive (an Update's deltas, its snapshot, its bbolt
+// transaction). Tx.end clears it under mu, so it waits for a read through
+// the Tx in progress on another goroutine, and no read starts on it after.
+type txLink struct {
+	mu sync.RWMutex
+	tx *Tx
+}
+
+// segLink returns the link of the Segments made in tx: nil for a Tx that
+// reads memory alone (no bbolt transaction to share).
+func (tx *Tx) segLink() *txLink {
+	if tx.btx == nil {
+		return nil
 	}
-	return s.ix.View(fn)
+	if tx.link == nil {
+		tx.link = &txLink{tx: tx}
+	}
+	return tx.link
+}
+
+// readTx runs fn in a Tx that reads the file: the one the segment was made
+// in while that runs, else a View of the latest snapshot.
+//
+// So a Segment made in a View reads its members on the View's snapshot
+// until the View returns, from the View's goroutine or any other: a
+// read-only bbolt transaction is only read, never changed, by its reads,
+// and the View's end waits for a batch being read through it. After the
+// View, and for a Segment made by Index.Segment, each batch is read on
+// the latest snapshot. A Segment made in an Update reads the batch's own
+// customers through the Update's Tx, which, like the Tx, is for the
+// goroutine running the Update's function only while it runs.
+func (s *Segment) readTx(fn func(tx *Tx) error) error {
+	guarded := func(tx *Tx) error { return guard(s.ix.path, func() error { return fn(tx) }) }
+	if l := s.link; l != nil {
+		l.mu.RLock()
+		if tx := l.tx; tx != nil {
+			defer l.mu.RUnlock()
+			return guarded(tx)
+		}
+		l.mu.RUnlock()
+	}
+	return s.ix.View(guarded)
 }
 
 // readMembers appends to out the customers with the IDs as the transaction

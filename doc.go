@@ -24,9 +24,32 @@
 //		return tx.SetMRR(uuid, time.Now(), 4900)
 //	})
 //
-// A batch that changes nothing commits nothing. If a commit fails (a full
-// disk, an I/O error), the index refuses further writes with ErrCorrupt
-// naming the cause until it is reopened, which gives the file's truth.
+// A batch that changes nothing commits nothing.
+//
+// # When a commit fails
+//
+// What happens after a failed commit depends on what reached the file,
+// which the index reads back from bbolt at once:
+//
+//   - Nothing reached it (the file system is full, the file size limit is
+//     reached, a write of the batch's pages failed; bbolt still serves the
+//     commit before): the error wraps ErrIO, the write changed nothing,
+//     and the index goes on. Reads never stop; the next write is tried as
+//     usual and succeeds once space is freed. A write that returned nil is
+//     durable, whatever failed before or after it.
+//   - The commit's meta page reached the file, but its sync failed: the
+//     file serves the batch, so readers see it (memory follows the file),
+//     while the caller gets an error wrapping ErrCorrupt that names the
+//     cause. Whether the batch survives a crash is unknown, so the index
+//     refuses writes until it is reopened, which gives the file's truth;
+//     read it before retrying the batch.
+//
+// This refines the design's rule that a failed commit stops writes until
+// reopen: when nothing reached the file, reopening would give exactly the
+// state in memory, and refusing writes would only turn a full disk into a
+// restart. Load's finishing commits (small tags, external IDs) are the
+// exception: if one fails, the rest of that work is left to Open, so
+// writes are refused until the index is reopened.
 //
 // # Loading in bulk
 //

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // emailTable finds customers by the hash of their lower-cased email. It
@@ -15,16 +16,25 @@ import (
 // adds each email it stores before it commits, and an entry is never
 // removed, so a reader on an older snapshot still finds what it needs.
 //
-// It is built from the email column on first use, so a file opened for
-// segments alone never pays for it. Each of its 256 shards has a lock held
-// for one map access.
+// It is built from the email column on first use by a reader, so a file
+// opened for segments alone never pays for it. The writer never builds it
+// (seconds at 10M customers, during which every write would wait): until
+// a reader, or Index.AddTagsByEmail before it takes the writer's lock,
+// has built it, a write that looks up an email finds the candidates by
+// one pass over the email column (milliseconds). Each of its 256 shards
+// has a lock held for one map access.
 type emailTable struct {
-	once sync.Once
-	sh   [nShards]struct {
+	once  sync.Once
+	ready atomic.Bool // built
+	sh    [nShards]struct {
 		mu sync.RWMutex
 		x  emailIndex
 	}
 }
+
+// emailBuildHook, when set by a test, is called as the table's build
+// starts.
+var emailBuildHook func()
 
 func (t *emailTable) shard(h int64) *struct {
 	mu sync.RWMutex
@@ -47,10 +57,45 @@ func (t *emailTable) add(h int64, id uint32) {
 	s.mu.Unlock()
 }
 
+// candidates returns the candidate IDs for hash h as of st. For a reader
+// (writer false) that is ids; the writer does not build the table but
+// scans st's email column while the table is not built (see emailTable).
+func (t *emailTable) candidates(st *state, h int64, writer bool) []uint32 {
+	if writer && !t.ready.Load() {
+		return scanEmails(st, h)
+	}
+	return t.ids(st, h)
+}
+
+// scanEmails returns the IDs whose email hash in st is h: one pass over
+// the column.
+func scanEmails(st *state, h int64) []uint32 {
+	if h == 0 {
+		return nil
+	}
+	var out []uint32
+	for b, blk := range st.cols[colEmail].blks {
+		for i, v := range blk {
+			if v == h {
+				out = append(out, uint32(b<<blkBits|i))
+			}
+		}
+	}
+	return out
+}
+
+// ensure builds the table from st's email column unless it is built.
+func (t *emailTable) ensure(st *state) {
+	t.once.Do(func() {
+		t.build(st)
+		t.ready.Store(true)
+	})
+}
+
 // ids returns the candidate IDs for hash h, building the table from st's
 // email column on first use.
 func (t *emailTable) ids(st *state, h int64) []uint32 {
-	t.once.Do(func() { t.build(st) })
+	t.ensure(st)
 	if h == 0 {
 		return nil
 	}
@@ -69,6 +114,9 @@ func (t *emailTable) ids(st *state, h int64) []uint32 {
 // still reads every live customer's email hash once per Open: the first
 // email lookup after Open pays it (see bench/paging_test.go).
 func (t *emailTable) build(st *state) {
+	if emailBuildHook != nil {
+		emailBuildHook()
+	}
 	type pair struct {
 		h  int64
 		id uint32

@@ -30,6 +30,11 @@ var (
 	// ErrLocked: another process holds the file open for writing and did not
 	// release it within Options.Timeout.
 	ErrLocked = errors.New("index file is locked by another process")
+	// ErrIO: a commit could not be written (the file system is full, the
+	// file size limit was reached, a write failed) and the file still holds
+	// the commit before: the write that got it changed nothing, and later
+	// writes are tried as usual, so they succeed once the cause is gone.
+	ErrIO = errors.New("index file could not be written")
 	// ErrInvalid: any other argument out of range (a negative MRR, a bad
 	// series range or interval, a customer field that is too long).
 	ErrInvalid = errors.New("invalid argument")

@@ -181,11 +181,14 @@ func Open(path string, opts *Options) (*Index, error) {
 	if !opts.ReadOnly {
 		// One empty commit: bbolt checks the free list as it writes it
 		// (a damaged one panics), here rather than at the first write.
-		if err := guard(path, func() error { return db.Update(func(*bolt.Tx) error { return nil }) }); err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				err = fmt.Errorf("tagseg: open %s: first commit: %v: %w", path, err, ErrCorrupt)
-			}
-			return fail(err)
+		btx, err := db.Begin(true)
+		if err != nil {
+			return fail(fmt.Errorf("tagseg: open %s: first commit: %v: %w", path, err, ErrCorrupt))
+		}
+		_, err = commitTx(db, path, btx)
+		btx.Rollback() // after a commit, bbolt has ended it: a no-op
+		if err != nil {
+			return fail(fmt.Errorf("tagseg: open %s: first commit: %w", path, err))
 		}
 	}
 	st, un, err := load(db, path)
@@ -291,35 +294,47 @@ func (ix *Index) read(fn func(st *state) error) error {
 	return fn(st)
 }
 
-// view runs fn with a bbolt read transaction and the snapshot of the same
-// commit, turning bbolt panics on corrupt pages into ErrCorrupt. The
-// writer publishes a commit's snapshot as pend before it writes the
-// commit's meta page and as cur after, so one of the two matches any
-// transaction bbolt can begin; no lock is taken.
+// view runs fn, the package's own code, with a bbolt read transaction and
+// the snapshot of the same commit, turning bbolt's panics and memory
+// faults on a damaged file into ErrCorrupt (see guard).
 func (ix *Index) view(fn func(st *state, btx *bolt.Tx) error) error {
+	return ix.viewRaw(func(st *state, btx *bolt.Tx) error {
+		return guard(ix.path, func() error { return fn(st, btx) })
+	})
+}
+
+// viewRaw runs fn with a bbolt read transaction and the snapshot of the
+// same commit. fn runs outside any guard: View passes the caller's
+// function, whose panics go on to its caller (the Tx's reads guard
+// themselves). The writer publishes a commit's snapshot as pend before it
+// writes the commit's meta page and as cur after, so one of the two
+// matches any transaction bbolt can begin; no lock is taken.
+func (ix *Index) viewRaw(fn func(st *state, btx *bolt.Tx) error) error {
 	for range 1000 {
 		if ix.closed.Load() {
 			return ix.errClosed()
 		}
-		retry := false
+		var btx *bolt.Tx
+		var st *state
 		err := guard(ix.path, func() error {
-			btx, err := ix.db.Begin(false)
-			if err != nil {
+			var err error
+			if btx, err = ix.db.Begin(false); err != nil {
 				if errors.Is(err, bolterr.ErrDatabaseNotOpen) {
 					return ix.errClosed()
 				}
 				return fmt.Errorf("tagseg: %s: %w", ix.path, err)
 			}
-			defer btx.Rollback()
-			st := ix.matching(btx.ID())
-			if st == nil {
-				retry = true // a whole commit happened meanwhile
-				return nil
+			if st = ix.matching(btx.ID()); st == nil {
+				btx.Rollback() // a whole commit happened meanwhile: again
 			}
-			return fn(st, btx)
+			return nil
 		})
-		if !retry {
+		if err != nil {
 			return err
+		}
+		if st != nil {
+			defer btx.Rollback() // also when fn panics
+			return fn(st, btx)
 		}
 	}
 	return fmt.Errorf("tagseg: %s: the file stays ahead of memory; reopen the index: %w", ix.path, ErrCorrupt)
@@ -362,10 +377,20 @@ type loadSpan struct {
 // rolled back and the error is returned. A batch that changes nothing
 // commits nothing. The *Tx must not be used after fn returns.
 //
-// If committing fails (a full disk, an I/O error), the file may or may not
-// hold the batch: the index then refuses every later write with an error
-// wrapping ErrCorrupt that names the cause, until it is closed and opened
-// again, which gives the file's truth.
+// If committing fails, what reached the file decides what follows:
+//
+//   - Nothing (bbolt still serves the commit before: the file system is
+//     full, the file size limit is reached, a write of the batch's pages
+//     failed): the error wraps ErrIO, the batch changed nothing, and the
+//     index goes on. Later writes are tried as usual, so they succeed once
+//     space is freed, and retrying the batch is safe.
+//   - The commit's meta page, which could then not be synced: the batch is
+//     published to readers (the file serves it, and memory follows the
+//     file) while Update returns an error wrapping ErrCorrupt that names
+//     the cause. Whether the batch survives a crash is unknown, so the
+//     index refuses every later write until it is closed and opened again,
+//     which gives the file's truth; read it before retrying (a retried
+//     CreateCustomer could create the customer twice).
 func (ix *Index) Update(fn func(tx *Tx) error) error {
 	return ix.update(fn)
 }
@@ -374,16 +399,17 @@ func (ix *Index) Update(fn func(tx *Tx) error) error {
 // Segment, Count, Series, TagStats, …) sees one snapshot, the latest
 // commit when View began, however long fn takes and whatever writers do
 // meanwhile. The write methods of the Tx return ErrReadOnly. fn's error is
-// returned. The *Tx must not be used after fn returns; a Segment made in
+// returned; a panic in fn goes on to View's caller (only a damaged file
+// met by a read of the Tx is an error, wrapping ErrCorrupt). The *Tx must not be used after fn returns; a Segment made in
 // fn reads its customers from that snapshot while fn runs, and from the
 // file as it is afterwards.
 //
 // View holds a bbolt read transaction while fn runs: a reader kept open
 // for hours keeps the pages it sees from being reused, so the file grows.
 func (ix *Index) View(fn func(tx *Tx) error) error {
-	return ix.view(func(st *state, btx *bolt.Tx) error {
+	return ix.viewRaw(func(st *state, btx *bolt.Tx) error {
 		tx := &Tx{ix: ix, btx: btx, st: st, nextID: st.nextID}
-		defer func() { tx.done = true }()
+		defer tx.end()
 		return fn(tx)
 	})
 }
@@ -423,6 +449,11 @@ func (ix *Index) AddTags(uuid string, tags ...string) (out []string, err error) 
 // dense-ID order. No match gives ErrNotFound; an empty email matches
 // nobody.
 func (ix *Index) AddTagsByEmail(email string, tags ...string) (out []Customer, err error) {
+	st, err := ix.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	ix.emails.ensure(st) // before the writer's lock: see emailTable
 	err = ix.write1(func(tx *Tx) error { out, err = tx.AddTagsByEmail(email, tags...); return err })
 	return out, err
 }
@@ -580,19 +611,20 @@ func (ix *Index) SavedSegments() iter.Seq2[string, string] {
 // it: ErrNotFound when there is none, ErrCorrupt when it is damaged. With
 // Segment in the same View, a server answers a request for a saved
 // segment on one snapshot.
-func (tx *Tx) SavedSegment(name string) (string, error) {
-	if err := tx.check(); err != nil {
-		return "", err
-	}
-	v := tx.btx.Bucket(bktSeg).Get([]byte(name))
-	if v == nil {
-		return "", fmt.Errorf("tagseg: saved segment %s: %w", name, ErrNotFound)
-	}
-	q, err := openVal(v)
-	if err != nil {
-		return "", tx.corrupt("saved segment %s: %v", name, err)
-	}
-	return string(q), nil
+func (tx *Tx) SavedSegment(name string) (query string, err error) {
+	err = tx.read(func() error {
+		v := tx.btx.Bucket(bktSeg).Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("tagseg: saved segment %s: %w", name, ErrNotFound)
+		}
+		q, err := openVal(v)
+		if err != nil {
+			return tx.corrupt("saved segment %s: %v", name, err)
+		}
+		query = string(q)
+		return nil
+	})
+	return query, err
 }
 
 // DeleteSegment deletes a saved segment; an unknown name gives ErrNotFound.
@@ -712,24 +744,24 @@ func (ix *Index) MRRHistory(uuid string) (out []MRRChange, err error) {
 
 // MRRHistory returns the customer's MRR events as the transaction sees
 // them; see Index.MRRHistory.
-func (tx *Tx) MRRHistory(uuid string) ([]MRRChange, error) {
-	if err := tx.check(); err != nil {
-		return nil, err
-	}
-	v := tx.get(bktUUID, []byte(uuid))
-	if v == nil {
-		return nil, fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
-	}
-	id, err := parseID(v)
-	if err != nil {
-		return nil, tx.corrupt("uuid entry for %s: %v", uuid, err)
-	}
-	if id >= tx.nextID {
-		return nil, fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
-	}
-	out := []MRRChange{}
-	for _, e := range tx.histOf(id) {
-		out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
-	}
-	return out, nil
+func (tx *Tx) MRRHistory(uuid string) (out []MRRChange, err error) {
+	err = tx.read(func() error {
+		v := tx.get(bktUUID, []byte(uuid))
+		if v == nil {
+			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+		}
+		id, err := parseID(v)
+		if err != nil {
+			return tx.corrupt("uuid entry for %s: %v", uuid, err)
+		}
+		if id >= tx.nextID {
+			return fmt.Errorf("tagseg: MRR history of %s: %w", uuid, ErrNotFound)
+		}
+		out = []MRRChange{}
+		for _, e := range tx.histOf(id) {
+			out = append(out, MRRChange{time.Unix(0, e.at).UTC(), e.cents})
+		}
+		return nil
+	})
+	return out, err
 }

@@ -47,7 +47,9 @@ var loadBatch uint32 = 1 << 16
 // written in key order, and tags of at most 512 customers (see wholeMax)
 // whole, once. If the process dies before, the committed batches are in
 // the file and the next Open finishes that work from their records (a
-// read-only Open in memory only).
+// read-only Open in memory only). If a commit of that work fails, the
+// index refuses writes until it is reopened, which finishes it, whatever
+// the failure (see Update for batches).
 func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 	if ix.readOnly {
 		return 0, fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
@@ -58,57 +60,17 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 		return 0, ix.errClosed()
 	}
 	if ix.failed != nil {
-		return 0, fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+		return 0, ix.errFailed()
 	}
 	l := newLoader(ix, ix.cur.Load())
 	span := &loadSpan{base: l.st.txid}
 	span.top.Store(int64(l.st.txid))
 	ix.loading.Store(span)
 	defer func() {
-		if l.batches > 0 && ix.failed == nil {
-			// The small tags, whose batches wrote nothing, are stored whole.
-			var small []string
-			for k, add := range l.adds {
-				if k.kind != bkTag {
-					continue
-				}
-				n := add.GetCardinality()
-				if b := l.st.get(k); b != nil {
-					n += b.GetCardinality()
-				}
-				if isWhole(n) {
-					small = append(small, k.name)
-				}
-			}
-			get := func(name string) *roaring.Bitmap {
-				k := bmKey{bkTag, name}
-				b := l.adds[k].Clone()
-				if old := l.st.get(k); old != nil {
-					b.Or(old)
-				}
-				return b
-			}
-			// Never in chunks: stored whole before the Load, or new.
-			txid, serr := storeTags(ix.db, ix.path, small, get, true, func(txid int) { span.top.Store(int64(txid)) })
-			if txid != 0 {
-				l.txid = txid
-			}
-			if serr != nil {
-				ix.fail(serr)
-				err = errors.Join(err, serr)
-			}
-		}
-		if l.batches > 0 && ix.failed == nil { // also clears extfrom when no customer had an external ID
-			txid, merr := mergeExt(ix.db, ix.path, &l.staged, func(txid int) { span.top.Store(int64(txid)) })
-			if txid != 0 {
-				l.txid = txid
-			}
-			if merr != nil {
-				ix.fail(merr)
-				err = errors.Join(err, merr)
-			}
-		}
 		if l.batches > 0 {
+			if ferr := l.finish(span); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
 			ns := l.state()
 			ix.cur.Store(ns)
 			ix.pend.Store(nil)
@@ -149,6 +111,56 @@ func (ix *Index) Load(seq iter.Seq2[Customer, []MRRChange]) (n int, err error) {
 		}
 	}
 	return n, flush()
+}
+
+// finish does what Load leaves to its end, once some batch committed:
+// the small tags, whose batches wrote nothing, stored whole, then the
+// external IDs merged into ext (which also clears extfrom, even when no
+// customer had one). If a commit fails, the rest is left to the next Open
+// (see unfinished), so writes are refused until the index is reopened,
+// whatever the failure; l.txid follows every commit bbolt serves.
+func (l *loader) finish(span *loadSpan) error {
+	ix := l.ix
+	if ix.failed != nil {
+		return nil // a batch's commit failed: Open completes the rest
+	}
+	var small []string
+	for k, add := range l.adds {
+		if k.kind != bkTag {
+			continue
+		}
+		n := add.GetCardinality()
+		if b := l.st.get(k); b != nil {
+			n += b.GetCardinality()
+		}
+		if isWhole(n) {
+			small = append(small, k.name)
+		}
+	}
+	get := func(name string) *roaring.Bitmap {
+		k := bmKey{bkTag, name}
+		b := l.adds[k].Clone()
+		if old := l.st.get(k); old != nil {
+			b.Or(old)
+		}
+		return b
+	}
+	before := func(txid int) { span.top.Store(int64(txid)) }
+	// Never in chunks: stored whole before the Load, or new.
+	txid, err := storeTags(ix.db, ix.path, small, get, true, before)
+	if err == nil {
+		var mtxid int
+		mtxid, err = mergeExt(ix.db, ix.path, &l.staged, before)
+		txid = max(txid, mtxid)
+	}
+	if txid != 0 {
+		l.txid = txid
+	}
+	if err != nil {
+		ix.fail(err)
+		return fmt.Errorf("tagseg: %s: finishing the load: %w (writes refused until the index is reopened, which completes the load: %w)", ix.path, err, ErrCorrupt)
+	}
+	return nil
 }
 
 // LoadError is the error of Load about one customer of its input: the
@@ -267,12 +279,7 @@ func (l *loader) commit(batch []loadRow) (err error) {
 	if err != nil {
 		return fmt.Errorf("tagseg: %s: begin: %w", ix.path, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			btx.Rollback()
-		}
-	}()
+	defer btx.Rollback() // after a commit, bbolt has ended it: a no-op
 	var ids map[bmKey][]uint32
 	err = guard(ix.path, func() error {
 		var err error
@@ -300,7 +307,7 @@ func (l *loader) commit(batch []loadRow) (err error) {
 			return err
 		}
 	}
-	committed, served, err := ix.commit(btx)
+	served, err := ix.commit(btx)
 	if served {
 		l.take(batch, ids, lo, hi, txid)
 		if ci != nil {

@@ -1452,32 +1452,31 @@ func storeTags(db *bolt.DB, path string, names []string, get func(string) *roari
 // writes items [lo, hi), last in the last transaction; with once, one
 // transaction runs even when n is 0. before is called with each
 // transaction's ID before it commits. It returns the ID of the last
-// transaction committed (0: none); an error, wrapping ErrCorrupt, says
-// what was being done.
+// transaction bbolt serves (0: none), also after a failed commit whose
+// meta page reached the file (see commitTx); an error says what was being
+// done.
 func inTxs(db *bolt.DB, path, what string, n, per int, once bool, before func(int), fn func(btx *bolt.Tx, lo, hi int, last bool) error) (txid int, err error) {
 	for lo := 0; lo < n || lo == 0 && once; lo += per {
 		hi := min(lo+per, n)
-		err := guard(path, func() error {
-			btx, err := db.Begin(true)
-			if err != nil {
-				return err
-			}
-			defer btx.Rollback()
-			if err := fn(btx, lo, hi, hi == n); err != nil {
-				return err
-			}
-			id := btx.ID()
-			if before != nil {
-				before(id)
-			}
-			if err := btx.Commit(); err != nil {
-				return err
-			}
-			txid = id
-			return nil
-		})
+		btx, err := db.Begin(true)
 		if err != nil {
-			return txid, fmt.Errorf("tagseg: %s: %s: %w (writes refused until the index is reopened: %w)", path, what, err, ErrCorrupt)
+			return txid, fmt.Errorf("tagseg: %s: %s: begin: %w", path, what, err)
+		}
+		if err := guard(path, func() error { return fn(btx, lo, hi, hi == n) }); err != nil {
+			btx.Rollback()
+			return txid, fmt.Errorf("tagseg: %s: %s: %w", path, what, err)
+		}
+		id := btx.ID()
+		if before != nil {
+			before(id)
+		}
+		served, err := commitTx(db, path, btx)
+		btx.Rollback() // after a commit, bbolt has ended it: a no-op
+		if served {
+			txid = id
+		}
+		if err != nil {
+			return txid, fmt.Errorf("tagseg: %s: %s: %w", path, what, err)
 		}
 		if hi == n {
 			break

@@ -557,7 +557,7 @@ func (ev *evaluator) email(email string) (val, error) {
 	if tx != nil {
 		rs, err = tx.byEmail(email)
 	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.ids(ev.st, emailHash(email)), ev.st.nextID)
+		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.candidates(ev.st, emailHash(email), ev.btx.Writable()), ev.st.nextID)
 	}
 	if err != nil {
 		return val{}, err
@@ -878,7 +878,7 @@ func (ev *evaluator) arrCompare(op Op, c int64) val {
 // when the index does.
 type Segment struct {
 	ix      *Index
-	tx      *Tx // the transaction it was made in
+	link    *txLink // the transaction it was made in, while that runs
 	ids     *roaring.Bitmap
 	count   uint64
 	unknown []string
@@ -914,10 +914,9 @@ func (tx *Tx) Segment(e Expr) (seg *Segment, err error) {
 func (tx *Tx) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err error) {
 	ix := tx.ix
 	if a := tx.answers(); a != nil {
-		if err := tx.check(); err != nil {
-			return nil, err
-		}
-		if seg, ok, err := a.segment(ctx, tx, e); ok || err != nil {
+		ok := false
+		err := tx.read(func() (err error) { seg, ok, err = a.segment(ctx, tx, e); return err })
+		if ok || err != nil {
 			return seg, err
 		}
 	}
@@ -929,7 +928,7 @@ func (tx *Tx) SegmentContext(ctx context.Context, e Expr) (seg *Segment, err err
 		}
 		seg = newSegment(ix, st, v.own(), ev.unknown)
 		seg.unknownFields = ev.unknownFields
-		seg.tx = tx
+		seg.link = tx.segLink()
 		return nil
 	})
 	return seg, err
@@ -946,10 +945,9 @@ func (tx *Tx) Count(e Expr) (n uint64, err error) {
 func (tx *Tx) CountContext(ctx context.Context, e Expr) (n uint64, err error) {
 	ix := tx.ix
 	if a := tx.answers(); a != nil {
-		if err := tx.check(); err != nil {
-			return 0, err
-		}
-		if n, ok, err := a.count(ctx, tx, e); ok || err != nil {
+		ok := false
+		err := tx.read(func() (err error) { n, ok, err = a.count(ctx, tx, e); return err })
+		if ok || err != nil {
 			return n, err
 		}
 	}
@@ -1131,7 +1129,7 @@ func (ix *Index) viewExpr(e Expr, fn func(tx *Tx) error) error {
 	}
 	return ix.read(func(st *state) error {
 		tx := &Tx{ix: ix, st: st, nextID: st.nextID}
-		defer func() { tx.done = true }()
+		defer tx.end()
 		return fn(tx)
 	})
 }
@@ -1158,8 +1156,5 @@ func needsRecords(e Expr) bool {
 // run runs fn on the transaction's view: its snapshot, with the batch's
 // own writes applied in an Update.
 func (tx *Tx) run(fn func(st *state, btx *bolt.Tx) error) error {
-	if err := tx.check(); err != nil {
-		return err
-	}
-	return fn(tx.snapshot(), tx.btx)
+	return tx.read(func() error { return fn(tx.snapshot(), tx.btx) })
 }

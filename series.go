@@ -192,10 +192,10 @@ func (tx *Tx) SeriesContext(ctx context.Context, e Expr, from, to time.Time, eve
 		return nil, err
 	}
 	if a := tx.answers(); a != nil {
-		if err := tx.check(); err != nil {
-			return nil, err
-		}
-		if pts, ok, err := a.series(ctx, tx, e, bounds, every); ok || err != nil {
+		var pts []Point
+		ok := false
+		err := tx.read(func() (err error) { pts, ok, err = a.series(ctx, tx, e, bounds, every); return err })
+		if ok || err != nil {
 			return pts, err
 		}
 	}

@@ -601,10 +601,9 @@ func (tx *Tx) TagStatsContext(ctx context.Context, e Expr, opt TagStatsOptions) 
 		return nil, fmt.Errorf("tagseg: tag stats: negative limit %d: %w", opt.Limit, ErrInvalid)
 	}
 	if a := tx.answers(); a != nil {
-		if err := tx.check(); err != nil {
-			return nil, err
-		}
-		if out, ok, err := a.tagStats(ctx, tx, e, opt); ok || err != nil {
+		ok := false
+		err := tx.read(func() (err error) { out, ok, err = a.tagStats(ctx, tx, e, opt); return err })
+		if ok || err != nil {
 			return out, err
 		}
 	}

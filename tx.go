@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -50,7 +51,7 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 		return ix.errClosed()
 	}
 	if ix.failed != nil {
-		return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+		return ix.errFailed()
 	}
 	st := ix.cur.Load()
 	btx, err := ix.db.Begin(true)
@@ -64,12 +65,9 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 		}
 	}
 	tx := &Tx{ix: ix, btx: btx, st: st, write: true, deltas: map[bmKey]*bmDelta{}, hist: map[uint32][]mrrEvent{}, cols: map[colID]int64{}, pend: map[string]map[string][]byte{}, nextID: st.nextID}
-	committed := false
 	defer func() {
-		tx.done = true
-		if !committed {
-			btx.Rollback()
-		}
+		tx.end()
+		btx.Rollback() // after a commit, bbolt has ended it: a no-op
 	}()
 	if err := fn(tx); err != nil {
 		return err
@@ -93,46 +91,81 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 		return err
 	}
 	ix.pend.Store(ns)
-	committed, served, err := ix.commit(btx)
+	served, err := ix.commit(btx)
 	if served {
 		ix.cur.Store(ns)
-		ix.pend.Store(nil)
+	}
+	ix.pend.Store(nil)
+	if served {
 		ix.published(ci)
 	}
 	return err
 }
 
-// commit commits a write transaction, through commitHook when a test set
-// one. bbolt panics in Commit on a damaged free list ("page already
-// freed"): done is then false, and the caller's Rollback releases the
-// transaction; otherwise bbolt has ended it. Any failure makes the index
-// refuse writes until reopened. served reports whether bbolt now serves
-// the transaction's commit: always after a success, and after a failure
-// when its meta page reached the file anyway (the caller publishes the
-// transaction's state then, so that memory follows the file).
-func (ix *Index) commit(btx *bolt.Tx) (done, served bool, err error) {
+// commit commits a write transaction of the index (see commitTx). A
+// failure that may have left the file ahead of memory makes the index
+// refuse writes until it is reopened; one that left the file as it was
+// (ErrIO) does not.
+func (ix *Index) commit(btx *bolt.Tx) (served bool, err error) {
+	served, err = commitTx(ix.db, ix.path, btx)
+	if err != nil && !errors.Is(err, ErrIO) {
+		ix.fail(err)
+	}
+	return served, err
+}
+
+// errFailed is the error of a write refused after a failed commit.
+func (ix *Index) errFailed() error {
+	return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
+}
+
+// commitTx commits a write transaction of db, through commitHook when a
+// test set one, and says where that leaves the file. served reports
+// whether bbolt now serves the transaction's commit: always after a
+// success, and after a failure when its meta page reached the file anyway
+// (its sync failed, or a panic came after it); the caller then publishes
+// the transaction's state, so that memory follows the file. A failure is
+// one of two kinds, told apart by reading which commit bbolt serves now:
+//
+//   - the file still serves the commit before (bbolt wrote no meta page and
+//     rolled back, as when the file system is full, the file size limit is
+//     reached, or a write of the data pages fails): nothing changed, the
+//     pages the commit wrote are free space no commit refers to, and a
+//     later commit may succeed. The error wraps ErrIO.
+//   - anything else (the meta page written but not synced, so whether the
+//     commit survives a crash is unknown; bbolt panicked, as on a damaged
+//     free list; the file's state unreadable): the error wraps ErrCorrupt,
+//     and the caller refuses writes until the index is reopened, which
+//     gives the file's truth.
+//
+// Whatever happens, the caller's deferred Rollback (a no-op once bbolt has
+// ended the transaction) releases it.
+func commitTx(db *bolt.DB, path string, btx *bolt.Tx) (served bool, err error) {
 	txid := btx.ID()
 	var cerr error
-	if err := guard(ix.path, func() error {
+	perr := guard(path, func() error {
 		if commitHook != nil {
 			cerr = commitHook(btx)
 		} else {
 			cerr = btx.Commit()
 		}
 		return nil
-	}); err != nil {
-		ix.fail(err)
-		return false, false, err
+	})
+	if perr == nil && cerr == nil {
+		return true, nil
 	}
-	if cerr == nil {
-		return true, true, nil
+	if perr != nil {
+		guard(path, btx.Rollback) // release the writer's lock before reading the file's state
 	}
-	ix.fail(cerr)
-	var now int
-	served = guard(ix.path, func() error {
-		return ix.db.View(func(btx *bolt.Tx) error { now = btx.ID(); return nil })
-	}) == nil && now == txid
-	return true, served, fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", ix.path, cerr, ErrCorrupt)
+	now := -1
+	guard(path, func() error { return db.View(func(t *bolt.Tx) error { now = t.ID(); return nil }) })
+	switch {
+	case perr != nil:
+		return now == txid, perr // wraps ErrCorrupt
+	case now == txid-1:
+		return false, fmt.Errorf("tagseg: %s: commit: %w; nothing was written: %w", path, cerr, ErrIO)
+	}
+	return now == txid, fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", path, cerr, ErrCorrupt)
 }
 
 // Tx is a write transaction, passed to the function given to Update. Its
@@ -151,8 +184,20 @@ type Tx struct {
 	segs   []savedChange                // saved segments the batch saved or deleted, in order (for followers)
 	nextID uint32
 	done   bool
-	write  bool // an Update transaction; false in View
-	dirty  bool // the batch wrote to bbolt directly
+	write  bool    // an Update transaction; false in View
+	dirty  bool    // the batch wrote to bbolt directly
+	link   *txLink // what the Segments made in the Tx keep of it; nil until one is
+}
+
+// end ends the transaction: its methods give ErrClosed from now on, and
+// the Segments made in it let go of it (see txLink).
+func (tx *Tx) end() {
+	tx.done = true
+	if l := tx.link; l != nil {
+		l.mu.Lock()
+		l.tx = nil
+		l.mu.Unlock()
+	}
 }
 
 // changed reports whether the batch changed anything.
@@ -271,6 +316,17 @@ func (tx *Tx) put(bucket []byte, key []byte, v []byte) {
 		tx.pend[string(bucket)] = m
 	}
 	m[string(key)] = v
+}
+
+// read runs a read of the Tx after check, turning bbolt's panics and
+// memory faults on a damaged file into ErrCorrupt (see guard). Only the
+// package's own code runs guarded: the function given to View or Update
+// does not, so that its panics go on to the caller.
+func (tx *Tx) read(fn func() error) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	return guard(tx.ix.path, fn)
 }
 
 func (tx *Tx) check() error {
@@ -632,7 +688,7 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 	if h == 0 {
 		return nil, nil
 	}
-	ids := tx.ix.emails.ids(tx.st, h)
+	ids := tx.ix.emails.candidates(tx.st, h, tx.write)
 	for c, v := range tx.emailCands() {
 		if v == h {
 			ids = append(ids, c)
@@ -664,32 +720,33 @@ func (r *record) customer(mrr int64) Customer {
 func cloneTags(tags []string) []string { return append([]string{}, tags...) }
 
 // Customer returns the customer with the given UUID as the batch sees it.
-func (tx *Tx) Customer(uuid string) (Customer, error) {
-	if err := tx.check(); err != nil {
-		return Customer{}, err
-	}
-	r, err := tx.lookup("customer", uuid)
-	if err != nil {
-		return Customer{}, err
-	}
-	return r.customer(tx.mrrOf(r.id)), nil
+func (tx *Tx) Customer(uuid string) (c Customer, err error) {
+	err = tx.read(func() error {
+		r, err := tx.lookup("customer", uuid)
+		if err != nil {
+			return err
+		}
+		c = r.customer(tx.mrrOf(r.id))
+		return nil
+	})
+	return c, err
 }
 
 // CustomersByEmail returns the customers with the email (matched
 // case-insensitively) as the batch sees them.
-func (tx *Tx) CustomersByEmail(email string) ([]Customer, error) {
-	if err := tx.check(); err != nil {
-		return nil, err
-	}
-	rs, err := tx.byEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	out := []Customer{}
-	for _, r := range rs {
-		out = append(out, r.customer(tx.mrrOf(r.id)))
-	}
-	return out, nil
+func (tx *Tx) CustomersByEmail(email string) (out []Customer, err error) {
+	err = tx.read(func() error {
+		rs, err := tx.byEmail(email)
+		if err != nil {
+			return err
+		}
+		out = []Customer{}
+		for _, r := range rs {
+			out = append(out, r.customer(tx.mrrOf(r.id)))
+		}
+		return nil
+	})
+	return out, err
 }
 
 // ---- Tx writes ----
@@ -1002,15 +1059,16 @@ func (tx *Tx) tagIDs(ids *roaring.Bitmap, tags []string, change func(*record, []
 
 // CustomerByExternalID returns the customer with the (DataSourceUUID,
 // ExternalID) pair as the batch sees it, or ErrNotFound.
-func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (Customer, error) {
-	if err := tx.check(); err != nil {
-		return Customer{}, err
-	}
-	r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)), tx.nextID)
-	if err != nil {
-		return Customer{}, err
-	}
-	return r.customer(tx.mrrOf(r.id)), nil
+func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (c Customer, err error) {
+	err = tx.read(func() error {
+		r, err := lookupExt(tx.btx, tx.ix.path, dataSource, externalID, tx.get(bktExt, extKey(dataSource, externalID)), tx.nextID)
+		if err != nil {
+			return err
+		}
+		c = r.customer(tx.mrrOf(r.id))
+		return nil
+	})
+	return c, err
 }
 
 func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte, limit uint32) (*record, error) {
