@@ -90,7 +90,11 @@ func (c *commitInfo) IDs() *roaring.Bitmap {
 // follower is code that follows commits; see the top of this file.
 type follower interface {
 	// prepare runs before bbolt's Commit, in the write transaction c.btx.
-	// An error rolls the batch back and is returned to the writer.
+	// An error rolls the batch back and is returned to the writer. The
+	// commit may still fail after it, and published is then not called:
+	// when nothing reached the file (ErrIO) the index goes on from the
+	// state before, so prepare must not change anything readers or the
+	// next commit see (see commitTx).
 	prepare(c *commitInfo) error
 	// published runs once readers get c.new; c.btx is nil.
 	published(c *commitInfo)
