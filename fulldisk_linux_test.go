@@ -136,15 +136,10 @@ func fullDiskScenario(t *testing.T, path string, space fullSpace, seed uint64) {
 	long := strings.Repeat("x", 3000) // records that need new pages soon
 	create := func(c Customer) error {
 		got, err := ix.CreateCustomer(c)
-		if err != nil {
-			return err
+		if err == nil {
+			m.created(c, got)
 		}
-		tags := c.Tags
-		c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
-		m.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
-		m.byID[got.ID] = got.UUID
-		m.addTags(got.UUID, tags)
-		return nil
+		return err
 	}
 	// One write of the story: a create, a tag on a customer, a tag on
 	// everyone, or an MRR event, chosen at random; on success the model
@@ -234,10 +229,7 @@ func fullDiskScenario(t *testing.T, path string, space fullSpace, seed uint64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.ID, c.Tags = got.ID, nil
-		m.custs[c.UUID] = &mCust{c: c, events: map[int64]int64{}}
-		m.byID[got.ID] = c.UUID
-		m.addTags(c.UUID, []string{"loaded"})
+		m.created(c, got)
 	}
 	checkAll(t, ix, m, "after room was freed")
 	if err := ix.Close(); err != nil {

@@ -62,6 +62,16 @@ func (m *model) customer(u string) Customer {
 	return c
 }
 
+// created records customer c, created as got (its UUID and ID), with its
+// tags.
+func (m *model) created(c, got Customer) {
+	tags := c.Tags
+	c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
+	m.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
+	m.byID[got.ID] = got.UUID
+	m.addTags(got.UUID, tags)
+}
+
 func (m *model) addTags(u string, tags []string) bool {
 	mc := m.custs[u]
 	changed := false
@@ -512,11 +522,7 @@ func TestModel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("step %d: create: %v", step, err)
 			}
-			tags := c.Tags
-			c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
-			m.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
-			m.byID[got.ID] = got.UUID
-			m.addTags(got.UUID, tags)
+			m.created(c, got)
 			if d := cmp.Diff(m.customer(got.UUID), got); d != "" {
 				t.Fatalf("step %d: created (-model +index):\n%s", step, d)
 			}
@@ -670,11 +676,7 @@ func TestModel(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					created := c.Tags
-					c.UUID, c.ID, c.Tags = got.UUID, got.ID, nil
-					next.custs[got.UUID] = &mCust{c: c, events: map[int64]int64{}}
-					next.byID[got.ID] = got.UUID
-					next.addTags(got.UUID, created)
+					next.created(c, got)
 					tags := randTags(r, 2)
 					if _, err := tx.AddTags(got.UUID, tags...); err != nil {
 						return err
