@@ -203,7 +203,7 @@ func (ix *Index) Check() error {
 	}
 	// What is stored must load back to what is in memory.
 	return ix.read(func(st *state) error {
-		disk, _, err := load(ix.db, ix.path)
+		disk, _, err := readState(ix.db, ix.path)
 		if err != nil {
 			return err
 		}

@@ -239,6 +239,14 @@
 // makes Open read a fifth of the keys. Open copies the stored containers
 // into large aligned blocks and uses them in place. Customer records stay
 // on disk. Index.Check verifies a file against itself and against memory.
+//
+// The storage code is layered as bbolt's page, node and free list are,
+// each layer calling only down: layout.go (buckets, key formats,
+// checksums) under the codecs (record.go, column.go, history.go,
+// chunk.go), under open.go and recover.go, which read the file into plain
+// data (blocks.go) and complete what a crash left; state.go makes the
+// snapshots from that, and the write path (tx.go, load.go) writes through
+// the codecs.
 // Backup writes a consistent copy of the file while reads and writes go
 // on; to restore, open the copy, or put it in place of an index's file
 // with Restore (verified as Open reads it, atomic).

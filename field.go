@@ -6,7 +6,7 @@ package tagseg
 // description. Everything that lists fields reads this table: the parser
 // and String (query.go), the evaluator (segment.go, lookup.go, the string
 // index), the record codec, the checks of CreateCustomer, the equality
-// bitmaps and columns a customer belongs to (persist.go, tx.go, load.go),
+// bitmaps and columns a customer belongs to (column.go, tx.go, load.go),
 // and through Fields the command's help and the page's completion. A new
 // field is one row here; a new string or time field is also a new record
 // layout (its rec slot comes after the others, behind a new
@@ -58,7 +58,7 @@ type field struct {
 	rec int
 
 	cname string // the Customer field's name in errors, when not name (data_source_uuid)
-	col   int    // ixColumn: the column (persist.go) holding the value
+	col   int    // ixColumn: the column (column.go) holding the value
 	slot  int    // ixSorted: the place of its index in state.strx (strbuild.go)
 	lower bool   // compared in lower case (email): queries and the index fold case
 

@@ -191,7 +191,7 @@ func Open(path string, opts *Options) (*Index, error) {
 			return fail(fmt.Errorf("tagseg: open %s: first commit: %w", path, err))
 		}
 	}
-	st, un, err := load(db, path)
+	st, un, err := readState(db, path)
 	if err != nil {
 		return fail(err)
 	}
@@ -235,6 +235,16 @@ func Open(path string, opts *Options) (*Index, error) {
 		return fail(err)
 	}
 	return ix, nil
+}
+
+// readState reads the file into its first snapshot: Open's image of it
+// (open.go) made a state. un says what a writable Open has left to store.
+func readState(db *bolt.DB, path string) (*state, *unfinished, error) {
+	img, un, err := loadImage(db, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stateFromImage(img, un.tags), un, nil
 }
 
 // Path returns the file the index was opened from.

@@ -69,6 +69,28 @@ func newState() *state {
 	return st
 }
 
+// stateFromImage makes a state of an image: its bitmaps in the sharded
+// maps, its columns and histories as they are, the MRR bit planes derived
+// from the current MRR. The bitmaps read from the file need no freezing:
+// their containers come from FromBuffer marked as shared; those of the
+// tags in thawed (completed in memory, see readTail) are frozen.
+func stateFromImage(img *image, thawed []string) *state {
+	st := newState()
+	st.txid, st.nextID = img.txid, img.nextID
+	for k, b := range img.bitmaps {
+		st.set(k, b)
+	}
+	st.cols, st.mrr, st.hist = img.cols, img.mrr, img.hist
+	st.rebuildPlanes()
+	st.freezeAll()
+	for _, t := range thawed {
+		if b := st.get(bmKey{bkTag, t}); b != nil {
+			freeze(b)
+		}
+	}
+	return st
+}
+
 // get returns the stored bitmap k, or nil.
 func (st *state) get(k bmKey) *roaring.Bitmap {
 	switch k.kind {
@@ -255,27 +277,6 @@ func (e *cowEdit[K, V]) done() cowMap[K, V] {
 }
 
 // ---- blocked copy-on-write columns ----
-
-const (
-	blkBits = 12
-	blkSize = 1 << blkBits
-	blkMask = blkSize - 1
-)
-
-// column holds one value per dense ID in blocks of blkSize IDs, shared
-// between states: a derived state copies the block table and only the
-// blocks it changes. IDs past the end read as none.
-type column[T any] struct {
-	blks []*[blkSize]T
-	none T
-}
-
-func (c column[T]) at(id uint32) T {
-	if b := int(id >> blkBits); b < len(c.blks) {
-		return c.blks[b][id&blkMask]
-	}
-	return c.none
-}
 
 // colEdit changes a copy of a column; the original is left alone.
 type colEdit[T any] struct {
@@ -607,31 +608,6 @@ func (st *state) rebuildPlanes() {
 }
 
 // ---- packed MRR histories ----
-
-// histBlk holds the MRR histories of one block of blkSize IDs packed in
-// one array: the history of the i-th ID is ev[off[i]:off[i+1]]. A block is
-// two pointers for the garbage collector, not blkSize slices.
-type histBlk struct {
-	off [blkSize + 1]uint32
-	ev  []mrrEvent
-}
-
-// histCol is the MRR history of every ID, in blocks shared between states
-// like a column's.
-type histCol struct{ blks []*histBlk }
-
-func (c histCol) at(id uint32) []mrrEvent {
-	b := int(id >> blkBits)
-	if b >= len(c.blks) || c.blks[b] == nil {
-		return nil
-	}
-	blk, i := c.blks[b], id&blkMask
-	lo, hi := blk.off[i], blk.off[i+1]
-	if lo == hi {
-		return nil
-	}
-	return blk.ev[lo:hi:hi]
-}
 
 // histEdit changes a copy of a histCol; the original is left alone. The
 // changed blocks are packed again by done.

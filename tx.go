@@ -6,12 +6,11 @@ package tagseg
 // external-ID entries; flush writes them to bbolt in key order, and
 // Index.update derives the next snapshot from them (state.derive),
 // publishes it as pending, commits, and publishes it as current. Data flows
-// one way: Index → Tx → persist on writes.
+// one way: Index → Tx → the codecs (layout.go) on writes.
 
 import (
 	"cmp"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,9 +36,6 @@ func (tx *Tx) snapshot() *state {
 	ns.batch = tx
 	return ns
 }
-
-// commitHook, when set by a test, replaces bbolt's Commit.
-var commitHook func(btx *bolt.Tx) error
 
 func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if ix.readOnly {
@@ -117,55 +113,6 @@ func (ix *Index) commit(btx *bolt.Tx) (served bool, err error) {
 // errFailed is the error of a write refused after a failed commit.
 func (ix *Index) errFailed() error {
 	return fmt.Errorf("tagseg: %s: a commit failed (%v); reopen the index: %w", ix.path, ix.failed, ErrCorrupt)
-}
-
-// commitTx commits a write transaction of db, through commitHook when a
-// test set one, and says where that leaves the file. served reports
-// whether bbolt now serves the transaction's commit: always after a
-// success, and after a failure when its meta page reached the file anyway
-// (its sync failed, or a panic came after it); the caller then publishes
-// the transaction's state, so that memory follows the file. A failure is
-// one of two kinds, told apart by reading which commit bbolt serves now:
-//
-//   - the file still serves the commit before (bbolt wrote no meta page and
-//     rolled back, as when the file system is full, the file size limit is
-//     reached, or a write of the data pages fails): nothing changed, the
-//     pages the commit wrote are free space no commit refers to, and a
-//     later commit may succeed. The error wraps ErrIO.
-//   - anything else (the meta page written but not synced, so whether the
-//     commit survives a crash is unknown; bbolt panicked, as on a damaged
-//     free list; the file's state unreadable): the error wraps ErrCorrupt,
-//     and the caller refuses writes until the index is reopened, which
-//     gives the file's truth.
-//
-// Whatever happens, the caller's deferred Rollback (a no-op once bbolt has
-// ended the transaction) releases it.
-func commitTx(db *bolt.DB, path string, btx *bolt.Tx) (served bool, err error) {
-	txid := btx.ID()
-	var cerr error
-	perr := guard(path, func() error {
-		if commitHook != nil {
-			cerr = commitHook(btx)
-		} else {
-			cerr = btx.Commit()
-		}
-		return nil
-	})
-	if perr == nil && cerr == nil {
-		return true, nil
-	}
-	if perr != nil {
-		guard(path, btx.Rollback) // release the writer's lock before reading the file's state
-	}
-	now := -1
-	guard(path, func() error { return db.View(func(t *bolt.Tx) error { now = t.ID(); return nil }) })
-	switch {
-	case perr != nil:
-		return now == txid, perr // wraps ErrCorrupt
-	case now == txid-1:
-		return false, fmt.Errorf("tagseg: %s: commit: %w; nothing was written: %w", path, cerr, ErrIO)
-	}
-	return now == txid, fmt.Errorf("tagseg: %s: commit: %w (writes refused until the index is reopened: %w)", path, cerr, ErrCorrupt)
 }
 
 // Tx is a write transaction, passed to the function given to Update. Its
@@ -347,22 +294,6 @@ func (tx *Tx) checkWrite() error {
 	return nil
 }
 
-// chunks calls fn with each 2^16-ID chunk number holding an ID of bm.
-func chunks(bm *roaring.Bitmap, fn func(hi uint16) error) error {
-	it := bm.Iterator()
-	for it.HasNext() {
-		hi := it.Next() >> 16
-		if err := fn(uint16(hi)); err != nil {
-			return err
-		}
-		if hi == math.MaxUint16 {
-			break
-		}
-		it.AdvanceIfNeeded((hi + 1) << 16)
-	}
-	return nil
-}
-
 // flush writes the batch's bitmap chunks, MRR blocks and next ID to bbolt.
 func (tx *Tx) flush() error {
 	// Point writes, in key order.
@@ -507,15 +438,6 @@ func normTags(op string, tags []string) ([]string, error) {
 	return out, nil
 }
 
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
-
-func lower(s string) string { return strings.ToLower(s) }
-
 // isKey reports whether s can be a custom attribute key: a word of the
 // query language, so that custom.KEY can be queried.
 func isKey(s string) bool { return s != "" && wordLen(s, false) == len(s) }
@@ -605,14 +527,6 @@ func newUUID() string {
 	h := hex.EncodeToString(b[:])
 	return "cus_" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
-
-func extKey(ds, ext string) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(ds)))
-	b = append(b, ds...)
-	return append(b, ext...)
-}
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // ---- Tx reads ----
 
@@ -952,13 +866,6 @@ func (tx *Tx) AddTagsByEmail(email string, tags ...string) ([]Customer, error) {
 	return out, nil
 }
 
-// maxMRR is the largest MRR SetMRR accepts, in cents: 2^40-1, some eleven
-// billion in the currency's units a month. It keeps a customer's ARR and
-// the sums over a segment (MRR, ARR, series) exact in an int64 up to some
-// 699,000 customers at the maximum each; without it one customer at
-// MaxInt64 had a negative ARR.
-const maxMRR = 1<<40 - 1
-
 // SetMRR records that the customer's MRR became cents at the instant at.
 // The customer's current MRR is the value of its latest event; an event at
 // the same instant as an earlier one replaces it. Negative cents, more
@@ -1111,15 +1018,4 @@ func flushWhole(bmb *bolt.Bucket, k bmKey, base *roaring.Bitmap, d *bmDelta, old
 		return err
 	}
 	return putChunks(bmb, k, nb)
-}
-
-// putChunks writes every chunk of bm as bitmap k.
-func putChunks(bmb *bolt.Bucket, k bmKey, bm *roaring.Bitmap) error {
-	return chunks(bm, func(hi uint16) error {
-		v, err := encodeChunk(roaring.And(bm, chunkRange(hi)))
-		if err != nil {
-			return err
-		}
-		return bmb.Put(chunkKey(k, hi), seal(v))
-	})
 }

@@ -198,11 +198,12 @@ func (d *Dataset) TagsegPath() string {
 }
 
 // LibFingerprint is the first 8 hex digits of the SHA-256 of the
-// library's persist.go (the file format), read from the module root beside
-// bench/ (the replace directive's ../), or "nosrc" when it cannot be read.
+// library's files that define the file format (the layout and the codecs:
+// formatFiles), read from the module root beside bench/ (the replace
+// directive's ../), or "nosrc" when one cannot be read.
 func LibFingerprint() string {
 	h := sha256.New()
-	for _, f := range []string{"persist.go"} {
+	for _, f := range formatFiles {
 		b, err := os.ReadFile(filepath.Join(libDir(), f))
 		if err != nil {
 			return "nosrc"
@@ -211,6 +212,10 @@ func LibFingerprint() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:8]
 }
+
+// formatFiles are the library's files that define its on-disk format: the
+// bbolt layout and the codecs of every stored value.
+var formatFiles = []string{"layout.go", "record.go", "column.go", "history.go", "chunk.go"}
 
 // libDir is the root module's directory: the parent of this package's
 // source directory.
