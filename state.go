@@ -316,12 +316,6 @@ func (e *colEdit[T]) set(id uint32, v T) {
 	e.block(int(id >> blkBits))[id&blkMask] = v
 }
 
-// span returns the values of IDs lo..hi-1 (within one block) for writing.
-func (e *colEdit[T]) span(lo, hi uint32) []T {
-	e.grow(hi)
-	return e.block(int(lo >> blkBits))[lo&blkMask : (hi-1)&blkMask+1]
-}
-
 func (e *colEdit[T]) done() column[T] { return e.c }
 
 // ---- deriving the next state ----

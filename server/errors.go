@@ -49,7 +49,9 @@ func writeInvalid(w http.ResponseWriter, field, msg string) {
 
 // writeInternal answers an error the client cannot fix, and logs it: 503
 // when the index is unavailable (closed, or its file damaged or a commit
-// to it failed, which needs a reopen), else 500.
+// to it failed, which needs a reopen), 503 with Retry-After when a write
+// could not be written but changed nothing (ErrIO: a full disk; the index
+// goes on, and a retry succeeds once there is room), else 500.
 func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error) {
 	s.logf("%s %s: %v", r.Method, r.URL.Path, err)
 	switch {
@@ -58,6 +60,9 @@ func (s *server) writeInternal(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusServiceUnavailable, "Writes are not possible right now (the replicated index is electing its leader); retry", "")
 	case errors.Is(err, tagseg.ErrClosed), errors.Is(err, tagseg.ErrCorrupt):
 		writeUnavailable(w, err)
+	case errors.Is(err, tagseg.ErrIO):
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, "The index file could not be written (is the disk full?); nothing was changed: retry later", "")
 	default:
 		writeError(w, http.StatusInternalServerError, "Internal server error", "")
 	}
