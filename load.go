@@ -15,7 +15,6 @@ import (
 	"iter"
 	"math"
 	"math/bits"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -452,20 +451,73 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			return nil, err
 		}
 	}
-	// Records, encoded on every core, written in ID order.
-	recs := make([][]byte, len(batch))
-	w := min(runtime.GOMAXPROCS(0), len(batch)/1024+1)
+	// Records, encoded on every core, written in ID order. Meanwhile: the
+	// IDs each bitmap gains, in ID order. Equality fields are gathered by
+	// field and value, and named (eqKey) once per value, not once per
+	// customer.
+	e := encoder{btx: btx, nextID: hi}
+	var ids map[bmKey][]uint32
 	var wg sync.WaitGroup
-	for p := range w {
-		wg.Go(func() {
-			for i := p * len(batch) / w; i < (p+1)*len(batch)/w; i++ {
-				recs[i] = seal(encodeRecord(&batch[i].r))
-			}
-		})
+	wg.Go(func() { ids = batchIDs(batch) })
+	rs := make([]*record, len(batch))
+	for i := range batch {
+		rs[i] = &batch[i].r
 	}
-	// Meanwhile: the IDs each bitmap gains, in ID order. Equality
-	// fields are gathered by field and value, and named (eqKey) once per
-	// value, not once per customer.
+	err := e.records(rs)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	// Column and history blocks of the batch's IDs; a block that begins
+	// before the batch keeps the values it had.
+	colOf := func(col int, id uint32) int64 {
+		if id >= lo {
+			return batch[id-lo].cols[col]
+		}
+		return l.cols[col].c.at(id)
+	}
+	histOf := func(id uint32) []mrrEvent {
+		if id >= lo {
+			return batch[id-lo].hist
+		}
+		return l.hist.at(id)
+	}
+	cblks := make([]uint32, 0, (hi-lo)/colBlock+2)
+	for blk := lo / colBlock; blk <= (hi-1)/colBlock; blk++ {
+		cblks = append(cblks, blk)
+	}
+	for col := range numCols {
+		if err := e.column(col, cblks, func(id uint32) int64 { return colOf(col, id) }); err != nil {
+			return nil, err
+		}
+	}
+	hblks := make([]uint32, 0, (hi-lo)/histBlock+2)
+	for blk := lo / histBlock; blk <= (hi-1)/histBlock; blk++ {
+		hblks = append(hblks, blk)
+	}
+	if err := e.histories(hblks, histOf); err != nil {
+		return nil, err
+	}
+	// One bitmap chunk per key, in key order; tags of at most wholeMax
+	// customers so far are written when the Load ends, whole.
+	empty := roaring.New()
+	for _, k := range sortedBmKeys(ids) {
+		add := roaring.New()
+		add.AddMany(ids[k]) // IDs past every earlier one: appends a container
+		if err := e.bitmap(k, bmBefore{l.st.get(k), l.adds[k]}, add, empty, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.next(); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// batchIDs returns the IDs each bitmap gains with a batch, in ID order:
+// live, tags, equality fields (named by eqKey once per value, not once per
+// customer).
+func batchIDs(batch []loadRow) map[bmKey][]uint32 {
 	live := make([]uint32, 0, len(batch))
 	tagIDs := map[string][]uint32{}
 	eqIDs := map[string]map[string][]uint32{}
@@ -506,123 +558,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 			ids[eqKey(f, v)] = l
 		}
 	}
-	wg.Wait()
-	cb := btx.Bucket(bktCust)
-	for i, v := range recs {
-		if err := cb.Put(u32key(nil, batch[i].r.id), v); err != nil {
-			return nil, err
-		}
-	}
-	// Column and history blocks of the batch's IDs; a block that begins
-	// before the batch keeps the values it had.
-	colOf := func(col int, id uint32) int64 {
-		if id >= lo {
-			return batch[id-lo].cols[col]
-		}
-		return l.cols[col].c.at(id)
-	}
-	histOf := func(id uint32) []mrrEvent {
-		if id >= lo {
-			return batch[id-lo].hist
-		}
-		return l.hist.at(id)
-	}
-	colb, evb := btx.Bucket(bktCol), btx.Bucket(bktEv)
-	vals := make([]int64, 0, colBlock)
-	for col := range numCols {
-		for blk := lo / colBlock; blk <= (hi-1)/colBlock; blk++ {
-			vals = vals[:0]
-			for id := blk * colBlock; id < min(blk*colBlock+colBlock, hi); id++ {
-				vals = append(vals, colOf(col, id))
-			}
-			if err := colb.Put(colKey(col, blk), seal(encodeCol(vals))); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for blk := lo / histBlock; blk <= (hi-1)/histBlock; blk++ {
-		base := blk * histBlock
-		n := int(min(base+histBlock, hi) - base)
-		empty := true
-		for i := range n {
-			if len(histOf(base+uint32(i))) > 0 {
-				empty = false
-				break
-			}
-		}
-		if empty {
-			continue // a block that began before the batch had none either: it gains none
-		}
-		if err := evb.Put(u32key(nil, blk), seal(encodeHistBlock(func(i int) []mrrEvent { return histOf(base + uint32(i)) }, n))); err != nil {
-			return nil, err
-		}
-	}
-	// One bitmap chunk per key, in key order.
-	keys := make([]bmKey, 0, len(ids))
-	for k := range ids {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b bmKey) int {
-		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
-	})
-	chi := uint16(lo >> 16)
-	bmb := btx.Bucket(bktBm)
-	r := chunkRange(chi)
-	for _, k := range keys {
-		if k.kind == bkTag {
-			// A tag of at most wholeMax customers so far is written when the
-			// Load ends, whole; one that outgrows it now gets all its chunks.
-			old := l.st.get(k)
-			var before uint64
-			if old != nil {
-				before = old.GetCardinality()
-			}
-			if a := l.adds[k]; a != nil {
-				before += a.GetCardinality()
-			}
-			if before+uint64(len(ids[k])) <= wholeMax {
-				continue
-			}
-			if before <= wholeMax {
-				full := roaring.New()
-				full.AddMany(ids[k])
-				if old != nil {
-					full.Or(old)
-				}
-				if a := l.adds[k]; a != nil {
-					full.Or(a)
-				}
-				if err := bmb.Delete(wholeKey(k.name)); err != nil {
-					return nil, err
-				}
-				if err := putChunks(bmb, k, full); err != nil {
-					return nil, err
-				}
-				continue
-			}
-		}
-		c := roaring.New()
-		c.AddMany(ids[k])
-		if lo&0xFFFF != 0 { // the chunk may hold IDs from before
-			if b := l.st.get(k); b != nil {
-				c.Or(roaring.And(b, r))
-			}
-			if b := l.adds[k]; b != nil {
-				c.Or(roaring.And(b, r))
-			}
-		}
-		v, err := encodeChunk(c)
-		if err != nil {
-			return nil, err
-		}
-		if err := bmb.Put(chunkKey(k, chi), seal(v)); err != nil {
-			return nil, err
-		}
-	}
-	if err := btx.Bucket(bktMeta).Put(keyNext, idVal(hi)); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return ids
 }
 
 // loadSeq adapts a slice for Load; for tests and examples.

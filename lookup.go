@@ -10,7 +10,6 @@ package tagseg
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -37,16 +36,16 @@ func (ev *evaluator) externalIDEq(s string) (val, bool, error) {
 
 // externalID selects the live customers with the external ID in any data
 // source: one lookup in the ext bucket per data source value known to the
-// snapshot (and the batch, in a tagging Update). found is false inside an
-// Update's own Segment or Count, whose pending ext entries only the Tx
-// holds: there the records are read instead.
+// state (a batch's view holds its own). found is false in a write batch
+// whose evaluator has no get (its pending ext entries only the Tx holds):
+// there the records are read instead.
 func (ev *evaluator) externalID(ext string) (v val, found bool, err error) {
 	get := func(key []byte) []byte { return extGet(ev.btx, key, ev.st.nextID) }
 	limit := ev.st.nextID
-	if ev.tx != nil {
-		get = func(key []byte) []byte { return ev.tx.get(bktExt, key) }
-		limit = ev.tx.nextID
-	} else if ev.btx == nil || ev.btx.Writable() {
+	switch {
+	case ev.get != nil:
+		get = func(key []byte) []byte { return ev.get(bktExt, key) }
+	case ev.btx == nil || ev.btx.Writable():
 		return val{}, false, nil
 	}
 	out := roaring.New()
@@ -67,18 +66,6 @@ func (ev *evaluator) externalID(ext string) (v val, found bool, err error) {
 	for ds := range ev.st.eq["data_source"].all() {
 		if err := lookup(ds); err != nil {
 			return val{}, true, err
-		}
-	}
-	if ev.tx != nil { // data sources new in the batch
-		const prefix = "data_source\x00"
-		for k := range ev.tx.deltas {
-			if ds, ok := strings.CutPrefix(k.name, prefix); ok && k.kind == bkEq {
-				if _, known := ev.st.eq["data_source"].get(ds); !known {
-					if err := lookup(ds); err != nil {
-						return val{}, true, err
-					}
-				}
-			}
 		}
 	}
 	out.And(ev.live().bm)

@@ -32,11 +32,14 @@ import (
 // state: the committed in-memory state and a bbolt read transaction, or a
 // write batch's view of them.
 type evaluator struct {
-	ctx     context.Context // nil: context.Background
-	ix      *Index
-	st      *state
-	btx     *bolt.Tx
-	tx      *Tx // non-nil inside a batch: its changes count
+	ctx context.Context // nil: context.Background
+	ix  *Index
+	st  *state
+	btx *bolt.Tx
+	// get reads an entry of the uuid or ext bucket as a write batch sees
+	// it (Tx.get: its pending entries, then btx); nil outside a batch. The
+	// batch's other writes are in st, its view (Tx.snapshot).
+	get     func(bucket, key []byte) []byte
 	unknown []string
 	seen    map[string]bool // the tags in unknown
 	// unknownFields lists the custom attributes named that no customer
@@ -47,8 +50,7 @@ type evaluator struct {
 	today time.Time
 	// univ, when set, restricts the evaluation to these IDs (see evalOn):
 	// every set the evaluator makes is within univ, and each leaf costs
-	// about |univ|, not the number of customers. Only outside a batch
-	// (tx nil).
+	// about |univ|, not the number of customers. Only outside a batch.
 	univ *roaring.Bitmap
 }
 
@@ -69,19 +71,13 @@ func (v val) own() *roaring.Bitmap {
 // bitmap returns bitmap k as the evaluation sees it: within univ when set.
 func (ev *evaluator) bitmap(k bmKey) val { return ev.restrict(ev.stored(k)) }
 
-// stored returns bitmap k of the state (with the batch's changes), whole.
+// stored returns bitmap k of the state, whole.
 func (ev *evaluator) stored(k bmKey) val {
-	var b *roaring.Bitmap
-	owned := false
-	if ev.tx != nil {
-		b, owned = ev.tx.bitmap(k)
-	} else {
-		b = ev.st.get(k)
-	}
+	b := ev.st.get(k)
 	if b == nil {
 		return val{roaring.New(), true}
 	}
-	return val{b, owned}
+	return val{b, false}
 }
 
 // restrict returns v within univ (v itself when there is none).
@@ -398,14 +394,6 @@ func (ev *evaluator) knownField(field string) {
 	if ev.st.eq[field].len() > 0 || slices.Contains(ev.unknownFields, field) {
 		return
 	}
-	if tx := ev.tx; tx != nil {
-		prefix := field + "\x00"
-		for k, d := range tx.deltas {
-			if k.kind == bkEq && strings.HasPrefix(k.name, prefix) && !d.add.IsEmpty() {
-				return
-			}
-		}
-	}
 	ev.unknownFields = append(ev.unknownFields, field)
 }
 
@@ -433,13 +421,6 @@ func (ev *evaluator) tagPrefix(p string) val {
 			break
 		}
 		consider(t)
-	}
-	if ev.tx != nil { // tags new in the batch
-		for k := range ev.tx.deltas {
-			if k.kind == bkTag {
-				consider(k.name)
-			}
-		}
 	}
 	if len(vs) == 0 && !ev.seen[p+"*"] {
 		if ev.seen == nil {
@@ -494,14 +475,6 @@ func (ev *evaluator) eqMatch(field string, match func(v string) bool) val {
 	for v := range ev.st.eq[field].all() {
 		consider(v)
 	}
-	if ev.tx != nil {
-		prefix := field + "\x00"
-		for k := range ev.tx.deltas {
-			if k.kind == bkEq && strings.HasPrefix(k.name, prefix) {
-				consider(k.name[len(prefix):])
-			}
-		}
-	}
 	return union(vs)
 }
 
@@ -548,17 +521,9 @@ const recordCost = 40
 // email selects the customers with an email (any case), through the
 // in-memory hash table, checked against their records.
 func (ev *evaluator) email(email string) (val, error) {
-	var rs []*record
-	var err error
-	tx := ev.tx
-	if tx == nil {
-		tx = ev.st.batch // a batch's view: the table lacks the batch's emails
-	}
-	if tx != nil {
-		rs, err = tx.byEmail(email)
-	} else {
-		rs, err = byEmail(ev.btx, "", email, ev.ix.emails.candidates(ev.st, emailHash(email), ev.btx.Writable()), ev.st.nextID)
-	}
+	// A batch's own emails are in its view's column and in the table (see
+	// Tx.setCol).
+	rs, err := byEmail(ev.btx, "", email, ev.ix.emails.candidates(ev.st, emailHash(email), ev.btx.Writable()), ev.st.nextID)
 	if err != nil {
 		return val{}, err
 	}
@@ -591,18 +556,6 @@ func (ev *evaluator) colCompare(col int, op Op, q int64, skipNone bool) val {
 			}
 		}
 		out.AddMany(sel)
-	}
-	if ev.tx != nil { // the batch's own rows
-		for c, v := range ev.tx.cols {
-			if c.col != col {
-				continue
-			}
-			if live.Contains(c.id) && match(v) {
-				out.Add(c.id)
-			} else {
-				out.Remove(c.id)
-			}
-		}
 	}
 	return val{out, true}
 }
@@ -829,15 +782,6 @@ func (ev *evaluator) mrrCompare(op Op, c int64) val {
 	case Lte:
 		lt.Or(eq)
 		out = lt
-	}
-	if ev.tx != nil { // the batch's own MRR changes
-		for id, h := range ev.tx.hist {
-			if live.bm.Contains(id) && compare(current(h), op, c) {
-				out.Add(id)
-			} else {
-				out.Remove(id)
-			}
-		}
 	}
 	return val{out, true}
 }

@@ -456,8 +456,8 @@ func (ev *evaluator) sortedCompare(f *field, r strRange) (val, bool, error) {
 // snapshot's, or inside a write batch the committed snapshot's edited
 // with the batch's own changes.
 func (ev *evaluator) sortedIndexOf(f *field) (*strIndex, error) {
-	st, batch := ev.st, ev.tx
-	if batch == nil && st.batch != nil { // a batch's view (Tx.snapshot)
+	st, batch := ev.st, (*Tx)(nil)
+	if st.batch != nil { // a batch's view (Tx.snapshot)
 		if x := st.strx[f.slot].Load(); x != nil {
 			return x, nil // derived from the committed one
 		}

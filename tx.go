@@ -3,10 +3,12 @@ package tagseg
 // Tx is the transaction of Update (the write path) and View (reads on one
 // snapshot). A write batch keeps its changes beside the snapshot it began
 // on: bitmap deltas, column values, MRR histories and pending UUID and
-// external-ID entries; flush writes them to bbolt in key order, and
-// Index.update derives the next snapshot from them (state.derive),
-// publishes it as pending, commits, and publishes it as current. Data flows
-// one way: Index → Tx → the codecs (layout.go) on writes.
+// external-ID entries; flush writes them to bbolt in key order through the
+// write path's one encoder (encode.go, which Load uses too). The batch's
+// reads see one view of its own writes, the state derived from them
+// (Tx.snapshot, state.derive); the commit derives the state it publishes
+// the same way, as pending before bbolt's Commit, as current after. Data
+// flows one way: Index → Tx → encoder → the codecs (layout.go) on writes.
 
 import (
 	"cmp"
@@ -14,7 +16,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -27,14 +28,21 @@ import (
 )
 
 // snapshot is the state the transaction's reads see: the snapshot it began
-// on, with the batch's own writes applied in an Update.
+// on, with the batch's own writes applied in an Update. It is the batch's
+// one view of its own writes: every read of the batch (evaluation, sums,
+// series, tag stats, bulk tagging) works on it. Derived on the first read
+// after a write (state.derive) and kept until the next write; the commit
+// publishes a state derived afresh, free of what the batch's reads built
+// on its view (its batch pointer, string indexes edited for it).
 func (tx *Tx) snapshot() *state {
 	if !tx.write || !tx.changed() {
 		return tx.st
 	}
-	ns := tx.st.derive(tx)
-	ns.batch = tx
-	return ns
+	if tx.view == nil {
+		tx.view = tx.st.derive(tx)
+		tx.view.batch = tx
+	}
+	return tx.view
 }
 
 func (ix *Index) update(fn func(tx *Tx) error) (err error) {
@@ -74,14 +82,9 @@ func (ix *Index) update(fn func(tx *Tx) error) (err error) {
 	if err := guard(ix.path, tx.flush); err != nil {
 		return err
 	}
-	ns := st.derive(tx)
+	ns := st.derive(tx) // not the view: a view keeps what its reads built for the batch
 	ns.txid = btx.ID()
 	ix.sorted.follow(st, ns, tx.deltas)
-	for c, v := range tx.cols {
-		if c.col == colEmail {
-			ix.emails.add(v, c.id)
-		}
-	}
 	ci := &commitInfo{ix: ix, old: st, new: ns, btx: btx, deltas: tx.deltas, tx: tx}
 	if err := ix.prepare(ci); err != nil { // followers (follow.go)
 		return err
@@ -134,6 +137,7 @@ type Tx struct {
 	write  bool    // an Update transaction; false in View
 	dirty  bool    // the batch wrote to bbolt directly
 	link   *txLink // what the Segments made in the Tx keep of it; nil until one is
+	view   *state  // see snapshot; nil after each write
 }
 
 // end ends the transaction: its methods give ErrClosed from now on, and
@@ -182,6 +186,7 @@ func (tx *Tx) delta(k bmKey) *bmDelta {
 func (tx *Tx) base(k bmKey) *roaring.Bitmap { return tx.st.get(k) }
 
 func (tx *Tx) set(k bmKey, id uint32) {
+	tx.view = nil
 	d := tx.delta(k)
 	if k.kind == bkStr { // no stored bitmap to check: see strKeys
 		d.del.Remove(id)
@@ -198,6 +203,7 @@ func (tx *Tx) set(k bmKey, id uint32) {
 }
 
 func (tx *Tx) unset(k bmKey, id uint32) {
+	tx.view = nil
 	d := tx.delta(k)
 	d.add.Remove(id)
 	if k.kind == bkStr {
@@ -209,20 +215,25 @@ func (tx *Tx) unset(k bmKey, id uint32) {
 	}
 }
 
-// bitmap returns bitmap k as the batch sees it, and whether it is a
-// private copy.
-func (tx *Tx) bitmap(k bmKey) (*roaring.Bitmap, bool) {
-	b := tx.base(k)
-	d := tx.deltas[k]
-	if d == nil {
-		return b, false
+// bitmap returns bitmap k as the batch sees it (nil: none), from its view
+// (see snapshot): never a private copy, not to be changed.
+func (tx *Tx) bitmap(k bmKey) (*roaring.Bitmap, bool) { return tx.snapshot().get(k), false }
+
+// setCol sets a column value of id in the batch. A new email goes into the
+// email table at once: the table may hold more than the truth (see
+// emailTable), and the batch's own lookups find it there.
+func (tx *Tx) setCol(col int, id uint32, v int64) {
+	tx.view = nil
+	tx.cols[colID{col, id}] = v
+	if col == colEmail {
+		tx.ix.emails.add(v, id)
 	}
-	out := d.add.Clone()
-	if b != nil {
-		out.Or(b)
-	}
-	out.AndNot(d.del)
-	return out, true
+}
+
+// setHist sets the MRR history of id in the batch (nil: deleted).
+func (tx *Tx) setHist(id uint32, h []mrrEvent) {
+	tx.view = nil
+	tx.hist[id] = h
 }
 
 // histOf is the MRR history of id as the batch sees it; it must not be
@@ -312,103 +323,48 @@ func (tx *Tx) flush() error {
 			}
 		}
 	}
-	// Bitmap chunks, in key order.
-	bmb := tx.btx.Bucket(bktBm)
-	keys := make([]bmKey, 0, len(tx.deltas))
-	for k := range tx.deltas {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b bmKey) int {
-		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(len(a.name), len(b.name)), strings.Compare(a.name, b.name))
-	})
-	for _, k := range keys {
-		d := tx.deltas[k]
-		if d.add.IsEmpty() && d.del.IsEmpty() || k.kind == bkStr {
-			continue
-		}
-		base := tx.base(k)
-		if k.kind == bkTag {
-			var oldN uint64
-			if base != nil {
-				oldN = base.GetCardinality()
-			}
-			newN := oldN + d.add.GetCardinality() - d.del.GetCardinality()
-			if isWhole(oldN) || isWhole(newN) {
-				if err := flushWhole(bmb, k, base, d, oldN, newN); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		err := chunks(roaring.Or(d.add, d.del), func(hi uint16) error {
-			r := chunkRange(hi)
-			c := roaring.And(d.add, r)
-			if base != nil {
-				c.Or(roaring.And(base, r))
-			}
-			c.AndNot(d.del)
-			key := chunkKey(k, hi)
-			if c.IsEmpty() {
-				return bmb.Delete(key)
-			}
-			v, err := encodeChunk(c)
-			if err != nil {
+	e := encoder{btx: tx.btx, nextID: tx.nextID}
+	// Bitmaps, in key order.
+	for _, k := range sortedBmKeys(tx.deltas) {
+		if d := tx.deltas[k]; k.kind != bkStr && (!d.add.IsEmpty() || !d.del.IsEmpty()) {
+			if err := e.bitmap(k, bmBefore{tx.base(k)}, d.add, d.del, false); err != nil {
 				return err
 			}
-			return bmb.Put(key, seal(v))
-		})
-		if err != nil {
-			return err
 		}
 	}
 	// Column blocks.
-	blocks := map[colID]bool{}
+	var blocks [numCols]map[uint32]bool
 	for c := range tx.cols {
-		blocks[colID{c.col, c.id / colBlock}] = true
-	}
-	cb := tx.btx.Bucket(bktCol)
-	vals := make([]int64, 0, colBlock)
-	for _, blk := range slices.SortedFunc(maps.Keys(blocks), func(a, b colID) int {
-		return cmp.Or(cmp.Compare(a.col, b.col), cmp.Compare(a.id, b.id))
-	}) {
-		vals = vals[:0]
-		for id := uint64(blk.id) * colBlock; id < min(uint64(blk.id+1)*colBlock, uint64(tx.nextID)); id++ {
-			vals = append(vals, tx.colOf(blk.col, uint32(id)))
+		if blocks[c.col] == nil {
+			blocks[c.col] = map[uint32]bool{}
 		}
-		if err := cb.Put(colKey(blk.col, blk.id), seal(encodeCol(vals))); err != nil {
+		blocks[c.col][c.id/colBlock] = true
+	}
+	for col, blks := range blocks {
+		if err := e.column(col, slices.Sorted(maps.Keys(blks)), func(id uint32) int64 { return tx.colOf(col, id) }); err != nil {
 			return err
 		}
 	}
-	// MRR history blocks, in order.
+	// MRR history blocks.
 	hblocks := map[uint32]bool{}
 	for id := range tx.hist {
 		hblocks[id/histBlock] = true
 	}
-	eb := tx.btx.Bucket(bktEv)
-	for _, blk := range slices.Sorted(maps.Keys(hblocks)) {
-		lo := blk * histBlock
-		n := int(min(uint64(lo)+histBlock, uint64(tx.nextID)) - uint64(lo))
-		empty := true
-		for i := range n {
-			if len(tx.histOf(lo+uint32(i))) > 0 {
-				empty = false
-				break
-			}
-		}
-		var err error
-		if empty {
-			err = eb.Delete(u32key(nil, blk))
-		} else {
-			err = eb.Put(u32key(nil, blk), seal(encodeHistBlock(func(i int) []mrrEvent { return tx.histOf(lo + uint32(i)) }, n)))
-		}
-		if err != nil {
-			return err
-		}
+	if err := e.histories(slices.Sorted(maps.Keys(hblocks)), tx.histOf); err != nil {
+		return err
 	}
 	if tx.nextID != tx.st.nextID {
-		return tx.btx.Bucket(bktMeta).Put(keyNext, idVal(tx.nextID))
+		return e.next()
 	}
 	return nil
+}
+
+// sortedBmKeys returns the keys of m in the order of their bm bucket keys
+// within a chunk: kind, then name.
+func sortedBmKeys[V any](m map[bmKey]V) []bmKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b bmKey) int { return cmp.Or(cmp.Compare(a.kind, b.kind), strings.Compare(a.name, b.name)) })
+	return keys
 }
 
 // normTags checks tags (CheckTag: trimmed, NFC) and de-duplicates them,
@@ -603,23 +559,12 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 		return nil, nil
 	}
 	ids := tx.ix.emails.candidates(tx.st, h, tx.write)
-	for c, v := range tx.emailCands() {
-		if v == h {
-			ids = append(ids, c)
+	for c, v := range tx.cols { // the batch's own, which a scan of tx.st misses
+		if c.col == colEmail && v == h {
+			ids = append(ids, c.id)
 		}
 	}
 	return byEmail(tx.btx, tx.ix.path, email, ids, tx.nextID)
-}
-
-// emailCands yields the IDs whose email the batch set, with their hashes.
-func (tx *Tx) emailCands() iter.Seq2[uint32, int64] {
-	return func(yield func(uint32, int64) bool) {
-		for c, v := range tx.cols {
-			if c.col == colEmail && !yield(c.id, v) {
-				return
-			}
-		}
-	}
 }
 
 // customer returns the record as a Customer with its MRR. Tags is never
@@ -667,7 +612,7 @@ func (tx *Tx) CustomersByEmail(email string) (out []Customer, err error) {
 
 func (tx *Tx) putRecord(r *record) error {
 	tx.dirty = true
-	return tx.btx.Bucket(bktCust).Put(u32key(nil, r.id), seal(encodeRecord(r)))
+	return encoder{btx: tx.btx}.record(r)
 }
 
 // CreateCustomer adds a customer with its tags and returns it as stored,
@@ -702,7 +647,7 @@ func (tx *Tx) CreateCustomer(c Customer) (Customer, error) {
 		tx.put(bktExt, extKey(c.DataSourceUUID, c.ExternalID), idb)
 	}
 	for col, v := range colValues(&c) {
-		tx.cols[colID{col, r.id}] = v
+		tx.setCol(col, r.id, v)
 	}
 	tx.nextID++
 	tx.set(bmKey{bkLive, ""}, r.id)
@@ -736,7 +681,7 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 		tx.put(bktExt, extKey(r.c.DataSourceUUID, r.c.ExternalID), nil)
 	}
 	for col, v := range colNone {
-		tx.cols[colID{col, r.id}] = v
+		tx.setCol(col, r.id, v)
 	}
 	tx.unset(bmKey{bkLive, ""}, r.id)
 	for _, t := range r.c.Tags {
@@ -749,7 +694,7 @@ func (tx *Tx) DeleteCustomer(uuid string) error {
 		tx.unset(k, r.id)
 	}
 	if len(tx.histOf(r.id)) > 0 {
-		tx.hist[r.id] = nil
+		tx.setHist(r.id, nil)
 	}
 	return nil
 }
@@ -907,7 +852,7 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 	if found {
 		i++
 	}
-	tx.hist[r.id] = append(nh, h[i:]...)
+	tx.setHist(r.id, append(nh, h[i:]...))
 	return nil
 }
 
@@ -935,7 +880,7 @@ func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record,
 	if err != nil {
 		return 0, err
 	}
-	ev := &evaluator{ix: tx.ix, st: tx.st, btx: tx.btx, tx: tx}
+	ev := &evaluator{ix: tx.ix, st: tx.snapshot(), btx: tx.btx, get: tx.get}
 	v, err := ev.eval(e)
 	if err != nil {
 		return 0, err
@@ -991,31 +936,4 @@ func lookupExt(btx *bolt.Tx, path, ds, ext string, v []byte, limit uint32) (*rec
 		return nil, notFound
 	}
 	return readRecord(btx, path, id)
-}
-
-// flushWhole writes a tag whose old or new form is whole (see wholeMax),
-// changing forms when its count crosses wholeMax: a small tag's whole
-// bitmap, or all the chunks of a tag that outgrew it.
-func flushWhole(bmb *bolt.Bucket, k bmKey, base *roaring.Bitmap, d *bmDelta, oldN, newN uint64) error {
-	nb := d.add.Clone()
-	if base != nil {
-		nb.Or(base)
-	}
-	nb.AndNot(d.del)
-	if isWhole(newN) {
-		if oldN > 0 && !isWhole(oldN) { // from chunks
-			if err := chunks(base, func(hi uint16) error { return bmb.Delete(chunkKey(k, hi)) }); err != nil {
-				return err
-			}
-		}
-		v, err := encodeWhole(nb)
-		if err != nil {
-			return err
-		}
-		return bmb.Put(wholeKey(k.name), seal(v))
-	}
-	if err := bmb.Delete(wholeKey(k.name)); err != nil {
-		return err
-	}
-	return putChunks(bmb, k, nb)
 }

@@ -61,7 +61,7 @@ func (tx *Tx) updateRecord(r *record, c Customer) (Customer, error) {
 	oldCols, newCols := colValues(&old), colValues(&c)
 	for col, v := range newCols {
 		if v != oldCols[col] {
-			tx.cols[colID{col, r.id}] = v
+			tx.setCol(col, r.id, v)
 		}
 	}
 	for _, k := range append(eqKeys(&old), strKeys(&old)...) {
