@@ -142,9 +142,12 @@ func (s samples) report(b *testing.B) {
 }
 
 // BenchmarkImport loads the whole data set into a new store per
-// iteration. tagseg: Index.Update batches of 65,536 customers, durable
-// (every batch fsynced) or nosync (no fsync until one at the end, inside
-// the time). Peers: SQLite bulk INSERTs then indexes; PostgreSQL COPY then
+// iteration. tagseg: Index.Load (durable batches of 65,536 customers),
+// durable (every batch fsynced) or nosync (no fsync until one at the end,
+// inside the time); tagseg-update (only when named in
+// $TAGSEG_BENCH_IMPORT): Index.Update batches of 65,536 customers, each
+// CreateCustomer then SetMRR per event, durable, as an embedding service
+// writes without knowing Load. Peers: SQLite bulk INSERTs then indexes; PostgreSQL COPY then
 // indexes; maps built in memory. A durable tagseg import (and the peers')
 // becomes the cached data set when there is none yet.
 // $TAGSEG_BENCH_IMPORT selects the modes (default both tagseg modes and
@@ -182,6 +185,13 @@ func BenchmarkImport(b *testing.B) {
 // data set has none.
 func importOnce(ds *Dataset, mode string) (LoadMeta, error) {
 	switch mode {
+	case "tagseg-update":
+		tmp := filepath.Join(DataDir(), "import-update-"+ds.Key()+".db")
+		meta, err := ds.UpdateTagseg(tmp)
+		if err != nil {
+			return meta, err
+		}
+		return meta, os.Remove(tmp)
 	case "tagseg-durable", "tagseg-nosync":
 		cache := ds.TagsegPath()
 		tmp := filepath.Join(DataDir(), "import-"+ds.Key()+".db")

@@ -177,6 +177,52 @@ func (d *Dataset) LoadTagseg(path string, batch int, noSync bool) (LoadMeta, err
 	return meta, nil
 }
 
+// UpdateTagseg creates a new index at path (removing any file there) and
+// imports the data set through Index.Update batches of DefaultBatch
+// customers, each one durable transaction: CreateCustomer, then SetMRR per
+// MRR event — what an embedding service writes without knowing Load.
+func (d *Dataset) UpdateTagseg(path string) (LoadMeta, error) {
+	meta := LoadMeta{System: "tagseg", N: d.N, Seed: d.Seed, Mode: "update-batches"}
+	os.Remove(path)
+	start := time.Now()
+	ix, err := tagseg.Open(path, nil)
+	if err != nil {
+		return meta, err
+	}
+	bar := Progress(d.N, "tagseg import (Update batches)")
+	for _, cs := range d.Batches(DefaultBatch) {
+		err = ix.Update(func(tx *tagseg.Tx) error {
+			for i := range cs {
+				c := &cs[i]
+				got, err := tx.CreateCustomer(ToCustomer(c))
+				if err != nil {
+					return err
+				}
+				for _, e := range c.Events {
+					if err := tx.SetMRR(got.UUID, e.At, e.Cents); err != nil {
+						return err
+					}
+				}
+				meta.Assignments += int64(len(c.Tags))
+				meta.Events += int64(len(c.Events))
+			}
+			return nil
+		})
+		if err != nil {
+			ix.Close()
+			return meta, err
+		}
+		bar.Add(len(cs))
+	}
+	bar.Finish()
+	if err := ix.Close(); err != nil {
+		return meta, err
+	}
+	meta.Seconds = time.Since(start).Seconds()
+	meta.Built = time.Now().UTC()
+	return meta, nil
+}
+
 func syncFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
