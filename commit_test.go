@@ -140,3 +140,27 @@ func TestCommitPanicAfterMetaPage(t *testing.T) {
 		t.Errorf("after reopen: %v, %v", got.Tags, err)
 	}
 }
+
+// A process killed after bbolt made the file but before Open made its
+// buckets leaves a bbolt file with nothing in it: read-only, it opens as
+// an empty index (as it did up to reading what a Load left, which met the
+// missing meta bucket with a nil pointer: ErrCorrupt); writable, Open
+// makes the buckets.
+func TestOpenBeforeBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open of a file without buckets: %v", err)
+	}
+	if n, err := ro.Count(All()); err != nil || n != 0 {
+		t.Errorf("Count: %d, %v", n, err)
+	}
+	ro.Close()
+	ix := openTestAt(t, path, nil)
+	mustCreate(t, ix, Customer{Tags: []string{"a"}})
+}

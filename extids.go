@@ -129,7 +129,11 @@ func mergeExt(db *bolt.DB, path string, es *extEntries, before func(txid int)) (
 // extFrom is the first ID whose external-ID entry may be missing from ext
 // (a Load in progress, or interrupted), and whether there is one.
 func extFrom(btx *bolt.Tx) (uint32, bool) {
-	v := btx.Bucket(bktMeta).Get(keyExtFrom)
+	meta := btx.Bucket(bktMeta)
+	if meta == nil { // a file opened read-only before Open made its buckets
+		return 0, false
+	}
+	v := meta.Get(keyExtFrom)
 	if v == nil {
 		return 0, false
 	}

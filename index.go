@@ -600,7 +600,11 @@ func (ix *Index) SavedSegments() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		var names, queries []string
 		if ix.view(func(_ *state, btx *bolt.Tx) error {
-			return btx.Bucket(bktSeg).ForEach(func(k, v []byte) error {
+			b := btx.Bucket(bktSeg)
+			if b == nil { // a file opened read-only before Open made its buckets
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
 				if q, err := openVal(v); err == nil {
 					names, queries = append(names, string(k)), append(queries, string(q))
 				}

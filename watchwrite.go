@@ -87,8 +87,11 @@ func (ix *Index) openWatch(opts *Options) error {
 	var legacy []string
 	err := guard(ix.path, func() error {
 		return ix.db.View(func(btx *bolt.Tx) error {
-			wb := btx.Bucket(bktWatch)
-			return btx.Bucket(bktSeg).ForEach(func(k, v []byte) error {
+			wb, segs := btx.Bucket(bktWatch), btx.Bucket(bktSeg)
+			if segs == nil { // a file opened read-only before Open made its buckets
+				return nil
+			}
+			return segs.ForEach(func(k, v []byte) error {
 				name := string(k)
 				q, err := openVal(v)
 				if err != nil {
