@@ -161,6 +161,9 @@ func (l *commitLog) add(from, to int, t *roaring.Bitmap) (oldest int) {
 			l.card -= it.t.GetCardinality()
 		}
 		l.items = slices.Delete(l.items, 0, drop)
+		if len(l.items) == 0 { // one commit past the bounds (a Load of millions): the log starts here
+			return to
+		}
 		return l.items[0].from
 	}
 	return 0

@@ -536,3 +536,21 @@ func TestAnswersOutOfLog(t *testing.T) {
 		t.Fatalf("misses %d → %d: want one, the answer evaluated afresh", misses, got)
 	}
 }
+
+// One commit that touches more IDs than the log holds (a Load of more than
+// 2^22 customers: the 10M benchmark index) empties the log instead of
+// reading past its end.
+func TestCommitLogOneHugeCommit(t *testing.T) {
+	defer func(c uint64) { logCard = c }(logCard)
+	logCard = 10
+	var l commitLog
+	l.add(1, 2, roaring.BitmapOf(1, 2))
+	big := roaring.New()
+	big.AddRange(0, 100)
+	if oldest := l.add(2, 3, big); oldest != 3 || len(l.items) != 0 {
+		t.Errorf("after a commit past the bounds: oldest %d, %d items; want 3 and none", oldest, len(l.items))
+	}
+	if _, ok := l.between(2, 3, 1000); ok {
+		t.Error("the log still leads from before the huge commit")
+	}
+}
