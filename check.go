@@ -75,6 +75,10 @@ func (ix *Index) Check() error {
 			if err != nil {
 				return corrupt("customer %d: %v", id, err)
 			}
+			if r.seq > st.jseq {
+				return corrupt("customer %d: journal position %d past the newest %d", id, r.seq, st.jseq)
+			}
+			st.journal.fold(r) // its tags as readers see them
 			nrec++
 			if u := btx.Bucket(bktUUID).Get([]byte(r.c.UUID)); !bytes.Equal(u, idVal(id)) {
 				return corrupt("customer %d: UUID %s points at %s", id, truncate(r.c.UUID), clipKey(u))

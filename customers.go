@@ -144,7 +144,7 @@ func (tx *Tx) readMembers(out []Customer, ids []uint32) ([]Customer, error) {
 		if err != nil {
 			return out, fmt.Errorf("tagseg: %s: customer %d: %v: %w", tx.ix.path, id, err, ErrCorrupt)
 		}
-		out = append(out, r.customer(tx.mrrOf(id)))
+		out = append(out, tx.fold(r).customer(tx.mrrOf(id)))
 	}
 	return out, nil
 }

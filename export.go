@@ -114,26 +114,21 @@ func (tx *Tx) SetTagMembers(tag string, ids *roaring.Bitmap) (added, removed int
 	if ids == nil {
 		ids = roaring.New()
 	}
-	live, _ := tx.bitmap(bmKey{bkLive, ""})
 	missing := ids.Clone()
-	if live != nil {
+	if live := tx.current(bmKey{bkLive, ""}); live != nil {
 		missing.AndNot(live)
 	}
 	if !missing.IsEmpty() {
 		return 0, 0, fmt.Errorf("tagseg: set members of tag %q: %s: %w", tags[0], describeMissing(missing, tx.nextID), ErrNotFound)
 	}
-	holders, _ := tx.bitmap(bmKey{bkTag, tags[0]})
-	add, drop := ids.Clone(), roaring.New()
-	if holders != nil {
-		add.AndNot(holders)
+	// By the tag's bitmap and journal entries (journal.go), as
+	// AddTagsToSegment: no record is read or written.
+	drop := roaring.New()
+	if holders := tx.current(bmKey{bkTag, tags[0]}); holders != nil {
 		drop = roaring.AndNot(holders, ids)
 	}
-	if removed, err = tx.tagIDs(drop, tags, tx.removeTags); err != nil {
-		return 0, 0, err
-	}
-	if added, err = tx.tagIDs(add, tags, tx.addTags); err != nil {
-		return 0, 0, err
-	}
+	removed = int(tx.tagBulk(tags[0], drop, false).GetCardinality())
+	added = int(tx.tagBulk(tags[0], ids, true).GetCardinality())
 	return added, removed, nil
 }
 

@@ -682,7 +682,7 @@ func (tx *Tx) DeleteSegment(name string) error {
 // entered the segment meanwhile is not changed. Tx.AddTagsToSegment, in a
 // batch, evaluates on the batch's own view instead.
 func (ix *Index) AddTagsToSegment(e Expr, tags ...string) (changed int, err error) {
-	return ix.segmentTags("add tags to segment", e, tags, (*Tx).addTags)
+	return ix.segmentTags("add tags to segment", e, tags, true)
 }
 
 // RemoveTagsFromSegment removes tags from every customer of the segment e
@@ -690,7 +690,7 @@ func (ix *Index) AddTagsToSegment(e Expr, tags ...string) (changed int, err erro
 // before the change, on the latest snapshot); for example
 // RemoveTagsFromSegment(Tag("churn-risk-high"), "churn-risk-high").
 func (ix *Index) RemoveTagsFromSegment(e Expr, tags ...string) (changed int, err error) {
-	return ix.segmentTags("remove tags from segment", e, tags, (*Tx).removeTags)
+	return ix.segmentTags("remove tags from segment", e, tags, false)
 }
 
 // segmentTagsHook, when a test sets it, runs between the evaluation of a
@@ -699,7 +699,7 @@ var segmentTagsHook func()
 
 // segmentTags is AddTagsToSegment or RemoveTagsFromSegment: the segment
 // evaluated before the write, then the change of its members still live.
-func (ix *Index) segmentTags(op string, e Expr, tags []string, change func(tx *Tx, r *record, tags []string) (bool, error)) (int, error) {
+func (ix *Index) segmentTags(op string, e Expr, tags []string, add bool) (int, error) {
 	if ix.readOnly {
 		return 0, fmt.Errorf("tagseg: %s: %w", ix.path, ErrReadOnly)
 	}
@@ -724,8 +724,8 @@ func (ix *Index) segmentTags(op string, e Expr, tags []string, change func(tx *T
 			return err
 		}
 		ids.And(tx.st.live) // deleted since the evaluation: skipped
-		changed, err = tx.tagIDs(ids, tags, func(r *record, tags []string) (bool, error) { return change(tx, r, tags) })
-		return err
+		changed = tx.tagsBulk(tags, ids, add)
+		return nil
 	})
 	if err != nil {
 		return 0, err

@@ -31,6 +31,8 @@ package tagseg
 //	ev     MRR histories: block (uint32 BE, 1024 IDs a block) → offsets
 //	       and fixed-width events (encodeHistBlock)
 //	seg    saved segments: name → query
+//	jr     the tag journal (journal.go): seq (uint64 BE) → add or remove, tag;
+//	       seq hi16 → the customers it changed in chunk hi16 (a chunk's form)
 //
 // Every value but the format version ends in the CRC-32C of the rest
 // (seal, openVal): damage is reported as ErrCorrupt where a value is read,
@@ -52,7 +54,10 @@ import (
 )
 
 // formatVersion is the on-disk format this package writes and reads.
-const formatVersion = 2
+// Format 3 added the tag journal (bucket jr, meta jseq, records of version
+// 2 with their journal position); a file of format 2 opens, and a
+// writable Open makes it format 3.
+const formatVersion = 3
 
 var (
 	bktMeta = []byte("meta")
@@ -63,12 +68,14 @@ var (
 	bktBm   = []byte("bm")
 	bktEv   = []byte("ev")
 	bktSeg  = []byte("seg")
+	bktJr   = []byte("jr")
 
-	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv, bktSeg}
+	allBuckets = [][]byte{bktMeta, bktCust, bktUUID, bktExt, bktCol, bktBm, bktEv, bktSeg, bktJr}
 
 	keyVersion = []byte("version")
 	keyNext    = []byte("next")
 	keyExtFrom = []byte("loadfrom") // see extids.go and Load
+	keyJSeq    = []byte("jseq")     // the newest journal seq given (journal.go)
 )
 
 // Bitmap kinds, the first byte of a bm key.

@@ -252,7 +252,7 @@ func newLoader(ix *Index, st *state) *loader {
 
 // state is the state before Load with every committed batch.
 func (l *loader) state() *state {
-	ns := &state{txid: l.txid, nextID: l.next, live: l.st.live, tags: l.st.tags, eq: l.st.eq, mrr: l.mrr.done(), hist: l.hist.done(), planes: l.st.planes, paying: l.st.paying}
+	ns := &state{txid: l.txid, nextID: l.next, live: l.st.live, tags: l.st.tags, eq: l.st.eq, mrr: l.mrr.done(), hist: l.hist.done(), planes: l.st.planes, paying: l.st.paying, journal: l.st.journal, jseq: l.st.jseq}
 	for col := range numCols {
 		ns.cols[col] = l.cols[col].done()
 	}
@@ -462,6 +462,7 @@ func (l *loader) write(btx *bolt.Tx, batch []loadRow, lo, hi uint32) (map[bmKey]
 	rs := make([]*record, len(batch))
 	for i := range batch {
 		rs[i] = &batch[i].r
+		rs[i].seq = l.st.jseq // the journal does not change while Load runs
 	}
 	err := e.records(rs)
 	wg.Wait()

@@ -5,6 +5,8 @@ package tagseg
 // damaged file into ErrCorrupt, and reading what queries need into memory.
 
 import (
+	"bytes"
+
 	"github.com/RoaringBitmap/roaring/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterr "go.etcd.io/bbolt/errors"
@@ -107,7 +109,7 @@ func guard(path string, fn func() error) (err error) {
 // initDB creates the buckets and the version key of a new file, or checks
 // the version of an existing one.
 func initDB(db *bolt.DB, path string, readOnly, acceptLost bool) error {
-	var fresh bool
+	var fresh, upgrade bool
 	err := guard(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			if err := checkFile(path, tx); err != nil {
@@ -130,20 +132,23 @@ func initDB(db *bolt.DB, path string, readOnly, acceptLost bool) error {
 			if len(v) != 4 {
 				return fmt.Errorf("tagseg: open %s: missing format version: %w", path, ErrCorrupt)
 			}
-			if ver := binary.BigEndian.Uint32(v); ver != formatVersion {
-				return fmt.Errorf("tagseg: open %s: format version %d, this build reads %d: %w", path, ver, formatVersion, ErrVersion)
+			ver := binary.BigEndian.Uint32(v)
+			if ver != formatVersion && ver != 2 {
+				return fmt.Errorf("tagseg: open %s: format version %d, this build reads 2 and %d: %w", path, ver, formatVersion, ErrVersion)
 			}
+			upgrade = ver == 2
 			for _, b := range allBuckets {
-				if tx.Bucket(b) == nil {
+				if tx.Bucket(b) == nil && !(upgrade && bytes.Equal(b, bktJr)) {
 					return fmt.Errorf("tagseg: open %s: missing bucket %q: %w", path, b, ErrCorrupt)
 				}
 			}
 			return nil
 		})
 	})
-	if err != nil || !fresh || readOnly {
+	if err != nil || readOnly || !fresh && !upgrade {
 		return err
 	}
+	// A new file, or one of format 2 given the tag journal.
 	return db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -153,6 +158,9 @@ func initDB(db *bolt.DB, path string, readOnly, acceptLost bool) error {
 		meta := tx.Bucket(bktMeta)
 		if err := meta.Put(keyVersion, u32key(nil, formatVersion)); err != nil {
 			return err
+		}
+		if upgrade {
+			return nil
 		}
 		return meta.Put(keyNext, idVal(0))
 	})
@@ -295,6 +303,8 @@ type image struct {
 	cols    [numCols]column[int64]
 	mrr     column[int64]
 	hist    histCol
+	journal journal
+	jseq    uint64
 }
 
 // loadImage reads the file into an image, and says what a writable Open
@@ -330,6 +340,9 @@ func loadImage(db *bolt.DB, path string) (*image, *unfinished, error) {
 			}
 			if want := (int64(img.nextID) - 1 + colBlock) / colBlock; last+1 != want {
 				return fmt.Errorf("tagseg: open %s: next ID %d, but the last column block is %d: %w", path, img.nextID, last, ErrCorrupt)
+			}
+			if img.journal, img.jseq, err = loadJournal(tx, img.nextID); err != nil {
+				return fmt.Errorf("tagseg: open %s: %v: %w", path, err, ErrCorrupt)
 			}
 			return nil
 		})

@@ -14,13 +14,18 @@ import (
 )
 
 // record is a customer as stored: its dense ID and every field but MRR
-// (which lives in the MRR column).
+// (which lives in the MRR column). Its tags are the customer's as of the
+// tag journal's entry seq (see journal.go): the entries after it that
+// name the customer are not in them yet.
 type record struct {
-	id uint32
-	c  Customer
+	id  uint32
+	seq uint64
+	c   Customer
 }
 
-const recordVersion = 1
+// recordVersion is the version byte records are written with: 2 adds the
+// journal position (seq) after it. A record of version 1 has seq 0.
+const recordVersion = 2
 
 // Custom value type tags in records.
 const (
@@ -62,6 +67,7 @@ func encodeRecord(r *record) []byte {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, r.seq)
 	b = appendString(b, c.UUID)
 	for _, f := range recStrings { // the field table's record order
 		b = appendString(b, *f.str(c))
@@ -167,14 +173,29 @@ func (d *decoder) time(what string) time.Time {
 	return time.Time{}
 }
 
+// head reads what every record starts with: its version, and (from
+// version 2) its journal position, which it returns.
+func (d *decoder) head() (seq uint64) {
+	switch d.byte1("version") {
+	case 1:
+	case recordVersion:
+		seq = d.uvarint("journal position")
+	default:
+		if d.err == nil {
+			d.err = errors.New("record: unknown version")
+		}
+	}
+	return seq
+}
+
 // decodeRecord parses a stored customer record. It never panics; garbage
 // gives an error.
 func decodeRecord(id uint32, v []byte) (*record, error) {
 	d := &decoder{b: v}
-	if d.byte1("version") != recordVersion {
-		return nil, errors.New("record: unknown version")
+	r := &record{id: id, seq: d.head()}
+	if d.err != nil {
+		return nil, d.err
 	}
-	r := &record{id: id}
 	c := &r.c
 	c.UUID = d.str("uuid")
 	for _, f := range recStrings { // the field table's record order

@@ -47,6 +47,7 @@ func readTail(btx *bolt.Tx, path string, img *image, un *unfinished) error {
 		if err != nil {
 			return fmt.Errorf("tagseg: %s: customer %d: %v: %w", path, id, err, ErrCorrupt)
 		}
+		img.journal.fold(r)
 		if r.c.ExternalID != "" {
 			un.ext.add(extKey(r.c.DataSourceUUID, r.c.ExternalID), id)
 		}

@@ -50,6 +50,9 @@ type state struct {
 	cols   [numCols]column[int64]                     // attribute columns by ID
 	planes []*roaring.Bitmap                          // bit i of mrr
 	paying *roaring.Bitmap                            // mrr > 0
+	// journal is the tag journal (journal.go); jseq the newest seq given.
+	journal journal
+	jseq    uint64
 
 	fwd atomic.Pointer[forward] // see fwdHolder; nil until needed
 
@@ -81,6 +84,7 @@ func stateFromImage(img *image, thawed []string) *state {
 		st.set(k, b)
 	}
 	st.cols, st.mrr, st.hist = img.cols, img.mrr, img.hist
+	st.journal, st.jseq = img.journal, img.jseq
 	st.rebuildPlanes()
 	st.freezeAll()
 	for _, t := range thawed {
@@ -421,7 +425,8 @@ func (ns *state) patchPlanes(st *state, add, del []*roaring.Bitmap) {
 // bitmap deltas, column values and MRR histories applied, sharing with st
 // everything the batch did not touch. st is not changed.
 func (st *state) derive(tx *Tx) *state {
-	ns := &state{nextID: tx.nextID, live: st.live, tags: st.tags, eq: st.eq, mrr: st.mrr, hist: st.hist, cols: st.cols, planes: st.planes, paying: st.paying}
+	ns := &state{nextID: tx.nextID, live: st.live, tags: st.tags, eq: st.eq, mrr: st.mrr, hist: st.hist, cols: st.cols, planes: st.planes, paying: st.paying,
+		journal: tx.journal(), jseq: tx.jseq()}
 
 	// Bitmaps.
 	ns.patchBitmaps(st, func(yield func(bmKey, *bmDelta) bool) {

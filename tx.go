@@ -138,6 +138,9 @@ type Tx struct {
 	dirty  bool    // the batch wrote to bbolt directly
 	link   *txLink // what the Segments made in the Tx keep of it; nil until one is
 	view   *state  // see snapshot; nil after each write
+	jpend  journal // the batch's journal entries (journal.go)
+	jdrop  int     // how many of st.journal's oldest entries the batch folded
+	jview  journal // see Tx.journal; nil after each change of the journal
 }
 
 // end ends the transaction: its methods give ErrClosed from now on, and
@@ -153,7 +156,7 @@ func (tx *Tx) end() {
 
 // changed reports whether the batch changed anything.
 func (tx *Tx) changed() bool {
-	if tx.dirty || len(tx.pend) > 0 || len(tx.cols) > 0 || len(tx.hist) > 0 || tx.nextID != tx.st.nextID {
+	if tx.dirty || len(tx.pend) > 0 || len(tx.cols) > 0 || len(tx.hist) > 0 || tx.nextID != tx.st.nextID || len(tx.jpend) > 0 || tx.jdrop > 0 {
 		return true
 	}
 	for _, d := range tx.deltas {
@@ -307,6 +310,15 @@ func (tx *Tx) checkWrite() error {
 
 // flush writes the batch's bitmap chunks, MRR blocks and next ID to bbolt.
 func (tx *Tx) flush() error {
+	if len(tx.jpend) > 0 {
+		var live uint64
+		if b := tx.current(bmKey{bkLive, ""}); b != nil {
+			live = b.GetCardinality()
+		}
+		if err := tx.compact(live); err != nil {
+			return err
+		}
+	}
 	// Point writes, in key order.
 	for _, name := range sortedKeys(tx.pend) {
 		b := tx.btx.Bucket([]byte(name))
@@ -352,6 +364,22 @@ func (tx *Tx) flush() error {
 	}
 	if err := e.histories(slices.Sorted(maps.Keys(hblocks)), tx.histOf); err != nil {
 		return err
+	}
+	// The tag journal: the entries folded, the batch's own, the newest seq.
+	for _, j := range tx.st.journal[:tx.jdrop] {
+		if err := e.dropJournal(j); err != nil {
+			return err
+		}
+	}
+	for _, j := range tx.jpend {
+		if err := e.journal(j); err != nil {
+			return err
+		}
+	}
+	if len(tx.jpend) > 0 {
+		if err := e.jseq(tx.jseq()); err != nil {
+			return err
+		}
 	}
 	if tx.nextID != tx.st.nextID {
 		return e.next()
@@ -492,7 +520,11 @@ func (tx *Tx) corrupt(format string, args ...any) error {
 
 // lookup finds the record of a customer by UUID.
 func (tx *Tx) lookup(op, uuid string) (*record, error) {
-	return lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)), tx.nextID)
+	r, err := lookupID(tx.btx, tx.ix.path, op, uuid, tx.get(bktUUID, []byte(uuid)), tx.nextID)
+	if err != nil {
+		return nil, err
+	}
+	return tx.fold(r), nil
 }
 
 // lookupID reads the record of the customer whose UUID entry is v. A
@@ -564,7 +596,11 @@ func (tx *Tx) byEmail(email string) ([]*record, error) {
 			ids = append(ids, c.id)
 		}
 	}
-	return byEmail(tx.btx, tx.ix.path, email, ids, tx.nextID)
+	rs, err := byEmail(tx.btx, tx.ix.path, email, ids, tx.nextID)
+	for _, r := range rs {
+		tx.fold(r)
+	}
+	return rs, err
 }
 
 // customer returns the record as a Customer with its MRR. Tags is never
@@ -612,6 +648,7 @@ func (tx *Tx) CustomersByEmail(email string) (out []Customer, err error) {
 
 func (tx *Tx) putRecord(r *record) error {
 	tx.dirty = true
+	r.seq = tx.jseq() // its tags include the batch's journal (see Tx.fold)
 	return encoder{btx: tx.btx}.record(r)
 }
 
@@ -862,17 +899,17 @@ func (tx *Tx) SetMRR(uuid string, at time.Time, cents int64) error {
 // once before the change, and returns how many customers' tag sets
 // changed. See Index.AddTagsToSegment.
 func (tx *Tx) AddTagsToSegment(e Expr, tags ...string) (int, error) {
-	return tx.segmentTags("add tags to segment", e, tags, tx.addTags)
+	return tx.segmentTags("add tags to segment", e, tags, true)
 }
 
 // RemoveTagsFromSegment removes tags from every customer of the segment e,
 // evaluated once before the change, and returns how many customers' tag
 // sets changed.
 func (tx *Tx) RemoveTagsFromSegment(e Expr, tags ...string) (int, error) {
-	return tx.segmentTags("remove tags from segment", e, tags, tx.removeTags)
+	return tx.segmentTags("remove tags from segment", e, tags, false)
 }
 
-func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record, []string) (bool, error)) (int, error) {
+func (tx *Tx) segmentTags(op string, e Expr, tags []string, add bool) (int, error) {
 	if err := tx.checkWrite(); err != nil {
 		return 0, err
 	}
@@ -885,28 +922,19 @@ func (tx *Tx) segmentTags(op string, e Expr, tags []string, change func(*record,
 	if err != nil {
 		return 0, err
 	}
-	return tx.tagIDs(v.own(), tags, change) // own: our changes must not alter the set we walk
+	return tx.tagsBulk(tags, v.bm, add), nil
 }
 
-// tagIDs applies change (addTags or removeTags) with normalized tags to
-// the customer of each ID of ids, and returns how many changed. ids must
-// not be a bitmap the changes alter.
-func (tx *Tx) tagIDs(ids *roaring.Bitmap, tags []string, change func(*record, []string) (bool, error)) (int, error) {
-	changed := 0
-	for it := ids.Iterator(); it.HasNext(); {
-		r, err := readRecord(tx.btx, tx.ix.path, it.Next())
-		if err != nil {
-			return 0, err
-		}
-		ch, err := change(r, tags)
-		if err != nil {
-			return 0, err
-		}
-		if ch {
-			changed++
-		}
+// tagsBulk adds (or removes) each of tags to (from) every customer of ids
+// by the tags' bitmaps and one journal entry per tag (journal.go): no
+// record is read or written, and ids is not changed. It returns how many
+// customers' tag sets changed.
+func (tx *Tx) tagsBulk(tags []string, ids *roaring.Bitmap, add bool) int {
+	changed := roaring.New()
+	for _, t := range tags {
+		changed.Or(tx.tagBulk(t, ids, add))
 	}
-	return changed, nil
+	return int(changed.GetCardinality())
 }
 
 // CustomerByExternalID returns the customer with the (DataSourceUUID,
@@ -917,7 +945,7 @@ func (tx *Tx) CustomerByExternalID(dataSource, externalID string) (c Customer, e
 		if err != nil {
 			return err
 		}
-		c = r.customer(tx.mrrOf(r.id))
+		c = tx.fold(r).customer(tx.mrrOf(r.id))
 		return nil
 	})
 	return c, err

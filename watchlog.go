@@ -189,7 +189,7 @@ func decodeChange(v []byte) (entered, left *roaring.Bitmap, err error) {
 
 // recordHead reads the UUID and name of a stored customer record (sealed)
 // without decoding the rest: the first fields encodeRecord writes are its
-// version, the UUID, the data source, the external ID and the name
+// version (and journal position), the UUID, the data source, the external ID and the name
 // (TestRecordHead holds this to encodeRecord).
 func recordHead(v []byte) (uuid, name string, err error) {
 	b, err := openVal(v)
@@ -197,8 +197,8 @@ func recordHead(v []byte) (uuid, name string, err error) {
 		return "", "", err
 	}
 	d := &decoder{b: b}
-	if d.byte1("version") != recordVersion {
-		return "", "", errors.New("record: unknown version")
+	if d.head(); d.err != nil {
+		return "", "", d.err
 	}
 	uuid = d.str("UUID")
 	d.str("data source")

@@ -261,7 +261,7 @@ func LibFingerprint() string {
 
 // formatFiles are the library's files that define its on-disk format: the
 // bbolt layout and the codecs of every stored value.
-var formatFiles = []string{"layout.go", "record.go", "column.go", "history.go", "chunk.go"}
+var formatFiles = []string{"layout.go", "record.go", "column.go", "history.go", "chunk.go", "journal.go"}
 
 // libDir is the root module's directory: the parent of this package's
 // source directory.
