@@ -127,13 +127,13 @@ func TestFieldTable(t *testing.T) {
 }
 
 // TestRecordLayout pins the record's layout, which the field table's rec
-// slots define: version, UUID, then data source, external ID, name,
+// slots define: version, journal position, UUID, then data source, external ID, name,
 // email, company, country, state, city, zip, then the lead and trial
 // times, tags and custom attributes.
 func TestRecordLayout(t *testing.T) {
 	c := Customer{UUID: "u", DataSourceUUID: "ds", ExternalID: "ext", Name: "nm", Email: "em", Company: "co",
 		Country: "cn", State: "st", City: "ci", Zip: "zp", LeadCreatedAt: time.Unix(0, 7).UTC(), Tags: []string{"t"}}
-	want := []byte{recordVersion}
+	want := []byte{recordVersion, 0} // version 2, journal position 0
 	for _, s := range []string{"u", "ds", "ext", "nm", "em", "co", "cn", "st", "ci", "zp"} {
 		want = append(want, byte(len(s)))
 		want = append(want, s...)

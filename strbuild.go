@@ -368,9 +368,7 @@ func recordString(v []byte, f *field) (string, error) {
 		return "", err
 	}
 	d := &decoder{b: b}
-	if d.byte1("version") != recordVersion {
-		return "", errors.New("record: unknown version")
-	}
+	d.head() // the version (and journal position) every record starts with
 	var s []byte
 	for i := 0; i <= f.rec && d.err == nil; i++ { // the UUID, then the string fields up to f
 		n := d.uvarint("string")
