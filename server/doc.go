@@ -100,8 +100,10 @@
 // handler hands the command to Options.Executor and answers from its
 // Result or error.
 //
-// The default executor, Local(ix), runs each command in its own durable
-// ix.Update. A host that replicates the index (Raft, as rqlite does with
+// The default executor, Batched(ix), commits the commands of concurrent
+// requests together (group commit: one file sync for many writes), each
+// with the result it would have had alone; Local(ix) runs each command in
+// its own durable ix.Update. A host that replicates the index (Raft, as rqlite does with
 // SQLite) supplies its own: it appends the encoded command to its log and,
 // on every node, applies the committed entry with Command.Apply inside
 // the Update that also records the log position, then returns the

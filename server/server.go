@@ -72,8 +72,9 @@ type Options struct {
 	// nil means the page built into the package.
 	Web fs.FS
 	// Executor runs every write of the API (see Command); nil means
-	// Local(ix), each command in its own durable ix.Update. A replicated
-	// host plugs its log in here.
+	// Batched(ix): the commands of concurrent requests committed together,
+	// each durable when its request is answered (Local(ix) commits each
+	// alone). A replicated host plugs its log in here.
 	Executor Executor
 	// TrustedOrigins may send state-changing requests from another
 	// origin (http.CrossOriginProtection.AddTrustedOrigin: scheme://host
@@ -101,7 +102,7 @@ type server struct {
 	// guarded is serve behind the cross-origin protection.
 	guarded http.Handler
 	metrics *metrics
-	exec    Executor    // opt.Executor, or Local(ix)
+	exec    Executor    // opt.Executor, or Batched(ix)
 	fence   *heavyFence // nil: no fence
 	// trustedHosts are the hostnames of opt.TrustedOrigins.
 	trustedHosts []string
@@ -160,7 +161,7 @@ func New(ix *tagseg.Index, opt Options) http.Handler {
 	}
 	s.exec = opt.Executor
 	if s.exec == nil {
-		s.exec = Local(ix)
+		s.exec = Batched(ix)
 	}
 	s.metrics = newMetrics(ix, opt.Metrics)
 	queue := opt.MaxHeavyQueue
