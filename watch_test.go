@@ -27,6 +27,13 @@ import (
 // entries into one change per batch). At the end every feed is read again
 // from its start: the concatenation of all changes, deleted customers
 // still named.
+//
+// The index's clock (Options.Clock) moves on by hours or days between
+// writes, and some queries hold relative dates (lead_created_at >
+// now-30d): a commit on a new day must record, besides its own writes,
+// the customers that drifted in or out since the day last recorded; a
+// write that commits nothing records nothing (the oracle is then not
+// asked, its members stay those of the last commit's day).
 
 // wChange is a change as the test compares it.
 type wChange struct {
@@ -49,24 +56,30 @@ var watchQueries = []string{
 	"tag:p-1 AND country:US",
 	"arr < 30000 AND tags:all(f-0, p-0)",
 	"company:Acme OR tag:p-2",
+	"lead_created_at > now-30d",
+	"lead_created_at >= now-2w AND NOT tag:f-1",
+	"free_trial_started_at <= now-1m OR tag:p-0",
+	"lead_created_at < now+1w AND free_trial_started_at > now-6w",
 }
 
 // watchTest holds the index, the oracle's view and the readers' cursors.
 type watchTest struct {
-	t       *testing.T
-	r       *rand.Rand
-	path    string
-	opts    *Options
-	ix      *Index
-	uuids   []string          // every customer ever created
-	live    map[string]bool   // UUID → live
-	byID    map[uint32]string // dense ID → UUID
-	segs    map[string]string // saved name → query
-	members map[string]map[string]bool
-	cursor  map[string]string    // reader's cursor per segment
-	feed    map[string][]wChange // everything read per segment since saved
-	ops     int
-	what    string // the last step, for failures
+	t        *testing.T
+	r        *rand.Rand
+	path     string
+	opts     *Options
+	ix       *Index
+	uuids    []string          // every customer ever created
+	live     map[string]bool   // UUID → live
+	byID     map[uint32]string // dense ID → UUID
+	segs     map[string]string // saved name → query
+	members  map[string]map[string]bool
+	cursor   map[string]string    // reader's cursor per segment
+	feed     map[string][]wChange // everything read per segment since saved
+	ops      int
+	what     string    // the last step, for failures
+	now      time.Time // the index's clock (Options.Clock)
+	reopened bool      // the last step reopened the index
 }
 
 func (w *watchTest) tag() string {
@@ -90,6 +103,13 @@ func (w *watchTest) newCustomer() Customer {
 	}
 	if w.r.IntN(2) == 0 {
 		c.Custom = map[string]any{"plan": []string{"pro", "free"}[w.r.IntN(2)]}
+	}
+	// Dates about the clock's day, for the relative dates of the queries.
+	if w.r.IntN(4) > 0 {
+		c.LeadCreatedAt = w.now.Add(time.Duration(w.r.IntN(90*24)-60*24) * time.Hour)
+	}
+	if w.r.IntN(2) == 0 {
+		c.FreeTrialStartedAt = w.now.Add(time.Duration(w.r.IntN(90*24)-60*24) * time.Hour)
 	}
 	w.uuids = append(w.uuids, c.UUID)
 	return c
@@ -210,6 +230,7 @@ func (w *watchTest) reopen() {
 		w.t.Fatal(err)
 	}
 	w.ix = ix
+	w.reopened = true
 }
 
 // step makes one random write and returns whether it was a Load (whose
@@ -342,10 +363,12 @@ func TestWatchModel(t *testing.T) {
 	loadBatch = 4
 	dir := t.TempDir()
 	w := &watchTest{
-		t: t, r: newRand(seed), path: filepath.Join(dir, "w.db"), opts: &Options{NoSync: true, KeepChanges: -1},
+		t: t, r: newRand(seed), path: filepath.Join(dir, "w.db"),
 		live: map[string]bool{}, byID: map[uint32]string{}, segs: map[string]string{},
 		members: map[string]map[string]bool{}, cursor: map[string]string{}, feed: map[string][]wChange{},
+		now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
 	}
+	w.opts = &Options{NoSync: true, KeepChanges: -1, Clock: func() time.Time { return w.now }}
 	var err error
 	if w.ix, err = Open(w.path, w.opts); err != nil {
 		t.Fatal(err)
@@ -355,18 +378,31 @@ func TestWatchModel(t *testing.T) {
 		mustCreate(t, w.ix, w.newCustomer())
 	}
 	w.refresh()
+	commitDay := w.ix.today()
 	n := 600
 	if testing.Short() || raceEnabled {
 		n = 200
 	}
 	for w.ops = 0; w.ops < n; w.ops++ {
+		if w.r.IntN(4) == 0 { // hours, a day, or a few
+			w.now = w.now.Add(time.Duration(w.r.IntN(4*24)) * time.Hour)
+		}
+		newDay := w.ix.today() != commitDay // the last commit's
 		segsBefore := maps.Clone(w.segs)
+		txid := w.ix.cur.Load().txid
+		w.reopened = false
 		load, batches := w.step()
 		// The segments as the file has them (a rolled-back Update's save
 		// did not happen).
 		w.segs = maps.Collect(w.ix.SavedSegments())
 		w.refresh()
-		after := w.evaluate()
+		after := w.members
+		// Unless a write committed (Open's own commits, which finish a
+		// Load's work, are none), nothing is recorded.
+		if w.ix.cur.Load().txid != txid && !w.reopened {
+			after = w.evaluate()
+			commitDay = w.ix.today()
+		}
 		for name := range segsBefore {
 			if _, ok := w.segs[name]; !ok {
 				if _, err := w.ix.Changes(name, ChangesOptions{After: w.cursor[name]}); !errors.Is(err, ErrNotFound) {
@@ -382,18 +418,21 @@ func TestWatchModel(t *testing.T) {
 			got := w.read(name)
 			w.feed[name] = append(w.feed[name], got...)
 			if load {
+				// The customers that drift on a new day are in the
+				// first batch's change, before the batch's own.
 				var all wChange
 				for _, c := range got {
-					if len(c.Left) > 0 {
+					if len(c.Left) > 0 && !newDay {
 						t.Fatalf("op %d (Load): %s: a change with customers that left: %v", w.ops, name, c)
 					}
 					all.Entered = append(all.Entered, c.Entered...)
+					all.Left = append(all.Left, c.Left...)
 				}
 				if len(got) > batches {
 					t.Errorf("op %d (Load of %d batches): %s: %d changes", w.ops, batches, name, len(got))
 				}
 				got = nil
-				if all.Entered != nil {
+				if all.Entered != nil || all.Left != nil {
 					got = []wChange{all}
 				}
 			}
@@ -766,5 +805,115 @@ func TestChangeCodec(t *testing.T) {
 			c[i] ^= byte(1 + r.IntN(255))
 			decodeChange(seal(c))
 		}
+	}
+}
+
+// TestWatchDays: a saved segment with a relative date records the
+// customers that drift in or out as the days pass, at the first commit of
+// each new day (stamped with that commit's time), once a day; a day with
+// no commit records nothing; the day survives a restart; a segment
+// without a relative date records nothing of it; a log from before days
+// were recorded starts from its first commit's day.
+func TestWatchDays(t *testing.T) {
+	defer func(f func() time.Time) { watchNow = f }(watchNow)
+	now := time.Date(2025, 6, 15, 9, 0, 0, 0, time.UTC)
+	watchNow = func() time.Time { return now }
+	path := filepath.Join(t.TempDir(), "d.db")
+	opts := &Options{NoSync: true, Clock: func() time.Time { return now }}
+	ix := openTestAt(t, path, opts)
+	// cus_0 was created on June 14 (lead), cus_1 on June 12, cus_2 on June 10.
+	for i := range 3 {
+		mustCreate(t, ix, Customer{UUID: fmt.Sprintf("cus_%d", i), LeadCreatedAt: time.Date(2025, 6, 14-2*i, 12, 0, 0, 0, time.UTC)})
+	}
+	mustCreate(t, ix, Customer{UUID: "cus_other"})
+	for name, q := range map[string]string{"recent": "lead_created_at >= now-3d", "fixed": "lead_created_at >= 2025-06-12"} {
+		if err := ix.SaveSegment(name, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type at struct {
+		C  wChange
+		At int64 // Unix ns
+	}
+	feeds := map[string]string{}
+	read := func(name string) []at {
+		t.Helper()
+		p, err := ix.Changes(name, ChangesOptions{After: feeds[name]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feeds[name] = p.Cursor
+		var out []at
+		for _, c := range p.Changes {
+			out = append(out, at{wChange{nilIfEmpty(c.Entered), nilIfEmpty(c.Left)}, c.At.UnixNano()})
+		}
+		return out
+	}
+	saved := now
+	if d := cmp.Diff([]at{{wChange{Entered: []string{"cus_0", "cus_1"}}, saved.UnixNano()}}, read("recent")); d != "" {
+		t.Errorf("saved (-want +got):\n%s", d)
+	}
+	read("fixed")
+	// Two days pass with no commit: nothing recorded.
+	now = now.Add(50 * time.Hour) // June 17, 11:00
+	if got := read("recent"); len(got) != 0 {
+		t.Errorf("no commit: %v", got)
+	}
+	// The next commit, which changes no member, records the drift: since
+	// June 14, cus_1 (June 12) left.
+	ix.AddTags("cus_other", "x")
+	if d := cmp.Diff([]at{{wChange{Left: []string{"cus_1"}}, now.UnixNano()}}, read("recent")); d != "" {
+		t.Errorf("first commit of June 17 (-want +got):\n%s", d)
+	}
+	if got := read("fixed"); len(got) != 0 {
+		t.Errorf("a segment without a relative date: %v", got)
+	}
+	// The same day again, across a restart: nothing more; a commit that
+	// changes a member: its own change only.
+	ix.Close()
+	ix = openTestAt(t, path, opts)
+	now = now.Add(12 * time.Hour) // June 17, 23:00
+	ix.UpdateCustomer(Customer{UUID: "cus_other", LeadCreatedAt: time.Date(2025, 6, 16, 0, 0, 0, 0, time.UTC)})
+	if d := cmp.Diff([]at{{wChange{Entered: []string{"cus_other"}}, now.UnixNano()}}, read("recent")); d != "" {
+		t.Errorf("a member changed on the same day (-want +got):\n%s", d)
+	}
+	// A day whose first commit changes members as well: both in one
+	// change. June 18: cus_0 (June 14) leaves by the day, cus_2 enters by
+	// the commit (its date changed to June 18).
+	now = now.Add(2 * time.Hour)
+	ix.UpdateCustomer(Customer{UUID: "cus_2", LeadCreatedAt: time.Date(2025, 6, 18, 0, 0, 0, 0, time.UTC)})
+	if d := cmp.Diff([]at{{wChange{Entered: []string{"cus_2"}, Left: []string{"cus_0"}}, now.UnixNano()}}, read("recent")); d != "" {
+		t.Errorf("first commit of June 18 (-want +got):\n%s", d)
+	}
+	if err := ix.Check(); err != nil {
+		t.Error(err)
+	}
+	// A log from before days were recorded (its info without one): its
+	// first commit takes that commit's day, recording no drift it cannot
+	// know; the next day's first commit records the drift.
+	ix.Close()
+	editFile(t, path, func(btx *bolt.Tx) error {
+		sb := btx.Bucket(bktWatch).Bucket(segBucketKey("recent"))
+		info, err := decodeSegInfo(sb.Get(keyInfo))
+		if err != nil || !info.dated {
+			t.Fatalf("info %+v, %v: want a day", info, err)
+		}
+		info.dated, info.day = false, 0
+		return sb.Put(keyInfo, info.encode())
+	})
+	ix = openTestAt(t, path, opts)
+	now = time.Date(2025, 6, 20, 9, 0, 0, 0, time.UTC) // cus_other (June 16) is out since June 20
+	ix.AddTags("cus_0", "x")
+	if got := read("recent"); len(got) != 0 {
+		t.Errorf("first commit without a day known: %v", got)
+	}
+	now = now.AddDate(0, 0, 1) // June 21: cus_2 (June 18) is still in
+	now = now.AddDate(0, 0, 1) // June 22: and out
+	ix.AddTags("cus_0", "y")
+	if d := cmp.Diff([]at{{wChange{Left: []string{"cus_2"}}, now.UnixNano()}}, read("recent")); d != "" {
+		t.Errorf("after a day without one (-want +got):\n%s", d)
+	}
+	if err := ix.Check(); err != nil {
+		t.Error(err)
 	}
 }

@@ -9,7 +9,10 @@ package tagseg
 //	's' name         → bucket of one saved segment:
 //	    "i"              → gen, pruned, kept (uvarints): its incarnation (the
 //	                       transaction that created it), the newest change
-//	                       dropped by retention (0: none), the changes kept
+//	                       dropped by retention (0: none), the changes kept;
+//	                       then, for a query with a relative date, the day
+//	                       its members were last recorded on (varint, days
+//	                       since 1970-01-01 UTC; absent in files from before)
 //	    'c' G at         → one change: G (uint64 BE) is the transaction that
 //	                       recorded it, at (int64 BE, Unix ns) its time;
 //	                       the value: entered and left, two portable
@@ -78,12 +81,21 @@ type segInfo struct {
 	gen    uint64 // the transaction that created this incarnation
 	pruned uint64 // the newest change dropped, 0: none
 	kept   int    // changes kept
+	// dated says day is set: the query has a relative date, and day
+	// (days since 1970-01-01 UTC) is the day its members were last
+	// recorded on (see watchCommitter.rollDay).
+	dated bool
+	day   int64
 }
 
 func (i segInfo) encode() []byte {
 	b := binary.AppendUvarint(nil, i.gen)
 	b = binary.AppendUvarint(b, i.pruned)
-	return seal(binary.AppendUvarint(b, uint64(i.kept)))
+	b = binary.AppendUvarint(b, uint64(i.kept))
+	if i.dated {
+		b = binary.AppendVarint(b, i.day)
+	}
+	return seal(b)
 }
 
 func decodeSegInfo(v []byte) (segInfo, error) {
@@ -94,7 +106,11 @@ func decodeSegInfo(v []byte) (segInfo, error) {
 	d := &decoder{b: b}
 	i := segInfo{gen: d.uvarint("gen"), pruned: d.uvarint("pruned"), kept: int(d.uvarint("kept"))}
 	if d.err == nil && len(d.b) != 0 {
-		d.fail("trailing bytes")
+		day, n := binary.Varint(d.b)
+		if n <= 0 || n != len(d.b) {
+			d.fail("day")
+		}
+		i.dated, i.day = true, day
 	}
 	return i, d.err
 }

@@ -236,7 +236,7 @@ func (ix *Index) watchCommit(c *commitInfo, edits map[string]*segEdit) (*watchPe
 	if len(ws.segs) == 0 && len(edits) == 0 {
 		return nil, nil
 	}
-	wc := &watchCommitter{ix: ix, c: c, ws: ws, g: uint64(c.btx.ID()), at: watchNow().UnixNano()}
+	wc := &watchCommitter{ix: ix, c: c, ws: ws, g: uint64(c.btx.ID()), at: watchNow().UnixNano(), today: ix.today()}
 	defer wc.close()
 	if err := guard(ix.path, func() error { return wc.run(edits) }); err != nil {
 		return nil, err
@@ -249,15 +249,18 @@ func (ix *Index) watchCommit(c *commitInfo, edits map[string]*segEdit) (*watchPe
 
 // watchCommitter does the work of watchCommit.
 type watchCommitter struct {
-	ix   *Index
-	c    *commitInfo
-	ws   *watchSet // as published
-	g    uint64    // the commit's transaction
-	at   int64     // its time
-	wb   *bolt.Bucket
-	old  *bolt.Tx  // a read transaction of the commit before, when needed
-	next *watchSet // as this commit leaves it, once it changes anything
-	wake []*watched
+	ix *Index
+	c  *commitInfo
+	ws *watchSet // as published
+	g  uint64    // the commit's transaction
+	at int64     // its time
+	// today is the commit's day (Index.today): the day relative dates
+	// resolve on, whatever the clock says while the commit runs.
+	today time.Time
+	wb    *bolt.Bucket
+	old   *bolt.Tx  // a read transaction of the commit before, when needed
+	next  *watchSet // as this commit leaves it, once it changes anything
+	wake  []*watched
 }
 
 func (wc *watchCommitter) close() {
@@ -338,23 +341,38 @@ func (wc *watchCommitter) run(edits map[string]*segEdit) error {
 			return err
 		}
 	}
-	// Every other saved segment the batch may change: its members among
-	// the touched IDs, before and after.
+	// Every other saved segment: a segment with a relative date whose
+	// recorded day is not the commit's, in whole (rollDay); any other the
+	// batch may change, its members among the touched IDs, before and
+	// after.
 	if len(wc.ws.segs) > 0 {
 		ch := changedBy(wc.c)
 		for name, w := range wc.ws.segs {
-			if edits[name] != nil || !ch.mayChange(w.deps) {
+			if edits[name] != nil {
+				continue
+			}
+			if w.e.dependsOnDay() && (!w.info.dated || w.info.day != unixDay(wc.today)) {
+				rolled, err := wc.rollDay(name)
+				if err != nil {
+					return err
+				}
+				if rolled {
+					continue
+				}
+			}
+			if !ch.mayChange(w.deps) {
 				continue
 			}
 			t := wc.c.IDs()
 			if t.IsEmpty() {
-				break
+				continue
 			}
-			before, err := wc.members(wc.c.Before(), w.e, t)
+			e := resolveDays(w.e, wc.dayOf(w))
+			before, err := wc.members(wc.c.Before(), e, t)
 			if err != nil {
 				return err
 			}
-			after, err := wc.members(wc.c.After(), w.e, t)
+			after, err := wc.members(wc.c.After(), e, t)
 			if err != nil {
 				return err
 			}
@@ -426,20 +444,121 @@ func (wc *watchCommitter) saved(name string, ed *segEdit) error {
 		}
 		wc.next.segs[name] = w
 		before = roaring.New()
-	} else if before, err = wc.members(wc.c.Before(), old.e, nil); err != nil {
+	} else if before, err = wc.members(wc.c.Before(), resolveDays(old.e, wc.dayOf(old)), nil); err != nil {
 		return err
 	}
 	w := wc.edit(name)
 	w.query, w.e, w.deps = ed.query, ed.e, depsOf(ed.e)
+	if err := wc.setDay(name, w); err != nil {
+		return err
+	}
 	if ed.quiet {
 		return nil
 	}
-	after, err := wc.members(wc.c.After(), ed.e, nil)
+	after, err := wc.members(wc.c.After(), resolveDays(ed.e, wc.today), nil)
 	if err != nil {
 		return err
 	}
 	return wc.record(name, w, roaring.AndNot(after, before), roaring.AndNot(before, after))
 }
+
+// rollDay brings segment name, whose query has a relative date and whose
+// members were last recorded on another day than the commit's (or on no
+// day known: a log of a file from before days were recorded), to the
+// commit's day. Its change is then the difference of the whole segment:
+// its members on the day last recorded, before the commit, against its
+// members on the commit's day, after it — one whole evaluation each, once
+// a day. The day is stored with the log, in the commit's transaction.
+//
+// It reports false, having recorded nothing, when the caller is to record
+// the change among the touched IDs, on the day dayOf then gives: a log
+// with no day known takes the commit's (its members before the commit on
+// that day are unknown); a Load's batch after the first keeps the Load's
+// day (a whole evaluation needs the state before the batch, which Load
+// has only before its first: a Load evaluates on one day, as a query does).
+func (wc *watchCommitter) rollDay(name string) (bool, error) {
+	c := wc.c
+	if c.load && c.IDs().Minimum() != c.Before().nextID {
+		return false, nil
+	}
+	w := wc.edit(name)
+	if !w.info.dated {
+		return false, wc.setDay(name, w)
+	}
+	was := resolveDays(w.e, dayOfUnix(w.info.day))
+	is := resolveDays(w.e, wc.today)
+	if err := wc.setDay(name, w); err != nil {
+		return false, err
+	}
+	var before, after *roaring.Bitmap
+	var err error
+	if c.load {
+		// The first batch of a Load: the state before it is Before; its
+		// customers are the batch's, evaluated on After.
+		btx := c.btx
+		if needsRecords(w.e) {
+			if btx, err = wc.oldTx(); err != nil {
+				return false, err
+			}
+		}
+		if before, err = evalOn(wc.ix, c.Before(), btx, was, nil); err != nil {
+			return false, err
+		}
+		if after, err = evalOn(wc.ix, c.Before(), btx, is, nil); err != nil {
+			return false, err
+		}
+		batch, err := evalOn(wc.ix, c.After(), c.btx, is, c.IDs())
+		if err != nil {
+			return false, err
+		}
+		after.Or(batch)
+	} else {
+		if before, err = wc.members(c.Before(), was, nil); err != nil {
+			return false, err
+		}
+		if after, err = wc.members(c.After(), is, nil); err != nil {
+			return false, err
+		}
+	}
+	return true, wc.record(name, w, roaring.AndNot(after, before), roaring.AndNot(before, after))
+}
+
+// dayOf is the day the members of w were last recorded on: the stored
+// day of a query with a relative date; else the commit's (a query
+// without one does not depend on it; a log from before days were
+// recorded takes the commit's, see rollDay).
+func (wc *watchCommitter) dayOf(w *watched) time.Time {
+	if w.info.dated {
+		return dayOfUnix(w.info.day)
+	}
+	return wc.today
+}
+
+// setDay records, for w (as edited by this commit), the commit's day as
+// the day its members are recorded on when its query has a relative date,
+// and no day otherwise; the log's info is written when that changes it.
+func (wc *watchCommitter) setDay(name string, w *watched) error {
+	dated, day := w.e.dependsOnDay(), int64(0)
+	if dated {
+		day = unixDay(wc.today)
+	}
+	if w.info.dated == dated && w.info.day == day {
+		return nil
+	}
+	w.info.dated, w.info.day = dated, day
+	wb, err := wc.bucket()
+	if err != nil {
+		return err
+	}
+	return wb.Bucket(segBucketKey(name)).Put(keyInfo, w.info.encode())
+}
+
+// unixDay is the number of the day d (midnight UTC): days since
+// 1970-01-01.
+func unixDay(d time.Time) int64 { return d.Unix() / 86400 }
+
+// dayOfUnix is the day numbered n (see unixDay).
+func dayOfUnix(n int64) time.Time { return time.Unix(n*86400, 0).UTC() }
 
 // members evaluates e on state s (c.Before() or c.After()) among ids, or
 // everywhere when ids is nil. Before a Load's batch its customers did not
