@@ -226,6 +226,18 @@
 // follows the commit's size, not the segment's (and a commit that changes
 // no tag or field a segment's query names skips it).
 //
+// A query with a relative date (lead_created_at > now-30d) changes its
+// members as the days pass, with no write. Its log stores the day (UTC,
+// by Options.Clock) its members were last recorded on, and the first
+// commit of another day records, as its one change for the segment, the
+// difference between the whole segment on that day before the commit and
+// on the new day after it: the customers that drifted in or out and those
+// the commit moved, one full evaluation per such segment per day. Nothing
+// runs between commits: the days that pass with no commit record nothing,
+// and their drift is recorded by the next commit, stamped with its time.
+// So the changes are always the differences of the segment evaluated at
+// each commit, on that commit's day.
+//
 // Changes reads them after a cursor, oldest first; a reader keeps the
 // cursor of the last change it handled and passes it back, across
 // restarts of either side:

@@ -13,6 +13,15 @@ package tagseg
 // name records the difference as one change; deleting the segment drops its
 // changes. Readers ask for the changes after a cursor (Index.Changes).
 //
+// A query with a relative date (reldate.go) is evaluated on the commit's
+// day (Index.today, taken once per commit), and its log stores the day its
+// members were last recorded on. The first commit of another day records
+// the whole segment's difference instead: its members on the stored day
+// before the commit against its members on the commit's day after it, so
+// that the customers who drifted in or out with the days are recorded too
+// (watchCommitter.rollDay). Nothing runs between commits: the drift of days
+// without a commit is recorded by the next commit, with its time.
+//
 // The layout on disk is in watchlog.go, the writer's side in
 // watchwrite.go.
 //
@@ -41,7 +50,9 @@ import (
 
 // ---- the public side ----
 
-// Change is one commit's change to a saved segment's members.
+// Change is one commit's change to a saved segment's members (for a query
+// with a relative date, the first commit of a day's includes the drift of
+// the days since the last commit: see Index.Changes).
 type Change struct {
 	// Cursor names this change: Changes with After set to it returns the
 	// changes after this one.
@@ -131,6 +142,14 @@ func (o *Options) keepChangesFor() time.Duration {
 // change of a segment is its members when it was saved; saving another
 // query under the name records the difference; deleting a customer makes
 // it leave. Changes are kept per Options.KeepChanges and KeepChangesFor.
+//
+// A segment whose query holds a relative date is evaluated at each commit
+// on that commit's day (UTC, by Options.Clock): the first commit of a new
+// day records, with its own writes' effect, the customers who drifted in
+// or out since the day last recorded, once a day; nothing is recorded
+// between commits (see Change). A Load evaluates on the day it began. The
+// changes are thus the differences between the segment's members at each
+// commit, each evaluated on that commit's day.
 //
 // A cursor stays valid across restarts. It is a position in this file's
 // commits: a copy of the file (Backup, Restore, a replica that applies the
