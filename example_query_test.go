@@ -3,6 +3,7 @@ package tagseg_test
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tagseg/tagseg"
 )
@@ -35,6 +36,23 @@ func ExampleExpr_String() {
 	fmt.Println(e)
 	// Output:
 	// (tag:plan-pro OR tag:"plan enterprise") AND tags:none(internal) AND custom.seats >= 10 AND custom.code:"10"
+}
+
+func ExampleExpr_ResolveDates() {
+	e, err := tagseg.Parse("lead_created_at >= now-30d AND NOT tag:internal AND free_trial_started_at < now-1m")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Whenever and wherever it is evaluated, the same customers as on
+	// March 31 (UTC), the day of the request: what a replicated log
+	// carries.
+	fixed := e.ResolveDates(time.Date(2025, 3, 31, 18, 45, 0, 0, time.UTC))
+	fmt.Println(e)
+	fmt.Println(fixed)
+	// Output:
+	// lead_created_at >= now-30d AND NOT tag:internal AND free_trial_started_at < now-1m
+	// lead_created_at >= 2025-03-01T00:00:00Z AND NOT tag:internal AND free_trial_started_at < 2025-02-28T00:00:00Z
 }
 
 func ExampleFields() {

@@ -4,8 +4,9 @@ package tagseg
 // counted from the current one, so an answer that holds one depends on
 // the day it is evaluated: Expr.dependsOnDay says so, the evaluator
 // resolves every relative date of one evaluation against one day
-// (evaluator.day, from Options.Clock), and resolveDays fixes them to a
-// given day (for a replicated log, whose replicas must agree).
+// (evaluator.day, from Options.Clock), and resolveDays (Expr.ResolveDates)
+// fixes them to a given day (for a replicated log, whose replicas must
+// agree).
 
 import (
 	"strconv"
@@ -106,7 +107,12 @@ func (ix *Index) today() time.Time {
 	if ix.clock != nil {
 		now = ix.clock
 	}
-	y, m, d := now().UTC().Date()
+	return dayOf(now())
+}
+
+// dayOf is t's day: midnight UTC.
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
@@ -140,6 +146,18 @@ func (e Expr) dependsOnDay() bool {
 		}
 	}
 	return false
+}
+
+// ResolveDates returns e with every relative date (lead_created_at >
+// now-30d) replaced by the date it names on now's day, in UTC, as an
+// evaluation on that day resolves it: an expression whose members no
+// longer depend on the day it is evaluated, and whose String is a query
+// with absolute dates. Parts of e without a relative date are shared.
+//
+// A query to be applied later or elsewhere as it would be now (an entry of
+// a replicated log, a job queued past midnight) is fixed this way first.
+func (e Expr) ResolveDates(now time.Time) Expr {
+	return resolveDays(e, dayOf(now))
 }
 
 // resolveDays returns e with every relative date replaced by the date it

@@ -90,6 +90,14 @@ func TestRelativeDates(t *testing.T) {
 	if n, err := ix.Count(fixed); err != nil || n != 45 {
 		t.Fatalf("resolved to June 1: %d, %v; want 45", n, err)
 	}
+	// ResolveDates: the UTC day of the time given (June 2, 01:00 at +05:00
+	// is June 1 in UTC).
+	if got := e.ResolveDates(time.Date(2025, 6, 2, 1, 0, 0, 0, time.FixedZone("X", 5*3600))); got.String() != fixed.String() {
+		t.Fatalf("ResolveDates: %s, want %s", got, fixed)
+	}
+	if x := Tag("x"); x.ResolveDates(time.Now()).n != x.n {
+		t.Fatal("ResolveDates of an expression without a relative date: not the same")
+	}
 }
 
 // TestUnknownFields lists the custom keys nobody holds, as UnknownTags

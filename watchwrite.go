@@ -367,7 +367,7 @@ func (wc *watchCommitter) run(edits map[string]*segEdit) error {
 			if t.IsEmpty() {
 				continue
 			}
-			e := resolveDays(w.e, wc.dayOf(w))
+			e := resolveDays(w.e, wc.recordedDay(w))
 			before, err := wc.members(wc.c.Before(), e, t)
 			if err != nil {
 				return err
@@ -444,7 +444,7 @@ func (wc *watchCommitter) saved(name string, ed *segEdit) error {
 		}
 		wc.next.segs[name] = w
 		before = roaring.New()
-	} else if before, err = wc.members(wc.c.Before(), resolveDays(old.e, wc.dayOf(old)), nil); err != nil {
+	} else if before, err = wc.members(wc.c.Before(), resolveDays(old.e, wc.recordedDay(old)), nil); err != nil {
 		return err
 	}
 	w := wc.edit(name)
@@ -471,7 +471,7 @@ func (wc *watchCommitter) saved(name string, ed *segEdit) error {
 // a day. The day is stored with the log, in the commit's transaction.
 //
 // It reports false, having recorded nothing, when the caller is to record
-// the change among the touched IDs, on the day dayOf then gives: a log
+// the change among the touched IDs, on the day recordedDay then gives: a log
 // with no day known takes the commit's (its members before the commit on
 // that day are unknown); a Load's batch after the first keeps the Load's
 // day (a whole evaluation needs the state before the batch, which Load
@@ -523,11 +523,11 @@ func (wc *watchCommitter) rollDay(name string) (bool, error) {
 	return true, wc.record(name, w, roaring.AndNot(after, before), roaring.AndNot(before, after))
 }
 
-// dayOf is the day the members of w were last recorded on: the stored
+// recordedDay is the day the members of w were last recorded on: the stored
 // day of a query with a relative date; else the commit's (a query
 // without one does not depend on it; a log from before days were
 // recorded takes the commit's, see rollDay).
-func (wc *watchCommitter) dayOf(w *watched) time.Time {
+func (wc *watchCommitter) recordedDay(w *watched) time.Time {
 	if w.info.dated {
 		return dayOfUnix(w.info.day)
 	}
