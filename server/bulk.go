@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tagseg/tagseg"
 	"github.com/tagseg/tagseg/server/api"
@@ -33,6 +34,12 @@ func wouldChange(e tagseg.Expr, add bool, tags []string) tagseg.Expr {
 		}
 	}
 	return tagseg.And(e, tagseg.Or(alts...))
+}
+
+// utcDay is t's day, midnight UTC: a bulk change's Command.Day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // readConfirm reads the confirm of a bulk change: the body's, else the
@@ -111,7 +118,7 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 		op = OpAddTagsToSegment
 	}
 	res, err := s.execute(r, Command{
-		Op: op, Query: deref(body.Query), Segment: deref(body.Segment), Tags: body.Tags,
+		Op: op, Query: deref(body.Query), Segment: deref(body.Segment), Tags: body.Tags, Day: utcDay(s.opt.Now()),
 		MaxCustomers: s.maxCustomers, ConfirmAbove: s.confirmAbove, Confirm: confirm,
 	})
 	var refused *BulkRefusedError
@@ -129,14 +136,16 @@ func (s *server) segmentTags(w http.ResponseWriter, r *http.Request, add bool) {
 	}{q, n})
 }
 
-// bulkSegment reads the segment of a bulk change in tx (segmentQuery)
-// and, when count is set, counts the customers whose tags the change
-// would change (else would is 0). It answers a bad query itself.
-func bulkSegment(w http.ResponseWriter, tx *tagseg.Tx, body tagsBody, add, count bool) (q string, e tagseg.Expr, would uint64, err error) {
+// bulkSegment reads the segment of a bulk change in tx (segmentQuery),
+// its relative dates fixed to day as the change fixes them, and, when
+// count is set, counts the customers whose tags the change would change
+// (else would is 0). It answers a bad query itself.
+func bulkSegment(w http.ResponseWriter, tx *tagseg.Tx, body tagsBody, add, count bool, day time.Time) (q string, e tagseg.Expr, would uint64, err error) {
 	q, e, err = segmentQuery(w, tx, body.Query, body.Segment)
 	if err != nil || !count {
 		return q, e, 0, err
 	}
+	e = e.ResolveDates(day)
 	would, err = tx.Count(wouldChange(e, add, body.Tags))
 	return q, e, would, badQuery(w, err)
 }
@@ -154,7 +163,7 @@ func (s *server) segmentTagsDryRun(w http.ResponseWriter, r *http.Request, add b
 	var q string
 	var would uint64
 	err := s.ix.View(func(tx *tagseg.Tx) (err error) {
-		q, _, would, err = bulkSegment(w, tx, body, add, true)
+		q, _, would, err = bulkSegment(w, tx, body, add, true, s.opt.Now())
 		return err
 	})
 	if !s.done(w, r, err, "tags") {

@@ -27,8 +27,8 @@ const (
 	OpRemoveTags            = "remove_tags"              // UUID, Tags
 	OpAddTagsByEmail        = "add_tags_by_email"        // Email, Tags
 	OpSetMRR                = "set_mrr"                  // UUID, At, Cents
-	OpAddTagsToSegment      = "add_tags_to_segment"      // Query or Segment, Tags, the caps
-	OpRemoveTagsFromSegment = "remove_tags_from_segment" // Query or Segment, Tags, the caps
+	OpAddTagsToSegment      = "add_tags_to_segment"      // Query or Segment, Tags, Day, the caps
+	OpRemoveTagsFromSegment = "remove_tags_from_segment" // Query or Segment, Tags, Day, the caps
 	OpSaveSegment           = "save_segment"             // Name, Query
 	OpDeleteSegment         = "delete_segment"           // Name
 	OpUpdateCustomer        = "update_customer"          // UUID, Patch
@@ -46,8 +46,8 @@ const (
 // uses are listed by each Op constant, the others are zero. A Command
 // holds nothing that applying it decides: the handler that builds it
 // fixes the new customer's UUID (tagseg.NewUUID), the time of an MRR
-// change, and the caps of a bulk change, so that Apply on every replica
-// of an index gives the same result.
+// change, and the caps and the day of a bulk change, so that Apply on
+// every replica of an index gives the same result.
 type Command struct {
 	Op string `json:"op"`
 
@@ -69,6 +69,12 @@ type Command struct {
 	Query   string `json:"query,omitempty"`
 	Segment string `json:"segment,omitempty"`
 	Name    string `json:"name,omitempty"` // the saved segment written
+	// Day is the day (midnight UTC) the relative dates of a bulk change's
+	// query (lead_created_at > now-30d, its own or the saved segment's)
+	// resolve on (tagseg.Expr.ResolveDates): a replica that applies the
+	// command on another day changes the same customers. Zero: the day of
+	// the index's clock when applied.
+	Day time.Time `json:"day,omitzero"`
 
 	// Patch is what an update changes (PATCH /v1/customers/{uuid});
 	// Custom the raw custom attributes of an add or update (so that
@@ -180,14 +186,17 @@ func (c Command) Apply(tx *tagseg.Tx) (Result, error) {
 }
 
 // applyBulk changes the tags of a segment: it reads the saved segment's
-// query, counts the customers the change would change when a cap needs
-// it (so that a refusal costs an evaluation, not a rewrite rolled back),
-// and changes them.
+// query, fixes its relative dates to c.Day, counts the customers the
+// change would change when a cap needs it (so that a refusal costs an
+// evaluation, not a rewrite rolled back), and changes them.
 func (c Command) applyBulk(tx *tagseg.Tx) (Result, error) {
 	add := c.Op == OpAddTagsToSegment
 	q, e, err := resolveSegment(tx, c.Query, c.Segment)
 	if err != nil {
 		return Result{}, err
+	}
+	if !c.Day.IsZero() {
+		e = e.ResolveDates(c.Day)
 	}
 	if c.MaxCustomers > 0 || c.ConfirmAbove > 0 {
 		would, err := tx.Count(wouldChange(e, add, c.Tags))

@@ -61,14 +61,15 @@ func dumpIndex(t *testing.T, ix *tagseg.Index) indexDump {
 // to a replica. Both indexes must agree with each other, result for result
 // and at the end in every customer, MRR history, saved segment and tag:
 // a command holds everything its application needs (the new UUID, the
-// time of an undated MRR change, the caps).
+// time of an undated MRR change, the caps, the day of a bulk change's
+// relative dates: the replica's clock is 15 days ahead of the primary's).
 func TestCommandsReplicate(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, seed))
 	dir := t.TempDir()
-	open := func(name string) *tagseg.Index {
-		ix, err := tagseg.Open(filepath.Join(dir, name), &tagseg.Options{NoSync: true})
+	open := func(name string, now time.Time) *tagseg.Index {
+		ix, err := tagseg.Open(filepath.Join(dir, name), &tagseg.Options{NoSync: true, Clock: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,8 @@ func TestCommandsReplicate(t *testing.T) {
 		})
 		return ix
 	}
-	primary, replica := open("primary.db"), open("replica.db")
+	primary := open("primary.db", time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC))
+	replica := open("replica.db", time.Date(2024, 1, 20, 0, 0, 0, 0, time.UTC))
 	ops := map[string]int{}
 	var mu sync.Mutex
 	exec := ExecutorFunc(func(ctx context.Context, cmd Command) (Result, error) {
@@ -140,6 +142,8 @@ func TestCommandsReplicate(t *testing.T) {
 			b["segment"] = fmt.Sprintf("s%d", r.IntN(3))
 		case 1:
 			b["query"] = "*"
+		case 2: // as the server's clock moves on, fewer and fewer
+			b["query"] = "lead_created_at >= now-250d"
 		default:
 			b["query"] = "tag:" + tags[r.IntN(len(tags))] + " OR mrr > 5000"
 		}
@@ -183,7 +187,11 @@ func TestCommandsReplicate(t *testing.T) {
 		case k < 85:
 			method, path, body = []string{"POST", "DELETE"}[r.IntN(2)], "/v1/segments/tags", segmentBody()
 		case k < 93:
-			method, path, body = "PUT", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3)), map[string]any{"query": "tag:" + tags[r.IntN(len(tags))]}
+			q := "tag:" + tags[r.IntN(len(tags))]
+			if r.IntN(3) == 0 {
+				q += " AND lead_created_at < now-245d"
+			}
+			method, path, body = "PUT", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3)), map[string]any{"query": q}
 		case k < 96:
 			method, path = "DELETE", fmt.Sprintf("/v1/segments/saved/s%d", r.IntN(3))
 		case k >= 120: // tags as a whole, imports
@@ -360,4 +368,128 @@ func TestCommandApply(t *testing.T) {
 		t.Errorf("a refused command changed the index:\n%s", diff)
 	}
 
+}
+
+// TestCommandDay: a bulk change whose query (its own, or a saved
+// segment's) holds a relative date changes the same customers on two
+// indexes whose clocks are days apart, as of its Day; without a Day, each
+// index resolves it on its own day.
+func TestCommandDay(t *testing.T) {
+	dir := t.TempDir()
+	open := func(name string, now time.Time) *tagseg.Index {
+		ix, err := tagseg.Open(filepath.Join(dir, name), &tagseg.Options{NoSync: true, Clock: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		for i := range 30 { // leads at noon, June 1 to June 30
+			c := tagseg.Customer{UUID: fmt.Sprintf("cus_%02d", i+1), LeadCreatedAt: time.Date(2025, 6, i+1, 12, 0, 0, 0, time.UTC)}
+			if _, err := ix.CreateCustomer(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ix.SaveSegment("recent", "lead_created_at >= now-1w"); err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	june20, july10 := time.Date(2025, 6, 20, 23, 0, 0, 0, time.UTC), time.Date(2025, 7, 10, 1, 0, 0, 0, time.UTC)
+	a, b := open("a.db", june20), open("b.db", july10)
+	holders := func(ix *tagseg.Index, tag string) []string {
+		seg, err := ix.Segment(tagseg.Tag(tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for c, err := range seg.ReadCustomers(0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.UUID)
+		}
+		return out
+	}
+	day := time.Date(2025, 6, 20, 0, 0, 0, 0, time.UTC)
+	for _, cmd := range []Command{
+		{Op: OpAddTagsToSegment, Query: "lead_created_at > now-10d AND lead_created_at < now", Tags: []string{"q"}, Day: day},
+		{Op: OpAddTagsToSegment, Segment: "recent", Tags: []string{"s"}, Day: day},
+		{Op: OpRemoveTagsFromSegment, Query: "lead_created_at < now-8d", Tags: []string{"q", "s"}, Day: day},
+	} {
+		raw, err := json.Marshal(cmd) // as a log carries it
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logged Command
+		if err := json.Unmarshal(raw, &logged); err != nil || !logged.Day.Equal(day) {
+			t.Fatalf("%s: %v, day %v", raw, err, logged.Day)
+		}
+		ra, erra := Local(a).Execute(context.Background(), logged)
+		rb, errb := Local(b).Execute(context.Background(), logged)
+		if erra != nil || errb != nil {
+			t.Fatal(erra, errb)
+		}
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: results differ (-a +b):\n%s", raw, diff)
+		}
+	}
+	// On June 20: q went to June 10 to 19 (after June 10, 00:00; before
+	// June 20, 00:00), s to June 13 on; June 10 and 11 (before June 12)
+	// lost q.
+	want := map[string][]string{"q": {"cus_12", "cus_13", "cus_14", "cus_15", "cus_16", "cus_17", "cus_18", "cus_19"}}
+	for i := 13; i <= 30; i++ {
+		want["s"] = append(want["s"], fmt.Sprintf("cus_%02d", i))
+	}
+	for _, tag := range []string{"q", "s"} {
+		if diff := cmp.Diff(want[tag], holders(a, tag)); diff != "" {
+			t.Errorf("a: %s (-want +got):\n%s", tag, diff)
+		}
+		if diff := cmp.Diff(want[tag], holders(b, tag)); diff != "" {
+			t.Errorf("b: %s (-want +got):\n%s", tag, diff)
+		}
+	}
+	// Without a Day (a command logged before there was one): each index's
+	// own day.
+	cmd := Command{Op: OpAddTagsToSegment, Segment: "recent", Tags: []string{"own"}}
+	ra, erra := Local(a).Execute(context.Background(), cmd)
+	rb, errb := Local(b).Execute(context.Background(), cmd)
+	if erra != nil || errb != nil || ra.Changed != 18 || rb.Changed != 0 {
+		t.Errorf("without a day: %d (%v) and %d (%v) changed, want 18 and 0", ra.Changed, erra, rb.Changed, errb)
+	}
+}
+
+// TestBulkRelativeDate: POST /v1/segments/tags with a relative date
+// resolves it on the server's day (Options.Now, not the index's clock),
+// in the Command it executes, the dry run as the change.
+func TestBulkRelativeDate(t *testing.T) {
+	ix, err := tagseg.Open(filepath.Join(t.TempDir(), "b.db"), &tagseg.Options{NoSync: true,
+		Clock: func() time.Time { return time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	for i := range 30 {
+		c := tagseg.Customer{UUID: fmt.Sprintf("cus_%02d", i+1), LeadCreatedAt: time.Date(2025, 6, i+1, 12, 0, 0, 0, time.UTC)}
+		if _, err := ix.CreateCustomer(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var days []time.Time
+	exec := ExecutorFunc(func(ctx context.Context, cmd Command) (Result, error) {
+		days = append(days, cmd.Day)
+		return Local(ix).Execute(ctx, cmd)
+	})
+	now := time.Date(2025, 6, 21, 3, 0, 0, 0, time.FixedZone("X", 5*3600)) // June 20 in UTC
+	h := New(ix, Options{Executor: exec, ConfirmAbove: -1, Now: func() time.Time { return now }})
+	body := `{"query": "lead_created_at >= now-1w", "tags": ["recent"]`
+	status, got := httpDo(h, "POST", "/v1/segments/tags", body+`, "dry_run": true}`)
+	if status != http.StatusOK || !strings.Contains(got, `"would_change":18`) {
+		t.Errorf("dry run: %d %s; want would_change 18 (June 13 to 30)", status, got)
+	}
+	status, got = httpDo(h, "POST", "/v1/segments/tags", body+`}`)
+	if want := `{"query":"lead_created_at >= now-1w","changed":18}`; status != http.StatusOK || strings.TrimSpace(got) != want {
+		t.Errorf("the change: %d %s; want %s", status, got, want)
+	}
+	if want := []time.Time{time.Date(2025, 6, 20, 0, 0, 0, 0, time.UTC)}; !cmp.Equal(want, days) {
+		t.Errorf("the command's day: %v, want %v", days, want)
+	}
 }

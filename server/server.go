@@ -24,7 +24,9 @@ type Options struct {
 	// MaxBody is the largest request body accepted; larger ones get 413.
 	// Zero means 1 MiB.
 	MaxBody int64
-	// Now is the clock for MRR changes without a date; nil means time.Now.
+	// Now is the clock for MRR changes without a date and for the day a
+	// bulk change's relative dates resolve on (Command.Day); nil means
+	// time.Now.
 	Now func() time.Time
 	// Log receives internal errors; nil discards them.
 	Log *log.Logger
