@@ -190,8 +190,8 @@
 // other text fields and of custom attributes go through their values'
 // bitmaps, tag prefixes through the list of tags. Relative dates (now-30d)
 // resolve against the day of Options.Clock, UTC; Expr.ResolveDates fixes
-// them to a given day (for a query applied later or on another replica). A customer without a date or custom
-// attribute matches only "!=". Strings compare by bytes. A custom
+// them to a given day (for a query applied later or on another replica).
+// A customer without a date or custom attribute matches only "!=". Strings compare by bytes. A custom
 // attribute compares with values of its own type; integers and floats
 // compare numerically with each other; a string that reads as an RFC 3339
 // time also matches stored times.
