@@ -65,6 +65,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	confirmAbove := fs.Int("confirm-above", server.DefaultConfirmAbove, "customers a bulk tagging request may change without \"confirm\" (`n` < 0: never asked)")
 	insecure := fs.Bool("insecure", false, "serve a non-loopback -addr without -api-key (anyone who reaches it may read and write), and send Raft traffic off loopback without -raft-tls-*")
 	logFormat := fs.String("log", "text", "access log on stderr: text, json or off (`format`)")
+	cacheMB := fs.Int64("cache-mb", 512, "memory for the answers kept across commits (segment metrics, series, tag rankings: about 10 MB a segment at 10M customers) in `MiB`; 0: the library's default (128), < 0: keep none")
 	warm := fs.Bool("warm", true, "before listening, build what the first tag stats and email search would (seconds at 10M customers), so that they do not stall the first requests")
 	var trusted []string
 	fs.Func("trusted-origin", "let a browser page served at this `URL` (scheme://host[:port]) send state-changing requests; repeatable (others from another origin: 403)", func(v string) error {
@@ -107,6 +108,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		// rebinding), unless -insecure opened another address.
 		AllowAnyHost: *insecure && !isLoopback(*addr),
 	}
+	ixOpts := &tagseg.Options{CacheBytes: *cacheMB << 20}
 	var ix *tagseg.Index
 	var node *cluster.Node
 	var handler http.Handler
@@ -117,7 +119,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer ln.Close()
-		node, err = rf.startNode(ctx, *db, ln.Addr().String(), *apiKey, *insecure, stderr)
+		node, err = rf.startNode(ctx, *db, ixOpts, ln.Addr().String(), *apiKey, *insecure, stderr)
 		if err != nil {
 			return openError(*db, err)
 		}
@@ -132,7 +134,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	} else {
-		if ix, err = tagseg.Open(*db, nil); err != nil {
+		if ix, err = tagseg.Open(*db, ixOpts); err != nil {
 			return openError(*db, err)
 		}
 		defer ix.Close()

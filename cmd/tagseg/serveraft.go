@@ -71,14 +71,14 @@ func (f raftFlags) check() error {
 
 // startNode starts the cluster node of serve; httpAddr is where its API
 // listens.
-func (f raftFlags) startNode(ctx context.Context, db, httpAddr, apiKey string, insecure bool, stderr io.Writer) (*cluster.Node, error) {
+func (f raftFlags) startNode(ctx context.Context, db string, ixOpts *tagseg.Options, httpAddr, apiKey string, insecure bool, stderr io.Writer) (*cluster.Node, error) {
 	if *f.advertise != "" {
 		httpAddr = *f.advertise
 	} else if host, _, err := net.SplitHostPort(httpAddr); err != nil || net.ParseIP(host).IsUnspecified() {
 		return nil, usagef("-addr listens on every interface (%s): give -advertise-addr HOST:PORT, where the other nodes reach this node's API", httpAddr)
 	}
 	cfg := cluster.Config{
-		ID: *f.nodeID, RaftAddr: *f.raftAddr, HTTPAddr: httpAddr, Dir: *f.raftDir, Index: db,
+		ID: *f.nodeID, RaftAddr: *f.raftAddr, HTTPAddr: httpAddr, Dir: *f.raftDir, Index: db, IndexOptions: ixOpts,
 		Apply: applyCommand, Insecure: insecure, Join: *f.join, APIKey: apiKey,
 		SnapshotThreshold: *f.snapshotEntries, TrailingLogs: *f.trailing,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "tagseg serve: raft", Level: hclog.Info, Output: stderr}),
