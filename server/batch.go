@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/tagseg/tagseg"
@@ -65,17 +66,35 @@ func (b *batcher) Execute(_ context.Context, cmd Command) (Result, error) {
 	run := b.queue
 	b.queue = nil
 	b.mu.Unlock()
-
+	defer b.handOff(run)
 	b.commit(run)
+	return p.res, p.err
+}
 
+// handOff ends a leader's turn: it passes the lead to the first command
+// queued meanwhile, or ends the running. When the commit panicked (a
+// bug in a command), the commands of run it left waiting get an error
+// and the panic goes on to the leader's caller: the writes after it are
+// not stuck behind a leader that is gone.
+func (b *batcher) handOff(run []*pending) {
+	if r := recover(); r != nil {
+		defer panic(r)
+		for _, p := range run {
+			select {
+			case <-p.done:
+			default:
+				p.err = fmt.Errorf("server: a command of the same commit panicked: %v", r)
+				close(p.done)
+			}
+		}
+	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if len(b.queue) > 0 {
 		close(b.queue[0].lead) // running stays true: the lead passes on
 	} else {
 		b.running = false
 	}
-	b.mu.Unlock()
-	return p.res, p.err
 }
 
 // errRollback ends a group's Update when one of its commands fails.
@@ -108,7 +127,7 @@ func (b *batcher) commit(run []*pending) {
 				b.commit(run[:failed]) // the ones before it (the same commands on the same state: they pass)
 			}
 			p := run[failed] // then it alone
-			p.res, p.err = b.alone(p.cmd)
+			p.res, p.err = Local(b.ix).Execute(context.Background(), p.cmd)
 			close(p.done)
 			run = run[failed+1:]
 			continue
@@ -122,13 +141,4 @@ func (b *batcher) commit(run []*pending) {
 		}
 		return
 	}
-}
-
-// alone applies cmd in its own transaction, as Local does.
-func (b *batcher) alone(cmd Command) (res Result, err error) {
-	err = b.ix.Update(func(tx *tagseg.Tx) error {
-		res, err = cmd.Apply(tx)
-		return err
-	})
-	return res, err
 }

@@ -98,3 +98,40 @@ func TestBatched(t *testing.T) {
 		t.Error("no two commands were committed together")
 	}
 }
+
+// TestBatchedPanic checks that a leader whose commit panics completes the
+// commands it was committing with an error, passes its panic on, and
+// leaves no commit running: the writes after it are not stuck.
+func TestBatchedPanic(t *testing.T) {
+	b := &batcher{running: true}
+	waiting := &pending{done: make(chan struct{}), lead: make(chan struct{})}
+	next := &pending{done: make(chan struct{}), lead: make(chan struct{})}
+	b.queue = []*pending{next}
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		defer b.handOff([]*pending{waiting})
+		panic("boom")
+	}()
+	if got != "boom" {
+		t.Fatalf("the leader's panic: %v, want boom", got)
+	}
+	select {
+	case <-waiting.done:
+		if waiting.err == nil {
+			t.Fatal("a command of the panicked commit got no error")
+		}
+	default:
+		t.Fatal("a command of the panicked commit was left waiting")
+	}
+	select {
+	case <-next.lead:
+	default:
+		t.Fatal("the command queued meanwhile was not made the leader")
+	}
+	b.queue = nil
+	b.handOff(nil)
+	if b.running {
+		t.Fatal("a commit is still marked running with nothing queued")
+	}
+}
