@@ -8,6 +8,7 @@ import (
 	fs2 "io/fs"
 	"log"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -85,6 +86,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(*db); errors.Is(err, fs2.ErrNotExist) && !*create {
 		return fmt.Errorf("%s: no such index (give -create to start an empty one, or tagseg import to load one)", *db)
+	}
+	if *cacheMB > math.MaxInt64>>20 {
+		return usagef("-cache-mb %d: want at most %d", *cacheMB, int64(math.MaxInt64>>20))
 	}
 	if *maxBody < 1 {
 		return usagef("-max-body %d: want at least 1", *maxBody)
